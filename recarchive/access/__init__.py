@@ -1,0 +1,1 @@
+"""Access: staff users, roles, API tokens and the hash-chained audit log."""

@@ -1,0 +1,82 @@
+"""Access tables: staff users, their API tokens, and the hash-chained audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from recarchive.catalogue.database import Base, UTCDateTime, utcnow
+from recarchive.catalogue.types import BigIntegerKey, enum_column, uuid_key
+
+
+class Role(enum.StrEnum):
+    QA_TRAINER = "qa_trainer"
+    DISPUTE_HANDLER = "dispute_handler"
+    PRIVACY_OFFICER = "privacy_officer"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+class User(Base):
+    """A member of staff with personal credentials and one role."""
+
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = uuid_key()
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    role: Mapped[Role] = enum_column(Role)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    tokens: Mapped[list[ApiToken]] = relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+
+
+class ApiToken(Base):
+    """An API token: only its Argon2 hash is stored; the token is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[uuid.UUID] = uuid_key()
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    secret_hash: Mapped[str] = mapped_column(String(256))
+    description: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class AuditEvent(Base):
+    """One entry of the append-only audit log.
+
+    Each entry carries the hash of the entry before it (``prev_hash``) and its
+    own hash over its content and ``prev_hash``, so an edited, removed or
+    reordered entry breaks the chain. No foreign keys: the log outlives the
+    users and recordings it names.
+    """
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(BigIntegerKey, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(128), index=True)
+    actor_role: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    recording_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), index=True)
+    purpose: Mapped[str | None] = mapped_column(String(32))
+    case_ref: Mapped[str | None] = mapped_column(String(128))
+    client_addr: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -1,0 +1,1 @@
+"""HTTP API and web player (FastAPI), a thin adapter over the services."""

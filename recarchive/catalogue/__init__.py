@@ -1,0 +1,1 @@
+"""Catalogue: the SQL database of recordings, customers and everything about them."""

@@ -1,0 +1,172 @@
+"""Catalogue tables: recordings, their reason codes, and the customer directory.
+
+Personal data (caller numbers, customer names, the link between a recording
+and a customer) lives here and nowhere else: object keys, tags and metadata
+in the object store carry none of it. Identity codes are kept only as a keyed
+hash (HMAC-SHA-256 with the installation's identity-hash key).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from recarchive.catalogue.database import Base, UTCDateTime, utcnow
+from recarchive.catalogue.types import enum_column, uuid_key
+
+
+class Direction(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    INTERNAL = "internal"
+    UNKNOWN = "unknown"
+
+
+class CustomerMatch(enum.StrEnum):
+    """How the caller was linked to the customer directory."""
+
+    MATCHED = "matched"
+    UNKNOWN = "unknown"
+    AMBIGUOUS = "ambiguous"
+    MANUAL = "manual"
+
+
+class RecordingStatus(enum.StrEnum):
+    ACTIVE = "active"
+    #: Object deletion under way; the row becomes a tombstone once the object is gone.
+    DELETING = "deleting"
+
+
+class ReasonSource(enum.StrEnum):
+    RULE = "rule"
+    STAFF = "staff"
+
+
+class IdentityKind(enum.StrEnum):
+    HENKILOTUNNUS = "henkilotunnus"
+    YTUNNUS = "ytunnus"
+
+
+class Customer(Base):
+    """One entry of the customer directory, imported from the customer system."""
+
+    __tablename__ = "customers"
+
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    identity_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    identity_kind: Mapped[IdentityKind | None] = enum_column(IdentityKind, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    phones: Mapped[list[CustomerPhone]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan"
+    )
+
+
+class CustomerPhone(Base):
+    __tablename__ = "customer_phones"
+
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.customer_id", ondelete="CASCADE"), primary_key=True
+    )
+    #: Phone number in E.164 form (``+358401234567``).
+    e164: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+
+    customer: Mapped[Customer] = relationship(back_populates="phones")
+
+
+class Recording(Base):
+    """One archived call recording: what it is, whose it is, where it is, until when."""
+
+    __tablename__ = "recordings"
+    __table_args__ = (
+        UniqueConstraint("source", "source_ref"),
+        Index("ix_recordings_customer_started", "customer_id", "started_at"),
+        Index("ix_recordings_status_retain_until", "status", "retain_until"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_key()
+    #: Name of the configured source the recording came from, and its reference there.
+    source: Mapped[str] = mapped_column(String(64))
+    source_ref: Mapped[str] = mapped_column(String(512))
+    call_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    #: Duration decoded from the audio itself, never taken from a header.
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    direction: Mapped[Direction] = enum_column(Direction, default=Direction.UNKNOWN)
+    caller_number: Mapped[str | None] = mapped_column(String(32), index=True)
+    called_number: Mapped[str | None] = mapped_column(String(32), index=True)
+    agent: Mapped[str | None] = mapped_column(String(128), index=True)
+    queue: Mapped[str | None] = mapped_column(String(128), index=True)
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    customer_match: Mapped[CustomerMatch] = enum_column(
+        CustomerMatch, default=CustomerMatch.UNKNOWN
+    )
+    object_key: Mapped[str] = mapped_column(String(1024), unique=True)
+    #: Container format as stored (``wav``, ``ogg``, ``mp3``...), codec and layout.
+    format: Mapped[str] = mapped_column(String(16))
+    codec: Mapped[str] = mapped_column(String(32))
+    channels: Mapped[int] = mapped_column(SmallInteger)
+    sample_rate: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    retention_class: Mapped[str] = mapped_column(String(32), default="standard")
+    retain_until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    status: Mapped[RecordingStatus] = enum_column(
+        RecordingStatus, default=RecordingStatus.ACTIVE
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    reasons: Mapped[list[RecordingReason]] = relationship(
+        back_populates="recording", cascade="all, delete-orphan", order_by="RecordingReason.code"
+    )
+    candidates: Mapped[list[RecordingCandidate]] = relationship(
+        back_populates="recording", cascade="all, delete-orphan"
+    )
+
+    @property
+    def reason_codes(self) -> list[str]:
+        return [reason.code for reason in self.reasons]
+
+
+class RecordingReason(Base):
+    """A reason code on a recording, assigned by a rule at ingest or by staff."""
+
+    __tablename__ = "recording_reasons"
+
+    recording_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True
+    )
+    code: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    assigned_by: Mapped[ReasonSource] = enum_column(ReasonSource, default=ReasonSource.RULE)
+    assigned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    recording: Mapped[Recording] = relationship(back_populates="reasons")
+
+
+class RecordingCandidate(Base):
+    """A customer a recording may belong to, when the caller's number is ambiguous."""
+
+    __tablename__ = "recording_candidates"
+
+    recording_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+    recording: Mapped[Recording] = relationship(back_populates="candidates")

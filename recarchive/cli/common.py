@@ -1,0 +1,44 @@
+"""What every command shares: lazily built settings and runtime, output helpers."""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+from recarchive.config import Settings, load_settings
+from recarchive.logs import configure_logging
+from recarchive.runtime import Runtime
+
+
+class AppContext:
+    """Settings and runtime, built on first use so that ``--help`` needs no config."""
+
+    def __init__(self, config_file: str | None) -> None:
+        self.config_file = config_file
+
+    @functools.cached_property
+    def settings(self) -> Settings:
+        settings = load_settings(self.config_file)
+        configure_logging(settings.general.log_level, settings.general.log_format)
+        return settings
+
+    @functools.cached_property
+    def runtime(self) -> Runtime:
+        return Runtime(self.settings)
+
+    def close(self) -> None:
+        if "runtime" in self.__dict__:
+            self.runtime.close()
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")

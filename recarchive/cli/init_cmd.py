@@ -1,0 +1,23 @@
+"""``recarchive init``: create or upgrade the catalogue and create the bucket."""
+
+from __future__ import annotations
+
+import click
+
+from recarchive.catalogue.services import initialise
+from recarchive.cli.common import AppContext, pass_app
+from recarchive.storage.services import describe_store
+
+
+@click.command("init")
+@pass_app
+def init_command(app: AppContext) -> None:
+    """Create or upgrade the catalogue schema and create the bucket. Safe to run again."""
+    report = initialise(app.runtime.engine, app.runtime.store)
+    if report.schema_changed:
+        before = report.revision_before or "empty"
+        click.echo(f"catalogue {report.catalogue}: schema {before} -> {report.revision_after}")
+    else:
+        click.echo(f"catalogue {report.catalogue}: schema current ({report.revision_after})")
+    state = "created" if report.store_created else "exists"
+    click.echo(f"{describe_store(app.settings)}: {state}")

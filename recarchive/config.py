@@ -1,0 +1,348 @@
+"""Settings: one typed object, read from a TOML file and then ``RECARCHIVE_*`` variables.
+
+Nothing reads configuration at import time. The entry point (CLI, server,
+scheduler) calls :func:`load_settings` once and passes the result down.
+
+Precedence, lowest first: built-in defaults, the TOML file (``--config FILE``
+or ``RECARCHIVE_CONFIG``), environment variables named
+``RECARCHIVE_<SECTION>_<KEY>`` (``RECARCHIVE_CATALOGUE_URL``). Relative paths
+are taken relative to the working directory.
+
+Secrets (S3 keys, the identity-hash key, the token pepper) are never read
+from the TOML file itself: they come from ``RECARCHIVE_<NAME>`` or from a file
+named by ``RECARCHIVE_<NAME>_FILE`` or by the matching ``*_file`` setting.
+Every setting is documented in ``config.example.toml``; a test keeps the two
+in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets as _secrets
+import stat
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from recarchive.errors import ConfigError, SecretMissing
+
+ENV_PREFIX = "RECARCHIVE_"
+CONFIG_ENV = "RECARCHIVE_CONFIG"
+#: Variables with these prefixes belong to the scripts and test suite, not to settings.
+_FOREIGN_ENV_PREFIXES = ("RECARCHIVE_CONFIG", "RECARCHIVE_TEST_", "RECARCHIVE_CEPH_")
+
+#: Secret values that are refused outside development.
+_PLACEHOLDERS = frozenset(
+    {"", "changeme", "change-me", "secret", "password", "example", "dev", "development", "test"}
+)
+_MIN_SECRET_BYTES = 32
+
+
+def _empty_is_none(value: object) -> object:
+    return None if value == "" else value
+
+
+#: A path setting that may be left empty ("" in TOML or the environment) to mean unset.
+OptionalPath = Annotated[Path | None, BeforeValidator(_empty_is_none)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class GeneralSettings(_Section):
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Path("var")
+    timezone: str = "Europe/Helsinki"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "text", "json"] = "auto"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class CatalogueSettings(_Section):
+    url: str = ""
+    pool_size: int = Field(default=5, ge=1, le=100)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _supported_url(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite://", "sqlite+pysqlite://", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+
+class StorageSettings(_Section):
+    backend: Literal["filesystem", "s3"] = "filesystem"
+    root: OptionalPath = None
+
+
+class S3Settings(_Section):
+    endpoint_url: str = ""
+    region: str = "us-east-1"
+    bucket: str = Field(default="recarchive", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    addressing_style: Literal["path", "virtual", "auto"] = "path"
+    multipart_threshold_mb: int = Field(default=16, ge=5, le=5120)
+    part_size_mb: int = Field(default=8, ge=5, le=5120)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    read_timeout_s: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    access_key_id_file: OptionalPath = None
+    secret_access_key_file: OptionalPath = None
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class SecretsSettings(_Section):
+    identity_hash_key_file: OptionalPath = None
+    token_pepper_file: OptionalPath = None
+
+
+@dataclasses.dataclass(frozen=True)
+class _SecretSpec:
+    env: str
+    section: str
+    file_setting: str
+    #: Development installations may generate the secret under the data dir.
+    generated_in_development: bool
+
+
+SECRETS: Mapping[str, _SecretSpec] = {
+    "s3_access_key_id": _SecretSpec(
+        "RECARCHIVE_S3_ACCESS_KEY_ID", "s3", "access_key_id_file", False
+    ),
+    "s3_secret_access_key": _SecretSpec(
+        "RECARCHIVE_S3_SECRET_ACCESS_KEY", "s3", "secret_access_key_file", False
+    ),
+    "identity_hash_key": _SecretSpec(
+        "RECARCHIVE_IDENTITY_HASH_KEY", "secrets", "identity_hash_key_file", True
+    ),
+    "token_pepper": _SecretSpec("RECARCHIVE_TOKEN_PEPPER", "secrets", "token_pepper_file", True),
+}
+
+
+class Settings(BaseModel):
+    """The whole configuration of one recarchive installation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    general: GeneralSettings = GeneralSettings()
+    catalogue: CatalogueSettings = CatalogueSettings()
+    storage: StorageSettings = StorageSettings()
+    s3: S3Settings = S3Settings()
+    secrets: SecretsSettings = SecretsSettings()
+
+    #: Environment the secrets are read from (not a setting; kept for lookups).
+    env: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)
+
+    @property
+    def catalogue_url(self) -> str:
+        """The catalogue URL, defaulting to SQLite in the data directory."""
+        if self.catalogue.url:
+            return self.catalogue.url
+        return f"sqlite:///{(self.general.data_dir / 'recarchive.db').as_posix()}"
+
+    @property
+    def storage_root(self) -> Path:
+        """Root directory of the filesystem object store."""
+        return self.storage.root or self.general.data_dir / "objects"
+
+    @property
+    def is_production(self) -> bool:
+        return self.general.environment == "production"
+
+    def secret(self, name: str, *, required: bool = True) -> str | None:
+        """Return the secret ``name`` (see :data:`SECRETS`), or None when optional and unset.
+
+        Raises :class:`~recarchive.errors.SecretMissing` when a required secret
+        is not set, and :class:`~recarchive.errors.ConfigError` when it is a
+        placeholder in production or its file cannot be read. In development a
+        missing generated secret (identity-hash key, token pepper) is created
+        once under ``<data_dir>/secrets/`` with mode 0600.
+        """
+        spec = SECRETS[name]
+        value = self._read_secret(name, spec)
+        if value is None:
+            if spec.generated_in_development and not self.is_production:
+                return self._development_secret(name)
+            if required:
+                raise SecretMissing(
+                    f"secret {name} is not set: set {spec.env}, {spec.env}_FILE "
+                    f"or {spec.section}.{spec.file_setting}"
+                )
+            return None
+        if self.is_production and spec.generated_in_development:
+            if value.lower() in _PLACEHOLDERS or len(value.encode()) < _MIN_SECRET_BYTES:
+                raise ConfigError(
+                    f"secret {name} is a placeholder or shorter than {_MIN_SECRET_BYTES} "
+                    "bytes; refused with general.environment = production"
+                )
+        return value
+
+    def _read_secret(self, name: str, spec: _SecretSpec) -> str | None:
+        if self.env.get(spec.env):
+            return self.env[spec.env].strip()
+        path_text = self.env.get(f"{spec.env}_FILE")
+        source = f"{spec.env}_FILE"
+        path: Path | None = Path(path_text) if path_text else None
+        if path is None:
+            path = getattr(getattr(self, spec.section), spec.file_setting)
+            source = f"{spec.section}.{spec.file_setting}"
+        if path is None:
+            return None
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot read secret {name} from {path}: {exc.strerror}")
+        if not value:
+            raise ConfigError(f"{source}: secret file {path} is empty")
+        return value
+
+    def _development_secret(self, name: str) -> str:
+        path = self.general.data_dir / "secrets" / name
+        try:
+            if path.exists():
+                return path.read_text(encoding="utf-8").strip()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            value = _secrets.token_urlsafe(48)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(value + "\n")
+            return value
+        except FileExistsError:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot keep the development secret {name} under {path.parent}: {exc.strerror}"
+            ) from exc
+
+
+def _sections() -> dict[str, type[_Section]]:
+    sections: dict[str, type[_Section]] = {}
+    for name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, _Section):
+            sections[name] = annotation
+    return sections
+
+
+def setting_names() -> dict[str, list[str]]:
+    """Every setting, as ``{section: [key, ...]}`` (used by docs and tests)."""
+    return {name: list(model.model_fields) for name, model in _sections().items()}
+
+
+def environment_variable(section: str, key: str) -> str:
+    """The variable that overrides ``section.key``."""
+    return f"{ENV_PREFIX}{section}_{key}".upper()
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _check_toml_shape(data: Mapping[str, Any], path: Path) -> None:
+    sections = _sections()
+    for section, table in data.items():
+        if section not in sections:
+            known = ", ".join(sorted(sections))
+            raise ConfigError(f"{path}: unknown section [{section}] (known: {known})")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: {section} must be a table, [{section}]")
+        for key in table:
+            if key not in sections[section].model_fields:
+                raise ConfigError(f"{path}: unknown setting {section}.{key}")
+
+
+def _environment_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    known: dict[str, tuple[str, str]] = {}
+    for section, keys in setting_names().items():
+        for key in keys:
+            known[environment_variable(section, key)] = (section, key)
+    secret_vars = {spec.env for spec in SECRETS.values()}
+    secret_vars |= {f"{name}_FILE" for name in secret_vars}
+    overrides: dict[str, dict[str, str]] = {}
+    for variable, value in env.items():
+        if not variable.startswith(ENV_PREFIX) or variable.startswith(_FOREIGN_ENV_PREFIXES):
+            continue
+        if variable in secret_vars:
+            continue
+        if variable not in known:
+            raise ConfigError(f"environment variable {variable} names no setting")
+        section, key = known[variable]
+        overrides.setdefault(section, {})[key] = value
+    return overrides
+
+
+def _describe(error: Mapping[str, Any], origins: Mapping[tuple[str, str], str]) -> str:
+    location = tuple(str(part) for part in error["loc"])
+    name = ".".join(location)
+    origin = origins.get((location[0], location[1])) if len(location) >= 2 else None
+    where = f" (from {origin})" if origin else ""
+    return f"setting {name}{where}: {error['msg']}"
+
+
+def load_settings(
+    config_file: Path | str | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Build the settings from defaults, the TOML file and the environment.
+
+    ``config_file`` defaults to ``$RECARCHIVE_CONFIG``; without either, only
+    defaults and the environment apply. Raises
+    :class:`~recarchive.errors.ConfigError` with one line naming the setting
+    and what is wrong with it.
+    """
+    env = dict(os.environ if env is None else env)
+    if config_file is None and env.get(CONFIG_ENV):
+        config_file = env[CONFIG_ENV]
+    data: dict[str, dict[str, Any]] = {}
+    origins: dict[tuple[str, str], str] = {}
+    if config_file is not None:
+        path = Path(config_file)
+        toml_data = _read_toml(path)
+        _check_toml_shape(toml_data, path)
+        for section, table in toml_data.items():
+            data[section] = dict(table)
+            for key in table:
+                origins[(section, key)] = str(path)
+    for section, table in _environment_overrides(env).items():
+        data.setdefault(section, {}).update(table)
+        for key in table:
+            origins[(section, key)] = environment_variable(section, key)
+    try:
+        return Settings.model_validate({**data, "env": env})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc.errors()[0], origins)) from None

@@ -1,0 +1,1 @@
+"""Ingest: pulling recordings from telephony sources into the archive."""

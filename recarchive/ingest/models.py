@@ -1,0 +1,73 @@
+"""Ingest tables: the work queue of recordings to archive, and quarantine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from recarchive.catalogue.database import Base, UTCDateTime, utcnow
+from recarchive.catalogue.types import enum_column, uuid_key
+
+
+class WorkState(enum.StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    DONE = "done"
+    QUARANTINED = "quarantined"
+
+
+class WorkItem(Base):
+    """One recording discovered at a source, on its way into the archive.
+
+    ``(source, source_ref)`` is the idempotency key: a recording delivered
+    twice is one work item. Workers claim pending items with
+    ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL.
+    """
+
+    __tablename__ = "work_items"
+    __table_args__ = (
+        UniqueConstraint("source", "source_ref"),
+        Index("ix_work_items_state_discovered", "state", "discovered_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_key()
+    source: Mapped[str] = mapped_column(String(64))
+    source_ref: Mapped[str] = mapped_column(String(512))
+    state: Mapped[WorkState] = enum_column(WorkState, default=WorkState.PENDING)
+    #: What the source knows about the call (CDR fields, contact record...).
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    recording_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    discovered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class QuarantineEntry(Base):
+    """Input that could not be archived, with the specific reason; the original is kept."""
+
+    __tablename__ = "quarantine_entries"
+
+    id: Mapped[uuid.UUID] = uuid_key()
+    work_item_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid(), ForeignKey("work_items.id", ondelete="SET NULL"), index=True
+    )
+    source: Mapped[str] = mapped_column(String(64))
+    source_ref: Mapped[str] = mapped_column(String(512))
+    #: Stable reason code (``zero_byte``, ``truncated_audio``, ``not_audio``...).
+    reason: Mapped[str] = mapped_column(String(64), index=True)
+    detail: Mapped[str] = mapped_column(Text)
+    #: Where the original is kept (source path or quarantine object key).
+    kept_at: Mapped[str | None] = mapped_column(String(1024))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    retried_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    resolution: Mapped[str | None] = mapped_column(String(32))

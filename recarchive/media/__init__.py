@@ -1,0 +1,1 @@
+"""Media: probing, validating and transcoding call audio with ffmpeg."""

@@ -1,0 +1,1 @@
+"""Privacy: data-subject requests, restrictions and objections."""

@@ -1,0 +1,1 @@
+"""Retention: retain_until, holds, nightly expiry, tombstones, reconciliation."""

@@ -1,0 +1,1 @@
+"""Object storage: where recording audio lives (filesystem, S3, in memory)."""

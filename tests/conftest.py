@@ -1,0 +1,143 @@
+"""Fixtures shared by every test layer.
+
+Catalogue fixtures are parametrised over SQLite and PostgreSQL: a test that
+takes ``engine`` runs on both. PostgreSQL comes from
+``RECARCHIVE_TEST_POSTGRES_URL`` (an account that may create databases);
+each test module gets a fresh database cloned from a migrated template.
+Without that variable the PostgreSQL runs are skipped, unless
+``RECARCHIVE_TEST_REQUIRE_POSTGRES=1`` (set by ``scripts/test``) turns the skip
+into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from recarchive.catalogue.database import create_catalogue_engine, session_factory
+from recarchive.catalogue.migrate import upgrade_schema
+
+POSTGRES_ENV = "RECARCHIVE_TEST_POSTGRES_URL"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _require(service: str, variable: str, hint: str) -> None:
+    message = f"{service} not configured: set {variable} ({hint})"
+    if os.environ.get(f"RECARCHIVE_TEST_REQUIRE_{service.upper()}") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def postgres_admin_url() -> str:
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        _require("postgres", POSTGRES_ENV, "scripts/test does this")
+    return str(url)
+
+
+class PostgresDatabases:
+    """Creates throw-away databases on the test server, cloned from one template."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = make_url(admin_url).set(drivername="postgresql+psycopg")
+        self.admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        self.template: str | None = None
+        self.created: list[str] = []
+
+    def url_for(self, name: str) -> str:
+        return self.admin_url.set(database=name).render_as_string(hide_password=False)
+
+    def create(self, *, migrated: bool = True) -> str:
+        name = f"recarchive_test_{uuid.uuid4().hex[:12]}"
+        with self.admin.connect() as connection:
+            if migrated:
+                connection.execute(
+                    text(f'CREATE DATABASE "{name}" TEMPLATE "{self._template()}"')
+                )
+            else:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+        self.created.append(name)
+        return self.url_for(name)
+
+    def drop(self, url: str) -> None:
+        name = make_url(url).database
+        with self.admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def _template(self) -> str:
+        if self.template is None:
+            name = f"recarchive_template_{uuid.uuid4().hex[:12]}"
+            with self.admin.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+            self.created.append(name)
+            engine = create_catalogue_engine(self.url_for(name))
+            upgrade_schema(engine)
+            engine.dispose()
+            self.template = name
+        return self.template
+
+    def close(self) -> None:
+        with self.admin.connect() as connection:
+            for name in self.created:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    databases = PostgresDatabases(postgres_admin_url())
+    yield databases
+    databases.close()
+
+
+def _catalogue_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, *, migrated: bool
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("catalogue") / "recarchive.db"
+        url = f"sqlite:///{path}"
+        if migrated:
+            engine = create_catalogue_engine(url)
+            upgrade_schema(engine)
+            engine.dispose()
+        yield url
+    else:
+        databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+        url = databases.create(migrated=migrated)
+        yield url
+        databases.drop(url)
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def catalogue_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """URL of a migrated catalogue, fresh for each test module and backend."""
+    yield from _catalogue_url(request, tmp_path_factory, migrated=True)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_catalogue_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """URL of an empty database (no schema), fresh for each test and backend."""
+    yield from _catalogue_url(request, tmp_path_factory, migrated=False)
+
+
+@pytest.fixture(scope="module")
+def engine(catalogue_url: str) -> Iterator[Engine]:
+    engine = create_catalogue_engine(catalogue_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return session_factory(engine)

@@ -1,0 +1,162 @@
+"""Settings: the example file, precedence, errors that name the setting, secrets."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from recarchive.config import (
+    SECRETS,
+    Settings,
+    environment_variable,
+    load_settings,
+    setting_names,
+)
+from recarchive.errors import ConfigError, SecretMissing
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "recarchive.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class TestExampleFile:
+    def test_example_lists_exactly_the_settings(self) -> None:
+        example = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+        documented = {section: sorted(table) for section, table in example.items()}
+        assert documented == {s: sorted(keys) for s, keys in setting_names().items()}
+
+    def test_every_setting_has_a_comment_above_it(self) -> None:
+        lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines):
+            if "=" in line and not line.startswith(("#", "[")):
+                assert lines[number - 1].startswith("#"), f"no comment above {line!r}"
+
+    def test_example_values_are_the_defaults(self) -> None:
+        assert load_settings(EXAMPLE, env={}).model_dump() == Settings().model_dump()
+
+    def test_every_secret_is_documented(self) -> None:
+        text = EXAMPLE.read_text(encoding="utf-8")
+        for spec in SECRETS.values():
+            assert spec.env in text and f"{spec.env}_FILE" in text
+
+
+class TestPrecedence:
+    def test_defaults_give_the_embedded_installation(self) -> None:
+        settings = load_settings(env={})
+        assert settings.catalogue_url == "sqlite:///var/recarchive.db"
+        assert settings.storage_root == Path("var/objects")
+        assert settings.storage.backend == "filesystem"
+
+    def test_file_then_environment(self, tmp_path: Path) -> None:
+        path = write(tmp_path, '[s3]\nbucket = "from-file"\nmax_attempts = 3\n')
+        settings = load_settings(path, env={"RECARCHIVE_S3_MAX_ATTEMPTS": "7"})
+        assert settings.s3.bucket == "from-file"
+        assert settings.s3.max_attempts == 7
+
+    def test_config_file_from_environment(self, tmp_path: Path) -> None:
+        path = write(tmp_path, '[general]\ndata_dir = "/srv/recarchive"\n')
+        settings = load_settings(env={"RECARCHIVE_CONFIG": str(path)})
+        assert settings.catalogue_url == "sqlite:////srv/recarchive/recarchive.db"
+
+    def test_environment_names_are_derived_from_section_and_key(self) -> None:
+        assert environment_variable("catalogue", "url") == "RECARCHIVE_CATALOGUE_URL"
+
+
+class TestErrors:
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("[catalogue]\nurl = 5\n", "setting catalogue.url (from "),
+            ("[catalogue]\npool_size = 'many'\n", "catalogue.pool_size"),
+            ("[catalogue]\nulr = 'x'\n", "unknown setting catalogue.ulr"),
+            ("[catalog]\nurl = 'x'\n", "unknown section [catalog]"),
+            ("[storage]\nbackend = 'ftp'\n", "setting storage.backend"),
+            ("[general]\ntimezone = 'Mars/Olympus'\n", "unknown time zone"),
+            ("[catalogue]\nurl = 'mysql://x'\n", "sqlite:/// or postgresql"),
+            ("[s3]\nendpoint_url = 'ftp://x'\n", "s3.endpoint_url"),
+            ("[s3]\nbucket = 'Bad_Bucket'\n", "s3.bucket"),
+            ("catalogue = 3\n", "must be a table"),
+            ("[general\n", "not valid TOML"),
+        ],
+    )
+    def test_bad_file_names_the_setting(self, tmp_path: Path, text: str, expected: str) -> None:
+        with pytest.raises(ConfigError) as caught:
+            load_settings(write(tmp_path, text), env={})
+        message = str(caught.value)
+        assert expected in message
+        assert "\n" not in message
+
+    def test_missing_file(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match="does not exist"):
+            load_settings(tmp_path / "nope.toml", env={})
+
+    def test_bad_environment_value_names_the_variable(self) -> None:
+        with pytest.raises(ConfigError, match=r"s3\.max_attempts \(from RECARCHIVE_S3_MAX_ATTEMPTS\)"):
+            load_settings(env={"RECARCHIVE_S3_MAX_ATTEMPTS": "0"})
+
+    def test_unknown_environment_variable_is_refused(self) -> None:
+        with pytest.raises(ConfigError, match="RECARCHIVE_CATALOGUE_ULR names no setting"):
+            load_settings(env={"RECARCHIVE_CATALOGUE_ULR": "sqlite://"})
+
+    def test_script_and_test_variables_are_not_settings(self) -> None:
+        load_settings(env={"RECARCHIVE_TEST_POSTGRES_URL": "x", "RECARCHIVE_CEPH_PORT": "1"})
+
+
+class TestSecrets:
+    def test_secret_from_environment_is_not_part_of_the_dump(self) -> None:
+        settings = load_settings(env={"RECARCHIVE_S3_SECRET_ACCESS_KEY": "s3cr3t-value"})
+        assert settings.secret("s3_secret_access_key") == "s3cr3t-value"
+        assert "s3cr3t-value" not in settings.model_dump_json()
+        assert "s3cr3t-value" not in repr(settings)
+
+    def test_secret_from_file_named_in_environment(self, tmp_path: Path) -> None:
+        secret = tmp_path / "key"
+        secret.write_text("from-a-file\n")
+        settings = load_settings(env={"RECARCHIVE_S3_ACCESS_KEY_ID_FILE": str(secret)})
+        assert settings.secret("s3_access_key_id") == "from-a-file"
+
+    def test_secret_from_file_named_in_toml(self, tmp_path: Path) -> None:
+        secret = tmp_path / "key"
+        secret.write_text("k" * 40)
+        path = write(tmp_path, f'[secrets]\nidentity_hash_key_file = "{secret}"\n')
+        settings = load_settings(path, env={})
+        assert settings.secret("identity_hash_key") == "k" * 40
+
+    def test_unreadable_secret_file(self, tmp_path: Path) -> None:
+        settings = load_settings(env={"RECARCHIVE_TOKEN_PEPPER_FILE": str(tmp_path / "none")})
+        with pytest.raises(ConfigError, match="RECARCHIVE_TOKEN_PEPPER_FILE: cannot read"):
+            settings.secret("token_pepper")
+
+    def test_optional_secret_may_be_unset(self) -> None:
+        assert load_settings(env={}).secret("s3_access_key_id", required=False) is None
+
+    def test_missing_secret_in_production_names_the_ways_to_set_it(self) -> None:
+        settings = load_settings(env={"RECARCHIVE_GENERAL_ENVIRONMENT": "production"})
+        with pytest.raises(SecretMissing) as caught:
+            settings.secret("identity_hash_key")
+        assert "RECARCHIVE_IDENTITY_HASH_KEY" in str(caught.value)
+        assert "secrets.identity_hash_key_file" in str(caught.value)
+
+    @pytest.mark.parametrize("value", ["changeme", "short-key"])
+    def test_placeholder_refused_in_production(self, value: str) -> None:
+        settings = load_settings(
+            env={"RECARCHIVE_GENERAL_ENVIRONMENT": "production", "RECARCHIVE_TOKEN_PEPPER": value}
+        )
+        with pytest.raises(ConfigError, match="placeholder or shorter"):
+            settings.secret("token_pepper")
+
+    def test_development_generates_a_private_stable_secret(self, tmp_path: Path) -> None:
+        env = {"RECARCHIVE_GENERAL_DATA_DIR": str(tmp_path)}
+        first = load_settings(env=env).secret("identity_hash_key")
+        second = load_settings(env=env).secret("identity_hash_key")
+        assert first == second and first is not None and len(first) >= 32
+        mode = stat.S_IMODE(os.stat(tmp_path / "secrets" / "identity_hash_key").st_mode)
+        assert mode == 0o600
