@@ -15,6 +15,7 @@ from recarchive import __version__
 from recarchive.cli.common import AppContext
 from recarchive.cli.config_cmd import config_group
 from recarchive.cli.init_cmd import init_command
+from recarchive.cli.status_cmd import status_command
 from recarchive.cli.store_cmd import store_group
 from recarchive.errors import RecArchiveError
 
@@ -39,6 +40,7 @@ def cli(ctx: click.Context, config_file: str | None) -> None:
 cli.add_command(init_command)
 cli.add_command(config_group)
 cli.add_command(store_group)
+cli.add_command(status_command)
 
 
 def main() -> None:

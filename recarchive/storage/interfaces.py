@@ -184,7 +184,12 @@ class ObjectStore(Protocol):
         """
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Every object whose key starts with ``prefix``, in key order."""
+        """Every object whose key starts with ``prefix``, in key order.
+
+        Only ``key``, ``size`` and ``last_modified`` are guaranteed: S3
+        listings carry no SHA-256, content type or metadata (use :meth:`head`).
+        Errors may surface while iterating, not only on the call.
+        """
 
     def get_tags(self, key: str) -> dict[str, str]:
         """The object's tags. Raises :class:`~recarchive.errors.ObjectNotFound`."""
@@ -242,7 +247,8 @@ def validate_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
 
     Names are 1-128 characters of lowercase ASCII letters, digits and ``-``
     (S3 sends them as HTTP headers and hands them back lowercased); values
-    are printable ASCII; names and values together take at most
+    are printable ASCII without leading or trailing spaces (HTTP would drop
+    them); names and values together take at most
     :data:`MAX_METADATA_BYTES` bytes. The name :data:`SHA256_METADATA` is
     reserved for the store. Raises :class:`~recarchive.errors.InvalidMetadata`
     naming the offending entry.
@@ -255,8 +261,11 @@ def validate_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
             )
         if name == SHA256_METADATA:
             raise InvalidMetadata(f"metadata name {name!r} is reserved for the store")
-        if not isinstance(value, str) or not _HEADER_VALUE.match(value):
-            raise InvalidMetadata(f"value of metadata {name!r} must be printable ASCII")
+        if not isinstance(value, str) or not _HEADER_VALUE.match(value) or value != value.strip():
+            raise InvalidMetadata(
+                f"value of metadata {name!r} must be printable ASCII without leading or "
+                "trailing spaces"
+            )
     total = sum(len(name) + len(value) for name, value in result.items())
     if total > MAX_METADATA_BYTES:
         raise InvalidMetadata(f"metadata takes {total} bytes, at most {MAX_METADATA_BYTES}")
@@ -271,7 +280,7 @@ def validate_content_type(content_type: str | None) -> str:
     """
     if content_type is None:
         return DEFAULT_CONTENT_TYPE
-    if not content_type or not _HEADER_VALUE.match(content_type):
+    if not content_type or not _HEADER_VALUE.match(content_type) or content_type.strip() != content_type:
         raise InvalidMetadata(f"invalid content type {content_type!r}")
     return content_type
 
