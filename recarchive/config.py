@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import secrets as _secrets
 import stat
 import tomllib
@@ -34,6 +35,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from recarchive.errors import ConfigError, SecretMissing
@@ -48,6 +50,7 @@ _PLACEHOLDERS = frozenset(
     {"", "changeme", "change-me", "secret", "password", "example", "dev", "development", "test"}
 )
 _MIN_SECRET_BYTES = 32
+_SOURCE_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
 
 def _empty_is_none(value: object) -> object:
@@ -119,6 +122,120 @@ class S3Settings(_Section):
         return value.rstrip("/")
 
 
+class IngestSettings(_Section):
+    poll_interval_s: float = Field(default=30.0, gt=0)
+    default_region: str = Field(default="FI", pattern=r"^[A-Z]{2}$")
+    work_dir: OptionalPath = None
+    lease_s: int = Field(default=900, ge=30)
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    settle_s: float = Field(default=10.0, ge=0)
+    max_size_mb: int = Field(default=2048, ge=1)
+
+
+class AudioSettings(_Section):
+    store_format: Literal["original", "opus"] = "original"
+    opus_bitrate_kbps: int = Field(default=16, ge=6, le=256)
+    allowed_codecs: list[str] = Field(default_factory=list)
+    decode_timeout_s: float = Field(default=1800.0, gt=0)
+
+
+class RetentionSettings(_Section):
+    default_days: int = Field(default=365, ge=1, le=36500)
+    retention_class: str = Field(default="standard", pattern=r"^[a-z0-9_-]{1,32}$")
+
+
+DEFAULT_REASON_CODES = (
+    "contract_change",
+    "outage",
+    "new_contract",
+    "personal_data_change",
+    "billing",
+    "fault_report",
+    "moving",
+    "other",
+)
+
+
+class ReasonRule(_Section):
+    """Assign ``code`` when the call field ``field`` matches the regular expression ``pattern``."""
+
+    code: str
+    field: Literal["userfield", "ivr", "queue", "did", "dcontext", "agent", "attribute"]
+    pattern: str
+    #: For ``field = "attribute"``: the contact attribute to look at.
+    attribute: str = ""
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+
+class ReasonSettings(_Section):
+    codes: list[str] = Field(default_factory=lambda: list(DEFAULT_REASON_CODES))
+    default_code: str = "other"
+    rules: list[ReasonRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _codes_known(self) -> ReasonSettings:
+        known = set(self.codes)
+        if self.default_code and self.default_code not in known:
+            raise ValueError(f"default_code {self.default_code!r} is not in codes")
+        for number, rule in enumerate(self.rules, start=1):
+            if rule.code not in known:
+                raise ValueError(f"rule {number} assigns {rule.code!r}, which is not in codes")
+        return self
+
+
+class SpoolSourceSettings(_Section):
+    kind: Literal["spool"]
+    name: str = Field(pattern=_SOURCE_NAME)
+    path: Path
+    cdr_path: OptionalPath = None
+    cdr_format: Literal["asterisk_master", "freepbx_export"] = "asterisk_master"
+    timezone: str = ""
+    after_archive: Literal["delete", "move"] = "delete"
+    done_dir: OptionalPath = None
+    expect_recording_for_answered: bool = True
+    cdr_wait_minutes: float = Field(default=60.0, ge=0)
+
+    @model_validator(mode="after")
+    def _done_dir_for_move(self) -> SpoolSourceSettings:
+        if self.after_archive == "move" and self.done_dir is None:
+            raise ValueError("after_archive = 'move' needs done_dir")
+        return self
+
+
+class HttpSourceSettings(_Section):
+    kind: Literal["http"]
+    name: str = Field(pattern=_SOURCE_NAME)
+    base_url: str
+    account_sid: str
+    media_format: Literal["wav", "mp3"] = "wav"
+    page_size: int = Field(default=100, ge=1, le=1000)
+    delete_after_archive: bool = False
+    timeout_s: float = Field(default=60.0, gt=0)
+
+
+class S3DropSourceSettings(_Section):
+    kind: Literal["s3drop"]
+    name: str = Field(pattern=_SOURCE_NAME)
+    bucket: str
+    prefix: str = ""
+    endpoint_url: str = ""
+    region: str = "us-east-1"
+    delete_after_archive: bool = False
+
+
+SourceSettings = Annotated[
+    SpoolSourceSettings | HttpSourceSettings | S3DropSourceSettings, Field(discriminator="kind")
+]
+
+
 class SecretsSettings(_Section):
     identity_hash_key_file: OptionalPath = None
     token_pepper_file: OptionalPath = None
@@ -156,7 +273,12 @@ class Settings(BaseModel):
     catalogue: CatalogueSettings = CatalogueSettings()
     storage: StorageSettings = StorageSettings()
     s3: S3Settings = S3Settings()
+    ingest: IngestSettings = IngestSettings()
+    audio: AudioSettings = AudioSettings()
+    retention: RetentionSettings = RetentionSettings()
+    reasons: ReasonSettings = ReasonSettings()
     secrets: SecretsSettings = SecretsSettings()
+    sources: list[SourceSettings] = Field(default_factory=list)
 
     #: Environment the secrets are read from (not a setting; kept for lookups).
     env: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)
@@ -172,6 +294,19 @@ class Settings(BaseModel):
     def storage_root(self) -> Path:
         """Root directory of the filesystem object store."""
         return self.storage.root or self.general.data_dir / "objects"
+
+    @property
+    def work_dir(self) -> Path:
+        """Scratch directory for downloads and transcodes (same filesystem as the data)."""
+        return self.ingest.work_dir or self.general.data_dir / "work"
+
+    @model_validator(mode="after")
+    def _unique_source_names(self) -> Settings:
+        names = [source.name for source in self.sources]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"source names must be unique: {', '.join(duplicates)}")
+        return self
 
     @property
     def is_production(self) -> bool:
@@ -197,12 +332,12 @@ class Settings(BaseModel):
                     f"or {spec.section}.{spec.file_setting}"
                 )
             return None
-        if self.is_production and spec.generated_in_development:
-            if value.lower() in _PLACEHOLDERS or len(value.encode()) < _MIN_SECRET_BYTES:
-                raise ConfigError(
-                    f"secret {name} is a placeholder or shorter than {_MIN_SECRET_BYTES} "
-                    "bytes; refused with general.environment = production"
-                )
+        weak = value.lower() in _PLACEHOLDERS or len(value.encode()) < _MIN_SECRET_BYTES
+        if self.is_production and spec.generated_in_development and weak:
+            raise ConfigError(
+                f"secret {name} is a placeholder or shorter than {_MIN_SECRET_BYTES} "
+                "bytes; refused with general.environment = production"
+            )
         return value
 
     def _read_secret(self, name: str, spec: _SecretSpec) -> str | None:
@@ -219,7 +354,9 @@ class Settings(BaseModel):
         try:
             value = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"{source}: cannot read secret {name} from {path}: {exc.strerror}")
+            raise ConfigError(
+                f"{source}: cannot read secret {name} from {path}: {exc.strerror}"
+            ) from None
         if not value:
             raise ConfigError(f"{source}: secret file {path} is empty")
         return value
@@ -277,8 +414,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _check_toml_shape(data: Mapping[str, Any], path: Path) -> None:
     sections = _sections()
     for section, table in data.items():
+        if section == "sources":
+            if not isinstance(table, list):
+                raise ConfigError(f"{path}: sources must be an array of tables, [[sources]]")
+            continue
         if section not in sections:
-            known = ", ".join(sorted(sections))
+            known = ", ".join(sorted([*sections, "sources"]))
             raise ConfigError(f"{path}: unknown section [{section}] (known: {known})")
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: {section} must be a table, [{section}]")
@@ -287,11 +428,24 @@ def _check_toml_shape(data: Mapping[str, Any], path: Path) -> None:
                 raise ConfigError(f"{path}: unknown setting {section}.{key}")
 
 
-def _environment_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+def _environment_value(section: str, key: str, value: str) -> Any:
+    """Environment values are text; list settings take comma-separated items."""
+    annotation = _sections()[section].model_fields[key].annotation
+    if getattr(annotation, "__origin__", None) is list:
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+#: Tables of tables are set in the TOML file only.
+_NOT_FROM_ENVIRONMENT = frozenset({("reasons", "rules")})
+
+
+def _environment_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     known: dict[str, tuple[str, str]] = {}
     for section, keys in setting_names().items():
         for key in keys:
-            known[environment_variable(section, key)] = (section, key)
+            if (section, key) not in _NOT_FROM_ENVIRONMENT:
+                known[environment_variable(section, key)] = (section, key)
     secret_vars = {spec.env for spec in SECRETS.values()}
     secret_vars |= {f"{name}_FILE" for name in secret_vars}
     overrides: dict[str, dict[str, str]] = {}
@@ -303,16 +457,19 @@ def _environment_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
         if variable not in known:
             raise ConfigError(f"environment variable {variable} names no setting")
         section, key = known[variable]
-        overrides.setdefault(section, {})[key] = value
+        overrides.setdefault(section, {})[key] = _environment_value(section, key, value)
     return overrides
 
 
 def _describe(error: Mapping[str, Any], origins: Mapping[tuple[str, str], str]) -> str:
     location = tuple(str(part) for part in error["loc"])
-    name = ".".join(location)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not location:
+        return f"configuration: {message}"
     origin = origins.get((location[0], location[1])) if len(location) >= 2 else None
+    origin = origin or origins.get((location[0], "*"))
     where = f" (from {origin})" if origin else ""
-    return f"setting {name}{where}: {error['msg']}"
+    return f"setting {'.'.join(location)}{where}: {message}"
 
 
 def load_settings(
@@ -328,15 +485,16 @@ def load_settings(
     env = dict(os.environ if env is None else env)
     if config_file is None and env.get(CONFIG_ENV):
         config_file = env[CONFIG_ENV]
-    data: dict[str, dict[str, Any]] = {}
+    data: dict[str, Any] = {}
     origins: dict[tuple[str, str], str] = {}
     if config_file is not None:
         path = Path(config_file)
         toml_data = _read_toml(path)
         _check_toml_shape(toml_data, path)
         for section, table in toml_data.items():
-            data[section] = dict(table)
-            for key in table:
+            data[section] = table
+            origins[(section, "*")] = str(path)
+            for key in table if isinstance(table, dict) else ():
                 origins[(section, key)] = str(path)
     for section, table in _environment_overrides(env).items():
         data.setdefault(section, {}).update(table)

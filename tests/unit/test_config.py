@@ -8,10 +8,15 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from recarchive.config import (
     SECRETS,
+    HttpSourceSettings,
+    ReasonRule,
+    S3DropSourceSettings,
     Settings,
+    SpoolSourceSettings,
     environment_variable,
     load_settings,
     setting_names,
@@ -27,11 +32,29 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
+def _keys_of(model: type[BaseModel]) -> list[str]:
+    return sorted(model.model_fields)
+
+
 class TestExampleFile:
+    example = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+
     def test_example_lists_exactly_the_settings(self) -> None:
-        example = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
-        documented = {section: sorted(table) for section, table in example.items()}
-        assert documented == {s: sorted(keys) for s, keys in setting_names().items()}
+        documented = {s: sorted(t) for s, t in self.example.items() if s != "sources"}
+        assert documented == {s: sorted(k) for s, k in setting_names().items()}
+
+    def test_example_shows_every_source_kind_with_every_key(self) -> None:
+        shown = {table["kind"]: sorted(table) for table in self.example["sources"]}
+        kinds = {
+            "spool": SpoolSourceSettings,
+            "http": HttpSourceSettings,
+            "s3drop": S3DropSourceSettings,
+        }
+        assert shown == {kind: _keys_of(model) for kind, model in kinds.items()}
+
+    def test_example_rule_has_every_key(self) -> None:
+        for rule in self.example["reasons"]["rules"]:
+            assert sorted(rule) == _keys_of(ReasonRule)
 
     def test_every_setting_has_a_comment_above_it(self) -> None:
         lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
@@ -40,12 +63,17 @@ class TestExampleFile:
                 assert lines[number - 1].startswith("#"), f"no comment above {line!r}"
 
     def test_example_values_are_the_defaults(self) -> None:
-        assert load_settings(EXAMPLE, env={}).model_dump() == Settings().model_dump()
+        loaded = load_settings(EXAMPLE, env={}).model_dump(exclude={"sources"})
+        defaults = Settings().model_dump(exclude={"sources"})
+        loaded["reasons"].pop("rules")
+        defaults["reasons"].pop("rules")
+        assert loaded == defaults
 
     def test_every_secret_is_documented(self) -> None:
         text = EXAMPLE.read_text(encoding="utf-8")
         for spec in SECRETS.values():
-            assert spec.env in text and f"{spec.env}_FILE" in text
+            assert spec.env in text
+            assert f"{spec.env}_FILE" in text
 
 
 class TestPrecedence:
@@ -99,12 +127,52 @@ class TestErrors:
             load_settings(tmp_path / "nope.toml", env={})
 
     def test_bad_environment_value_names_the_variable(self) -> None:
-        with pytest.raises(ConfigError, match=r"s3\.max_attempts \(from RECARCHIVE_S3_MAX_ATTEMPTS\)"):
+        with pytest.raises(
+            ConfigError, match=r"s3\.max_attempts \(from RECARCHIVE_S3_MAX_ATTEMPTS\)"
+        ):
             load_settings(env={"RECARCHIVE_S3_MAX_ATTEMPTS": "0"})
 
     def test_unknown_environment_variable_is_refused(self) -> None:
         with pytest.raises(ConfigError, match="RECARCHIVE_CATALOGUE_ULR names no setting"):
             load_settings(env={"RECARCHIVE_CATALOGUE_ULR": "sqlite://"})
+
+    def test_list_settings_from_environment_are_comma_separated(self) -> None:
+        settings = load_settings(env={"RECARCHIVE_AUDIO_ALLOWED_CODECS": "pcm_s16le, opus"})
+        assert settings.audio.allowed_codecs == ["pcm_s16le", "opus"]
+
+    def test_reason_rules_must_use_known_codes(self, tmp_path: Path) -> None:
+        path = write(
+            tmp_path,
+            '[[reasons.rules]]\ncode = "gossip"\nfield = "queue"\npattern = "1"\n',
+        )
+        with pytest.raises(ConfigError, match="'gossip', which is not in codes"):
+            load_settings(path, env={})
+
+    def test_bad_rule_pattern(self, tmp_path: Path) -> None:
+        path = write(
+            tmp_path,
+            '[[reasons.rules]]\ncode = "billing"\nfield = "queue"\npattern = "(("\n',
+        )
+        with pytest.raises(ConfigError, match=r"reasons\.rules\.0\.pattern"):
+            load_settings(path, env={})
+
+    def test_source_needs_its_kind_keys(self, tmp_path: Path) -> None:
+        path = write(tmp_path, '[[sources]]\nkind = "spool"\nname = "pbx"\n')
+        with pytest.raises(ConfigError, match=r"setting sources\.0\.spool\.path .*Field required"):
+            load_settings(path, env={})
+
+    def test_source_names_are_unique(self, tmp_path: Path) -> None:
+        table = '[[sources]]\nkind = "spool"\nname = "pbx"\npath = "/x"\n'
+        with pytest.raises(ConfigError, match="source names must be unique: pbx"):
+            load_settings(write(tmp_path, table * 2), env={})
+
+    def test_move_needs_done_dir(self, tmp_path: Path) -> None:
+        path = write(
+            tmp_path,
+            '[[sources]]\nkind = "spool"\nname = "p"\npath = "/x"\nafter_archive = "move"\n',
+        )
+        with pytest.raises(ConfigError, match="needs done_dir"):
+            load_settings(path, env={})
 
     def test_script_and_test_variables_are_not_settings(self) -> None:
         load_settings(env={"RECARCHIVE_TEST_POSTGRES_URL": "x", "RECARCHIVE_CEPH_PORT": "1"})
@@ -157,6 +225,8 @@ class TestSecrets:
         env = {"RECARCHIVE_GENERAL_DATA_DIR": str(tmp_path)}
         first = load_settings(env=env).secret("identity_hash_key")
         second = load_settings(env=env).secret("identity_hash_key")
-        assert first == second and first is not None and len(first) >= 32
+        assert first == second
+        assert first is not None
+        assert len(first) >= 32
         mode = stat.S_IMODE(os.stat(tmp_path / "secrets" / "identity_hash_key").st_mode)
         assert mode == 0o600
