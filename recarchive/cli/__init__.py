@@ -14,9 +14,12 @@ import click
 from recarchive import __version__
 from recarchive.cli.common import AppContext
 from recarchive.cli.config_cmd import config_group
+from recarchive.cli.ingest_cmd import ingest_command
 from recarchive.cli.init_cmd import init_command
+from recarchive.cli.quarantine_cmd import quarantine_group
 from recarchive.cli.status_cmd import status_command
 from recarchive.cli.store_cmd import store_group
+from recarchive.cli.tag_cmd import tag_command
 from recarchive.errors import RecArchiveError
 
 
@@ -41,6 +44,9 @@ cli.add_command(init_command)
 cli.add_command(config_group)
 cli.add_command(store_group)
 cli.add_command(status_command)
+cli.add_command(ingest_command)
+cli.add_command(quarantine_group)
+cli.add_command(tag_command)
 
 
 def main() -> None:

@@ -1,0 +1,161 @@
+"""The access audit log: append-only and hash-chained.
+
+Every entry stores the hash of the entry before it and its own hash over its
+content and that link, so editing, removing or reordering an entry breaks the
+chain at that point, which :func:`verify_chain` reports. Entries carry ids,
+roles, purposes and case references, never names, numbers or identity codes
+of the people in the recordings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from recarchive.access.models import AuditEvent
+from recarchive.catalogue.database import utcnow
+
+GENESIS_HASH = "0" * 64
+_ADVISORY_LOCK_KEY = 0x72656361  # "reca": serialises appends on PostgreSQL
+
+
+def entry_hash(
+    *,
+    prev_hash: str,
+    at: dt.datetime,
+    actor: str,
+    actor_role: str | None,
+    action: str,
+    recording_id: uuid.UUID | None,
+    purpose: str | None,
+    case_ref: str | None,
+    client_addr: str | None,
+    details: Mapping[str, Any],
+) -> str:
+    """SHA-256 over the canonical JSON form of an entry and the hash before it."""
+    canonical = json.dumps(
+        {
+            "prev_hash": prev_hash,
+            "at": at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+            "actor": actor,
+            "actor_role": actor_role,
+            "action": action,
+            "recording_id": str(recording_id) if recording_id else None,
+            "purpose": purpose,
+            "case_ref": case_ref,
+            "client_addr": client_addr,
+            "details": details,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def append_event(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    actor_role: str | None = None,
+    recording_id: uuid.UUID | None = None,
+    purpose: str | None = None,
+    case_ref: str | None = None,
+    client_addr: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """Append an entry in the caller's transaction (so it commits with the change it records).
+
+    On PostgreSQL a transaction-scoped advisory lock serialises appenders so
+    the chain never forks; SQLite serialises writers by itself.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+    previous = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))
+    prev_hash = previous or GENESIS_HASH
+    at = utcnow()
+    body = dict(details or {})
+    event = AuditEvent(
+        at=at,
+        actor=actor,
+        actor_role=actor_role,
+        action=action,
+        recording_id=recording_id,
+        purpose=purpose,
+        case_ref=case_ref,
+        client_addr=client_addr,
+        details=body,
+        prev_hash=prev_hash,
+        hash=entry_hash(
+            prev_hash=prev_hash,
+            at=at,
+            actor=actor,
+            actor_role=actor_role,
+            action=action,
+            recording_id=recording_id,
+            purpose=purpose,
+            case_ref=case_ref,
+            client_addr=client_addr,
+            details=body,
+        ),
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+@dataclasses.dataclass(frozen=True)
+class ChainReport:
+    entries: int
+    #: Sequence number of the first entry that does not fit the chain, if any.
+    broken_at: int | None
+    problem: str | None
+
+    @property
+    def intact(self) -> bool:
+        return self.broken_at is None
+
+
+def verify_chain(sessions: sessionmaker[Session], *, batch: int = 5000) -> ChainReport:
+    """Walk the whole log in order and check every link and every entry's hash."""
+    expected_prev = GENESIS_HASH
+    count = 0
+    last_seq = 0
+    with sessions() as session:
+        while True:
+            events = session.scalars(
+                select(AuditEvent).where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq).limit(batch)
+            ).all()
+            if not events:
+                return ChainReport(entries=count, broken_at=None, problem=None)
+            for event in events:
+                count += 1
+                last_seq = event.seq
+                if event.prev_hash != expected_prev:
+                    return ChainReport(count, event.seq, "link to the previous entry is broken")
+                recomputed = entry_hash(
+                    prev_hash=event.prev_hash,
+                    at=event.at,
+                    actor=event.actor,
+                    actor_role=event.actor_role,
+                    action=event.action,
+                    recording_id=event.recording_id,
+                    purpose=event.purpose,
+                    case_ref=event.case_ref,
+                    client_addr=event.client_addr,
+                    details=event.details,
+                )
+                if recomputed != event.hash:
+                    return ChainReport(count, event.seq, "entry content does not match its hash")
+                expected_prev = event.hash
+            session.expunge_all()

@@ -1,0 +1,94 @@
+"""``recarchive ingest``: pull recordings from the sources into the archive."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from recarchive.cli.common import AppContext, human_size, pass_app
+from recarchive.ingest.services import IngestSummary
+from recarchive.ingest.tasks import IngestIncomplete, StopFlag, run_ingest
+
+
+@click.command("ingest")
+@click.option("--once", is_flag=True, help="Drain what the sources hold now, then exit.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes that archive recordings in parallel.",
+)
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    help="Only this configured source (repeatable). Default: every source.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_app
+def ingest_command(
+    app: AppContext, once: bool, workers: int, sources: tuple[str, ...], as_json: bool
+) -> None:
+    """Archive recordings from the configured sources.
+
+    Runs until stopped (SIGTERM or Ctrl-C finish the recording in hand), or
+    with --once until what is there now is done. Prints a summary at the end:
+    archived, duplicates skipped, quarantined by reason, bytes in and out.
+    """
+    settings = app.settings
+    if not settings.sources:
+        raise click.ClickException("no [[sources]] configured: see config.example.toml")
+    stop = StopFlag()
+    stop.install()
+    bar: Any = None
+    show_progress = sys.stderr.isatty() and workers == 1 and not as_json
+
+    def discovered(pending: int) -> None:
+        nonlocal bar
+        if show_progress and pending:
+            if bar is not None:
+                bar.render_finish()
+            bar = click.progressbar(length=pending, label="archiving", file=sys.stderr)
+
+    def item_done(_outcome: str) -> None:
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        summary = run_ingest(
+            settings,
+            once=once,
+            workers=workers,
+            sources=list(sources) or None,
+            on_discovered=discovered,
+            on_item=item_done,
+            stop=stop,
+        )
+    except IngestIncomplete as exc:
+        _print_summary(exc.summary, as_json)
+        raise
+    finally:
+        if bar is not None:
+            bar.render_finish()
+    _print_summary(summary, as_json)
+
+
+def _print_summary(summary: IngestSummary, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), sort_keys=True))
+        return
+    click.echo(f"discovered   {summary.discovered}")
+    click.echo(f"archived     {summary.archived}")
+    click.echo(f"duplicates   {summary.duplicates} (skipped)")
+    click.echo(f"deferred     {summary.deferred} (still being written; next pass)")
+    click.echo(f"retried      {summary.retried}")
+    total = sum(summary.quarantined.values())
+    click.echo(f"quarantined  {total}")
+    for reason, count in sorted(summary.quarantined.items()):
+        click.echo(f"  {reason:<26} {count}")
+    click.echo(f"bytes in     {human_size(summary.bytes_in)}")
+    click.echo(f"bytes out    {human_size(summary.bytes_out)}")

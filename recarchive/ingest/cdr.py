@@ -1,0 +1,212 @@
+"""Call detail records from Asterisk (``Master.csv``) and FreePBX (``cdr`` table export).
+
+Asterisk's cdr_csv writes one call leg per line, every field double-quoted,
+``""`` for a quote inside a field, no header, in the column order of
+:data:`MASTER_COLUMNS` (``uniqueid`` and ``userfield`` when enabled; newer
+versions may append more columns, which are ignored). The FreePBX export has
+a header row and a ``recordingfile`` column.
+
+Each physical line is parsed on its own, so one broken line (a stray quote,
+missing columns) is reported by its number and cannot swallow the lines
+after it. Nothing here logs or raises field values: they hold phone numbers
+and names.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+MASTER_COLUMNS = (
+    "accountcode",
+    "src",
+    "dst",
+    "dcontext",
+    "clid",
+    "channel",
+    "dstchannel",
+    "lastapp",
+    "lastdata",
+    "start",
+    "answer",
+    "end",
+    "duration",
+    "billsec",
+    "disposition",
+    "amaflags",
+    "uniqueid",
+    "userfield",
+)
+_EXPORT_REQUIRED = ("calldate", "src", "dst", "disposition", "uniqueid", "recordingfile")
+_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+_IVR = re.compile(r"(?:^|[;,&\s])ivr=(\w+)")
+_CHANNEL_PEER = re.compile(r"^(?:PJSIP|SIP|IAX2|Local|DAHDI)/([^-@/]+)")
+
+
+@dataclasses.dataclass(frozen=True)
+class CdrRecord:
+    """One CDR line, with times as aware UTC datetimes."""
+
+    line: int
+    uniqueid: str
+    start: dt.datetime
+    answer: dt.datetime | None
+    end: dt.datetime | None
+    src: str
+    dst: str
+    dcontext: str
+    channel: str
+    dstchannel: str
+    lastapp: str
+    lastdata: str
+    disposition: str
+    userfield: str
+    did: str = ""
+    recordingfile: str = ""
+    cnum: str = ""
+
+    @property
+    def answered(self) -> bool:
+        return self.disposition.upper() == "ANSWERED"
+
+    @property
+    def queue(self) -> str | None:
+        if self.lastapp.lower() == "queue" and self.lastdata:
+            return self.lastdata.split(",")[0] or None
+        if self.dcontext == "ext-queues" and self.dst:
+            return self.dst
+        return None
+
+    @property
+    def ivr(self) -> str | None:
+        match = _IVR.search(self.userfield)
+        return match.group(1) if match else None
+
+    @property
+    def agent(self) -> str | None:
+        """The answering extension for inbound calls, the calling one for outbound."""
+        match = _CHANNEL_PEER.match(self.dstchannel)
+        if match and self.dcontext != "from-internal":
+            return match.group(1)
+        match = _CHANNEL_PEER.match(self.channel)
+        if match and self.dcontext == "from-internal":
+            return match.group(1)
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class CdrLineError:
+    """A line that could not be read, and why (never the line's content)."""
+
+    line: int
+    reason: str
+
+
+def _parse_time(text: str, zone: ZoneInfo, column: str, *, required: bool) -> dt.datetime | None:
+    text = text.strip()
+    if not text:
+        if required:
+            raise ValueError(f"{column} is empty")
+        return None
+    try:
+        local = dt.datetime.strptime(text, _TIME_FORMAT)
+    except ValueError:
+        raise ValueError(f"{column} is not a YYYY-MM-DD HH:MM:SS time") from None
+    return local.replace(tzinfo=zone).astimezone(dt.UTC)
+
+
+def _split(text: str) -> list[str]:
+    rows = list(csv.reader([text], strict=True))
+    return rows[0] if rows else []
+
+
+def read_master_csv(path: Path, zone: ZoneInfo) -> Iterator[CdrRecord | CdrLineError]:
+    """Records and line errors of an Asterisk ``Master.csv``, in file order."""
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        for number, text in enumerate(handle, start=1):
+            text = text.rstrip("\r\n")
+            if not text.strip():
+                continue
+            try:
+                fields = _split(text)
+            except csv.Error:
+                yield CdrLineError(number, "broken quoting")
+                continue
+            if len(fields) < len(MASTER_COLUMNS):
+                yield CdrLineError(
+                    number, f"{len(fields)} columns, expected at least {len(MASTER_COLUMNS)}"
+                )
+                continue
+            row = dict(zip(MASTER_COLUMNS, fields, strict=False))
+            try:
+                yield _record(number, row, zone, start_column="start")
+            except ValueError as exc:
+                yield CdrLineError(number, str(exc))
+
+
+def read_freepbx_export(path: Path, zone: ZoneInfo) -> Iterator[CdrRecord | CdrLineError]:
+    """Records and line errors of a CSV export of the FreePBX ``cdr`` table."""
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        header_line = handle.readline().rstrip("\r\n")
+        try:
+            header = [name.strip().lower() for name in _split(header_line)]
+        except csv.Error:
+            yield CdrLineError(1, "header row has broken quoting")
+            return
+        missing = [name for name in _EXPORT_REQUIRED if name not in header]
+        if missing:
+            yield CdrLineError(1, f"header lacks the column(s) {', '.join(missing)}")
+            return
+        for number, text in enumerate(handle, start=2):
+            text = text.rstrip("\r\n")
+            if not text.strip():
+                continue
+            try:
+                fields = _split(text)
+            except csv.Error:
+                yield CdrLineError(number, "broken quoting")
+                continue
+            if len(fields) != len(header):
+                yield CdrLineError(number, f"{len(fields)} columns, header has {len(header)}")
+                continue
+            row = dict(zip(header, fields, strict=True))
+            try:
+                yield _record(number, row, zone, start_column="calldate")
+            except ValueError as exc:
+                yield CdrLineError(number, str(exc))
+
+
+def _record(number: int, row: dict[str, str], zone: ZoneInfo, *, start_column: str) -> CdrRecord:
+    uniqueid = row.get("uniqueid", "").strip()
+    if not uniqueid:
+        raise ValueError("uniqueid is empty")
+    start = _parse_time(row.get(start_column, ""), zone, start_column, required=True)
+    assert start is not None
+    answer = _parse_time(row.get("answer", ""), zone, "answer", required=False)
+    end = _parse_time(row.get("end", ""), zone, "end", required=False)
+    if end is None and row.get("duration", "").strip().isdigit():
+        end = start + dt.timedelta(seconds=int(row["duration"]))
+    return CdrRecord(
+        line=number,
+        uniqueid=uniqueid,
+        start=start,
+        answer=answer,
+        end=end,
+        src=row.get("src", "").strip(),
+        dst=row.get("dst", "").strip(),
+        dcontext=row.get("dcontext", "").strip(),
+        channel=row.get("channel", "").strip(),
+        dstchannel=row.get("dstchannel", "").strip(),
+        lastapp=row.get("lastapp", "").strip(),
+        lastdata=row.get("lastdata", "").strip(),
+        disposition=row.get("disposition", "").strip(),
+        userfield=row.get("userfield", "").strip(),
+        did=row.get("did", "").strip(),
+        recordingfile=row.get("recordingfile", "").strip(),
+        cnum=row.get("cnum", "").strip(),
+    )

@@ -1,0 +1,154 @@
+"""The contract between the ingest pipeline and the telephony sources.
+
+A source finds recordings (``discover``), hands one over as a local file
+(``fetch``) and is told when the archive has it (``acknowledge``). The
+pipeline does everything else: queueing, probing, tagging, storing,
+cataloguing. A source never deletes anything before ``acknowledge``.
+
+Each discovered recording is identified by ``source_ref``, unique within the
+source and stable across passes: ``(source name, source_ref)`` is the
+idempotency key of the whole pipeline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from recarchive.catalogue.models import Direction
+from recarchive.errors import RecArchiveError
+
+
+@dataclasses.dataclass(frozen=True)
+class CallFacts:
+    """What the telephony system says about a call (all optional but the start time).
+
+    ``fields`` holds the raw values the reason rules look at: ``userfield``,
+    ``ivr``, ``queue``, ``did``, ``dcontext``, ``agent`` and ``attribute:<name>``.
+    Numbers are as the source wrote them; the pipeline normalises them.
+    """
+
+    started_at: dt.datetime
+    call_id: str | None = None
+    direction: Direction = Direction.UNKNOWN
+    caller_number: str | None = None
+    called_number: str | None = None
+    agent: str | None = None
+    queue: str | None = None
+    fields: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "started_at": self.started_at.isoformat(),
+            "call_id": self.call_id,
+            "direction": self.direction.value,
+            "caller_number": self.caller_number,
+            "called_number": self.called_number,
+            "agent": self.agent,
+            "queue": self.queue,
+            "fields": dict(self.fields),
+        }
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> CallFacts:
+        return cls(
+            started_at=dt.datetime.fromisoformat(payload["started_at"]),
+            call_id=payload.get("call_id"),
+            direction=Direction(payload.get("direction", Direction.UNKNOWN.value)),
+            caller_number=payload.get("caller_number"),
+            called_number=payload.get("called_number"),
+            agent=payload.get("agent"),
+            queue=payload.get("queue"),
+            fields=dict(payload.get("fields") or {}),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Discovery:
+    """A recording found at the source, ready to be queued."""
+
+    source_ref: str
+    facts: CallFacts
+    #: Extension that tells the format (``wav``, ``WAV``, ``ulaw``, ``mp3``...).
+    extension: str
+    #: Anything else the source needs to fetch or acknowledge it later (JSON-able).
+    locator: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_payload(self) -> dict[str, Any]:
+        """The discovery as JSON-able data, kept in the work item."""
+        return {
+            "facts": self.facts.to_payload(),
+            "extension": self.extension,
+            "locator": dict(self.locator),
+        }
+
+    @classmethod
+    def from_payload(cls, source_ref: str, payload: Mapping[str, Any]) -> Discovery:
+        return cls(
+            source_ref=source_ref,
+            facts=CallFacts.from_payload(payload["facts"]),
+            extension=payload["extension"],
+            locator=dict(payload.get("locator") or {}),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """Input at the source that cannot become a recording: it goes to quarantine.
+
+    ``source_ref`` identifies the input (a CDR line, a file); the same problem
+    found again on a later pass is not recorded twice.
+    """
+
+    source_ref: str
+    reason: str
+    detail: str
+    kept_at: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Fetched:
+    """A recording handed over as a local file, readable until ``release`` is called."""
+
+    path: Path
+    size: int
+    #: True when the file is a temporary copy the pipeline may delete.
+    temporary: bool
+
+
+class SourceError(RecArchiveError):
+    """The source failed; the recording stays where it is and is retried later."""
+
+
+class RecordingGone(SourceError):
+    """The recording is no longer at the source."""
+
+
+class Source(Protocol):
+    """A telephony system the archive pulls recordings from."""
+
+    #: The configured source name, stored with every recording.
+    name: str
+
+    def discover(self, now: dt.datetime) -> Iterator[Discovery | Problem]:
+        """Everything at the source now: recordings to queue and problems to report.
+
+        Yields the same recordings again on every pass until acknowledged;
+        the pipeline skips the ones it already has. Raises
+        :class:`SourceError` when the source cannot be read at all.
+        """
+
+    def fetch(self, discovery: Discovery, work_dir: Path) -> Fetched:
+        """Make the recording available as a local file (downloading into ``work_dir``).
+
+        Raises :class:`RecordingGone` or :class:`SourceError`.
+        """
+
+    def acknowledge(self, discovery: Discovery) -> None:
+        """The archive holds the recording: delete or move it at the source as configured.
+
+        Idempotent: acknowledging a recording that is already gone is not an error.
+        """

@@ -1,0 +1,507 @@
+"""The ingest pipeline: discover, queue, then for each recording claim, probe,
+validate, tag, (transcode), checksum, store, catalogue, acknowledge.
+
+Every step is idempotent, keyed by ``(source, source_ref)``:
+
+- the work item's id is the recording's id, and the object key derives from
+  it, so a re-run after a crash rewrites the same object instead of leaving
+  an orphan;
+- the catalogue row and the work item's ``done`` state are committed in one
+  transaction, only after the store has confirmed size and SHA-256;
+- the source is acknowledged (file deleted or moved, remote deleted) only
+  after that commit; a crash before the acknowledgement is repaired on the
+  next pass, which finds the recording archived and acknowledges it then,
+  once the source's bytes are proven to be the archived ones.
+
+Bad input goes to quarantine with a specific reason and the line goes on.
+Logs carry work-item ids and object keys, never numbers or names.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import datetime as dt
+import hashlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from recarchive.catalogue.database import transaction, utcnow
+from recarchive.catalogue.directory import match_caller
+from recarchive.catalogue.identity import try_normalise_phone
+from recarchive.catalogue.models import Direction, Recording, RecordingCandidate, RecordingReason
+from recarchive.errors import CatalogueError, StoreError
+from recarchive.ingest import queue
+from recarchive.ingest.interfaces import Discovery, Fetched, Problem, RecordingGone, Source, SourceError
+from recarchive.ingest.models import WorkItem, WorkState
+from recarchive.ingest.tagging import ReasonTagger
+from recarchive.media.interfaces import (
+    DEFAULT_ALLOWED_CODECS,
+    AudioInfo,
+    MediaError,
+    MediaToolFailed,
+    StillBeingWritten,
+)
+from recarchive.media.probe import probe_recording
+from recarchive.media.transcode import transcode_to_opus
+from recarchive.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+_CONTENT_TYPES = {
+    "wav": "audio/wav",
+    "mp3": "audio/mpeg",
+    "ogg": "audio/ogg",
+    "opus": "audio/ogg",
+    "flac": "audio/flac",
+    "ulaw": "audio/basic",
+    "mu": "audio/basic",
+}
+#: Raw and odd extensions stored under a canonical one (the bytes stay as delivered).
+_EXTENSION_ALIASES = {"wav49": "wav", "mu": "ulaw", "al": "alaw", "pcm": "ulaw"}
+_HASH_CHUNK = 1024 * 1024
+
+
+@dataclasses.dataclass
+class IngestSummary:
+    """What a pass (or a whole run) did; shown at the end and logged."""
+
+    discovered: int = 0
+    archived: int = 0
+    duplicates: int = 0
+    deferred: int = 0
+    retried: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    quarantined: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+
+    def merge(self, other: IngestSummary) -> None:
+        for field in ("discovered", "archived", "duplicates", "deferred", "retried"):
+            setattr(self, field, getattr(self, field) + getattr(other, field))
+        self.bytes_in += other.bytes_in
+        self.bytes_out += other.bytes_out
+        self.quarantined.update(other.quarantined)
+
+    def as_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        values["quarantined"] = dict(sorted(self.quarantined.items()))
+        return values
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def object_key(started_at: dt.datetime, recording_id: uuid.UUID, extension: str) -> str:
+    """``recordings/YYYY/MM/DD/<uuid>.<ext>``: a date and an id, no personal data."""
+    day = started_at.astimezone(dt.UTC)
+    return f"recordings/{day:%Y/%m/%d}/{recording_id}.{extension}"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Pipeline:
+    """Runs discovery and work items for the configured sources."""
+
+    def __init__(self, runtime: Runtime, sources: Mapping[str, Source]) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.sources = dict(sources)
+        self.tagger = ReasonTagger(self.settings.reasons)
+        self.allowed_codecs = (
+            frozenset(self.settings.audio.allowed_codecs) or DEFAULT_ALLOWED_CODECS
+        )
+        self.worker = worker_name()
+        self.work_dir = self.settings.work_dir
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        #: The clock of the item in hand (tests and operators may simulate it).
+        self._now = utcnow()
+
+    # --- discovery ---------------------------------------------------------
+
+    def discover(self, now: dt.datetime | None = None) -> IngestSummary:
+        """Queue what every source holds now and record the problems found there."""
+        now = now or utcnow()
+        summary = IngestSummary()
+        for name, source in self.sources.items():
+            try:
+                self._discover_source(name, source, now, summary)
+            except SourceError as exc:
+                logger.error("source_unreadable", extra={"source": name, "error": exc.message})
+        return summary
+
+    def _discover_source(
+        self, name: str, source: Source, now: dt.datetime, summary: IngestSummary
+    ) -> None:
+        discoveries: list[Discovery] = []
+        problems: list[Problem] = []
+        for found in source.discover(now):
+            (discoveries if isinstance(found, Discovery) else problems).append(found)
+        summary.discovered += len(discoveries)
+        with transaction(self.runtime.sessions) as session:
+            for problem in problems:
+                if problem.reason == "cdr_without_recording" and self._call_archived(
+                    session, name, problem
+                ):
+                    continue
+                if queue.record_problem(session, name, problem):
+                    summary.quarantined[problem.reason] += 1
+                    logger.warning(
+                        "quarantined", extra={"source": name, "reason": problem.reason}
+                    )
+            outcomes = queue.enqueue(session, name, discoveries)
+        again = [o.discovery for o in outcomes if o.outcome is queue.Enqueued.ARCHIVED]
+        seen: set[str] = set()
+        for outcome in outcomes:
+            ref = outcome.discovery.source_ref
+            if outcome.outcome is queue.Enqueued.NEW and ref not in seen:
+                seen.add(ref)
+                continue
+            if outcome.outcome in (queue.Enqueued.NEW, queue.Enqueued.QUEUED) and ref in seen:
+                summary.duplicates += 1
+                with transaction(self.runtime.sessions) as session:
+                    queue.count_duplicate(session, name, ref)
+        for discovery in again:
+            self._acknowledge_redelivery(name, source, discovery, summary)
+
+    def _call_archived(self, session: Any, source: str, problem: Problem) -> bool:
+        call_id = problem.source_ref.removeprefix("call:")
+        found = session.scalar(
+            select(Recording.id).where(Recording.source == source, Recording.call_id == call_id)
+        )
+        return found is not None
+
+    def _acknowledge_redelivery(
+        self, name: str, source: Source, discovery: Discovery, summary: IngestSummary
+    ) -> None:
+        """A recording the archive already holds is at the source again.
+
+        Either the acknowledgement after archiving never happened (a crash),
+        or the source delivered it twice. When its bytes are the ones that
+        were archived, it is acknowledged now and counted as a duplicate;
+        otherwise it is quarantined and left in place.
+        """
+        with self.runtime.sessions() as session:
+            item = session.scalars(
+                select(WorkItem).where(
+                    WorkItem.source == name, WorkItem.source_ref == discovery.source_ref
+                )
+            ).one()
+            archived_sha = (item.payload or {}).get("source_sha256")
+        try:
+            fetched = source.fetch(discovery, self.work_dir)
+        except SourceError:
+            return
+        try:
+            same = archived_sha is not None and sha256_file(fetched.path) == archived_sha
+        finally:
+            _release(fetched)
+        if same:
+            source.acknowledge(discovery)
+            summary.duplicates += 1
+            with transaction(self.runtime.sessions) as session:
+                queue.count_duplicate(session, name, discovery.source_ref)
+            logger.info("duplicate_acknowledged", extra={"work_item_id": str(item.id)})
+            return
+        with transaction(self.runtime.sessions) as session:
+            added = queue.record_problem(
+                session,
+                name,
+                Problem(
+                    discovery.source_ref,
+                    "conflicting_redelivery",
+                    f"already archived as recording {item.recording_id}, but the source now "
+                    "holds different bytes under the same reference",
+                ),
+            )
+        if added:
+            summary.quarantined["conflicting_redelivery"] += 1
+
+    # --- work items --------------------------------------------------------
+
+    def process_next(self, now: dt.datetime | None = None) -> tuple[str, WorkItem] | None:
+        """Claim and process one work item; None when nothing is due.
+
+        Returns the outcome (``archived``, ``duplicate``, ``deferred``,
+        ``retry`` or ``quarantined:<reason>``) and the item. Raises
+        :class:`~recarchive.errors.StoreError` or
+        :class:`~recarchive.errors.CatalogueError` when the infrastructure
+        fails; the item is then released for a later attempt.
+        """
+        now = now or utcnow()
+        self._now = now
+        with transaction(self.runtime.sessions) as session:
+            item = queue.claim(
+                session,
+                self.worker,
+                now=now,
+                lease_s=self.settings.ingest.lease_s,
+                sources=list(self.sources),
+            )
+        if item is None:
+            return None
+        try:
+            outcome = self._process(item)
+        except (StoreError, CatalogueError, MediaToolFailed) as exc:
+            self._finish(item, lambda i: queue.release_for_retry(i, now=now, error=exc.message))
+            raise
+        return outcome, item
+
+    def _process(self, item: WorkItem) -> str:
+        label = f"work item {item.id}"
+        source = self.sources[item.source]
+        discovery = Discovery.from_payload(item.source_ref, item.payload)
+        with self.runtime.sessions() as session:
+            existing = session.scalar(
+                select(Recording.id).where(
+                    Recording.source == item.source, Recording.source_ref == item.source_ref
+                )
+            )
+        if existing is not None:
+            self._finish(item, lambda i: queue.complete(i, existing))
+            source.acknowledge(discovery)
+            return "duplicate"
+        try:
+            fetched = source.fetch(discovery, self.work_dir)
+        except RecordingGone as exc:
+            return self._quarantine(item, "recording_gone", exc.message, None)
+        except SourceError as exc:
+            return self._retry_or_quarantine(item, "fetch_failed", exc.message)
+        try:
+            return self._archive(item, source, discovery, fetched, label)
+        finally:
+            _release(fetched)
+
+    def _archive(
+        self, item: WorkItem, source: Source, discovery: Discovery, fetched: Fetched, label: str
+    ) -> str:
+        kept_at = None if fetched.temporary else str(fetched.path)
+        limit = self.settings.ingest.max_size_mb * 1024 * 1024
+        if fetched.size > limit:
+            detail = f"{fetched.size} bytes, more than ingest.max_size_mb = {self.settings.ingest.max_size_mb}"
+            return self._quarantine(item, "too_large", detail, kept_at)
+        changed = getattr(source, "locator_if_changed", None)
+        locator = changed(discovery) if changed is not None else None
+        if locator is not None:
+            return self._defer(item, "file changed since it was discovered", locator=locator)
+        audio = self.settings.audio
+        try:
+            info = probe_recording(
+                fetched.path,
+                extension=discovery.extension,
+                allowed_codecs=self.allowed_codecs,
+                label=label,
+                timeout_s=audio.decode_timeout_s,
+            )
+        except StillBeingWritten as exc:
+            return self._defer(item, exc.message)
+        except MediaError as exc:
+            if isinstance(exc, MediaToolFailed):
+                raise
+            return self._quarantine(item, exc.reason, exc.message, kept_at)
+        source_sha = sha256_file(fetched.path)
+        with contextlib.ExitStack() as cleanup:
+            if audio.store_format == "opus":
+                stored_path = self.work_dir / f"{item.id}.opus.ogg"
+                cleanup.callback(stored_path.unlink, missing_ok=True)
+                try:
+                    stored_info = transcode_to_opus(
+                        fetched.path,
+                        stored_path,
+                        bitrate_kbps=audio.opus_bitrate_kbps,
+                        extension=discovery.extension,
+                        label=label,
+                        timeout_s=audio.decode_timeout_s,
+                    )
+                except MediaError as exc:
+                    if isinstance(exc, MediaToolFailed):
+                        raise
+                    return self._quarantine(item, exc.reason, exc.message, kept_at)
+                extension, sha = "ogg", sha256_file(stored_path)
+            else:
+                stored_path, stored_info, sha = fetched.path, info, source_sha
+                extension = _stored_extension(discovery.extension)
+            key = object_key(discovery.facts.started_at, item.id, extension)
+            size = stored_path.stat().st_size
+            with stored_path.open("rb") as stream:
+                self.runtime.store.put(
+                    key,
+                    stream,
+                    size=size,
+                    sha256=sha,
+                    content_type=_CONTENT_TYPES.get(extension, "application/octet-stream"),
+                    tags={"retention-class": self.settings.retention.retention_class},
+                )
+            committed = self._commit(item, discovery, info, stored_info, key, extension, size, sha, source_sha)
+        if not committed:
+            logger.warning("lease_lost", extra={"work_item_id": str(item.id)})
+            return "retry"
+        source.acknowledge(discovery)
+        logger.info(
+            "archived",
+            extra={"work_item_id": str(item.id), "recording_id": str(item.id), "object_key": key},
+        )
+        item.payload = {**item.payload, "bytes_in": fetched.size, "bytes_out": size}
+        return "archived"
+
+    def _commit(
+        self,
+        item: WorkItem,
+        discovery: Discovery,
+        info: AudioInfo,
+        stored: AudioInfo,
+        key: str,
+        extension: str,
+        size: int,
+        sha: str,
+        source_sha: str,
+    ) -> bool:
+        facts = discovery.facts
+        region = self.settings.ingest.default_region
+        caller = try_normalise_phone(facts.caller_number or "", region=region)
+        called = try_normalise_phone(facts.called_number or "", region=region)
+        customer_number = called if facts.direction is Direction.OUTBOUND else caller
+        retain_until = facts.started_at + dt.timedelta(days=self.settings.retention.default_days)
+        with transaction(self.runtime.sessions) as session:
+            current = session.get(WorkItem, item.id, with_for_update=True)
+            if current is None or current.state is not WorkState.CLAIMED or (
+                current.claimed_by != self.worker
+            ):
+                return False
+            match = match_caller(session, customer_number)
+            recording = Recording(
+                id=item.id,
+                source=item.source,
+                source_ref=item.source_ref,
+                call_id=facts.call_id,
+                started_at=facts.started_at,
+                duration_ms=info.duration_ms,
+                direction=facts.direction,
+                caller_number=caller,
+                called_number=called,
+                agent=facts.agent,
+                queue=facts.queue,
+                customer_id=match.customer_id,
+                customer_match=match.status,
+                object_key=key,
+                format=extension,
+                codec=stored.codec,
+                channels=stored.channels,
+                sample_rate=stored.sample_rate,
+                size_bytes=size,
+                sha256=sha,
+                retention_class=self.settings.retention.retention_class,
+                retain_until=retain_until,
+            )
+            recording.reasons = [
+                RecordingReason(code=code) for code in self.tagger.reasons_for(facts)
+            ]
+            recording.candidates = [
+                RecordingCandidate(customer_id=customer) for customer in match.candidates
+            ]
+            session.add(recording)
+            queue.complete(current, item.id)
+            current.payload = {**current.payload, "source_sha256": source_sha}
+        return True
+
+    # --- outcomes ------------------------------------------------------------
+
+    def _finish(self, item: WorkItem, change: Callable[[WorkItem], None]) -> None:
+        with transaction(self.runtime.sessions) as session:
+            current = session.get(WorkItem, item.id, with_for_update=True)
+            if current is not None and current.claimed_by == self.worker:
+                change(current)
+
+    def _quarantine(self, item: WorkItem, reason: str, detail: str, kept_at: str | None) -> str:
+        with transaction(self.runtime.sessions) as session:
+            current = session.get(WorkItem, item.id, with_for_update=True)
+            if current is None or current.claimed_by != self.worker:
+                return "retry"
+            queue.quarantine(session, current, reason=reason, detail=detail, kept_at=kept_at)
+        logger.warning("quarantined", extra={"work_item_id": str(item.id), "reason": reason})
+        return f"quarantined:{reason}"
+
+    def _defer(self, item: WorkItem, note: str, locator: dict[str, Any] | None = None) -> str:
+        """Back to the queue for a settle period; ``locator`` refreshes what the source saw."""
+        until = self._now + dt.timedelta(seconds=max(self.settings.ingest.settle_s, 1.0))
+
+        def change(current: WorkItem) -> None:
+            queue.defer(current, until=until, note=note)
+            if locator is not None:
+                current.payload = {**current.payload, "locator": locator}
+
+        self._finish(item, change)
+        logger.info("deferred", extra={"work_item_id": str(item.id)})
+        return "deferred"
+
+    def _retry_or_quarantine(self, item: WorkItem, reason: str, detail: str) -> str:
+        if item.attempts >= self.settings.ingest.max_attempts:
+            return self._quarantine(
+                item, reason, f"{detail} (after {item.attempts} attempts)", None
+            )
+        self._finish(item, lambda i: queue.release_for_retry(i, now=self._now, error=detail))
+        return "retry"
+
+    # --- loops ----------------------------------------------------------------
+
+    def drain(
+        self,
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+        on_item: Callable[[str], None] | None = None,
+        summary: IngestSummary | None = None,
+    ) -> IngestSummary:
+        """Process due work items until none is left (or ``should_stop`` says so).
+
+        Counts go into ``summary`` as they happen, so a caller still has them
+        when an infrastructure error ends the drain early.
+        """
+        summary = summary if summary is not None else IngestSummary()
+        while not should_stop():
+            result = self.process_next()
+            if result is None:
+                break
+            outcome, item = result
+            _count(summary, outcome, item)
+            if on_item is not None:
+                on_item(outcome)
+        return summary
+
+
+def _count(summary: IngestSummary, outcome: str, item: WorkItem) -> None:
+    if outcome == "archived":
+        summary.archived += 1
+        summary.bytes_in += int(item.payload.get("bytes_in", 0))
+        summary.bytes_out += int(item.payload.get("bytes_out", 0))
+    elif outcome == "duplicate":
+        summary.duplicates += 1
+    elif outcome == "deferred":
+        summary.deferred += 1
+    elif outcome == "retry":
+        summary.retried += 1
+    elif outcome.startswith("quarantined:"):
+        summary.quarantined[outcome.partition(":")[2]] += 1
+
+
+def _stored_extension(extension: str) -> str:
+    lowered = extension.lower()
+    return _EXTENSION_ALIASES.get(lowered, lowered)
+
+
+def _release(fetched: Fetched) -> None:
+    if fetched.temporary:
+        fetched.path.unlink(missing_ok=True)

@@ -1,0 +1,313 @@
+"""An Asterisk / FreePBX recording spool with its CDR.
+
+Recordings are files under the spool root, either the FreePBX way
+(``YYYY/MM/DD/<type>-<exten>-<from>-<YYYYMMDD>-<HHMMSS>-<uniqueid>.<ext>``) or
+flat MixMonitor files whose name holds the call's ``uniqueid``. Each is
+matched with its CDR line by ``uniqueid`` (or, in a FreePBX export, by the
+``recordingfile`` column); a recording without a CDR line is archived with
+what its file name tells.
+
+The source reference is the file's path relative to the spool root. After
+the archive acknowledges a recording, the file is deleted or moved to the
+done directory, never before.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from recarchive.catalogue.models import Direction
+from recarchive.config import SpoolSourceSettings
+from recarchive.ingest.cdr import CdrLineError, CdrRecord, read_freepbx_export, read_master_csv
+from recarchive.ingest.interfaces import (
+    CallFacts,
+    Discovery,
+    Fetched,
+    Problem,
+    RecordingGone,
+    SourceError,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Extensions of recordings a spool holds (compared case-insensitively).
+AUDIO_EXTENSIONS = frozenset(
+    {"wav", "wav49", "gsm", "ulaw", "pcm", "mu", "alaw", "al", "sln", "raw", "mp3", "ogg",
+     "opus", "flac", "g722"}
+)
+_FREEPBX_NAME = re.compile(
+    r"^(?P<type>[a-z]+)-(?P<exten>[^-]*)-(?P<caller>[^-]*)-(?P<date>\d{8})-(?P<time>\d{6})"
+    r"-(?P<uniqueid>\d+\.\d+)\.(?P<ext>[A-Za-z0-9]+)$"
+)
+_UNIQUEID = re.compile(r"(?<![\d.])(\d{9,}\.\d+)(?![\d])")
+_TYPE_DIRECTION = {
+    "in": Direction.INBOUND,
+    "q": Direction.INBOUND,
+    "rg": Direction.INBOUND,
+    "exten": Direction.INBOUND,
+    "external": Direction.INBOUND,
+    "out": Direction.OUTBOUND,
+    "internal": Direction.INTERNAL,
+    "conf": Direction.INTERNAL,
+}
+#: How long after the call a missing recording is still worth reporting.
+_MISSING_REPORT_WINDOW = dt.timedelta(days=7)
+
+
+class SpoolSource:
+    """Reads a recording spool and its CDR; see the module docstring."""
+
+    def __init__(self, settings: SpoolSourceSettings, *, timezone: str, settle_s: float) -> None:
+        self.name = settings.name
+        self.settings = settings
+        self.root = settings.path
+        self.zone = ZoneInfo(settings.timezone or timezone)
+        self.settle = dt.timedelta(seconds=settle_s)
+
+    # --- discovery -----------------------------------------------------------
+
+    def discover(self, now: dt.datetime) -> Iterator[Discovery | Problem]:
+        if not self.root.is_dir():
+            raise SourceError(f"source {self.name}: spool directory {self.root} does not exist")
+        by_uniqueid, by_file, problems = self._read_cdr()
+        yield from problems
+        seen_uniqueids: set[str] = set()
+        for path in self._walk():
+            relative = path.relative_to(self.root).as_posix()
+            if path.is_symlink():
+                yield Problem(
+                    f"file:{relative}",
+                    "invalid_name",
+                    "symbolic link in the spool; only regular files are taken",
+                    kept_at=str(path),
+                )
+                continue
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            if dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC) > now - self.settle:
+                continue  # still being written, or just finished: next pass
+            record = by_file.get(path.name)
+            name = _FREEPBX_NAME.match(path.name)
+            uniqueid = name.group("uniqueid") if name else _uniqueid_in(path.name)
+            if record is None and uniqueid is not None:
+                record = by_uniqueid.get(uniqueid)
+            if record is not None:
+                seen_uniqueids.add(record.uniqueid)
+            facts = _facts(record, name, self.zone)
+            if facts is None:
+                yield Problem(
+                    f"file:{relative}",
+                    "unrecognised_name",
+                    "file name tells no call time and no CDR line matches it",
+                    kept_at=str(path),
+                )
+                continue
+            yield Discovery(
+                source_ref=relative,
+                facts=facts,
+                extension=path.suffix[1:],
+                locator={"size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
+            )
+        if self.settings.expect_recording_for_answered:
+            yield from self._missing_recordings(by_uniqueid, seen_uniqueids, now)
+
+    def _walk(self) -> Iterator[Path]:
+        done_dir = self.settings.done_dir.resolve() if self.settings.done_dir else None
+        for directory, subdirs, files in os.walk(self.root, followlinks=False):
+            current = Path(directory)
+            subdirs[:] = sorted(
+                d for d in subdirs
+                if not d.startswith(".") and (current / d).resolve() != done_dir
+            )
+            for filename in sorted(files):
+                if filename.startswith("."):
+                    continue
+                extension = filename.rpartition(".")[2].lower() if "." in filename else ""
+                if extension in AUDIO_EXTENSIONS:
+                    yield current / filename
+
+    def _read_cdr(
+        self,
+    ) -> tuple[dict[str, CdrRecord], dict[str, CdrRecord], list[Problem]]:
+        by_uniqueid: dict[str, CdrRecord] = {}
+        by_file: dict[str, CdrRecord] = {}
+        problems: list[Problem] = []
+        path = self.settings.cdr_path
+        if path is None:
+            return by_uniqueid, by_file, problems
+        if not path.is_file():
+            raise SourceError(f"source {self.name}: CDR file {path} does not exist")
+        reader = (
+            read_freepbx_export if self.settings.cdr_format == "freepbx_export" else read_master_csv
+        )
+        cdr_name = path.name
+        for entry in reader(path, self.zone):
+            if isinstance(entry, CdrLineError):
+                problems.append(
+                    Problem(
+                        f"cdr:{cdr_name}:{entry.line}",
+                        "malformed_cdr",
+                        f"{cdr_name} line {entry.line}: {entry.reason}",
+                        kept_at=f"{path}:{entry.line}",
+                    )
+                )
+                continue
+            if entry.recordingfile:
+                if not _plain_file_name(entry.recordingfile):
+                    problems.append(
+                        Problem(
+                            f"cdr:{cdr_name}:{entry.line}",
+                            "invalid_name",
+                            f"{cdr_name} line {entry.line}: recordingfile is not a plain file "
+                            "name (path separators, '..' or an absolute path)",
+                            kept_at=f"{path}:{entry.line}",
+                        )
+                    )
+                    continue
+                by_file.setdefault(entry.recordingfile, entry)
+            current = by_uniqueid.get(entry.uniqueid)
+            # A call may have several CDR lines (transfers): keep the answered one.
+            if current is None or (entry.answered and not current.answered):
+                by_uniqueid[entry.uniqueid] = entry
+        return by_uniqueid, by_file, problems
+
+    def _missing_recordings(
+        self, records: dict[str, CdrRecord], seen: set[str], now: dt.datetime
+    ) -> Iterator[Problem]:
+        wait = dt.timedelta(minutes=self.settings.cdr_wait_minutes)
+        for record in records.values():
+            if record.uniqueid in seen or not record.answered:
+                continue
+            if self.settings.cdr_format == "freepbx_export" and not record.recordingfile:
+                continue  # FreePBX says which calls were recorded
+            ended = record.end or record.start
+            if now - _MISSING_REPORT_WINDOW <= ended <= now - wait:
+                yield Problem(
+                    f"call:{record.uniqueid}",
+                    "cdr_without_recording",
+                    f"CDR line {record.line}: answered call, no recording "
+                    f"{self.settings.cdr_wait_minutes:g} minutes after it ended",
+                )
+
+    # --- fetch and acknowledge -------------------------------------------------
+
+    def _path(self, discovery: Discovery) -> Path:
+        path = (self.root / discovery.source_ref).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise SourceError(f"source {self.name}: reference escapes the spool")
+        return path
+
+    def fetch(self, discovery: Discovery, work_dir: Path) -> Fetched:
+        path = self._path(discovery)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            raise RecordingGone(f"source {self.name}: recording file is gone") from None
+        return Fetched(path=path, size=stat.st_size, temporary=False)
+
+    def locator_if_changed(self, discovery: Discovery) -> dict[str, int] | None:
+        """The file's new size and mtime when it changed after discovery, else None."""
+        try:
+            stat = self._path(discovery).stat()
+        except FileNotFoundError:
+            return None
+        current = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        seen = {"size": discovery.locator.get("size"), "mtime_ns": discovery.locator.get("mtime_ns")}
+        return None if current == seen else current
+
+    def acknowledge(self, discovery: Discovery) -> None:
+        path = self._path(discovery)
+        if not path.exists():
+            return
+        if self.settings.after_archive == "move":
+            assert self.settings.done_dir is not None
+            target = self.settings.done_dir / discovery.source_ref
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(path, target)
+        else:
+            path.unlink(missing_ok=True)
+        _prune_empty_parents(path.parent, self.root)
+
+
+def _plain_file_name(name: str) -> bool:
+    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..") \
+        and "\x00" not in name and not name.startswith(".")
+
+
+def _uniqueid_in(filename: str) -> str | None:
+    match = _UNIQUEID.search(filename)
+    return match.group(1) if match else None
+
+
+def _facts(record: CdrRecord | None, name: re.Match[str] | None, zone: ZoneInfo) -> CallFacts | None:
+    if record is None and name is None:
+        return None
+    direction = Direction.UNKNOWN
+    if name is not None:
+        direction = _TYPE_DIRECTION.get(name.group("type"), Direction.UNKNOWN)
+    if record is None:
+        assert name is not None
+        started = dt.datetime.strptime(name.group("date") + name.group("time"), "%Y%m%d%H%M%S")
+        # FreePBX names hold the number dialled (EXTEN), then the caller id (CALLERID(num)).
+        exten, caller = name.group("exten") or None, name.group("caller") or None
+        outbound = direction is Direction.OUTBOUND
+        return CallFacts(
+            started_at=started.replace(tzinfo=zone).astimezone(dt.UTC),
+            call_id=name.group("uniqueid"),
+            direction=direction,
+            caller_number=caller,
+            called_number=exten,
+            agent=caller if outbound else None,
+            fields={"agent": caller or ""} if outbound else {"did": exten or ""},
+        )
+    if direction is Direction.UNKNOWN:
+        direction = _direction_from_context(record)
+    outbound = direction is Direction.OUTBOUND
+    did = record.did or (record.dst if not outbound else "")
+    fields = {
+        "userfield": record.userfield,
+        "ivr": record.ivr or "",
+        "queue": record.queue or "",
+        "did": did,
+        "dcontext": record.dcontext,
+        "agent": record.agent or "",
+    }
+    return CallFacts(
+        started_at=record.start,
+        call_id=record.uniqueid,
+        direction=direction,
+        caller_number=(record.cnum or record.src) or None,
+        called_number=record.dst or None,
+        agent=record.agent,
+        queue=record.queue,
+        fields={k: v for k, v in fields.items() if v},
+    )
+
+
+def _direction_from_context(record: CdrRecord) -> Direction:
+    context = record.dcontext.lower()
+    if context.startswith(("from-pstn", "from-trunk", "from-did", "ext-queues")):
+        return Direction.INBOUND
+    if context.startswith("from-internal"):
+        return Direction.OUTBOUND if len(record.dst) > 6 else Direction.INTERNAL
+    return Direction.UNKNOWN
+
+
+def _prune_empty_parents(directory: Path, root: Path) -> None:
+    root = root.resolve()
+    directory = directory.resolve()
+    while directory != root and directory.is_relative_to(root):
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+        directory = directory.parent

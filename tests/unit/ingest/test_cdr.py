@@ -1,0 +1,102 @@
+"""CDR parsing: Asterisk Master.csv and the FreePBX cdr export, good lines and broken ones."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from recarchive.ingest.cdr import CdrLineError, CdrRecord, read_freepbx_export, read_master_csv
+
+HELSINKI = ZoneInfo("Europe/Helsinki")
+
+GOOD = (
+    '"","0401234567","0201234000","from-pstn","""Matti Meikäläinen"" <0401234567>",'
+    '"PJSIP/trunk-00000001","PJSIP/2001-00000002","Queue","601,t","2026-03-14 11:26:53",'
+    '"2026-03-14 11:27:01","2026-03-14 11:30:10","197","189","ANSWERED","DOCUMENTATION",'
+    '"1742211234.117","reason=billing;ivr=2"'
+)
+UNANSWERED = (
+    '"","0501112222","0201234000","from-pstn","<0501112222>","PJSIP/trunk-00000003","",'
+    '"Queue","602,t","2026-03-14 12:00:00","","2026-03-14 12:00:30","30","0","NO ANSWER",'
+    '"DOCUMENTATION","1742213000.120",""'
+)
+TRAILING = GOOD.replace("1742211234.117", "1742211299.130") + ',"peer","1742211299.130","7"'
+
+
+def write(tmp_path: Path, *lines: str, name: str = "Master.csv") -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_master_csv_line_with_quotes_in_clid(tmp_path: Path) -> None:
+    [record] = list(read_master_csv(write(tmp_path, GOOD), HELSINKI))
+    assert isinstance(record, CdrRecord)
+    assert record.uniqueid == "1742211234.117"
+    assert record.start == dt.datetime(2026, 3, 14, 9, 26, 53, tzinfo=dt.UTC)
+    assert record.answered
+    assert record.queue == "601"
+    assert record.ivr == "2"
+    assert record.agent == "2001"
+    assert record.src == "0401234567"
+
+
+def test_unanswered_and_trailing_columns(tmp_path: Path) -> None:
+    records = list(read_master_csv(write(tmp_path, UNANSWERED, TRAILING), HELSINKI))
+    assert [type(r) for r in records] == [CdrRecord, CdrRecord]
+    first, second = records
+    assert isinstance(first, CdrRecord)
+    assert isinstance(second, CdrRecord)
+    assert not first.answered
+    assert first.answer is None
+    assert second.uniqueid == "1742211299.130"
+
+
+def test_broken_lines_are_reported_by_number_without_content(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        GOOD,
+        '"","0401234567","020123"4000","from-pstn"',
+        '"only","three","columns"',
+        GOOD.replace("2026-03-14 11:26:53", "14.3.2026 11:26"),
+        "",
+        UNANSWERED,
+    )
+    entries = list(read_master_csv(path, HELSINKI))
+    errors = [e for e in entries if isinstance(e, CdrLineError)]
+    assert [e.line for e in errors] == [2, 3, 4]
+    assert "expected at least 18" in errors[1].reason
+    assert "start is not a YYYY-MM-DD HH:MM:SS time" in errors[2].reason
+    for error in errors:
+        assert "0401234567" not in error.reason
+    assert sum(isinstance(e, CdrRecord) for e in entries) == 2
+
+
+def test_freepbx_export_with_recordingfile(tmp_path: Path) -> None:
+    header = (
+        "calldate,clid,src,dst,dcontext,channel,dstchannel,lastapp,lastdata,duration,billsec,"
+        "disposition,amaflags,accountcode,uniqueid,userfield,did,recordingfile,cnum,cnam,linkedid"
+    )
+    row = (
+        '2026-03-14 11:26:53,"""Asiakas"" <0401234567>",0401234567,601,ext-queues,'
+        "PJSIP/trunk-1,PJSIP/2002-2,Queue,\"601,t\",197,189,ANSWERED,3,,1742211234.117,,"
+        "0201234000,in-0201234000-0401234567-20260314-112653-1742211234.117.wav,"
+        "0401234567,Asiakas,1742211234.117"
+    )
+    records = list(read_freepbx_export(write(tmp_path, header, row, "a,b", name="cdr.csv"),
+                                       HELSINKI))
+    record = records[0]
+    assert isinstance(record, CdrRecord)
+    assert record.recordingfile.endswith("1742211234.117.wav")
+    assert record.did == "0201234000"
+    assert record.queue == "601"
+    assert record.end == record.start + dt.timedelta(seconds=197)
+    assert isinstance(records[1], CdrLineError)
+    assert records[1].line == 3
+
+
+def test_freepbx_export_without_required_columns(tmp_path: Path) -> None:
+    [error] = list(read_freepbx_export(write(tmp_path, "calldate,src", name="x.csv"), HELSINKI))
+    assert isinstance(error, CdrLineError)
+    assert "dst, disposition, uniqueid, recordingfile" in error.reason
