@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -127,17 +127,27 @@ class RecordingGone(SourceError):
     """The recording is no longer at the source."""
 
 
+#: Answers which of these source references the archive already knows, and in what
+#: state (``pending``, ``claimed``, ``done``, ``quarantined``). Sources whose listing
+#: is expensive to enrich (one request per call for its details) use it to skip
+#: recordings they have handed over before.
+KnownRefs = Callable[[Collection[str]], Mapping[str, str]]
+
+
 class Source(Protocol):
     """A telephony system the archive pulls recordings from."""
 
     #: The configured source name, stored with every recording.
     name: str
 
-    def discover(self, now: dt.datetime) -> Iterator[Discovery | Problem]:
+    def discover(self, now: dt.datetime, known: KnownRefs) -> Iterator[Discovery | Problem]:
         """Everything at the source now: recordings to queue and problems to report.
 
         Yields the same recordings again on every pass until acknowledged;
-        the pipeline skips the ones it already has. Raises
+        the pipeline skips the ones it already has. A recording ``known`` as
+        ``done`` that is still at the source should be yielded again (its
+        facts may be minimal) so that the pipeline can acknowledge it; known
+        ``pending``/``claimed``/``quarantined`` ones may be left out. Raises
         :class:`SourceError` when the source cannot be read at all.
         """
 

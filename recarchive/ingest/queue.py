@@ -14,11 +14,11 @@ import dataclasses
 import datetime as dt
 import enum
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from recarchive.catalogue.database import utcnow
 from recarchive.ingest.interfaces import Discovery, Problem
@@ -102,6 +102,24 @@ def _insert_ignoring_conflicts(session: Session, rows: list[dict[str, object]]) 
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(WorkItem).on_conflict_do_nothing(index_elements=["source", "source_ref"])
     session.execute(statement, rows)
+
+
+def known_states(
+    sessions: sessionmaker[Session], source: str, refs: Collection[str]
+) -> dict[str, str]:
+    """The state of each of ``refs`` that has a work item (missing ones are unknown)."""
+    found: dict[str, str] = {}
+    ordered = list(refs)
+    with sessions() as session:
+        for start in range(0, len(ordered), _IN_CHUNK):
+            chunk = ordered[start : start + _IN_CHUNK]
+            rows = session.execute(
+                select(WorkItem.source_ref, WorkItem.state).where(
+                    WorkItem.source == source, WorkItem.source_ref.in_(chunk)
+                )
+            ).all()
+            found.update({ref: WorkState(state).value for ref, state in rows})
+    return found
 
 
 def count_duplicate(session: Session, source: str, source_ref: str) -> None:

@@ -28,7 +28,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +149,7 @@ class Pipeline:
     ) -> None:
         discoveries: list[Discovery] = []
         problems: list[Problem] = []
-        for found in source.discover(now):
+        for found in source.discover(now, lambda refs: self._known(name, refs)):
             (discoveries if isinstance(found, Discovery) else problems).append(found)
         summary.discovered += len(discoveries)
         with transaction(self.runtime.sessions) as session:
@@ -177,6 +177,9 @@ class Pipeline:
                     queue.count_duplicate(session, name, ref)
         for discovery in again:
             self._acknowledge_redelivery(name, source, discovery, summary)
+
+    def _known(self, source: str, refs: Collection[str]) -> dict[str, str]:
+        return queue.known_states(self.runtime.sessions, source, refs)
 
     def _call_archived(self, session: Any, source: str, problem: Problem) -> bool:
         call_id = problem.source_ref.removeprefix("call:")

@@ -30,6 +30,7 @@ from recarchive.ingest.interfaces import (
     CallFacts,
     Discovery,
     Fetched,
+    KnownRefs,
     Problem,
     RecordingGone,
     SourceError,
@@ -73,7 +74,7 @@ class SpoolSource:
 
     # --- discovery -----------------------------------------------------------
 
-    def discover(self, now: dt.datetime) -> Iterator[Discovery | Problem]:
+    def discover(self, now: dt.datetime, known: KnownRefs) -> Iterator[Discovery | Problem]:
         if not self.root.is_dir():
             raise SourceError(f"source {self.name}: spool directory {self.root} does not exist")
         by_uniqueid, by_file, problems = self._read_cdr()
