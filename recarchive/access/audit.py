@@ -134,7 +134,10 @@ def verify_chain(sessions: sessionmaker[Session], *, batch: int = 5000) -> Chain
     with sessions() as session:
         while True:
             events = session.scalars(
-                select(AuditEvent).where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq).limit(batch)
+                select(AuditEvent)
+                .where(AuditEvent.seq > last_seq)
+                .order_by(AuditEvent.seq)
+                .limit(batch)
             ).all()
             if not events:
                 return ChainReport(entries=count, broken_at=None, problem=None)

@@ -14,6 +14,7 @@ import click
 from recarchive import __version__
 from recarchive.cli.common import AppContext
 from recarchive.cli.config_cmd import config_group
+from recarchive.cli.directory_cmd import directory_group
 from recarchive.cli.ingest_cmd import ingest_command
 from recarchive.cli.init_cmd import init_command
 from recarchive.cli.quarantine_cmd import quarantine_group
@@ -47,6 +48,7 @@ cli.add_command(status_command)
 cli.add_command(ingest_command)
 cli.add_command(quarantine_group)
 cli.add_command(tag_command)
+cli.add_command(directory_group)
 
 
 def main() -> None:

@@ -20,8 +20,13 @@ def quarantine_group() -> None:
 @click.option("--reason", help="Only entries with this reason code.")
 @click.option("--source", help="Only entries from this source.")
 @click.option("--all", "include_resolved", is_flag=True, help="Include retried entries.")
-@click.option("--limit", type=click.IntRange(1), default=1000, show_default=True,
-              help="Show at most this many entries.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    default=1000,
+    show_default=True,
+    help="Show at most this many entries.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @pass_app
 def list_command(
@@ -42,16 +47,20 @@ def list_command(
     )
     for entry in entries:
         if as_json:
-            click.echo(json.dumps({
-                "id": str(entry.id),
-                "created_at": entry.created_at.isoformat(),
-                "source": entry.source,
-                "source_ref": entry.source_ref,
-                "reason": entry.reason,
-                "detail": entry.detail,
-                "kept_at": entry.kept_at,
-                "resolution": entry.resolution,
-            }))
+            click.echo(
+                json.dumps(
+                    {
+                        "id": str(entry.id),
+                        "created_at": entry.created_at.isoformat(),
+                        "source": entry.source,
+                        "source_ref": entry.source_ref,
+                        "reason": entry.reason,
+                        "detail": entry.detail,
+                        "kept_at": entry.kept_at,
+                        "resolution": entry.resolution,
+                    }
+                )
+            )
         else:
             click.echo(
                 f"{entry.id}  {entry.created_at:%Y-%m-%d %H:%M}  {entry.source:<12} "

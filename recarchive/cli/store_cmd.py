@@ -33,8 +33,13 @@ def selftest_command(app: AppContext, size: int) -> None:
 
 @store_group.command("ls")
 @click.argument("prefix", default="")
-@click.option("--limit", type=click.IntRange(1), default=100, show_default=True,
-              help="Stop after this many objects.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    default=100,
+    show_default=True,
+    help="Stop after this many objects.",
+)
 @pass_app
 def list_command(app: AppContext, prefix: str, limit: int) -> None:
     """List objects whose key starts with PREFIX."""

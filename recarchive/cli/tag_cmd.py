@@ -13,12 +13,17 @@ from recarchive.cli.common import AppContext, pass_app
 
 @click.command("tag")
 @click.argument("recording_id", type=click.UUID)
-@click.option("--reason", "replace", multiple=True,
-              help="Set the reason codes to exactly these (repeatable).")
+@click.option(
+    "--reason", "replace", multiple=True, help="Set the reason codes to exactly these (repeatable)."
+)
 @click.option("--add", multiple=True, help="Add this reason code (repeatable).")
 @click.option("--remove", multiple=True, help="Remove this reason code (repeatable).")
-@click.option("--by", "actor", default=None,
-              help="Staff member making the correction (default: the login name).")
+@click.option(
+    "--by",
+    "actor",
+    default=None,
+    help="Staff member making the correction (default: the login name).",
+)
 @pass_app
 def tag_command(
     app: AppContext,

@@ -14,7 +14,7 @@ import dataclasses
 import datetime as dt
 import enum
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -42,7 +42,9 @@ class EnqueueOutcome:
     outcome: Enqueued
 
 
-def enqueue(session: Session, source: str, discoveries: Sequence[Discovery]) -> list[EnqueueOutcome]:
+def enqueue(
+    session: Session, source: str, discoveries: Sequence[Discovery]
+) -> list[EnqueueOutcome]:
     """Queue what is not queued yet; report what each discovery was.
 
     Safe against other processes queueing the same recordings at the same
@@ -171,6 +173,35 @@ def claim(
         .execution_options(synchronize_session=False)
     )
     return session.scalars(statement).one_or_none()
+
+
+def release_dead_claims(session: Session, host: str, is_alive: Callable[[int], bool]) -> int:
+    """Put back items claimed by worker processes on ``host`` that no longer run.
+
+    Workers are named ``host:pid``; a worker killed mid-recording would
+    otherwise hold its item until the lease ends. Returns how many were
+    released. Items of other hosts wait for their lease.
+    """
+    claimed = session.execute(
+        select(WorkItem.id, WorkItem.claimed_by).where(
+            WorkItem.state == WorkState.CLAIMED, WorkItem.claimed_by.startswith(f"{host}:")
+        )
+    ).all()
+    dead = [
+        item_id
+        for item_id, worker in claimed
+        if worker
+        and worker.rpartition(":")[2].isdigit()
+        and not is_alive(int(worker.rpartition(":")[2]))
+    ]
+    if dead:
+        session.execute(
+            update(WorkItem)
+            .where(WorkItem.id.in_(dead), WorkItem.state == WorkState.CLAIMED)
+            .values(state=WorkState.PENDING, lease_until=None, claimed_by=None)
+            .execution_options(synchronize_session=False)
+        )
+    return len(dead)
 
 
 def complete(item: WorkItem, recording_id: uuid.UUID) -> None:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.directory import match_caller
@@ -40,7 +41,14 @@ from recarchive.catalogue.identity import try_normalise_phone
 from recarchive.catalogue.models import Direction, Recording, RecordingCandidate, RecordingReason
 from recarchive.errors import CatalogueError, StoreError
 from recarchive.ingest import queue
-from recarchive.ingest.interfaces import Discovery, Fetched, Problem, RecordingGone, Source, SourceError
+from recarchive.ingest.interfaces import (
+    Discovery,
+    Fetched,
+    Problem,
+    RecordingGone,
+    Source,
+    SourceError,
+)
 from recarchive.ingest.models import WorkItem, WorkState
 from recarchive.ingest.tagging import ReasonTagger
 from recarchive.media.interfaces import (
@@ -100,6 +108,20 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead for our purposes
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            return not any(line.startswith("State:\tZ") for line in status)
+    except OSError:
+        return True
+
+
 def object_key(started_at: dt.datetime, recording_id: uuid.UUID, extension: str) -> str:
     """``recordings/YYYY/MM/DD/<uuid>.<ext>``: a date and an id, no personal data."""
     day = started_at.astimezone(dt.UTC)
@@ -137,6 +159,10 @@ class Pipeline:
         """Queue what every source holds now and record the problems found there."""
         now = now or utcnow()
         summary = IngestSummary()
+        with transaction(self.runtime.sessions) as session:
+            released = queue.release_dead_claims(session, socket.gethostname(), _process_alive)
+        if released:
+            logger.warning("dead_claims_released", extra={"count": released})
         for name, source in self.sources.items():
             try:
                 self._discover_source(name, source, now, summary)
@@ -150,7 +176,10 @@ class Pipeline:
         discoveries: list[Discovery] = []
         problems: list[Problem] = []
         for found in source.discover(now, lambda refs: self._known(name, refs)):
-            (discoveries if isinstance(found, Discovery) else problems).append(found)
+            if isinstance(found, Discovery):
+                discoveries.append(found)
+            else:
+                problems.append(found)
         summary.discovered += len(discoveries)
         with transaction(self.runtime.sessions) as session:
             for problem in problems:
@@ -160,9 +189,7 @@ class Pipeline:
                     continue
                 if queue.record_problem(session, name, problem):
                     summary.quarantined[problem.reason] += 1
-                    logger.warning(
-                        "quarantined", extra={"source": name, "reason": problem.reason}
-                    )
+                    logger.warning("quarantined", extra={"source": name, "reason": problem.reason})
             outcomes = queue.enqueue(session, name, discoveries)
         again = [o.discovery for o in outcomes if o.outcome is queue.Enqueued.ARCHIVED]
         seen: set[str] = set()
@@ -260,7 +287,11 @@ class Pipeline:
         try:
             outcome = self._process(item)
         except (StoreError, CatalogueError, MediaToolFailed) as exc:
-            self._finish(item, lambda i: queue.release_for_retry(i, now=now, error=exc.message))
+            error = exc.message
+            try:
+                self._finish(item, lambda i: queue.release_for_retry(i, now=now, error=error))
+            except SQLAlchemyError:
+                logger.exception("release_failed", extra={"work_item_id": str(item.id)})
             raise
         return outcome, item
 
@@ -295,7 +326,8 @@ class Pipeline:
         kept_at = None if fetched.temporary else str(fetched.path)
         limit = self.settings.ingest.max_size_mb * 1024 * 1024
         if fetched.size > limit:
-            detail = f"{fetched.size} bytes, more than ingest.max_size_mb = {self.settings.ingest.max_size_mb}"
+            maximum = self.settings.ingest.max_size_mb
+            detail = f"{fetched.size} bytes, more than ingest.max_size_mb = {maximum}"
             return self._quarantine(item, "too_large", detail, kept_at)
         changed = getattr(source, "locator_if_changed", None)
         locator = changed(discovery) if changed is not None else None
@@ -349,7 +381,9 @@ class Pipeline:
                     content_type=_CONTENT_TYPES.get(extension, "application/octet-stream"),
                     tags={"retention-class": self.settings.retention.retention_class},
                 )
-            committed = self._commit(item, discovery, info, stored_info, key, extension, size, sha, source_sha)
+            committed = self._commit(
+                item, discovery, info, stored_info, key, extension, size, sha, source_sha
+            )
         if not committed:
             logger.warning("lease_lost", extra={"work_item_id": str(item.id)})
             return "retry"
@@ -381,8 +415,10 @@ class Pipeline:
         retain_until = facts.started_at + dt.timedelta(days=self.settings.retention.default_days)
         with transaction(self.runtime.sessions) as session:
             current = session.get(WorkItem, item.id, with_for_update=True)
-            if current is None or current.state is not WorkState.CLAIMED or (
-                current.claimed_by != self.worker
+            if (
+                current is None
+                or current.state is not WorkState.CLAIMED
+                or (current.claimed_by != self.worker)
             ):
                 return False
             match = match_caller(session, customer_number)

@@ -118,7 +118,9 @@ def run_ingest(
                         total,
                     )
                 return total
-            stop.sleep(settings.ingest.poll_interval_s if error is None else _INFRASTRUCTURE_BACKOFF_S)
+            stop.sleep(
+                settings.ingest.poll_interval_s if error is None else _INFRASTRUCTURE_BACKOFF_S
+            )
             if stop():
                 return total
     finally:

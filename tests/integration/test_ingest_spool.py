@@ -32,9 +32,9 @@ from recarchive.runtime import Runtime
 DAY = "2026/03/14"
 OLD = dt.datetime(2026, 3, 14, 12, 0, tzinfo=dt.UTC).timestamp()
 #: A call that ended two hours ago (local time), past the wait for its recording.
-RECENT = (
-    dt.datetime.now(ZoneInfo("Europe/Helsinki")) - dt.timedelta(hours=2)
-).strftime("%Y-%m-%d %H:%M:%S")
+RECENT = (dt.datetime.now(ZoneInfo("Europe/Helsinki")) - dt.timedelta(hours=2)).strftime(
+    "%Y-%m-%d %H:%M:%S"
+)
 
 GOOD_IN = "in-0201234000-0401234567-20260314-112653-1742211234.117.wav"
 GOOD_OUT = "out-0509998888-2001-20260314-120102-1742212862.140.wav"
@@ -62,12 +62,41 @@ pattern = "reason=moving"
 """
 
 
-def cdr_line(uniqueid: str, start: str, *, src: str, dst: str, context: str, channel: str,
-             dstchannel: str, app: str = "Queue", data: str = "601,t",
-             disposition: str = "ANSWERED", userfield: str = "") -> str:
+def cdr_line(
+    uniqueid: str,
+    start: str,
+    *,
+    src: str,
+    dst: str,
+    context: str,
+    channel: str,
+    dstchannel: str,
+    app: str = "Queue",
+    data: str = "601,t",
+    disposition: str = "ANSWERED",
+    userfield: str = "",
+) -> str:
     end = (dt.datetime.fromisoformat(start) + dt.timedelta(seconds=30)).isoformat(sep=" ")
-    fields = ["", src, dst, context, f'"Asiakas" <{src}>', channel, dstchannel, app, data,
-              start, start, end, "30", "25", disposition, "DOCUMENTATION", uniqueid, userfield]
+    fields = [
+        "",
+        src,
+        dst,
+        context,
+        f'"Asiakas" <{src}>',
+        channel,
+        dstchannel,
+        app,
+        data,
+        start,
+        start,
+        end,
+        "30",
+        "25",
+        disposition,
+        "DOCUMENTATION",
+        uniqueid,
+        userfield,
+    ]
     return ",".join('"' + f.replace('"', '""') + '"' for f in fields)
 
 
@@ -129,18 +158,42 @@ def spool(tmp_path: Path, audio: dict[str, Path]) -> Path:
     cdr = tmp_path / "cdr" / "Master.csv"
     cdr.parent.mkdir()
     cdr.write_text(
-        "\n".join([
-            cdr_line("1742211234.117", "2026-03-14 11:26:53", src="0401234567",
-                     dst="0201234000", context="from-pstn", channel="PJSIP/trunk-1",
-                     dstchannel="PJSIP/2001-2", userfield="reason=moving"),
-            cdr_line("1742212862.140", "2026-03-14 12:01:02", src="2001", dst="0509998888",
-                     context="from-internal", channel="PJSIP/2001-3", dstchannel="PJSIP/trunk-4",
-                     app="Dial", data="PJSIP/0509998888@trunk"),
-            '"broken","line',
-            cdr_line("1742219999.155", RECENT, src="0407778888",
-                     dst="0201234000", context="from-pstn", channel="PJSIP/trunk-5",
-                     dstchannel="PJSIP/2003-6"),
-        ]) + "\n",
+        "\n".join(
+            [
+                cdr_line(
+                    "1742211234.117",
+                    "2026-03-14 11:26:53",
+                    src="0401234567",
+                    dst="0201234000",
+                    context="from-pstn",
+                    channel="PJSIP/trunk-1",
+                    dstchannel="PJSIP/2001-2",
+                    userfield="reason=moving",
+                ),
+                cdr_line(
+                    "1742212862.140",
+                    "2026-03-14 12:01:02",
+                    src="2001",
+                    dst="0509998888",
+                    context="from-internal",
+                    channel="PJSIP/2001-3",
+                    dstchannel="PJSIP/trunk-4",
+                    app="Dial",
+                    data="PJSIP/0509998888@trunk",
+                ),
+                '"broken","line',
+                cdr_line(
+                    "1742219999.155",
+                    RECENT,
+                    src="0407778888",
+                    dst="0201234000",
+                    context="from-pstn",
+                    channel="PJSIP/trunk-5",
+                    dstchannel="PJSIP/2003-6",
+                ),
+            ]
+        )
+        + "\n",
         encoding="utf-8",
     )
     return tmp_path
@@ -174,7 +227,11 @@ def make_settings(tmp_path: Path, catalogue_url: str, store: str, extra: str = "
         f'path = "{tmp_path / "monitor"}"\ncdr_path = "{tmp_path / "cdr" / "Master.csv"}"\n',
         encoding="utf-8",
     )
-    env = {k: v for k, v in os.environ.items() if k.startswith(("RECARCHIVE_S3_ACCESS", "RECARCHIVE_S3_SECRET"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith(("RECARCHIVE_S3_ACCESS", "RECARCHIVE_S3_SECRET"))
+    }
     return load_settings(config, env=env)
 
 
@@ -186,12 +243,25 @@ def runtime(spool: Path, empty_catalogue_url: str, store_settings: str) -> Itera
     runtime = Runtime(make_settings(spool, empty_catalogue_url, store_settings))
     runtime.store.create()
     with transaction(runtime.sessions) as session:
-        session.add(Customer(customer_id="C-1", name="Asiakas Yksi",
-                             phones=[CustomerPhone(e164="+358401234567")]))
-        session.add(Customer(customer_id="C-2", name="Asiakas Kaksi",
-                             phones=[CustomerPhone(e164="+358509998888")]))
-        session.add(Customer(customer_id="C-3", name="Asiakas Kolme",
-                             phones=[CustomerPhone(e164="+358509998888")]))
+        session.add(
+            Customer(
+                customer_id="C-1", name="Asiakas Yksi", phones=[CustomerPhone(e164="+358401234567")]
+            )
+        )
+        session.add(
+            Customer(
+                customer_id="C-2",
+                name="Asiakas Kaksi",
+                phones=[CustomerPhone(e164="+358509998888")],
+            )
+        )
+        session.add(
+            Customer(
+                customer_id="C-3",
+                name="Asiakas Kolme",
+                phones=[CustomerPhone(e164="+358509998888")],
+            )
+        )
     yield runtime
     if runtime.settings.storage.backend == "s3":
         keys = [info.key for info in runtime.store.list("")]
@@ -314,7 +384,9 @@ def test_crash_after_commit_before_acknowledge_is_acknowledged_next_pass(
     runtime: Runtime, spool: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = build_sources(runtime.settings)["pbx"]
-    monkeypatch.setattr(source, "acknowledge", lambda _d: (_ for _ in ()).throw(KeyboardInterrupt()))
+    monkeypatch.setattr(
+        source, "acknowledge", lambda _d: (_ for _ in ()).throw(KeyboardInterrupt())
+    )
     pipeline = Pipeline(runtime, {"pbx": source})
     pipeline.discover()
     with pytest.raises(KeyboardInterrupt):

@@ -40,8 +40,23 @@ logger = logging.getLogger(__name__)
 
 #: Extensions of recordings a spool holds (compared case-insensitively).
 AUDIO_EXTENSIONS = frozenset(
-    {"wav", "wav49", "gsm", "ulaw", "pcm", "mu", "alaw", "al", "sln", "raw", "mp3", "ogg",
-     "opus", "flac", "g722"}
+    {
+        "wav",
+        "wav49",
+        "gsm",
+        "ulaw",
+        "pcm",
+        "mu",
+        "alaw",
+        "al",
+        "sln",
+        "raw",
+        "mp3",
+        "ogg",
+        "opus",
+        "flac",
+        "g722",
+    }
 )
 _FREEPBX_NAME = re.compile(
     r"^(?P<type>[a-z]+)-(?P<exten>[^-]*)-(?P<caller>[^-]*)-(?P<date>\d{8})-(?P<time>\d{6})"
@@ -126,8 +141,7 @@ class SpoolSource:
         for directory, subdirs, files in os.walk(self.root, followlinks=False):
             current = Path(directory)
             subdirs[:] = sorted(
-                d for d in subdirs
-                if not d.startswith(".") and (current / d).resolve() != done_dir
+                d for d in subdirs if not d.startswith(".") and (current / d).resolve() != done_dir
             )
             for filename in sorted(files):
                 if filename.startswith("."):
@@ -222,7 +236,10 @@ class SpoolSource:
         except FileNotFoundError:
             return None
         current = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-        seen = {"size": discovery.locator.get("size"), "mtime_ns": discovery.locator.get("mtime_ns")}
+        seen = {
+            "size": discovery.locator.get("size"),
+            "mtime_ns": discovery.locator.get("mtime_ns"),
+        }
         return None if current == seen else current
 
     def acknowledge(self, discovery: Discovery) -> None:
@@ -240,8 +257,14 @@ class SpoolSource:
 
 
 def _plain_file_name(name: str) -> bool:
-    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..") \
-        and "\x00" not in name and not name.startswith(".")
+    return (
+        bool(name)
+        and "/" not in name
+        and "\\" not in name
+        and name not in (".", "..")
+        and "\x00" not in name
+        and not name.startswith(".")
+    )
 
 
 def _uniqueid_in(filename: str) -> str | None:
@@ -249,7 +272,9 @@ def _uniqueid_in(filename: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _facts(record: CdrRecord | None, name: re.Match[str] | None, zone: ZoneInfo) -> CallFacts | None:
+def _facts(
+    record: CdrRecord | None, name: re.Match[str] | None, zone: ZoneInfo
+) -> CallFacts | None:
     if record is None and name is None:
         return None
     direction = Direction.UNKNOWN

@@ -80,12 +80,13 @@ def test_freepbx_export_with_recordingfile(tmp_path: Path) -> None:
     )
     row = (
         '2026-03-14 11:26:53,"""Asiakas"" <0401234567>",0401234567,601,ext-queues,'
-        "PJSIP/trunk-1,PJSIP/2002-2,Queue,\"601,t\",197,189,ANSWERED,3,,1742211234.117,,"
+        'PJSIP/trunk-1,PJSIP/2002-2,Queue,"601,t",197,189,ANSWERED,3,,1742211234.117,,'
         "0201234000,in-0201234000-0401234567-20260314-112653-1742211234.117.wav,"
         "0401234567,Asiakas,1742211234.117"
     )
-    records = list(read_freepbx_export(write(tmp_path, header, row, "a,b", name="cdr.csv"),
-                                       HELSINKI))
+    records = list(
+        read_freepbx_export(write(tmp_path, header, row, "a,b", name="cdr.csv"), HELSINKI)
+    )
     record = records[0]
     assert isinstance(record, CdrRecord)
     assert record.recordingfile.endswith("1742211234.117.wav")

@@ -1,0 +1,415 @@
+"""An Amazon Connect-style drop: recordings and contact records in an S3 bucket.
+
+Under ``prefix`` in ``bucket``:
+
+- ``CallRecordings/YYYY/MM/DD/<ContactId>_<YYYYMMDDTHH:MM>_UTC.wav``: the
+  recording, stereo, customer on the left channel and agent on the right;
+- ``ContactTraceRecords/.../<ContactId>*.json``: the contact trace record
+  (CTR), delivered at least once, so possibly under several names.
+
+The source reference is the ContactId (a UUID). A recording is taken once its
+CTR is there; a recording or a CTR still waiting for its other half after
+24 hours is reported. Of several CTR copies the first by key gives the facts;
+every further copy counts as a duplicate delivery, and with
+``delete_after_archive`` all of them go with the recording once the archive
+acknowledges it. Object keys hold no personal data; CTR contents (numbers,
+agent names) go to the catalogue only, never to logs or messages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from recarchive.catalogue.models import Direction
+from recarchive.config import S3DropSourceSettings, Settings
+from recarchive.errors import ConfigError, InvalidObjectKey, ObjectNotFound, StoreError
+from recarchive.ingest.interfaces import (
+    CallFacts,
+    Discovery,
+    Fetched,
+    KnownRefs,
+    Problem,
+    RecordingGone,
+    SourceError,
+)
+from recarchive.storage.interfaces import ObjectInfo, validate_key
+from recarchive.storage.s3 import S3ObjectStore
+
+logger = logging.getLogger(__name__)
+
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_RECORDING_KEY = re.compile(r"^CallRecordings/\d{4}/\d{2}/\d{2}/(?P<name>[^/]+)$")
+_RECORDING_NAME = re.compile(rf"^(?P<contact>{_UUID})_(?P<stamp>\d{{8}}T\d{{2}}:\d{{2}})_UTC\.wav$")
+_CTR_KEY = re.compile(r"^ContactTraceRecords/(?:[^/]+/)*(?P<name>[^/]+)$")
+_CTR_NAME = re.compile(rf"^(?P<contact>{_UUID})(?:[^0-9a-fA-F][^/]*)?\.json$")
+#: How long a recording or a CTR may wait for its other half before it is reported.
+_PAIRING_WAIT = dt.timedelta(hours=24)
+#: CTRs without a recording are only looked at this long (they are read to tell).
+_MISSING_REPORT_WINDOW = dt.timedelta(days=7)
+_MAX_CTR_BYTES = 1024 * 1024
+_DIRECTIONS = {
+    "INBOUND": Direction.INBOUND,
+    "OUTBOUND": Direction.OUTBOUND,
+    "CALLBACK": Direction.OUTBOUND,
+    "API": Direction.OUTBOUND,
+}
+
+
+class _Malformed(Exception):
+    """A contact record that cannot be used; the message says why."""
+
+
+class S3DropSource:
+    """Reads an Amazon Connect-style drop bucket; see the module docstring."""
+
+    def __init__(self, settings: S3DropSourceSettings, *, store: S3ObjectStore) -> None:
+        prefix = settings.prefix
+        if prefix.startswith("/") or "//" in prefix:
+            raise ConfigError(f"source {settings.name}: prefix must be a relative key prefix")
+        self.name = settings.name
+        self.settings = settings
+        self.prefix = prefix if not prefix or prefix.endswith("/") else f"{prefix}/"
+        self.store = store
+
+    @classmethod
+    def from_settings(cls, config: S3DropSourceSettings, settings: Settings) -> S3DropSource:
+        """With ``RECARCHIVE_SOURCE_<NAME>_ACCESS_KEY_ID`` / ``_SECRET_ACCESS_KEY`` if set,
+        else boto3's default credential chain."""
+        from recarchive.ingest.sources import source_secret, source_secret_variable
+
+        key_id = source_secret(settings, config.name, "ACCESS_KEY_ID")
+        secret = source_secret(settings, config.name, "SECRET_ACCESS_KEY")
+        if (key_id is None) != (secret is None):
+            missing = "SECRET_ACCESS_KEY" if secret is None else "ACCESS_KEY_ID"
+            raise ConfigError(
+                f"source {config.name}: set {source_secret_variable(config.name, missing)} "
+                "too, or neither to use the default AWS credential chain"
+            )
+        store = S3ObjectStore(
+            bucket=config.bucket,
+            endpoint_url=config.endpoint_url or None,
+            region=config.region,
+            access_key_id=key_id,
+            secret_access_key=secret,
+            connect_timeout=settings.s3.connect_timeout_s,
+            read_timeout=settings.s3.read_timeout_s,
+            max_attempts=settings.s3.max_attempts,
+        )
+        return cls(config, store=store)
+
+    def _error(self, action: str, exc: StoreError) -> SourceError:
+        return SourceError(
+            f"source {self.name}: {action} in bucket {self.settings.bucket!r}: {exc.message}"
+        )
+
+    # --- discovery -----------------------------------------------------------
+
+    def discover(self, now: dt.datetime, known: KnownRefs) -> Iterator[Discovery | Problem]:
+        recordings: dict[str, ObjectInfo] = {}
+        records: dict[str, list[ObjectInfo]] = {}
+        for info in self._list("CallRecordings/"):
+            found = self._recording_contact(info)
+            if isinstance(found, Problem):
+                yield found
+            elif found in recordings:
+                yield Problem(
+                    info.key,
+                    "ambiguous_recording",
+                    f"contact {found} has another recording, {recordings[found].key}, "
+                    "which is taken; this one is left in the drop",
+                    kept_at=self._where(info.key),
+                )
+            else:
+                recordings[found] = info
+        for info in self._list("ContactTraceRecords/"):
+            found = self._record_contact(info)
+            if isinstance(found, Problem):
+                yield found
+            else:
+                records.setdefault(found, []).append(info)
+        waiting = {
+            contact: copies
+            for contact, copies in records.items()
+            if contact not in recordings
+            and now - _MISSING_REPORT_WINDOW <= copies[0].last_modified <= now - _PAIRING_WAIT
+        }
+        states = known([*recordings, *waiting]) if recordings or waiting else {}
+        for contact, info in recordings.items():
+            yield from self._recording(contact, info, records.get(contact, []), states, now)
+        for contact, copies in waiting.items():
+            if contact not in states:
+                yield from self._record_without_recording(contact, copies)
+
+    def _list(self, folder: str) -> list[ObjectInfo]:
+        try:
+            listed = [i for i in self.store.list(self.prefix + folder) if not i.key.endswith("/")]
+        except StoreError as exc:
+            raise self._error("listing", exc) from exc
+        return sorted(listed, key=lambda i: i.key)
+
+    def _where(self, key: str) -> str:
+        return f"s3://{self.settings.bucket}/{key}"
+
+    def _recording_contact(self, info: ObjectInfo) -> str | Problem:
+        match = _RECORDING_KEY.match(info.key[len(self.prefix) :])
+        name = _RECORDING_NAME.match(match.group("name")) if match else None
+        if name is None or not _valid_key(info.key):
+            return Problem(
+                info.key,
+                "invalid_name",
+                "not a recording name of the drop "
+                "(CallRecordings/YYYY/MM/DD/<ContactId>_<YYYYMMDDTHH:MM>_UTC.wav)",
+                kept_at=self._where(info.key),
+            )
+        return name.group("contact")
+
+    def _record_contact(self, info: ObjectInfo) -> str | Problem:
+        match = _CTR_KEY.match(info.key[len(self.prefix) :])
+        name = _CTR_NAME.match(match.group("name")) if match else None
+        if name is None or not _valid_key(info.key):
+            return Problem(
+                info.key,
+                "invalid_name",
+                "not a contact record name of the drop (ContactTraceRecords/.../<ContactId>*.json)",
+                kept_at=self._where(info.key),
+            )
+        return name.group("contact")
+
+    def _recording(
+        self,
+        contact: str,
+        info: ObjectInfo,
+        copies: list[ObjectInfo],
+        states: Mapping[str, str],
+        now: dt.datetime,
+    ) -> Iterator[Discovery | Problem]:
+        state = states.get(contact)
+        if state == "done":
+            if self.settings.delete_after_archive:
+                yield Discovery(
+                    source_ref=contact,
+                    facts=CallFacts(started_at=_stamp(info.key), call_id=contact),
+                    extension="wav",
+                    locator=_locator(info, copies),
+                )
+            return
+        if state is not None:
+            return  # queued or quarantined
+        facts: CallFacts | None = None
+        usable: list[ObjectInfo] = []
+        for copy in copies:
+            try:
+                found = _facts(contact, self._read_record(copy))
+            except _Malformed as exc:
+                yield Problem(
+                    copy.key, "malformed_contact_record", str(exc), kept_at=self._where(copy.key)
+                )
+                continue
+            usable.append(copy)
+            facts = facts or found
+        if facts is None:
+            if now - info.last_modified > _PAIRING_WAIT:
+                yield Problem(
+                    info.key,
+                    "recording_without_contact_record",
+                    f"no usable contact record for contact {contact} "
+                    f"{_PAIRING_WAIT.total_seconds() / 3600:g} hours after the recording arrived",
+                    kept_at=self._where(info.key),
+                )
+            return  # the contact record may still come
+        discovery = Discovery(
+            source_ref=contact, facts=facts, extension="wav", locator=_locator(info, usable)
+        )
+        for _copy in usable:  # each further copy is counted as a duplicate delivery
+            yield discovery
+
+    def _record_without_recording(
+        self, contact: str, copies: list[ObjectInfo]
+    ) -> Iterator[Problem]:
+        first = copies[0]
+        try:
+            record = self._read_record(first)
+        except _Malformed as exc:
+            yield Problem(
+                first.key, "malformed_contact_record", str(exc), kept_at=self._where(first.key)
+            )
+            return
+        if not isinstance(record.get("Recording"), dict):
+            return  # the call was not recorded
+        yield Problem(
+            first.key,
+            "contact_record_without_recording",
+            f"contact {contact} was recorded, but no recording arrived "
+            f"{_PAIRING_WAIT.total_seconds() / 3600:g} hours after its contact record",
+            kept_at=self._where(first.key),
+        )
+
+    def _read_record(self, info: ObjectInfo) -> Mapping[str, Any]:
+        if info.size > _MAX_CTR_BYTES:
+            raise _Malformed(f"{info.key}: {info.size} bytes, too large for a contact record")
+        try:
+            with self.store.get(info.key) as reader:
+                data = reader.read()
+        except ObjectNotFound as exc:
+            raise _Malformed(f"{info.key}: gone while it was read") from exc
+        except StoreError as exc:
+            raise self._error(f"reading {info.key}", exc) from exc
+        try:
+            record = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise _Malformed(f"{info.key}: not valid JSON ({type(exc).__name__})") from None
+        if not isinstance(record, dict):
+            raise _Malformed(f"{info.key}: not a JSON object")
+        return record
+
+    # --- fetch and acknowledge ---------------------------------------------------
+
+    def _keys(self, discovery: Discovery) -> tuple[str, list[str]]:
+        """The recording's key and its CTR keys, checked against the drop's layout."""
+        contact = discovery.source_ref.lower()
+        recording = discovery.locator.get("recording_key")
+        records = discovery.locator.get("record_keys") or []
+        checks = [(recording, _RECORDING_KEY, _RECORDING_NAME)]
+        checks += [(key, _CTR_KEY, _CTR_NAME) for key in records]
+        for key, layout, name_pattern in checks:
+            if not isinstance(key, str) or not key.startswith(self.prefix):
+                raise SourceError(f"source {self.name}: locator outside the drop")
+            match = layout.match(key[len(self.prefix) :])
+            name = name_pattern.match(match.group("name")) if match else None
+            if name is None or name.group("contact").lower() != contact:
+                raise SourceError(f"source {self.name}: locator does not match the reference")
+        assert isinstance(recording, str)
+        return recording, [str(key) for key in records]
+
+    def fetch(self, discovery: Discovery, work_dir: Path) -> Fetched:
+        key, _records = self._keys(discovery)
+        target = work_dir / f"download-{uuid.uuid4().hex}.wav"
+        written = 0
+        try:
+            with self.store.get(key) as reader, target.open("wb") as out:
+                expected = reader.info.size
+                for chunk in reader.iter_chunks():
+                    out.write(chunk)
+                    written += len(chunk)
+            if written != expected:
+                raise SourceError(
+                    f"source {self.name}: download of {key} truncated "
+                    f"({written} of {expected} bytes)"
+                )
+        except ObjectNotFound as exc:
+            target.unlink(missing_ok=True)
+            raise RecordingGone(f"source {self.name}: {key} is no longer in the drop") from exc
+        except StoreError as exc:
+            target.unlink(missing_ok=True)
+            raise self._error(f"download of {key}", exc) from exc
+        except OSError as exc:
+            target.unlink(missing_ok=True)
+            raise SourceError(f"source {self.name}: cannot write {key}: {exc.strerror}") from exc
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        return Fetched(path=target, size=written, temporary=True)
+
+    def acknowledge(self, discovery: Discovery) -> None:
+        """With ``delete_after_archive``: delete the contact records, then the recording.
+
+        In that order, so that a failure part way leaves the recording, and
+        the next pass (finding it archived) finishes the job. A failure is
+        logged, not raised.
+        """
+        if not self.settings.delete_after_archive:
+            return
+        key, records = self._keys(discovery)
+        try:
+            result = self.store.delete_many(records)
+            if result.failed:
+                raise SourceError(
+                    f"source {self.name}: could not delete {len(result.failed)} contact records"
+                )
+            self.store.delete(key)
+        except (StoreError, SourceError) as exc:
+            logger.warning(
+                "acknowledge_failed",
+                extra={
+                    "source": self.name,
+                    "contact_id": discovery.source_ref,
+                    "error": getattr(exc, "message", str(exc)),
+                },
+            )
+            return
+        logger.info(
+            "source_deleted",
+            extra={"source": self.name, "contact_id": discovery.source_ref, "object_key": key},
+        )
+
+
+def _valid_key(key: str) -> bool:
+    try:
+        validate_key(key)
+    except InvalidObjectKey:
+        return False
+    return True
+
+
+def _locator(recording: ObjectInfo, records: list[ObjectInfo]) -> dict[str, Any]:
+    return {"recording_key": recording.key, "record_keys": [r.key for r in records]}
+
+
+def _stamp(key: str) -> dt.datetime:
+    """The call time in a recording's name (minutes, UTC)."""
+    stamp = key.rsplit("_", 2)[1]
+    return dt.datetime.strptime(stamp, "%Y%m%dT%H:%M").replace(tzinfo=dt.UTC)
+
+
+def _timestamp(value: object, field: str) -> dt.datetime:
+    if not isinstance(value, str):
+        raise _Malformed(f"{field} is missing")
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise _Malformed(f"{field} is not an ISO 8601 time") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+
+
+def _member(record: Mapping[str, Any], name: str, field: str) -> str | None:
+    value = record.get(name)
+    inner = value.get(field) if isinstance(value, dict) else None
+    return inner.strip() or None if isinstance(inner, str) else None
+
+
+def _facts(contact: str, record: Mapping[str, Any]) -> CallFacts:
+    """What the contact record says; raises :class:`_Malformed` when it is unusable."""
+    if str(record.get("ContactId", "")).lower() != contact.lower():
+        raise _Malformed("its ContactId does not match its name")
+    started = _timestamp(record.get("InitiationTimestamp"), "InitiationTimestamp")
+    method = str(record.get("InitiationMethod") or "").upper()
+    direction = _DIRECTIONS.get(method, Direction.UNKNOWN)
+    customer = _member(record, "CustomerEndpoint", "Address")
+    system = _member(record, "SystemEndpoint", "Address")
+    caller, called = (system, customer) if direction is Direction.OUTBOUND else (customer, system)
+    agent = _member(record, "Agent", "Username")
+    queue = _member(record, "Queue", "Name")
+    fields = {"queue": queue or "", "agent": agent or "", "did": system or ""}
+    attributes = record.get("Attributes")
+    if isinstance(attributes, dict):
+        for name, value in attributes.items():
+            if value is not None:
+                text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+                fields[f"attribute:{name}"] = text
+    return CallFacts(
+        started_at=started,
+        call_id=contact,
+        direction=direction,
+        caller_number=caller,
+        called_number=called,
+        agent=agent,
+        queue=queue,
+        fields={k: v for k, v in fields.items() if v},
+    )
