@@ -43,7 +43,12 @@ from recarchive.errors import ConfigError, SecretMissing
 ENV_PREFIX = "RECARCHIVE_"
 CONFIG_ENV = "RECARCHIVE_CONFIG"
 #: Variables with these prefixes belong to the scripts and test suite, not to settings.
-_FOREIGN_ENV_PREFIXES = ("RECARCHIVE_CONFIG", "RECARCHIVE_TEST_", "RECARCHIVE_CEPH_")
+_FOREIGN_ENV_PREFIXES = (
+    "RECARCHIVE_CONFIG",
+    "RECARCHIVE_TEST_",
+    "RECARCHIVE_CEPH_",
+    "RECARCHIVE_SOURCE_",  # per-source secrets, read by recarchive.ingest.sources
+)
 
 #: Secret values that are refused outside development.
 _PLACEHOLDERS = frozenset(

@@ -58,9 +58,7 @@ class PostgresDatabases:
         name = f"recarchive_test_{uuid.uuid4().hex[:12]}"
         with self.admin.connect() as connection:
             if migrated:
-                connection.execute(
-                    text(f'CREATE DATABASE "{name}" TEMPLATE "{self._template()}"')
-                )
+                connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self._template()}"'))
             else:
                 connection.execute(text(f'CREATE DATABASE "{name}"'))
         self.created.append(name)
@@ -115,7 +113,9 @@ def _catalogue_url(
         databases.drop(url)
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 def catalogue_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:

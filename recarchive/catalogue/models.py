@@ -126,9 +126,7 @@ class Recording(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     retention_class: Mapped[str] = mapped_column(String(32), default="standard")
     retain_until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    status: Mapped[RecordingStatus] = enum_column(
-        RecordingStatus, default=RecordingStatus.ACTIVE
-    )
+    status: Mapped[RecordingStatus] = enum_column(RecordingStatus, default=RecordingStatus.ACTIVE)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

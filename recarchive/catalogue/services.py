@@ -7,10 +7,9 @@ import logging
 
 from sqlalchemy import Engine, func, select
 
-from recarchive.catalogue.database import check_connection, describe_url
+from recarchive.catalogue.database import check_connection, describe_url, session_factory
 from recarchive.catalogue.migrate import upgrade_schema
 from recarchive.catalogue.models import Customer, Recording
-from recarchive.catalogue.database import session_factory
 from recarchive.storage.interfaces import ObjectStore
 
 logger = logging.getLogger(__name__)

@@ -92,3 +92,5 @@ def _print_summary(summary: IngestSummary, as_json: bool) -> None:
         click.echo(f"  {reason:<26} {count}")
     click.echo(f"bytes in     {human_size(summary.bytes_in)}")
     click.echo(f"bytes out    {human_size(summary.bytes_out)}")
+    for name, reason in sorted(summary.unreadable_sources.items()):
+        click.echo(f"unreadable   {name}: {reason}")

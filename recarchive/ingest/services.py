@@ -90,6 +90,8 @@ class IngestSummary:
     bytes_in: int = 0
     bytes_out: int = 0
     quarantined: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    #: Sources that could not be read this pass, with the reason.
+    unreadable_sources: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def merge(self, other: IngestSummary) -> None:
         for field in ("discovered", "archived", "duplicates", "deferred", "retried"):
@@ -97,6 +99,7 @@ class IngestSummary:
         self.bytes_in += other.bytes_in
         self.bytes_out += other.bytes_out
         self.quarantined.update(other.quarantined)
+        self.unreadable_sources.update(other.unreadable_sources)
 
     def as_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
@@ -167,6 +170,7 @@ class Pipeline:
             try:
                 self._discover_source(name, source, now, summary)
             except SourceError as exc:
+                summary.unreadable_sources[name] = exc.message
                 logger.error("source_unreadable", extra={"source": name, "error": exc.message})
         return summary
 
@@ -241,7 +245,7 @@ class Pipeline:
         finally:
             _release(fetched)
         if same:
-            source.acknowledge(discovery)
+            self._acknowledge(source, discovery, item.id)
             summary.duplicates += 1
             with transaction(self.runtime.sessions) as session:
                 queue.count_duplicate(session, name, discovery.source_ref)
@@ -307,7 +311,7 @@ class Pipeline:
             )
         if existing is not None:
             self._finish(item, lambda i: queue.complete(i, existing))
-            source.acknowledge(discovery)
+            self._acknowledge(source, discovery, item.id)
             return "duplicate"
         try:
             fetched = source.fetch(discovery, self.work_dir)
@@ -387,7 +391,7 @@ class Pipeline:
         if not committed:
             logger.warning("lease_lost", extra={"work_item_id": str(item.id)})
             return "retry"
-        source.acknowledge(discovery)
+        self._acknowledge(source, discovery, item.id)
         logger.info(
             "archived",
             extra={"work_item_id": str(item.id), "recording_id": str(item.id), "object_key": key},
@@ -458,6 +462,20 @@ class Pipeline:
         return True
 
     # --- outcomes ------------------------------------------------------------
+
+    def _acknowledge(self, source: Source, discovery: Discovery, item_id: uuid.UUID) -> None:
+        """Tell the source the recording is archived; a failure is retried next pass.
+
+        The recording is safe in the archive either way: the next discovery
+        finds it at the source again and acknowledges it then.
+        """
+        try:
+            source.acknowledge(discovery)
+        except (SourceError, OSError) as exc:
+            logger.warning(
+                "acknowledge_failed",
+                extra={"work_item_id": str(item_id), "error": type(exc).__name__},
+            )
 
     def _finish(self, item: WorkItem, change: Callable[[WorkItem], None]) -> None:
         with transaction(self.runtime.sessions) as session:

@@ -111,6 +111,9 @@ def run_ingest(
                 drained, error = _drain_safely(pipeline, stop, on_item)
             total.merge(drained)
             if once or stop():
+                if error is None and total.unreadable_sources:
+                    names = ", ".join(sorted(total.unreadable_sources))
+                    error = f"source(s) {names} could not be read"
                 if error is not None:
                     raise IngestIncomplete(
                         f"ingest stopped early: {error}; what was archived is kept, "

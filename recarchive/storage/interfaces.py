@@ -218,9 +218,7 @@ def validate_key(key: str) -> str:
         raise InvalidObjectKey(f"object key has characters outside the safe set: {shown!r}")
     for segment in key.split("/"):
         if segment in ("", ".", ".."):
-            raise InvalidObjectKey(
-                f"object key has an empty, '.' or '..' path segment: {shown!r}"
-            )
+            raise InvalidObjectKey(f"object key has an empty, '.' or '..' path segment: {shown!r}")
     return key
 
 
@@ -280,7 +278,11 @@ def validate_content_type(content_type: str | None) -> str:
     """
     if content_type is None:
         return DEFAULT_CONTENT_TYPE
-    if not content_type or not _HEADER_VALUE.match(content_type) or content_type.strip() != content_type:
+    if (
+        not content_type
+        or not _HEADER_VALUE.match(content_type)
+        or content_type.strip() != content_type
+    ):
         raise InvalidMetadata(f"invalid content type {content_type!r}")
     return content_type
 

@@ -20,10 +20,10 @@ from recarchive.catalogue.models import (
     CustomerMatch,
     CustomerPhone,
     Direction,
+    ReasonSource,
     Recording,
     RecordingCandidate,
     RecordingReason,
-    ReasonSource,
 )
 from recarchive.catalogue.schema import metadata
 from recarchive.ingest.models import WorkItem, WorkState
@@ -99,9 +99,13 @@ def test_upgrade_twice_is_harmless(empty_catalogue_url: str) -> None:
 
 def test_recording_round_trip_keeps_utc_and_relations(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
-        session.add(Customer(customer_id="C-1001", name="Asiakas Yksi", phones=[
-            CustomerPhone(e164="+358401234567")
-        ]))
+        session.add(
+            Customer(
+                customer_id="C-1001",
+                name="Asiakas Yksi",
+                phones=[CustomerPhone(e164="+358401234567")],
+            )
+        )
         recording = make_recording(customer_id="C-1001", customer_match=CustomerMatch.MATCHED)
         recording.reasons = [
             RecordingReason(code="billing"),
@@ -177,12 +181,18 @@ def test_deleting_a_recording_removes_its_reasons_and_candidates(
     with sessions.begin() as session:
         session.delete(session.get_one(Recording, recording.id))
     with sessions() as session:
-        assert session.scalars(
-            select(RecordingReason).where(RecordingReason.recording_id == recording.id)
-        ).all() == []
-        assert session.scalars(
-            select(RecordingCandidate).where(RecordingCandidate.recording_id == recording.id)
-        ).all() == []
+        assert (
+            session.scalars(
+                select(RecordingReason).where(RecordingReason.recording_id == recording.id)
+            ).all()
+            == []
+        )
+        assert (
+            session.scalars(
+                select(RecordingCandidate).where(RecordingCandidate.recording_id == recording.id)
+            ).all()
+            == []
+        )
 
 
 def test_hold_tombstone_user_audit_and_work_item_rows(sessions: sessionmaker[Session]) -> None:
@@ -191,24 +201,32 @@ def test_hold_tombstone_user_audit_and_work_item_rows(sessions: sessionmaker[Ses
         hold = Hold(case_ref="DISPUTE-2026-0042", reason="billing dispute", placed_by="maija")
         hold.recordings = [HoldRecording(recording_id=recording_id)]
         session.add(hold)
-        session.add(Tombstone(
-            recording_id=recording_id,
-            object_key="recordings/2025/03/14/x.wav",
-            sha256="cd" * 32,
-            size_bytes=10,
-            retain_until=CALL_TIME,
-            rule="retention:default",
-        ))
+        session.add(
+            Tombstone(
+                recording_id=recording_id,
+                object_key="recordings/2025/03/14/x.wav",
+                sha256="cd" * 32,
+                size_bytes=10,
+                retain_until=CALL_TIME,
+                rule="retention:default",
+            )
+        )
         session.add(User(name=f"qa-{uuid.uuid4().hex[:6]}", role=Role.QA_TRAINER))
-        session.add(AuditEvent(actor="system", action="init", prev_hash="0" * 64,
-                               hash=uuid.uuid4().hex * 2))
-        session.add(WorkItem(source="spool", source_ref=f"r-{uuid.uuid4()}",
-                             payload={"userfield": "billing"}))
+        session.add(
+            AuditEvent(actor="system", action="init", prev_hash="0" * 64, hash=uuid.uuid4().hex * 2)
+        )
+        session.add(
+            WorkItem(
+                source="spool", source_ref=f"r-{uuid.uuid4()}", payload={"userfield": "billing"}
+            )
+        )
     with sessions() as session:
         assert session.get_one(Hold, hold.id).recordings[0].recording_id == recording_id
         assert session.get_one(Tombstone, recording_id).deleted_at.tzinfo is not None
         item = session.scalars(select(WorkItem).where(WorkItem.source == "spool")).first()
-        assert item is not None and item.state is WorkState.PENDING
+        assert item is not None
+        assert item.state is WorkState.PENDING
         assert item.payload == {"userfield": "billing"}
         events = session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
-        assert events[-1].seq >= 1 and events[-1].details == {}
+        assert events[-1].seq >= 1
+        assert events[-1].details == {}

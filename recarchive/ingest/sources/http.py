@@ -11,7 +11,7 @@ The source reference is the Recording Sid. Sids are checked against their
 published shape (``RE`` or ``CA`` and 32 hex digits) before they go into a
 URL: anything else is quarantined as ``invalid_name`` and never requested.
 Only ``completed`` recordings are taken; ``absent`` and ``failed`` ones are
-reported once. Recordings the archive already holds are not looked up again;
+reported once. Recordings the archive already knows are not looked up again;
 with ``delete_after_archive`` they are deleted at the source, only after the
 archive acknowledges them. Messages and logs carry sids, never numbers or
 the token.
@@ -52,7 +52,7 @@ RECORDING_SID = re.compile(r"^RE[0-9a-f]{32}$")
 CALL_SID = re.compile(r"^CA[0-9a-f]{32}$")
 ACCOUNT_SID = re.compile(r"^AC[0-9a-f]{32}$")
 _TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-#: Statuses of a recording that may still become ``completed``: asked again next pass.
+#: Statuses of a recording that will never become ``completed``: reported once.
 _FAILED_STATUSES = frozenset({"absent", "failed"})
 _DIRECTIONS = {
     "inbound": Direction.INBOUND,
@@ -67,13 +67,12 @@ _CHUNK = 1024 * 1024
 _T = TypeVar("_T")
 
 
-class _Failed(Exception):
-    """A request that failed in a way worth retrying; ``detail`` says how."""
+class _Transient(Exception):
+    """A request that failed in a way worth retrying; the message says how."""
 
     def __init__(self, detail: str, retry_after: float | None = None) -> None:
         super().__init__(detail)
-        self.detail = detail
-        self.retry_after = retry_after
+        self.detail, self.retry_after = detail, retry_after
 
 
 class _AccessDenied(SourceError):
@@ -88,9 +87,7 @@ class HttpSource:
 
     def __init__(self, settings: HttpSourceSettings, *, token: str) -> None:
         if not ACCOUNT_SID.match(settings.account_sid):
-            raise ConfigError(
-                f"source {settings.name}: account_sid must be AC followed by 32 hex digits"
-            )
+            raise ConfigError(f"source {settings.name}: account_sid must be AC and 32 hex digits")
         if not settings.base_url.startswith(("http://", "https://")):
             raise ConfigError(f"source {settings.name}: base_url must be an http(s) URL")
         self.name = settings.name
@@ -98,7 +95,7 @@ class HttpSource:
         self._token = token
         self._api = f"/2010-04-01/Accounts/{settings.account_sid}"
         self._lookups_failed = 0  # call lookups failed in a row in this pass
-        self._tls: ssl.SSLContext | None = None  # built once: loading CAs is slow
+        self._tls: ssl.SSLContext | None = None  # built once: loading the CAs is slow
 
     @classmethod
     def from_settings(cls, config: HttpSourceSettings, settings: Settings) -> HttpSource:
@@ -111,68 +108,63 @@ class HttpSource:
         return cls(config, token=token)
 
     def _client(self) -> httpx.Client:
-        timeout = self.settings.timeout_s
+        """A client for one pass or one download: no connection outlives its use."""
         self._tls = self._tls or httpx.create_ssl_context()
+        timeout = self.settings.timeout_s
         return httpx.Client(
-            verify=self._tls,
             base_url=self.settings.base_url,
             auth=httpx.BasicAuth(self.settings.account_sid, self._token),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            verify=self._tls,
             headers={"User-Agent": "recarchive"},
             follow_redirects=True,  # media may be served elsewhere; httpx drops auth there
         )
 
     # --- requests --------------------------------------------------------------
 
-    def _send(self, client: httpx.Client, method: str, path: str, what: str) -> httpx.Response:
-        """One request with retries of transient failures; the body is read."""
-
-        def attempt() -> httpx.Response:
-            try:
-                response = client.request(method, path, headers={"Accept": "application/json"})
-            except httpx.TransportError as exc:
-                raise _Failed(_transport_detail(exc)) from exc
-            if response.status_code in _TRANSIENT_STATUSES:
-                raise _Failed(f"HTTP {response.status_code}", _retry_after(response))
-            return response
-
-        return self._retrying(attempt, what)
-
     def _retrying(self, attempt: Callable[[], _T], what: str) -> _T:
-        delays = self.retry_delays_s
-        for number in range(len(delays) + 1):
+        """``attempt()``, again after a pause while it fails transiently."""
+        for number, pause in enumerate((*self.retry_delays_s, None), start=1):
             try:
                 return attempt()
-            except _Failed as failure:
-                if number == len(delays):
+            except _Transient as failure:
+                if pause is None:
                     raise SourceError(
                         f"source {self.name}: {what} failed: {failure.detail} "
-                        f"(after {number + 1} attempts)"
+                        f"(after {number} attempts)"
                     ) from failure
-                pause = delays[number]
-                if failure.retry_after is not None:
-                    pause = max(pause, failure.retry_after)
                 logger.info(
                     "source_request_retry",
                     extra={"source": self.name, "request": what, "error": failure.detail},
                 )
-                time.sleep(pause)
+                time.sleep(max(pause, failure.retry_after or 0.0))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _request(self, client: httpx.Client, method: str, path: str, what: str) -> httpx.Response:
+        def attempt() -> httpx.Response:
+            try:
+                response = client.request(method, path, headers={"Accept": "application/json"})
+            except httpx.TransportError as exc:
+                raise _Transient(_transport_detail(exc)) from exc
+            if response.status_code in _TRANSIENT_STATUSES:
+                raise _Transient(f"HTTP {response.status_code}", _retry_after(response))
+            return response
+
+        return self._retrying(attempt, what)
 
     def _refused(self, response: httpx.Response, what: str) -> SourceError:
         status = response.status_code
         if status in (401, 403):
-            variable = source_secret_variable(self.name, "TOKEN")
             return _AccessDenied(
                 f"source {self.name}: the API at {self.settings.base_url} refused the "
                 f"credentials of account {self.settings.account_sid} (HTTP {status}) for "
-                f"{what}: check {variable}"
+                f"{what}: check {source_secret_variable(self.name, 'TOKEN')}"
             )
         return SourceError(f"source {self.name}: {what} failed: HTTP {status}")
 
     def _get_json(self, client: httpx.Client, path: str, what: str) -> Mapping[str, Any] | None:
         """The JSON object at ``path``; None on 404."""
-        response = self._send(client, "GET", path, what)
+        response = self._request(client, "GET", path, what)
         if response.status_code == 404:
             return None
         if response.status_code != 200:
@@ -180,7 +172,7 @@ class HttpSource:
         try:
             body = response.json()
         except ValueError:
-            raise SourceError(f"source {self.name}: {what}: the answer is not JSON") from None
+            body = None
         if not isinstance(body, dict):
             raise SourceError(f"source {self.name}: {what}: the answer is not a JSON object")
         return body
@@ -189,12 +181,11 @@ class HttpSource:
 
     def discover(self, now: dt.datetime, known: KnownRefs) -> Iterator[Discovery | Problem]:
         listing = f"{self._api}/Recordings.json"
-        path: str | None = f"{listing}?PageSize={self.settings.page_size}"
-        visited: set[str] = set()
+        path = f"{listing}?PageSize={self.settings.page_size}"
+        visited = {path}
         self._lookups_failed = 0
         with self._client() as client:
-            while path is not None:
-                visited.add(path)
+            while True:
                 page = self._get_json(client, path, "listing recordings")
                 if page is None:
                     raise SourceError(
@@ -207,59 +198,37 @@ class HttpSource:
                 yield from self._page(client, entries, known, now)
                 next_uri = page.get("next_page_uri")
                 if next_uri is None:
-                    break
+                    return
                 if not isinstance(next_uri, str) or not next_uri.startswith(f"{listing}?"):
-                    raise SourceError(
-                        f"source {self.name}: next_page_uri does not continue the listing"
-                    )
+                    raise SourceError(f"source {self.name}: next_page_uri leaves the listing")
                 if next_uri in visited or len(visited) >= _MAX_PAGES:
                     raise SourceError(f"source {self.name}: the listing pages go round in a loop")
+                visited.add(next_uri)
                 path = next_uri
 
     def _page(
-        self,
-        client: httpx.Client,
-        entries: list[Any],
-        known: KnownRefs,
-        now: dt.datetime,
+        self, client: httpx.Client, entries: list[Any], known: KnownRefs, now: dt.datetime
     ) -> Iterator[Discovery | Problem]:
         valid: list[tuple[str, Mapping[str, Any]]] = []
         for entry in entries:
             sid = entry.get("sid") if isinstance(entry, dict) else None
-            if not isinstance(sid, str) or not RECORDING_SID.match(sid):
-                yield Problem(
-                    _unsafe_ref(sid),
-                    "invalid_name",
-                    "listed recording sid is not RE followed by 32 hex digits; not requested",
-                )
+            if isinstance(sid, str) and RECORDING_SID.match(sid):
+                valid.append((sid, entry))
                 continue
-            valid.append((sid, entry))
+            yield Problem(
+                _unsafe_ref(sid),
+                "invalid_name",
+                "listed recording sid is not RE and 32 hex digits; nothing was requested with it",
+            )
         states = known([sid for sid, _ in valid]) if valid else {}
         for sid, entry in valid:
             state = states.get(sid)
-            if state == "done":
-                if self.settings.delete_after_archive:
-                    yield self._already_archived(sid, entry, now)
-                continue
-            if state is not None:
-                continue  # queued or quarantined: nothing to look up
-            found = self._new_recording(client, sid, entry)
-            if found is not None:
+            if state == "done" and self.settings.delete_after_archive:
+                # Minimal facts: enough for the pipeline to prove the bytes and acknowledge.
+                started = _rfc2822(entry.get("start_time")) or now
+                yield Discovery(sid, CallFacts(started_at=started), self.settings.media_format)
+            elif state is None and (found := self._new_recording(client, sid, entry)):
                 yield found
-
-    def _already_archived(self, sid: str, entry: Mapping[str, Any], now: dt.datetime) -> Discovery:
-        """Minimal facts, enough for the pipeline to prove the bytes and acknowledge."""
-        call_sid = entry.get("call_sid")
-        return Discovery(
-            source_ref=sid,
-            facts=CallFacts(
-                started_at=_rfc2822(entry.get("start_time")) or now,
-                call_id=call_sid
-                if isinstance(call_sid, str) and CALL_SID.match(call_sid)
-                else None,
-            ),
-            extension=self.settings.media_format,
-        )
 
     def _new_recording(
         self, client: httpx.Client, sid: str, entry: Mapping[str, Any]
@@ -270,21 +239,15 @@ class HttpSource:
                 sid, "source_recording_failed", f"recording {sid} has status {status} at the source"
             )
         if status != "completed":
-            return None  # processing (or in progress): next pass
+            return None  # processing (or still in progress): next pass
         started = _rfc2822(entry.get("start_time"))
         if started is None:
-            return Problem(
-                sid,
-                "malformed_source_record",
-                f"recording {sid}: start_time is not an RFC 2822 date",
-            )
+            detail = f"recording {sid}: start_time is not an RFC 2822 date"
+            return Problem(sid, "malformed_source_record", detail)
         call_sid = entry.get("call_sid")
         if not isinstance(call_sid, str) or not CALL_SID.match(call_sid):
-            return Problem(
-                sid,
-                "invalid_name",
-                f"recording {sid}: call sid is not CA followed by 32 hex digits; not requested",
-            )
+            detail = f"recording {sid}: call sid is not CA and 32 hex digits; not requested"
+            return Problem(sid, "invalid_name", detail)
         what = f"details of call {call_sid}"
         try:
             call = self._get_json(client, f"{self._api}/Calls/{call_sid}.json", what)
@@ -299,10 +262,9 @@ class HttpSource:
         self._lookups_failed = 0
         if call is None:
             logger.warning("call_details_missing", extra={"source": self.name, "recording": sid})
-            call = {}
         return Discovery(
             source_ref=sid,
-            facts=_facts(call_sid, started, call),
+            facts=_facts(call_sid, started, call or {}),
             extension=self.settings.media_format,
             locator={"call_sid": call_sid},
         )
@@ -310,10 +272,9 @@ class HttpSource:
     # --- fetch and acknowledge ---------------------------------------------------
 
     def _recording_path(self, discovery: Discovery, suffix: str) -> str:
-        sid = discovery.source_ref
-        if not RECORDING_SID.match(sid):
+        if not RECORDING_SID.match(discovery.source_ref):
             raise SourceError(f"source {self.name}: reference is not a recording sid")
-        return f"{self._api}/Recordings/{sid}.{suffix}"
+        return f"{self._api}/Recordings/{discovery.source_ref}.{suffix}"
 
     def fetch(self, discovery: Discovery, work_dir: Path) -> Fetched:
         extension = discovery.extension
@@ -322,26 +283,25 @@ class HttpSource:
         path = self._recording_path(discovery, extension)
         what = f"download of recording {discovery.source_ref}"
         target = work_dir / f"download-{uuid.uuid4().hex}.{extension}"
-        with self._client() as client:
-            try:
+        try:
+            with self._client() as client:
                 size = self._retrying(lambda: self._download(client, path, target, what), what)
-            except BaseException:
-                target.unlink(missing_ok=True)
-                raise
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
         return Fetched(path=target, size=size, temporary=True)
 
     def _download(self, client: httpx.Client, path: str, target: Path, what: str) -> int:
         """One download attempt into ``target``; returns its size."""
-        written = 0
-        expected: int | None = None
+        written, expected = 0, None
+        headers = {"Accept": "audio/*", "Accept-Encoding": "identity"}
         try:
-            headers = {"Accept": "audio/*", "Accept-Encoding": "identity"}
             with client.stream("GET", path, headers=headers) as response:
                 status = response.status_code
                 if status == 404:
                     raise RecordingGone(f"source {self.name}: {what}: HTTP 404, gone")
                 if status in _TRANSIENT_STATUSES:
-                    raise _Failed(f"HTTP {status}", _retry_after(response))
+                    raise _Transient(f"HTTP {status}", _retry_after(response))
                 if status != 200:
                     raise self._refused(response, what)
                 length = response.headers.get("Content-Length", "")
@@ -351,13 +311,13 @@ class HttpSource:
                         out.write(chunk)
                         written += len(chunk)
         except httpx.TransportError as exc:
-            if expected is not None or written:
-                raise _Failed(_truncated(written, expected)) from exc
-            raise _Failed(_transport_detail(exc)) from exc
+            if expected is None and not written:
+                raise _Transient(_transport_detail(exc)) from exc
+            raise _Transient(_truncated(written, expected)) from exc
         except OSError as exc:
             raise SourceError(f"source {self.name}: cannot write {what}: {exc.strerror}") from exc
         if expected is not None and written != expected:
-            raise _Failed(_truncated(written, expected))
+            raise _Transient(_truncated(written, expected))
         return written
 
     def acknowledge(self, discovery: Discovery) -> None:
@@ -368,45 +328,36 @@ class HttpSource:
         """
         if not self.settings.delete_after_archive:
             return
-        path = self._recording_path(discovery, "json")
-        what = f"delete of recording {discovery.source_ref}"
+        sid = discovery.source_ref
+        what = f"delete of recording {sid}"
         try:
             with self._client() as client:
-                response = self._send(client, "DELETE", path, what)
-            if response.status_code not in (200, 204, 404):
+                path = self._recording_path(discovery, "json")
+                response = self._request(client, "DELETE", path, what)
+            if response.status_code not in (200, 204, 404):  # 404: already gone
                 raise self._refused(response, what)
         except SourceError as exc:
-            logger.warning(
-                "acknowledge_failed",
-                extra={
-                    "source": self.name,
-                    "recording": discovery.source_ref,
-                    "error": exc.message,
-                },
-            )
+            extra = {"source": self.name, "recording": sid, "error": exc.message}
+            logger.warning("acknowledge_failed", extra=extra)
             return
-        logger.info(
-            "source_deleted", extra={"source": self.name, "recording": discovery.source_ref}
-        )
+        logger.info("source_deleted", extra={"source": self.name, "recording": sid})
 
 
 def _facts(call_sid: str, started: dt.datetime, call: Mapping[str, Any]) -> CallFacts:
     direction = _DIRECTIONS.get(str(call.get("direction") or ""), Direction.UNKNOWN)
-    caller = _text(call.get("from"))
-    called = _text(call.get("to"))
-    fields = {"did": called} if direction is Direction.INBOUND and called else {}
+    caller, called = _text(call.get("from")), _text(call.get("to"))
     return CallFacts(
         started_at=started,
         call_id=call_sid,
         direction=direction,
         caller_number=caller,
         called_number=called,
-        fields=fields,
+        fields={"did": called} if direction is Direction.INBOUND and called else {},
     )
 
 
 def _text(value: object) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
+    return (value.strip() or None) if isinstance(value, str) else None
 
 
 def _rfc2822(value: object) -> dt.datetime | None:
@@ -416,7 +367,7 @@ def _rfc2822(value: object) -> dt.datetime | None:
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
-    if parsed.tzinfo is None:  # "-0000": UTC by RFC 2822
+    if parsed.tzinfo is None:  # "-0000": UTC, by RFC 2822
         parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed.astimezone(dt.UTC)
 
@@ -428,9 +379,8 @@ def _unsafe_ref(sid: object) -> str:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
     try:
-        return min(max(float(value), 0.0), _MAX_RETRY_AFTER_S)
+        return min(max(float(response.headers.get("Retry-After", "")), 0.0), _MAX_RETRY_AFTER_S)
     except ValueError:
         return None
 

@@ -39,6 +39,7 @@ from recarchive.ingest.interfaces import (
     RecordingGone,
     SourceError,
 )
+from recarchive.ingest.sources import source_secret, source_secret_variable
 from recarchive.storage.interfaces import ObjectInfo, validate_key
 from recarchive.storage.s3 import S3ObjectStore
 
@@ -82,8 +83,6 @@ class S3DropSource:
     def from_settings(cls, config: S3DropSourceSettings, settings: Settings) -> S3DropSource:
         """With ``RECARCHIVE_SOURCE_<NAME>_ACCESS_KEY_ID`` / ``_SECRET_ACCESS_KEY`` if set,
         else boto3's default credential chain."""
-        from recarchive.ingest.sources import source_secret, source_secret_variable
-
         key_id = source_secret(settings, config.name, "ACCESS_KEY_ID")
         secret = source_secret(settings, config.name, "SECRET_ACCESS_KEY")
         if (key_id is None) != (secret is None):
@@ -115,9 +114,9 @@ class S3DropSource:
         recordings: dict[str, ObjectInfo] = {}
         records: dict[str, list[ObjectInfo]] = {}
         for info in self._list("CallRecordings/"):
-            found = self._recording_contact(info)
-            if isinstance(found, Problem):
-                yield found
+            found = self._contact(info.key, _RECORDING_KEY, _RECORDING_NAME)
+            if found is None:
+                yield self._misnamed(info, "CallRecordings/YYYY/MM/DD/<ContactId>_<stamp>_UTC.wav")
             elif found in recordings:
                 yield Problem(
                     info.key,
@@ -129,9 +128,9 @@ class S3DropSource:
             else:
                 recordings[found] = info
         for info in self._list("ContactTraceRecords/"):
-            found = self._record_contact(info)
-            if isinstance(found, Problem):
-                yield found
+            found = self._contact(info.key, _CTR_KEY, _CTR_NAME)
+            if found is None:
+                yield self._misnamed(info, "ContactTraceRecords/.../<ContactId>*.json")
             else:
                 records.setdefault(found, []).append(info)
         waiting = {
@@ -157,30 +156,21 @@ class S3DropSource:
     def _where(self, key: str) -> str:
         return f"s3://{self.settings.bucket}/{key}"
 
-    def _recording_contact(self, info: ObjectInfo) -> str | Problem:
-        match = _RECORDING_KEY.match(info.key[len(self.prefix) :])
-        name = _RECORDING_NAME.match(match.group("name")) if match else None
-        if name is None or not _valid_key(info.key):
-            return Problem(
-                info.key,
-                "invalid_name",
-                "not a recording name of the drop "
-                "(CallRecordings/YYYY/MM/DD/<ContactId>_<YYYYMMDDTHH:MM>_UTC.wav)",
-                kept_at=self._where(info.key),
-            )
-        return name.group("contact")
+    def _misnamed(self, info: ObjectInfo, layout: str) -> Problem:
+        detail = f"not named the way the drop names its objects ({layout})"
+        return Problem(info.key, "invalid_name", detail, kept_at=self._where(info.key))
 
-    def _record_contact(self, info: ObjectInfo) -> str | Problem:
-        match = _CTR_KEY.match(info.key[len(self.prefix) :])
-        name = _CTR_NAME.match(match.group("name")) if match else None
-        if name is None or not _valid_key(info.key):
-            return Problem(
-                info.key,
-                "invalid_name",
-                "not a contact record name of the drop (ContactTraceRecords/.../<ContactId>*.json)",
-                kept_at=self._where(info.key),
-            )
-        return name.group("contact")
+    def _malformed(self, info: ObjectInfo, why: str) -> Problem:
+        detail = f"contact record {info.key}: {why}"
+        return Problem(info.key, "malformed_contact_record", detail, kept_at=self._where(info.key))
+
+    def _contact(self, key: str, layout: re.Pattern[str], name: re.Pattern[str]) -> str | None:
+        """The ContactId in ``key`` when the key follows ``layout`` and ``name``, else None."""
+        if not key.startswith(self.prefix) or not _valid_key(key):
+            return None
+        match = layout.match(key[len(self.prefix) :])
+        found = name.match(match.group("name")) if match else None
+        return found.group("contact") if found else None
 
     def _recording(
         self,
@@ -195,7 +185,7 @@ class S3DropSource:
             if self.settings.delete_after_archive:
                 yield Discovery(
                     source_ref=contact,
-                    facts=CallFacts(started_at=_stamp(info.key), call_id=contact),
+                    facts=CallFacts(started_at=_stamp(info.key, now), call_id=contact),
                     extension="wav",
                     locator=_locator(info, copies),
                 )
@@ -206,14 +196,14 @@ class S3DropSource:
         usable: list[ObjectInfo] = []
         for copy in copies:
             try:
-                found = _facts(contact, self._read_record(copy))
+                record = self._read_record(copy)
+                found = _facts(contact, record) if record is not None else None
             except _Malformed as exc:
-                yield Problem(
-                    copy.key, "malformed_contact_record", str(exc), kept_at=self._where(copy.key)
-                )
+                yield self._malformed(copy, str(exc))
                 continue
-            usable.append(copy)
-            facts = facts or found
+            if found is not None:
+                usable.append(copy)
+                facts = facts or found
         if facts is None:
             if now - info.last_modified > _PAIRING_WAIT:
                 yield Problem(
@@ -237,12 +227,10 @@ class S3DropSource:
         try:
             record = self._read_record(first)
         except _Malformed as exc:
-            yield Problem(
-                first.key, "malformed_contact_record", str(exc), kept_at=self._where(first.key)
-            )
+            yield self._malformed(first, str(exc))
             return
-        if not isinstance(record.get("Recording"), dict):
-            return  # the call was not recorded
+        if record is None or not isinstance(record.get("Recording"), dict):
+            return  # gone meanwhile, or the call was not recorded
         yield Problem(
             first.key,
             "contact_record_without_recording",
@@ -251,67 +239,59 @@ class S3DropSource:
             kept_at=self._where(first.key),
         )
 
-    def _read_record(self, info: ObjectInfo) -> Mapping[str, Any]:
+    def _read_record(self, info: ObjectInfo) -> Mapping[str, Any] | None:
+        """The parsed contact record; None when it is gone. Raises :class:`_Malformed`."""
         if info.size > _MAX_CTR_BYTES:
-            raise _Malformed(f"{info.key}: {info.size} bytes, too large for a contact record")
+            raise _Malformed(f"{info.size} bytes, too large for a contact record")
         try:
             with self.store.get(info.key) as reader:
                 data = reader.read()
-        except ObjectNotFound as exc:
-            raise _Malformed(f"{info.key}: gone while it was read") from exc
+        except ObjectNotFound:
+            return None
         except StoreError as exc:
             raise self._error(f"reading {info.key}", exc) from exc
         try:
             record = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise _Malformed(f"{info.key}: not valid JSON ({type(exc).__name__})") from None
+            raise _Malformed(f"not valid JSON ({type(exc).__name__})") from None
         if not isinstance(record, dict):
-            raise _Malformed(f"{info.key}: not a JSON object")
+            raise _Malformed("not a JSON object")
         return record
 
     # --- fetch and acknowledge ---------------------------------------------------
 
     def _keys(self, discovery: Discovery) -> tuple[str, list[str]]:
         """The recording's key and its CTR keys, checked against the drop's layout."""
-        contact = discovery.source_ref.lower()
         recording = discovery.locator.get("recording_key")
-        records = discovery.locator.get("record_keys") or []
+        records = discovery.locator.get("record_keys")
         checks = [(recording, _RECORDING_KEY, _RECORDING_NAME)]
-        checks += [(key, _CTR_KEY, _CTR_NAME) for key in records]
-        for key, layout, name_pattern in checks:
-            if not isinstance(key, str) or not key.startswith(self.prefix):
-                raise SourceError(f"source {self.name}: locator outside the drop")
-            match = layout.match(key[len(self.prefix) :])
-            name = name_pattern.match(match.group("name")) if match else None
-            if name is None or name.group("contact").lower() != contact:
+        checks += [(key, _CTR_KEY, _CTR_NAME) for key in records or []]
+        for key, layout, name in checks:
+            contact = self._contact(key, layout, name) if isinstance(key, str) else None
+            if contact is None or contact.lower() != discovery.source_ref.lower():
                 raise SourceError(f"source {self.name}: locator does not match the reference")
-        assert isinstance(recording, str)
-        return recording, [str(key) for key in records]
+        return str(recording), [str(key) for key in records or []]
 
     def fetch(self, discovery: Discovery, work_dir: Path) -> Fetched:
         key, _records = self._keys(discovery)
         target = work_dir / f"download-{uuid.uuid4().hex}.wav"
         written = 0
         try:
-            with self.store.get(key) as reader, target.open("wb") as out:
-                expected = reader.info.size
-                for chunk in reader.iter_chunks():
-                    out.write(chunk)
-                    written += len(chunk)
+            try:
+                with self.store.get(key) as reader, target.open("wb") as out:
+                    for chunk in reader.iter_chunks():
+                        written += out.write(chunk)
+                    expected = reader.info.size
+            except ObjectNotFound as exc:
+                raise RecordingGone(f"source {self.name}: {key} is gone from the drop") from exc
+            except StoreError as exc:
+                raise self._error(f"download of {key}", exc) from exc
+            except OSError as exc:
+                raise SourceError(f"source {self.name}: cannot save {key}: {exc.strerror}") from exc
             if written != expected:
                 raise SourceError(
-                    f"source {self.name}: download of {key} truncated "
-                    f"({written} of {expected} bytes)"
+                    f"source {self.name}: download of {key} truncated ({written} of {expected})"
                 )
-        except ObjectNotFound as exc:
-            target.unlink(missing_ok=True)
-            raise RecordingGone(f"source {self.name}: {key} is no longer in the drop") from exc
-        except StoreError as exc:
-            target.unlink(missing_ok=True)
-            raise self._error(f"download of {key}", exc) from exc
-        except OSError as exc:
-            target.unlink(missing_ok=True)
-            raise SourceError(f"source {self.name}: cannot write {key}: {exc.strerror}") from exc
         except BaseException:
             target.unlink(missing_ok=True)
             raise
@@ -335,14 +315,8 @@ class S3DropSource:
                 )
             self.store.delete(key)
         except (StoreError, SourceError) as exc:
-            logger.warning(
-                "acknowledge_failed",
-                extra={
-                    "source": self.name,
-                    "contact_id": discovery.source_ref,
-                    "error": getattr(exc, "message", str(exc)),
-                },
-            )
+            extra = {"source": self.name, "contact_id": discovery.source_ref, "error": exc.message}
+            logger.warning("acknowledge_failed", extra=extra)
             return
         logger.info(
             "source_deleted",
@@ -362,10 +336,13 @@ def _locator(recording: ObjectInfo, records: list[ObjectInfo]) -> dict[str, Any]
     return {"recording_key": recording.key, "record_keys": [r.key for r in records]}
 
 
-def _stamp(key: str) -> dt.datetime:
-    """The call time in a recording's name (minutes, UTC)."""
-    stamp = key.rsplit("_", 2)[1]
-    return dt.datetime.strptime(stamp, "%Y%m%dT%H:%M").replace(tzinfo=dt.UTC)
+def _stamp(key: str, fallback: dt.datetime) -> dt.datetime:
+    """The call time in a recording's name (minutes, UTC), or ``fallback``."""
+    try:
+        stamp = dt.datetime.strptime(key.rsplit("_", 2)[1], "%Y%m%dT%H:%M")
+    except ValueError:  # digits in the right places, but no date (month 13...)
+        return fallback
+    return stamp.replace(tzinfo=dt.UTC)
 
 
 def _timestamp(value: object, field: str) -> dt.datetime:
@@ -381,7 +358,7 @@ def _timestamp(value: object, field: str) -> dt.datetime:
 def _member(record: Mapping[str, Any], name: str, field: str) -> str | None:
     value = record.get(name)
     inner = value.get(field) if isinstance(value, dict) else None
-    return inner.strip() or None if isinstance(inner, str) else None
+    return (inner.strip() or None) if isinstance(inner, str) else None
 
 
 def _facts(contact: str, record: Mapping[str, Any]) -> CallFacts:
