@@ -339,9 +339,11 @@ def test_wrong_token_is_a_clear_error_and_archives_nothing(
     engine.dispose()
     settings = make_settings(tmp_path, catalogue, url, token=wrong)
 
-    with caplog.at_level(logging.ERROR, logger="recarchive"):
-        with pytest.raises(IngestIncomplete, match="cloud-pbx could not be read") as stopped:
-            run_ingest(settings, once=True)
+    with (
+        caplog.at_level(logging.ERROR, logger="recarchive"),
+        pytest.raises(IngestIncomplete, match="cloud-pbx could not be read") as stopped,
+    ):
+        run_ingest(settings, once=True)
     summary = stopped.value.summary
     assert summary.archived == 0
     assert summary.discovered == 0
