@@ -76,6 +76,8 @@ _CONTENT_TYPES = {
 #: Raw and odd extensions stored under a canonical one (the bytes stay as delivered).
 _EXTENSION_ALIASES = {"wav49": "wav", "mu": "ulaw", "al": "alaw", "pcm": "ulaw"}
 _HASH_CHUNK = 1024 * 1024
+#: Shortest wait before a deferred recording (still being written) is looked at again.
+_RECHECK_S = 30.0
 
 
 @dataclasses.dataclass
@@ -494,7 +496,8 @@ class Pipeline:
 
     def _defer(self, item: WorkItem, note: str, locator: dict[str, Any] | None = None) -> str:
         """Back to the queue for a settle period; ``locator`` refreshes what the source saw."""
-        until = self._now + dt.timedelta(seconds=max(self.settings.ingest.settle_s, 1.0))
+        # A file still being written is looked at again after a while, not in a tight loop.
+        until = self._now + dt.timedelta(seconds=max(self.settings.ingest.settle_s, _RECHECK_S))
 
         def change(current: WorkItem) -> None:
             queue.defer(current, until=until, note=note)
