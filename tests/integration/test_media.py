@@ -263,7 +263,9 @@ import resource, sys
 from pathlib import Path
 from recarchive.media.probe import probe_recording
 info = probe_recording(Path(sys.argv[1]), label="work item 1")
-own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM, not ru_maxrss: ru_maxrss survives exec and would count the forking parent.
+status = Path("/proc/self/status").read_text().splitlines()
+own = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 tools = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 print(info.duration_ms, info.header_duration_ms, own, tools)
 """

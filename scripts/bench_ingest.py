@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""Benchmark ingest against its baselines on the real S3 server, in one run.
+
+    eval "$(scripts/s3-server start)"
+    .venv/bin/python scripts/bench_ingest.py --count 1000 --workers 2
+
+Measures, on the same generated calls (a few minutes each, 8 kHz WAV):
+
+1. ``store_format = "original"``: ``recarchive ingest --once`` from an
+   Asterisk spool into the S3 server, against a plain boto3 upload of the same
+   files at the same concurrency. Target: ingest at least 0.9 of the upload rate.
+2. ``store_format = "opus"``: the same ingest, against ffmpeg alone
+   transcoding the same files to Opus with the same parallelism. Target: 0.9.
+3. Peak memory (largest process: recarchive or one of its ffmpeg children)
+   while ingesting one 1-hour and one 3-hour recording. Target: under 150 MB,
+   and about the same for both lengths.
+
+Prints recordings per second for each side and the ratios; the machines are
+noisy, so only ratios measured in the same run mean anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+REPO = Path(__file__).resolve().parent.parent
+GENERATOR = REPO / "scripts" / "gen_calls.py"
+
+
+def s3_environment() -> dict[str, str]:
+    needed = ("RECARCHIVE_S3_ENDPOINT_URL", "RECARCHIVE_S3_ACCESS_KEY_ID",
+              "RECARCHIVE_S3_SECRET_ACCESS_KEY")  # fmt: skip
+    missing = [name for name in needed if not os.environ.get(name)]
+    if missing:
+        sys.exit(f'set {", ".join(missing)}: eval "$(scripts/s3-server start)"')
+    return {
+        name: os.environ[name] for name in (*needed, "RECARCHIVE_S3_REGION") if name in os.environ
+    }
+
+
+def client() -> object:
+    return boto3.client(
+        "s3",
+        endpoint_url=os.environ["RECARCHIVE_S3_ENDPOINT_URL"],
+        aws_access_key_id=os.environ["RECARCHIVE_S3_ACCESS_KEY_ID"],
+        aws_secret_access_key=os.environ["RECARCHIVE_S3_SECRET_ACCESS_KEY"],
+        region_name=os.environ.get("RECARCHIVE_S3_REGION", "us-east-1"),
+        config=Config(
+            s3={"addressing_style": "path"},
+            retries={"mode": "standard", "max_attempts": 5},
+            max_pool_connections=32,
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
+
+
+def generate(corpus: Path, count: int, min_s: float, max_s: float) -> list[Path]:
+    marker = corpus / "manifest.json"
+    if not marker.exists():
+        subprocess.run(
+            [sys.executable, str(GENERATOR), "--out", str(corpus), "--layout", "spool",
+             "--count", str(count), "--formats", "wav", "--min-seconds", str(min_s),
+             "--max-seconds", str(max_s), "--seed", "7", "--engine", "tones"],
+            check=True,
+        )  # fmt: skip
+    return sorted((corpus / "monitor").rglob("*.wav"))
+
+
+def timed(function: object, *args: object) -> float:
+    started = time.perf_counter()
+    function(*args)  # type: ignore[operator]
+    return time.perf_counter() - started
+
+
+def plain_upload(files: list[Path], workers: int) -> None:
+    s3 = client()
+    bucket = f"bench-plain-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+
+    def upload(path: Path) -> None:
+        with path.open("rb") as body:
+            s3.put_object(Bucket=bucket, Key=f"plain/{path.name}", Body=body)  # type: ignore[attr-defined]
+
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        list(pool.map(upload, files))
+
+
+def plain_transcode(files: list[Path], workers: int, out: Path, bitrate: int) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+
+    def transcode(path: Path) -> None:
+        subprocess.run(
+            ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(path), "-c:a", "libopus",
+             "-b:a", f"{bitrate}k", "-application", "voip", str(out / f"{path.stem}.ogg")],
+            check=True,
+        )  # fmt: skip
+
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        list(pool.map(transcode, files))
+
+
+def prepare_installation(base: Path, corpus: Path, store_format: str) -> Path:
+    """A fresh catalogue, bucket and spool (hard links to the corpus) for one ingest run."""
+    if base.exists():
+        shutil.rmtree(base)
+    spool = base / "spool"
+    for source in (corpus / "monitor").rglob("*"):
+        target = spool / "monitor" / source.relative_to(corpus / "monitor")
+        if source.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(source, target)
+    (spool / "cdr").mkdir(parents=True)
+    shutil.copy(corpus / "cdr" / "Master.csv", spool / "cdr" / "Master.csv")
+    config = base / "recarchive.toml"
+    config.write_text(
+        f'[general]\ndata_dir = "{base / "var"}"\nlog_format = "json"\nlog_level = "WARNING"\n'
+        f'[storage]\nbackend = "s3"\n'
+        f'[s3]\nendpoint_url = "{os.environ["RECARCHIVE_S3_ENDPOINT_URL"]}"\n'
+        f'bucket = "bench-{store_format}-{uuid.uuid4().hex[:8]}"\n'
+        f'[audio]\nstore_format = "{store_format}"\n'
+        "[ingest]\nsettle_s = 0\n"
+        f'[[sources]]\nkind = "spool"\nname = "pbx"\npath = "{spool / "monitor"}"\n'
+        f'cdr_path = "{spool / "cdr" / "Master.csv"}"\n'
+        "expect_recording_for_answered = false\n",
+        encoding="utf-8",
+    )
+    run_cli(config, "init")
+    return config
+
+
+def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("RECARCHIVE_")}
+    environment.update(s3_environment())
+    return subprocess.run(
+        [sys.executable, "-m", "recarchive", "--config", str(config), *args],
+        env=environment, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+
+
+def ingest(config: Path, workers: int, expected: int) -> None:
+    done = run_cli(config, "ingest", "--once", "--json", "--workers", str(workers))
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    if summary["archived"] != expected:
+        sys.exit(f"ingest archived {summary['archived']} of {expected}: {summary}")
+
+
+def peak_memory_mib(config: Path) -> float:
+    """Largest resident set of recarchive or any of its children during one ingest."""
+    script = (
+        "import resource, subprocess, sys\n"
+        "subprocess.run(sys.argv[1:], check=True, capture_output=True)\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("RECARCHIVE_")}
+    environment.update(s3_environment())
+    done = subprocess.run(
+        [sys.executable, "-c", script, sys.executable, "-m", "recarchive", "--config",
+         str(config), "ingest", "--once", "--json"],
+        env=environment, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return int(done.stdout.strip()) / 1024
+
+
+def memory_case(work: Path, hours: float) -> float:
+    corpus = work / f"long-{hours:g}h"
+    if not (corpus / "manifest.json").exists():
+        subprocess.run(
+            [sys.executable, str(GENERATOR), "--out", str(corpus), "--layout", "spool",
+             "--count", "0", "--hours", str(hours), "--formats", "wav", "--engine", "tones"],
+            check=True,
+        )  # fmt: skip
+    config = prepare_installation(work / f"mem-{hours:g}h", corpus, "original")
+    return peak_memory_mib(config)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1000, help="calls to ingest")
+    parser.add_argument("--workers", type=int, default=2, help="concurrency of both sides")
+    parser.add_argument("--min-seconds", type=float, default=120, help="shortest call")
+    parser.add_argument("--max-seconds", type=float, default=240, help="longest call")
+    parser.add_argument("--bitrate", type=int, default=16, help="Opus bit rate, kb/s")
+    parser.add_argument("--work", type=Path, default=None, help="work directory (kept)")
+    parser.add_argument("--skip-opus", action="store_true", help="skip the Opus comparison")
+    parser.add_argument("--skip-memory", action="store_true", help="skip the memory cases")
+    options = parser.parse_args()
+    s3_environment()
+    work = options.work or Path(tempfile.mkdtemp(prefix="recarchive-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    files = generate(work / "corpus", options.count, options.min_seconds, options.max_seconds)
+    count = len(files)
+    size = sum(path.stat().st_size for path in files)
+    print(f"corpus: {count} recordings, {size / 2**20:.0f} MiB, workers {options.workers}")
+    results: dict[str, float] = {}
+
+    upload_s = timed(plain_upload, files, options.workers)
+    config = prepare_installation(work / "original", work / "corpus", "original")
+    ingest_s = timed(ingest, config, options.workers, count)
+    results["upload_per_s"] = count / upload_s
+    results["ingest_original_per_s"] = count / ingest_s
+    results["ratio_original"] = results["ingest_original_per_s"] / results["upload_per_s"]
+    print(f"plain boto3 upload       {results['upload_per_s']:8.2f} recordings/s")
+    print(f"ingest (original)        {results['ingest_original_per_s']:8.2f} recordings/s")
+    print(f"ratio                    {results['ratio_original']:8.2f}  (target >= 0.9)")
+
+    if not options.skip_opus:
+        transcode_s = timed(
+            plain_transcode, files, options.workers, work / "plain-opus", options.bitrate
+        )
+        config = prepare_installation(work / "opus", work / "corpus", "opus")
+        opus_s = timed(ingest, config, options.workers, count)
+        results["ffmpeg_opus_per_s"] = count / transcode_s
+        results["ingest_opus_per_s"] = count / opus_s
+        results["ratio_opus"] = results["ingest_opus_per_s"] / results["ffmpeg_opus_per_s"]
+        print(f"ffmpeg alone to Opus     {results['ffmpeg_opus_per_s']:8.2f} recordings/s")
+        print(f"ingest (opus)            {results['ingest_opus_per_s']:8.2f} recordings/s")
+        print(f"ratio                    {results['ratio_opus']:8.2f}  (target >= 0.9)")
+
+    if not options.skip_memory:
+        for hours in (1.0, 3.0):
+            peak = memory_case(work, hours)
+            results[f"peak_mib_{hours:g}h"] = peak
+            print(f"peak memory, {hours:g} h call   {peak:8.1f} MiB  (target < 150)")
+    print(json.dumps({k: round(v, 3) for k, v in results.items()}))
+    print(f"work directory: {work}  (peak RSS of this script: "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
