@@ -106,6 +106,7 @@ def run_ingest(
             if on_discovered is not None:
                 on_discovered(_pending(runtime))
             if workers > 1:
+                runtime.engine.dispose()  # no open connection may be shared with a child
                 drained, error = _drain_in_children(settings, workers, sources, stop)
             else:
                 drained, error = _drain_safely(pipeline, stop, on_item)
@@ -158,7 +159,12 @@ def _child(settings: Settings, sources: list[str] | None, results: Any) -> None:
 def _drain_in_children(
     settings: Settings, workers: int, sources: list[str] | None, stop: StopFlag
 ) -> tuple[IngestSummary, str | None]:
-    context = multiprocessing.get_context("spawn")
+    # fork where there is one: the children start with everything imported (a
+    # spawned child spends about a second importing); the parent holds no open
+    # connection at this point and runs no threads. Each child builds its own
+    # runtime and sources.
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
     results = context.Queue()
     children = [
         context.Process(target=_child, args=(settings, sources, results), daemon=False)

@@ -56,6 +56,7 @@ from recarchive.media.transcode import (
     ms_or_none,
     run_ffmpeg,
 )
+from recarchive.media.wav import check_pcm_wav, pcm_format
 
 #: Bytes of a canonical WAV header; a RIFF file no longer than this holds no audio.
 WAV_HEADER_BYTES = 44
@@ -75,6 +76,8 @@ class WavHeader:
     data_size: int | None
     byte_rate: int
     file_size: int
+    #: The ``fmt `` chunk's first bytes (format tag, channels, rate, alignment, bits...).
+    fmt_chunk: bytes = b""
 
     @property
     def claimed_ms(self) -> int | None:
@@ -108,6 +111,7 @@ def read_wav_header(path: Path, size: int, label: str) -> WavHeader | None:
             raise NoAudioFrames(f"{label} is a WAV header without audio ({size} bytes)")
         riff_size = struct.unpack("<I", head[4:8])[0]
         byte_rate = 0
+        fmt_chunk = b""
         position = 12
         for _ in range(_MAX_WAV_CHUNKS):
             handle.seek(position)
@@ -116,9 +120,9 @@ def read_wav_header(path: Path, size: int, label: str) -> WavHeader | None:
                 break
             chunk_id, chunk_size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
             if chunk_id == b"fmt ":
-                fmt = handle.read(min(chunk_size, 16))
-                if len(fmt) >= 12:
-                    byte_rate = struct.unpack("<I", fmt[8:12])[0]
+                fmt_chunk = handle.read(min(chunk_size, 40))
+                if len(fmt_chunk) >= 12:
+                    byte_rate = struct.unpack("<I", fmt_chunk[8:12])[0]
             elif chunk_id == b"data":
                 data_offset = position + 8
                 if riff_size == 0 or chunk_size == 0:
@@ -128,7 +132,7 @@ def read_wav_header(path: Path, size: int, label: str) -> WavHeader | None:
                         )
                     raise NoAudioFrames(f"{label} is a WAV header without audio ({size} bytes)")
                 data_size = None if chunk_size == _UNKNOWN_SIZE else chunk_size
-                return WavHeader(data_offset, data_size, byte_rate, size)
+                return WavHeader(data_offset, data_size, byte_rate, size, fmt_chunk)
             position += 8 + chunk_size + (chunk_size & 1)
     raise NoAudioFrames(f"{label} is a WAV file without a data chunk ({size} bytes)")
 
@@ -187,11 +191,14 @@ def probe_recording(
     allowed_codecs: Collection[str] = DEFAULT_ALLOWED_CODECS,
     label: str | None = None,
     timeout_s: float = 600.0,
+    native_pcm: bool = True,
 ) -> AudioInfo:
     """Check that ``path`` is a complete recording in an accepted codec; describe it.
 
     ``extension`` (default: the path's) decides how headerless telephony
-    streams are read; ``label`` names the recording in error messages.
+    streams are read; ``label`` names the recording in error messages. A
+    PCM or G.711 WAV is checked natively (:mod:`recarchive.media.wav`) unless
+    ``native_pcm`` is false; everything else goes through ffprobe and ffmpeg.
 
     Raises :class:`EmptyRecording`, :class:`NoAudioFrames`, :class:`NotAudio`,
     :class:`UnsupportedCodec`, :class:`TruncatedAudio` or
@@ -210,6 +217,16 @@ def probe_recording(
         wav = None if raw else read_wav_header(path, size, name)
     except OSError as exc:
         raise MediaToolFailed(f"{name} cannot be read: {exc.strerror}") from exc
+    pcm = pcm_format(wav.fmt_chunk) if wav is not None and native_pcm else None
+    if wav is not None and pcm is not None:
+        return check_pcm_wav(
+            fmt=pcm,
+            data_offset=wav.data_offset,
+            data_size=wav.data_size,
+            file_size=size,
+            allowed_codecs=allowed_codecs,
+            name=name,
+        )
 
     fmt, stream = ffprobe_audio(path, options, label=name, timeout_s=timeout_s)
     codec = str(stream.get("codec_name") or "unknown")

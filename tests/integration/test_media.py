@@ -21,6 +21,7 @@ import pytest
 
 from recarchive.errors import RecArchiveError
 from recarchive.media.interfaces import (
+    AudioInfo,
     EmptyRecording,
     HeaderLengthMismatch,
     MediaError,
@@ -140,7 +141,46 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         return bytes(buffer)
 
     derive("opus_corrupt", "opus", "opus", scramble)
+    # more PCM and G.711 layouts for the native check
+    make("alaw_wav", "wav", *mono, "-c:a", "pcm_alaw")
+    make("u8", "wav", *mono, "-c:a", "pcm_u8")
+    make("s24", "wav", *stereo, "-c:a", "pcm_s24le")
+    make("f32", "wav", *mono, "-c:a", "pcm_f32le")
+    make("extensible", "wav", *stereo, "-c:a", "pcm_s16le", "-write_bext", "1")  # fmt: skip
+    derive("cut_boundary", "wav", "wav", lambda b: b[: len(b) - 4000])
+    derive("cut_stereo_sample", "stereo", "wav", lambda b: b[: len(b) - 802])
+    derive("ulaw_cut", "ulaw", "wav", lambda b: b[: len(b) // 3])
     return files
+
+
+#: PCM and G.711 WAVs, good and broken, that the native check handles.
+NATIVE_CASES = [
+    "wav", "stereo", "ulaw", "alaw_wav", "u8", "s24", "f32", "extensible", "streamed",
+    "header_lie", "cut_half", "cut_sample", "cut_boundary", "cut_stereo_sample", "ulaw_cut",
+]  # fmt: skip
+
+
+def _outcome(path: Path, *, native: bool) -> object:
+    try:
+        return probe_recording(path, label=LABEL, native_pcm=native)
+    except MediaError as exc:
+        return type(exc).__name__
+
+
+@pytest.mark.parametrize("key", NATIVE_CASES)
+def test_native_pcm_check_agrees_with_ffmpeg(media: dict[str, Path], key: str) -> None:
+    native = _outcome(media[key], native=True)
+    decoded = _outcome(media[key], native=False)
+    if isinstance(native, str) or isinstance(decoded, str):
+        assert native == decoded
+        return
+    assert isinstance(native, AudioInfo)
+    assert isinstance(decoded, AudioInfo)
+    assert (native.codec, native.channels, native.sample_rate, native.container) == (
+        decoded.codec, decoded.channels, decoded.sample_rate, decoded.container
+    )  # fmt: skip
+    assert abs(native.duration_ms - decoded.duration_ms) <= 1
+    assert native.header_duration_ms == decoded.header_duration_ms
 
 
 GOOD = [
@@ -346,7 +386,9 @@ def test_missing_ffmpeg_is_a_tool_failure(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(MediaToolFailed) as caught:
-        probe_recording(media["wav"], label=LABEL)
+        probe_recording(media["gsm"], label=LABEL)
+    # A PCM WAV is checked without ffmpeg, so it is still accepted.
+    assert probe_recording(media["wav"], label=LABEL).codec == "pcm_s16le"
     assert caught.value.reason == "media_tool_failed"
     with pytest.raises(MediaToolFailed):
         transcode_to_opus(media["wav"], tmp_path / "out.opus", label=LABEL)
@@ -356,7 +398,7 @@ def test_missing_ffmpeg_is_a_tool_failure(
 
 def test_timeout_kills_ffmpeg(media: dict[str, Path]) -> None:
     with pytest.raises(MediaToolFailed, match="timed out"):
-        probe_recording(media["wav"], label=LABEL, timeout_s=0.001)
+        probe_recording(media["mp3"], label=LABEL, timeout_s=0.001)
 
 
 def test_generated_calls_probe_as_the_manifest_expects(tmp_path: Path) -> None:
