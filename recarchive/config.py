@@ -169,6 +169,8 @@ class ReasonRule(_Section):
     pattern: str
     #: For ``field = "attribute"``: the contact attribute to look at.
     attribute: str = ""
+    #: When this rule matches, the rules after it are not applied.
+    stop: bool = False
 
     @field_validator("pattern")
     @classmethod

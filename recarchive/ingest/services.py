@@ -335,8 +335,8 @@ class Pipeline:
             maximum = self.settings.ingest.max_size_mb
             detail = f"{fetched.size} bytes, more than ingest.max_size_mb = {maximum}"
             return self._quarantine(item, "too_large", detail, kept_at)
-        changed = getattr(source, "locator_if_changed", None)
-        locator = changed(discovery) if changed is not None else None
+        unsettled = getattr(source, "unsettled_locator", None)
+        locator = unsettled(discovery, self._now) if unsettled is not None else None
         if locator is not None:
             return self._defer(item, "file changed since it was discovered", locator=locator)
         audio = self.settings.audio

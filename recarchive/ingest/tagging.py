@@ -9,9 +9,11 @@ from recarchive.ingest.interfaces import CallFacts
 
 
 class ReasonTagger:
-    """Applies ``[[reasons.rules]]``: every matching rule adds its code.
+    """Applies ``[[reasons.rules]]`` in order: every matching rule adds its code.
 
-    A call that no rule matches gets ``reasons.default_code`` (if set). Codes
+    A matching rule with ``stop = true`` ends the evaluation (an exact
+    ``reason=`` in the userfield can so override what the queue suggests). A
+    call that no rule matches gets ``reasons.default_code`` (if set). Codes
     come back in taxonomy order, each once.
     """
 
@@ -23,16 +25,19 @@ class ReasonTagger:
                 f"attribute:{rule.attribute}" if rule.field == "attribute" else rule.field,
                 re.compile(rule.pattern),
                 rule.code,
+                rule.stop,
             )
             for rule in settings.rules
         ]
 
     def reasons_for(self, facts: CallFacts) -> list[str]:
-        codes = {
-            code
-            for field, pattern, code in self.rules
-            if (value := facts.fields.get(field)) and pattern.search(value)
-        }
+        codes: set[str] = set()
+        for field, pattern, code, stop in self.rules:
+            value = facts.fields.get(field)
+            if value and pattern.search(value):
+                codes.add(code)
+                if stop:
+                    break
         if not codes and self.default_code:
             codes = {self.default_code}
         return sorted(codes, key=lambda code: self.order.get(code, len(self.order)))

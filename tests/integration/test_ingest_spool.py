@@ -312,7 +312,8 @@ def test_spool_pass_archives_good_quarantines_bad_and_defers_unfinished(
     assert outbound.codec == "pcm_mulaw"
 
     from_name = archived[NO_CDR]
-    assert from_name.reason_codes == ["other"]
+    assert from_name.queue == "602"  # a FreePBX queue recording names its queue
+    assert from_name.reason_codes == ["outage"]
     assert from_name.started_at == dt.datetime(2026, 3, 14, 11, 0, tzinfo=dt.UTC)
     assert from_name.customer_match is CustomerMatch.UNKNOWN
 

@@ -229,8 +229,12 @@ class SpoolSource:
             raise RecordingGone(f"source {self.name}: recording file is gone") from None
         return Fetched(path=path, size=stat.st_size, temporary=False)
 
-    def locator_if_changed(self, discovery: Discovery) -> dict[str, int] | None:
-        """The file's new size and mtime when it changed after discovery, else None."""
+    def unsettled_locator(self, discovery: Discovery, now: dt.datetime) -> dict[str, int] | None:
+        """The file's new size and mtime if it changed since discovery and is still changing.
+
+        A file that changed but has been quiet for the settle time (replaced
+        by staff before a quarantine retry, say) is taken as it is now.
+        """
         try:
             stat = self._path(discovery).stat()
         except FileNotFoundError:
@@ -240,7 +244,10 @@ class SpoolSource:
             "size": discovery.locator.get("size"),
             "mtime_ns": discovery.locator.get("mtime_ns"),
         }
-        return None if current == seen else current
+        modified = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC)
+        if current == seen or modified <= now - self.settle:
+            return None
+        return current
 
     def acknowledge(self, discovery: Discovery) -> None:
         path = self._path(discovery)
@@ -284,16 +291,22 @@ def _facts(
         assert name is not None
         started = dt.datetime.strptime(name.group("date") + name.group("time"), "%Y%m%d%H%M%S")
         # FreePBX names hold the number dialled (EXTEN), then the caller id (CALLERID(num)).
+        # A queue recording (type "q") names the queue in place of the number dialled.
         exten, caller = name.group("exten") or None, name.group("caller") or None
         outbound = direction is Direction.OUTBOUND
+        queue = exten if name.group("type") == "q" else None
+        fields = {"agent": caller or ""} if outbound else {"did": exten or ""}
+        if queue:
+            fields = {"queue": queue}
         return CallFacts(
             started_at=started.replace(tzinfo=zone).astimezone(dt.UTC),
             call_id=name.group("uniqueid"),
             direction=direction,
             caller_number=caller,
-            called_number=exten,
+            called_number=None if queue else exten,
             agent=caller if outbound else None,
-            fields={"agent": caller or ""} if outbound else {"did": exten or ""},
+            queue=queue,
+            fields={k: v for k, v in fields.items() if v},
         )
     if direction is Direction.UNKNOWN:
         direction = _direction_from_context(record)

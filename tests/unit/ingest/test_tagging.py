@@ -42,3 +42,12 @@ def test_attribute_rules_look_at_contact_attributes() -> None:
     assert tagger(rule).reasons_for(facts(**{"attribute:reason": "vikailmoitus"})) == [
         "fault_report"
     ]
+
+
+def test_a_stop_rule_ends_the_evaluation() -> None:
+    reasons = tagger(
+        ReasonRule(code="moving", field="userfield", pattern=r"reason=moving", stop=True),
+        ReasonRule(code="billing", field="queue", pattern=r"^601$"),
+    )
+    assert reasons.reasons_for(facts(queue="601", userfield="reason=moving")) == ["moving"]
+    assert reasons.reasons_for(facts(queue="601")) == ["billing"]
