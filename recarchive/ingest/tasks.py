@@ -163,8 +163,9 @@ def _drain_in_children(
     # spawned child spends about a second importing); the parent holds no open
     # connection at this point and runs no threads. Each child builds its own
     # runtime and sources.
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    context = multiprocessing.get_context(method)
+    context: Any = multiprocessing.get_context(
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    )
     results = context.Queue()
     children = [
         context.Process(target=_child, args=(settings, sources, results), daemon=False)

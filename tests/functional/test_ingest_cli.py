@@ -89,9 +89,7 @@ def test_a_generated_day_is_archived_as_its_manifest_says(
     runtime = runtime_for(env)
     try:
         with runtime.sessions() as session:
-            rows = {
-                r.source_ref: (r, r.reason_codes) for r in session.scalars(select(Recording))
-            }
+            rows = {r.source_ref: (r, r.reason_codes) for r in session.scalars(select(Recording))}
         assert set(rows) == {c["source_ref"] for c in expected}
         for call in expected:
             row, codes = rows[call["source_ref"]]
@@ -221,8 +219,14 @@ def test_two_processes_with_two_workers_each_archive_every_call_once(
     command = [sys.executable, "-m", "recarchive", "ingest", "--once", "--json", "--workers", "2"]
     clean = {k: v for k, v in os.environ.items() if not k.startswith("RECARCHIVE_")}
     processes = [
-        subprocess.Popen(command, cwd=tmp_path, env={**clean, **env}, text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env={**clean, **env},
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         for _ in range(2)
     ]
     outputs = [process.communicate(timeout=300) for process in processes]
