@@ -73,6 +73,14 @@ _DENIED_CODES = frozenset(
 _TRANSPORT_ERRORS = (BotoConnectionError, HTTPClientError, IncompleteReadError, Urllib3HTTPError)
 
 
+def _tag_set(encoded: str) -> list[TagTypeDef]:
+    """The TagSet form of an URL-encoded ``Tagging`` header value."""
+    return [
+        {"Key": name, "Value": value}
+        for name, value in urllib.parse.parse_qsl(encoded, keep_blank_values=True)
+    ]
+
+
 def _md5_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
 
@@ -171,7 +179,11 @@ class S3ObjectStore:
         if client is None:
             options: dict[str, Any] = {
                 "signature_version": "s3v4",
-                "s3": {"addressing_style": addressing_style},
+                # Payload integrity comes from Content-MD5 on every PutObject and
+                # UploadPart (checked by the server) and from our SHA-256 check before
+                # anything is committed; signing the payload too would hash every byte
+                # once more. (Over HTTPS botocore does not sign S3 payloads anyway.)
+                "s3": {"addressing_style": addressing_style, "payload_signing_enabled": False},
                 "retries": {"mode": "standard", "max_attempts": max_attempts},
                 "connect_timeout": connect_timeout,
                 "read_timeout": read_timeout,
@@ -461,6 +473,15 @@ class S3ObjectStore:
                     UploadId=upload_id,
                     MultipartUpload={"Parts": parts},
                 )
+            if "Tagging" in extra:
+                # Not every server applies the tagging header of CreateMultipartUpload
+                # (Ceph RGW 16 drops it): set the tags explicitly, they carry retention.
+                with self._boundary("put", key):
+                    self._client.put_object_tagging(
+                        Bucket=self.bucket,
+                        Key=key,
+                        Tagging={"TagSet": _tag_set(extra["Tagging"])},
+                    )
         except BaseException:
             try:
                 self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
@@ -565,7 +586,8 @@ class S3ObjectStore:
         validate_key(key)
         with self._boundary("get tags", key):
             response = self._client.get_object_tagging(Bucket=self.bucket, Key=key)
-        return {tag["Key"]: tag["Value"] for tag in response["TagSet"]}
+        # An object without tags may come back without a TagSet at all.
+        return {tag["Key"]: tag["Value"] for tag in response.get("TagSet", [])}
 
     def set_tags(self, key: str, tags: Mapping[str, str]) -> None:
         validate_key(key)

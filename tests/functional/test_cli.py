@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,46 @@ def test_unreachable_s3_endpoint(run_cli: Runner) -> None:
         },
     )
     assert_one_line_error(result, "http://127.0.0.1:1")
+
+
+def _s3_env() -> dict[str, str]:
+    endpoint = os.environ.get("RECARCHIVE_S3_ENDPOINT_URL")
+    if not endpoint:
+        if os.environ.get("RECARCHIVE_TEST_REQUIRE_S3") == "1":
+            pytest.fail("RECARCHIVE_S3_ENDPOINT_URL is not set: run scripts/s3-server start")
+        pytest.skip("no S3 server: RECARCHIVE_S3_ENDPOINT_URL is not set")
+    return {
+        "RECARCHIVE_STORAGE_BACKEND": "s3",
+        "RECARCHIVE_S3_ENDPOINT_URL": endpoint,
+        "RECARCHIVE_S3_ACCESS_KEY_ID": os.environ["RECARCHIVE_S3_ACCESS_KEY_ID"],
+        "RECARCHIVE_S3_SECRET_ACCESS_KEY": os.environ["RECARCHIVE_S3_SECRET_ACCESS_KEY"],
+        "RECARCHIVE_S3_BUCKET": f"recarchive-cli-{uuid.uuid4().hex[:10]}",
+        "RECARCHIVE_S3_MAX_ATTEMPTS": "1",
+    }
+
+
+@pytest.mark.s3
+def test_init_and_selftest_on_the_s3_server(run_cli: Runner) -> None:
+    env = _s3_env()
+    first = run_cli("init", env=env)
+    assert first.returncode == 0, first.stderr
+    assert f"s3 bucket {env['RECARCHIVE_S3_BUCKET']}" in first.stdout
+    assert first.stdout.strip().endswith("created")
+    assert run_cli("init", env=env).stdout.strip().endswith("exists")
+    selftest = run_cli("store", "selftest", "--size", str(20 * 1024 * 1024), env=env)
+    assert selftest.returncode == 0, selftest.stderr
+    assert "round trip of 20.0 MiB ok" in selftest.stdout
+
+
+@pytest.mark.s3
+def test_wrong_s3_secret_is_one_line(run_cli: Runner) -> None:
+    env = {**_s3_env(), "RECARCHIVE_S3_SECRET_ACCESS_KEY": "not-the-secret-0123456789"}
+    result = run_cli("init", env=env)
+    assert_one_line_error(result, "s3.secret_access_key")
+    assert "not-the-secret" not in result.stderr
+
+
+@pytest.mark.s3
+def test_missing_bucket_tells_to_run_init(run_cli: Runner) -> None:
+    result = run_cli("status", env=_s3_env())
+    assert result.returncode == 1

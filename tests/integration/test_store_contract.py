@@ -318,8 +318,10 @@ def test_range_starting_past_the_end_is_invalid(store: ObjectStore, start: int) 
 @pytest.mark.slow
 def test_50_mb_object_round_trip(store: ObjectStore, request: pytest.FixtureRequest) -> None:
     data = os.urandom(50 * MiB)
-    info = store.put("big.wav", io.BytesIO(data))
+    info = store.put("big.wav", io.BytesIO(data), tags={"retention-class": "standard"})
     assert (info.size, info.sha256) == (len(data), sha(data))
+    # Tags carry retention: they must stick to a multipart upload too.
+    assert store.get_tags("big.wav") == {"retention-class": "standard"}
     hasher = hashlib.sha256()
     with store.get("big.wav") as reader:
         for chunk in reader.iter_chunks():
