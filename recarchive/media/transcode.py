@@ -312,7 +312,7 @@ def transcode_to_opus(
     right); libopus picks its sample rate. ``dst`` appears only complete: ffmpeg
     writes a temporary file beside it that is renamed at the end and removed on
     any failure. The duration is the decoded one, from ffmpeg's progress
-    report; the rest comes from a cheap ffprobe of the output.
+    report; channels and the header's length are read from the Ogg pages.
 
     Raises :class:`TruncatedAudio` if the input does not decode cleanly (ffmpeg
     runs with ``-xerror``), :class:`EmptyRecording`, :class:`NoAudioFrames`, and
@@ -337,22 +337,53 @@ def transcode_to_opus(
         decoded_ms = round((outcome.out_time_us or 0) / 1000)
         if decoded_ms <= 0:
             raise NoAudioFrames(f"{name} decodes to no audio")
-        fmt, audio = ffprobe_audio(partial, {}, label=name, timeout_s=min(timeout_s, 60.0))
+        channels, header_ms = read_ogg_opus(partial)
         os.replace(partial, dst)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             partial.unlink()
         raise
+    size = dst.stat().st_size
     return AudioInfo(
-        container=str(fmt.get("format_name") or "ogg").split(",")[0],
-        codec=str(audio.get("codec_name") or "opus"),
-        channels=int(audio.get("channels") or 0),
-        sample_rate=int(audio.get("sample_rate") or 0),
+        container="ogg",
+        codec="opus",
+        channels=channels,
+        sample_rate=OPUS_RATE,
         duration_ms=decoded_ms,
-        header_duration_ms=ms_or_none(fmt.get("duration")),
-        bit_rate=int_or_none(fmt.get("bit_rate")),
-        size_bytes=dst.stat().st_size,
+        header_duration_ms=header_ms,
+        bit_rate=round(size * 8000 / decoded_ms),
+        size_bytes=size,
     )
+
+
+#: Opus always decodes at 48 kHz; its granule positions count 48 kHz samples.
+OPUS_RATE = 48000
+
+
+def read_ogg_opus(path: Path) -> tuple[int, int | None]:
+    """Channels (from the OpusHead packet) and duration (from the last page) of an Ogg Opus file.
+
+    Read by hand from the first and last Ogg pages: describing the file we just
+    wrote needs no second process. Raises :class:`MediaToolFailed` when the file
+    is not the Ogg Opus ffmpeg was asked for.
+    """
+    with path.open("rb") as handle:
+        first = handle.read(512)
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, size - 65536))
+        tail = handle.read()
+    head_at = first.find(b"OpusHead")
+    if not first.startswith(b"OggS") or head_at < 0 or len(first) < head_at + 12:
+        raise MediaToolFailed("ffmpeg did not write an Ogg Opus file")
+    channels = first[head_at + 9]
+    pre_skip = int.from_bytes(first[head_at + 10 : head_at + 12], "little")
+    last = tail.rfind(b"OggS")
+    if last < 0 or len(tail) < last + 14:
+        return channels, None
+    granule = int.from_bytes(tail[last + 6 : last + 14], "little", signed=True)
+    if granule <= pre_skip:
+        return channels, None
+    return channels, round((granule - pre_skip) * 1000 / OPUS_RATE)
 
 
 def transcode_for_playback(

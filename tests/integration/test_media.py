@@ -344,6 +344,10 @@ def test_transcode_to_opus_keeps_channels_and_duration(
     again = probe_recording(destination)
     assert again.channels == 2
     assert abs(again.duration_ms - SECONDS * 1000) <= 60
+    # What was read from the Ogg pages agrees with ffprobe and a full decode.
+    assert (again.codec, again.sample_rate) == (info.codec, info.sample_rate)
+    assert info.header_duration_ms is not None
+    assert abs(info.header_duration_ms - again.duration_ms) <= 30
 
 
 def test_transcode_to_opus_keeps_mono_raw_telephony(media: dict[str, Path], tmp_path: Path) -> None:
