@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from recarchive.cli.common import AppContext, human_size, pass_app
-from recarchive.ingest.services import IngestSummary
+from recarchive.ingest.summary import IngestSummary
 from recarchive.ingest.tasks import IngestIncomplete, StopFlag, run_ingest
 
 

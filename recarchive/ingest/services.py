@@ -19,17 +19,12 @@ Logs carry work-item ids and object keys, never numbers or names.
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import dataclasses
 import datetime as dt
-import hashlib
 import logging
-import os
 import socket
 import uuid
 from collections.abc import Callable, Collection, Mapping
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -41,6 +36,15 @@ from recarchive.catalogue.identity import try_normalise_phone
 from recarchive.catalogue.models import Direction, Recording, RecordingCandidate, RecordingReason
 from recarchive.errors import CatalogueError, StoreError
 from recarchive.ingest import queue
+from recarchive.ingest.files import (
+    CONTENT_TYPES,
+    object_key,
+    process_alive,
+    release,
+    sha256_file,
+    stored_extension,
+    worker_name,
+)
 from recarchive.ingest.interfaces import (
     Discovery,
     Fetched,
@@ -50,6 +54,7 @@ from recarchive.ingest.interfaces import (
     SourceError,
 )
 from recarchive.ingest.models import WorkItem, WorkState
+from recarchive.ingest.summary import IngestSummary, count_outcome
 from recarchive.ingest.tagging import ReasonTagger
 from recarchive.media.interfaces import (
     DEFAULT_ALLOWED_CODECS,
@@ -64,81 +69,8 @@ from recarchive.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
-_CONTENT_TYPES = {
-    "wav": "audio/wav",
-    "mp3": "audio/mpeg",
-    "ogg": "audio/ogg",
-    "opus": "audio/ogg",
-    "flac": "audio/flac",
-    "ulaw": "audio/basic",
-    "mu": "audio/basic",
-}
-#: Raw and odd extensions stored under a canonical one (the bytes stay as delivered).
-_EXTENSION_ALIASES = {"wav49": "wav", "mu": "ulaw", "al": "alaw", "pcm": "ulaw"}
-_HASH_CHUNK = 1024 * 1024
 #: Shortest wait before a deferred recording (still being written) is looked at again.
 _RECHECK_S = 30.0
-
-
-@dataclasses.dataclass
-class IngestSummary:
-    """What a pass (or a whole run) did; shown at the end and logged."""
-
-    discovered: int = 0
-    archived: int = 0
-    duplicates: int = 0
-    deferred: int = 0
-    retried: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    quarantined: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
-    #: Sources that could not be read this pass, with the reason.
-    unreadable_sources: dict[str, str] = dataclasses.field(default_factory=dict)
-
-    def merge(self, other: IngestSummary) -> None:
-        for field in ("discovered", "archived", "duplicates", "deferred", "retried"):
-            setattr(self, field, getattr(self, field) + getattr(other, field))
-        self.bytes_in += other.bytes_in
-        self.bytes_out += other.bytes_out
-        self.quarantined.update(other.quarantined)
-        self.unreadable_sources.update(other.unreadable_sources)
-
-    def as_dict(self) -> dict[str, Any]:
-        values = dataclasses.asdict(self)
-        values["quarantined"] = dict(sorted(self.quarantined.items()))
-        return values
-
-
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is dead for our purposes
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            return not any(line.startswith("State:\tZ") for line in status)
-    except OSError:
-        return True
-
-
-def object_key(started_at: dt.datetime, recording_id: uuid.UUID, extension: str) -> str:
-    """``recordings/YYYY/MM/DD/<uuid>.<ext>``: a date and an id, no personal data."""
-    day = started_at.astimezone(dt.UTC)
-    return f"recordings/{day:%Y/%m/%d}/{recording_id}.{extension}"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class Pipeline:
@@ -165,7 +97,7 @@ class Pipeline:
         now = now or utcnow()
         summary = IngestSummary()
         with transaction(self.runtime.sessions) as session:
-            released = queue.release_dead_claims(session, socket.gethostname(), _process_alive)
+            released = queue.release_dead_claims(session, socket.gethostname(), process_alive)
         if released:
             logger.warning("dead_claims_released", extra={"count": released})
         for name, source in self.sources.items():
@@ -245,7 +177,7 @@ class Pipeline:
         try:
             same = archived_sha is not None and sha256_file(fetched.path) == archived_sha
         finally:
-            _release(fetched)
+            release(fetched)
         if same:
             self._acknowledge(source, discovery, item.id)
             summary.duplicates += 1
@@ -324,7 +256,7 @@ class Pipeline:
         try:
             return self._archive(item, source, discovery, fetched, label)
         finally:
-            _release(fetched)
+            release(fetched)
 
     def _archive(
         self, item: WorkItem, source: Source, discovery: Discovery, fetched: Fetched, label: str
@@ -375,7 +307,7 @@ class Pipeline:
                 extension, sha = "ogg", sha256_file(stored_path)
             else:
                 stored_path, stored_info, sha = fetched.path, info, source_sha
-                extension = _stored_extension(discovery.extension)
+                extension = stored_extension(discovery.extension)
             key = object_key(discovery.facts.started_at, item.id, extension)
             size = stored_path.stat().st_size
             with stored_path.open("rb") as stream:
@@ -384,7 +316,7 @@ class Pipeline:
                     stream,
                     size=size,
                     sha256=sha,
-                    content_type=_CONTENT_TYPES.get(extension, "application/octet-stream"),
+                    content_type=CONTENT_TYPES.get(extension, "application/octet-stream"),
                     tags={"retention-class": self.settings.retention.retention_class},
                 )
             committed = self._commit(
@@ -536,32 +468,7 @@ class Pipeline:
             if result is None:
                 break
             outcome, item = result
-            _count(summary, outcome, item)
+            count_outcome(summary, outcome, item)
             if on_item is not None:
                 on_item(outcome)
         return summary
-
-
-def _count(summary: IngestSummary, outcome: str, item: WorkItem) -> None:
-    if outcome == "archived":
-        summary.archived += 1
-        summary.bytes_in += int(item.payload.get("bytes_in", 0))
-        summary.bytes_out += int(item.payload.get("bytes_out", 0))
-    elif outcome == "duplicate":
-        summary.duplicates += 1
-    elif outcome == "deferred":
-        summary.deferred += 1
-    elif outcome == "retry":
-        summary.retried += 1
-    elif outcome.startswith("quarantined:"):
-        summary.quarantined[outcome.partition(":")[2]] += 1
-
-
-def _stored_extension(extension: str) -> str:
-    lowered = extension.lower()
-    return _EXTENSION_ALIASES.get(lowered, lowered)
-
-
-def _release(fetched: Fetched) -> None:
-    if fetched.temporary:
-        fetched.path.unlink(missing_ok=True)

@@ -27,8 +27,9 @@ from sqlalchemy import func, select
 from recarchive.config import Settings
 from recarchive.errors import CatalogueError, RecArchiveError, StoreError
 from recarchive.ingest.models import WorkItem, WorkState
-from recarchive.ingest.services import IngestSummary, Pipeline
+from recarchive.ingest.services import Pipeline
 from recarchive.ingest.sources import build_sources
+from recarchive.ingest.summary import IngestSummary
 from recarchive.logs import configure_logging
 from recarchive.media.interfaces import MediaToolFailed
 from recarchive.runtime import Runtime

@@ -1,0 +1,53 @@
+"""What an ingest pass did: counts shown at the end of a run and logged."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Any
+
+from recarchive.ingest.models import WorkItem
+
+
+@dataclasses.dataclass
+class IngestSummary:
+    """What a pass (or a whole run) did; shown at the end and logged."""
+
+    discovered: int = 0
+    archived: int = 0
+    duplicates: int = 0
+    deferred: int = 0
+    retried: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    quarantined: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    #: Sources that could not be read this pass, with the reason.
+    unreadable_sources: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def merge(self, other: IngestSummary) -> None:
+        for field in ("discovered", "archived", "duplicates", "deferred", "retried"):
+            setattr(self, field, getattr(self, field) + getattr(other, field))
+        self.bytes_in += other.bytes_in
+        self.bytes_out += other.bytes_out
+        self.quarantined.update(other.quarantined)
+        self.unreadable_sources.update(other.unreadable_sources)
+
+    def as_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        values["quarantined"] = dict(sorted(self.quarantined.items()))
+        return values
+
+
+def count_outcome(summary: IngestSummary, outcome: str, item: WorkItem) -> None:
+    if outcome == "archived":
+        summary.archived += 1
+        summary.bytes_in += int(item.payload.get("bytes_in", 0))
+        summary.bytes_out += int(item.payload.get("bytes_out", 0))
+    elif outcome == "duplicate":
+        summary.duplicates += 1
+    elif outcome == "deferred":
+        summary.deferred += 1
+    elif outcome == "retry":
+        summary.retried += 1
+    elif outcome.startswith("quarantined:"):
+        summary.quarantined[outcome.partition(":")[2]] += 1
