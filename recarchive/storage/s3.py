@@ -4,45 +4,29 @@ Only the common S3 API is used (no ``x-amz-checksum-*`` features, which
 Ceph Pacific lacks): integrity rests on Content-MD5 per request and on the
 SHA-256 this store computes itself and keeps in the ``sha256`` metadata.
 Every botocore error is translated at one boundary (:meth:`S3ObjectStore._boundary`)
-into a :class:`~recarchive.errors.StoreError` subclass, chained with ``from``.
+into a :class:`~recarchive.errors.StoreError` subclass, chained with ``from``;
+the mapping itself is in :mod:`recarchive.storage.s3_errors`, and the handling
+of bytes that needs no store state (Content-MD5, upload parts, the reader) in
+:mod:`recarchive.storage.s3_transfer`.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
 import hashlib
 import logging
-import tempfile
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    HTTPClientError,
-    IncompleteReadError,
-    NoCredentialsError,
-    PartialCredentialsError,
-)
-from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
-from recarchive.errors import (
-    BucketNotFound,
-    ConfigError,
-    InvalidRange,
-    ObjectNotFound,
-    StoreAccessDenied,
-    StoreError,
-    StoreUnavailable,
-)
+from recarchive.errors import BucketNotFound, ConfigError, ObjectNotFound, StoreError
 from recarchive.storage.interfaces import (
-    CHUNK_SIZE,
     SHA256_METADATA,
     ByteRange,
     DeleteResult,
@@ -54,10 +38,19 @@ from recarchive.storage.interfaces import (
     validate_metadata,
     validate_tags,
 )
+from recarchive.storage.s3_errors import client_error, transport_error
+from recarchive.storage.s3_transfer import (
+    S3Reader,
+    add_content_md5,
+    iter_parts,
+    md5_b64,
+    prehash,
+    read_up_to,
+    stream_position,
+    tag_set_from_header,
+)
 
 if TYPE_CHECKING:
-    from botocore.awsrequest import AWSRequest
-    from botocore.response import StreamingBody
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef, TagTypeDef
 
@@ -67,75 +60,6 @@ MiB = 1024 * 1024
 MIN_PART_SIZE = 5 * MiB
 MAX_PARTS = 10_000
 DELETE_BATCH = 1000
-_DENIED_CODES = frozenset(
-    {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "Forbidden"}
-)
-_TRANSPORT_ERRORS = (BotoConnectionError, HTTPClientError, IncompleteReadError, Urllib3HTTPError)
-
-
-def _tag_set(encoded: str) -> list[TagTypeDef]:
-    """The TagSet form of an URL-encoded ``Tagging`` header value."""
-    return [
-        {"Key": name, "Value": value}
-        for name, value in urllib.parse.parse_qsl(encoded, keep_blank_values=True)
-    ]
-
-
-def _md5_b64(data: bytes) -> str:
-    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
-
-
-def _add_content_md5(request: AWSRequest, **kwargs: Any) -> None:
-    """Send Content-MD5 on requests that older S3 servers refuse without it."""
-    body: object = request.body  # bytes at this stage, whatever the stubs say
-    if isinstance(body, bytes | bytearray) and "Content-MD5" not in request.headers:
-        request.headers["Content-MD5"] = _md5_b64(bytes(body))
-
-
-def _iter_parts(head: bytes, source: BinaryIO, part_size: int) -> Iterator[bytes]:
-    """``head`` followed by the rest of ``source``, cut into parts of ``part_size``."""
-    buffer = bytearray(head)
-    eof = False
-    while True:
-        while len(buffer) < part_size and not eof:
-            chunk = source.read(min(CHUNK_SIZE, part_size - len(buffer)))
-            eof = not chunk
-            buffer += chunk or b""
-        if not buffer:
-            return
-        part = bytes(buffer[:part_size])
-        del buffer[:part_size]
-        yield part
-
-
-class _S3Reader:
-    """A GetObject response body; botocore errors while reading are translated."""
-
-    def __init__(
-        self, store: S3ObjectStore, info: ObjectInfo, body: StreamingBody, span: tuple[int, int]
-    ) -> None:
-        self.info = info
-        self.content_range = span
-        self._store = store
-        self._body = body
-
-    def read(self, size: int = -1) -> bytes:
-        with self._store._boundary("read", self.info.key):
-            return self._body.read(None if size < 0 else size)
-
-    def iter_chunks(self, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
-        while chunk := self.read(chunk_size):
-            yield chunk
-
-    def close(self) -> None:
-        with self._store._boundary("close", self.info.key):
-            self._body.close()
-
-    def __enter__(self) -> _S3Reader:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 class S3ObjectStore:
@@ -206,7 +130,7 @@ class S3ObjectStore:
         for operation in ("DeleteObjects", "PutObjectTagging"):
             client.meta.events.register(
                 f"before-sign.s3.{operation}",
-                _add_content_md5,
+                add_content_md5,
                 unique_id=f"recarchive-content-md5-{operation}",
             )
 
@@ -222,42 +146,11 @@ class S3ObjectStore:
         try:
             yield
         except ClientError as exc:
-            raise self._client_error(exc, action, key) from exc
+            raise client_error(
+                exc, action, key, bucket=self.bucket, endpoint_url=self.endpoint_url
+            ) from exc
         except (BotoCoreError, Urllib3HTTPError) as exc:
-            raise self._transport_error(exc, action) from exc
-
-    def _client_error(self, exc: ClientError, action: str, key: str | None) -> StoreError:
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code") or "")
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        where = f"key {key!r} in bucket {self.bucket!r}" if key else f"bucket {self.bucket!r}"
-        if code == "NoSuchBucket" or (key is None and code in ("404", "NotFound", "NoSuchKey")):
-            return BucketNotFound(
-                f"S3 bucket {self.bucket!r} does not exist at {self.endpoint_url}; "
-                "`recarchive init` creates it"
-            )
-        if code in ("NoSuchKey", "404", "NotFound"):
-            return ObjectNotFound(f"no object under key {key!r}")
-        if code in _DENIED_CODES or status == 403:
-            return StoreAccessDenied(
-                f"S3 at {self.endpoint_url} refused {action} on {where} ({code or status}): "
-                "check s3.access_key_id / s3.secret_access_key and the bucket's permissions"
-            )
-        if code == "InvalidRange" or status == 416:
-            return InvalidRange(f"byte range lies outside object {key!r}")
-        message = error.get("Message") or ""
-        return StoreError(f"S3 {action} on {where} failed: {code or status} {message}".strip())
-
-    def _transport_error(self, exc: Exception, action: str) -> StoreError:
-        if isinstance(exc, NoCredentialsError | PartialCredentialsError):
-            return StoreAccessDenied(
-                "no complete S3 credentials found: set s3.access_key_id / s3.secret_access_key"
-            )
-        if isinstance(exc, _TRANSPORT_ERRORS):
-            return StoreUnavailable(
-                f"cannot reach the S3 endpoint {self.endpoint_url} ({action}): {type(exc).__name__}"
-            )
-        return StoreError(f"S3 {action} failed: {exc}")
+            raise transport_error(exc, action, endpoint_url=self.endpoint_url) from exc
 
     # --- the ObjectStore contract -------------------------------------------
 
@@ -318,16 +211,16 @@ class S3ObjectStore:
         tag_set = validate_tags(tags or {})
         if tag_set:
             extra["Tagging"] = urllib.parse.urlencode(tag_set, quote_via=urllib.parse.quote)
-        start = self._position(stream)
+        start = stream_position(stream)
         head = b""
         if size is None or size <= self.multipart_threshold:
             limit = self.multipart_threshold + 1 if size is None else size + 1
-            head = self._read_up_to(stream, limit)
+            head = read_up_to(stream, limit)
             if len(head) <= self.multipart_threshold:
                 return self._put_small(key, head, size, expected, extra)
         source, spool = stream, None
         if expected is None:
-            source, expected, spool = self._prehash(key, head, stream, start, size)
+            source, expected, spool = prehash(key, head, stream, start, size)
             head = b""
         try:
             total = self._put_multipart(key, head, source, size, expected, extra)
@@ -335,22 +228,6 @@ class S3ObjectStore:
             if spool is not None:
                 spool.close()
         return self._put_info(key, total, expected, extra)
-
-    @staticmethod
-    def _position(stream: BinaryIO) -> int | None:
-        try:
-            return stream.tell() if stream.seekable() else None
-        except (AttributeError, OSError, ValueError):
-            return None
-
-    @staticmethod
-    def _read_up_to(stream: BinaryIO, limit: int) -> bytes:
-        parts: list[bytes] = []
-        total = 0
-        while total < limit and (chunk := stream.read(min(CHUNK_SIZE, limit - total))):
-            parts.append(chunk)
-            total += len(chunk)
-        return b"".join(parts)
 
     def _put_info(self, key: str, size: int, sha256: str, extra: Mapping[str, Any]) -> ObjectInfo:
         return ObjectInfo(
@@ -375,52 +252,10 @@ class S3ObjectStore:
                 Bucket=self.bucket,
                 Key=key,
                 Body=data,
-                ContentMD5=_md5_b64(data),
+                ContentMD5=md5_b64(data),
                 **{**extra, "Metadata": metadata},
             )
         return self._put_info(key, len(data), digest, extra)
-
-    def _prehash(
-        self, key: str, head: bytes, stream: BinaryIO, start: int | None, size: int | None
-    ) -> tuple[BinaryIO, str, BinaryIO | None]:
-        """First pass over large data of unknown SHA-256: return a re-readable source.
-
-        A seekable stream is read to the end and rewound; any other is copied
-        to a temporary file. Returns ``(source, sha256, spool_to_close)``.
-        """
-        hasher = hashlib.sha256(head)
-        total = len(head)
-        spool: BinaryIO | None = None
-        try:
-            if start is None:
-                spool = self._spool_write(None, head, key)
-            while chunk := stream.read(CHUNK_SIZE):
-                hasher.update(chunk)
-                total += len(chunk)
-                if spool is not None:
-                    self._spool_write(spool, chunk, key)
-                if size is not None and total > size:
-                    break
-            check_written(key, expected_size=size, expected_sha256=None, size=total, sha256="")
-            if spool is None:
-                stream.seek(start or 0)
-                return stream, hasher.hexdigest(), None
-            spool.seek(0)
-        except BaseException:
-            if spool is not None:
-                spool.close()
-            raise
-        return spool, hasher.hexdigest(), spool
-
-    @staticmethod
-    def _spool_write(spool: BinaryIO | None, data: bytes, key: str) -> BinaryIO:
-        try:
-            if spool is None:
-                spool = tempfile.TemporaryFile()  # noqa: SIM115 - the caller closes it
-            spool.write(data)
-        except OSError as exc:
-            raise StoreError(f"cannot spool {key!r} to a temporary file: {exc}") from exc
-        return spool
 
     def _put_multipart(
         self,
@@ -442,7 +277,7 @@ class S3ObjectStore:
             hasher = hashlib.sha256()
             total = 0
             parts: list[CompletedPartTypeDef] = []
-            for number, part in enumerate(_iter_parts(head, source, self.part_size), start=1):
+            for number, part in enumerate(iter_parts(head, source, self.part_size), start=1):
                 hasher.update(part)
                 total += len(part)
                 if size is not None and total > size:
@@ -456,7 +291,7 @@ class S3ObjectStore:
                         UploadId=upload_id,
                         PartNumber=number,
                         Body=part,
-                        ContentMD5=_md5_b64(part),
+                        ContentMD5=md5_b64(part),
                     )
                 parts.append({"ETag": response["ETag"], "PartNumber": number})
             check_written(
@@ -480,7 +315,7 @@ class S3ObjectStore:
                     self._client.put_object_tagging(
                         Bucket=self.bucket,
                         Key=key,
-                        Tagging={"TagSet": _tag_set(extra["Tagging"])},
+                        Tagging={"TagSet": tag_set_from_header(extra["Tagging"])},
                     )
         except BaseException:
             try:
@@ -494,7 +329,7 @@ class S3ObjectStore:
             raise
         return total
 
-    def get(self, key: str, *, byte_range: ByteRange | None = None) -> _S3Reader:
+    def get(self, key: str, *, byte_range: ByteRange | None = None) -> S3Reader:
         """GetObject, with a Range header for ``byte_range``."""
         validate_key(key)
         request: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
@@ -510,12 +345,12 @@ class S3ObjectStore:
             span, _, total = content_range.removeprefix("bytes ").partition("/")
             first, _, last = span.partition("-")
             info = self._info(key, response, int(total))
-            return _S3Reader(self, info, body, (int(first), int(last)))
+            return S3Reader(self, info, body, (int(first), int(last)))
         info = self._info(key, response, length)
         if byte_range is not None and byte_range.resolve(length) != (0, length - 1):
             body.close()
             raise StoreError(f"S3 server ignored the byte range asked for {key!r}")
-        return _S3Reader(self, info, body, (0, length - 1))
+        return S3Reader(self, info, body, (0, length - 1))
 
     def _info(self, key: str, response: Mapping[str, Any], size: int) -> ObjectInfo:
         metadata = dict(response.get("Metadata") or {})

@@ -1,0 +1,133 @@
+"""Settings of the ingest pipeline: polling, audio, retention, reason codes and sources.
+
+The sections here are fields of :class:`recarchive.config.Settings`, which
+re-exports every name: import them from :mod:`recarchive.config`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from recarchive.config_base import OptionalPath, _Section
+
+_SOURCE_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+class IngestSettings(_Section):
+    poll_interval_s: float = Field(default=30.0, gt=0)
+    default_region: str = Field(default="FI", pattern=r"^[A-Z]{2}$")
+    work_dir: OptionalPath = None
+    lease_s: int = Field(default=900, ge=30)
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    settle_s: float = Field(default=10.0, ge=0)
+    max_size_mb: int = Field(default=2048, ge=1)
+
+
+class AudioSettings(_Section):
+    store_format: Literal["original", "opus"] = "original"
+    opus_bitrate_kbps: int = Field(default=16, ge=6, le=256)
+    allowed_codecs: list[str] = Field(default_factory=list)
+    decode_timeout_s: float = Field(default=1800.0, gt=0)
+
+
+class RetentionSettings(_Section):
+    default_days: int = Field(default=365, ge=1, le=36500)
+    retention_class: str = Field(default="standard", pattern=r"^[a-z0-9_-]{1,32}$")
+
+
+DEFAULT_REASON_CODES = (
+    "contract_change",
+    "outage",
+    "new_contract",
+    "personal_data_change",
+    "billing",
+    "fault_report",
+    "moving",
+    "other",
+)
+
+
+class ReasonRule(_Section):
+    """Assign ``code`` when the call field ``field`` matches the regular expression ``pattern``."""
+
+    code: str
+    field: Literal["userfield", "ivr", "queue", "did", "dcontext", "agent", "attribute"]
+    pattern: str
+    #: For ``field = "attribute"``: the contact attribute to look at.
+    attribute: str = ""
+    #: When this rule matches, the rules after it are not applied.
+    stop: bool = False
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+
+class ReasonSettings(_Section):
+    codes: list[str] = Field(default_factory=lambda: list(DEFAULT_REASON_CODES))
+    default_code: str = "other"
+    rules: list[ReasonRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _codes_known(self) -> ReasonSettings:
+        known = set(self.codes)
+        if self.default_code and self.default_code not in known:
+            raise ValueError(f"default_code {self.default_code!r} is not in codes")
+        for number, rule in enumerate(self.rules, start=1):
+            if rule.code not in known:
+                raise ValueError(f"rule {number} assigns {rule.code!r}, which is not in codes")
+        return self
+
+
+class SpoolSourceSettings(_Section):
+    kind: Literal["spool"]
+    name: str = Field(pattern=_SOURCE_NAME)
+    path: Path
+    cdr_path: OptionalPath = None
+    cdr_format: Literal["asterisk_master", "freepbx_export"] = "asterisk_master"
+    timezone: str = ""
+    after_archive: Literal["delete", "move"] = "delete"
+    done_dir: OptionalPath = None
+    expect_recording_for_answered: bool = True
+    cdr_wait_minutes: float = Field(default=60.0, ge=0)
+
+    @model_validator(mode="after")
+    def _done_dir_for_move(self) -> SpoolSourceSettings:
+        if self.after_archive == "move" and self.done_dir is None:
+            raise ValueError("after_archive = 'move' needs done_dir")
+        return self
+
+
+class HttpSourceSettings(_Section):
+    kind: Literal["http"]
+    name: str = Field(pattern=_SOURCE_NAME)
+    base_url: str
+    account_sid: str
+    media_format: Literal["wav", "mp3"] = "wav"
+    page_size: int = Field(default=100, ge=1, le=1000)
+    delete_after_archive: bool = False
+    timeout_s: float = Field(default=60.0, gt=0)
+
+
+class S3DropSourceSettings(_Section):
+    kind: Literal["s3drop"]
+    name: str = Field(pattern=_SOURCE_NAME)
+    bucket: str
+    prefix: str = ""
+    endpoint_url: str = ""
+    region: str = "us-east-1"
+    delete_after_archive: bool = False
+
+
+SourceSettings = Annotated[
+    SpoolSourceSettings | HttpSourceSettings | S3DropSourceSettings, Field(discriminator="kind")
+]

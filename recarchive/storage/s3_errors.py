@@ -1,0 +1,70 @@
+"""Translation of botocore errors into :class:`~recarchive.errors.StoreError` subclasses.
+
+:meth:`S3ObjectStore._boundary <recarchive.storage.s3.S3ObjectStore._boundary>`
+catches every botocore (and urllib3) error and raises what these functions
+return, chained with ``from``, so that callers never see boto.
+"""
+
+from __future__ import annotations
+
+from botocore.exceptions import (
+    ClientError,
+    HTTPClientError,
+    IncompleteReadError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from urllib3.exceptions import HTTPError as Urllib3HTTPError
+
+from recarchive.errors import (
+    BucketNotFound,
+    InvalidRange,
+    ObjectNotFound,
+    StoreAccessDenied,
+    StoreError,
+    StoreUnavailable,
+)
+
+_DENIED_CODES = frozenset(
+    {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "Forbidden"}
+)
+_TRANSPORT_ERRORS = (BotoConnectionError, HTTPClientError, IncompleteReadError, Urllib3HTTPError)
+
+
+def client_error(
+    exc: ClientError, action: str, key: str | None, *, bucket: str, endpoint_url: str
+) -> StoreError:
+    """The StoreError for an error response of the S3 server to ``action`` on ``key``."""
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code") or "")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    where = f"key {key!r} in bucket {bucket!r}" if key else f"bucket {bucket!r}"
+    if code == "NoSuchBucket" or (key is None and code in ("404", "NotFound", "NoSuchKey")):
+        return BucketNotFound(
+            f"S3 bucket {bucket!r} does not exist at {endpoint_url}; `recarchive init` creates it"
+        )
+    if code in ("NoSuchKey", "404", "NotFound"):
+        return ObjectNotFound(f"no object under key {key!r}")
+    if code in _DENIED_CODES or status == 403:
+        return StoreAccessDenied(
+            f"S3 at {endpoint_url} refused {action} on {where} ({code or status}): "
+            "check s3.access_key_id / s3.secret_access_key and the bucket's permissions"
+        )
+    if code == "InvalidRange" or status == 416:
+        return InvalidRange(f"byte range lies outside object {key!r}")
+    message = error.get("Message") or ""
+    return StoreError(f"S3 {action} on {where} failed: {code or status} {message}".strip())
+
+
+def transport_error(exc: Exception, action: str, *, endpoint_url: str) -> StoreError:
+    """The StoreError for any other botocore or urllib3 error raised during ``action``."""
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return StoreAccessDenied(
+            "no complete S3 credentials found: set s3.access_key_id / s3.secret_access_key"
+        )
+    if isinstance(exc, _TRANSPORT_ERRORS):
+        return StoreUnavailable(
+            f"cannot reach the S3 endpoint {endpoint_url} ({action}): {type(exc).__name__}"
+        )
+    return StoreError(f"S3 {action} failed: {exc}")
