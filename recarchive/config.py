@@ -37,6 +37,7 @@ from recarchive.config_ingest import (
     IngestSettings,
     ReasonRule,
     ReasonSettings,
+    RetentionRule,
     RetentionSettings,
     S3DropSourceSettings,
     SourceSettings,
@@ -56,6 +57,7 @@ __all__ = [
     "IngestSettings",
     "OptionalPath",
     "ReasonRule",
+    "RetentionRule",
     "ReasonSettings",
     "RetentionSettings",
     "S3DropSourceSettings",
@@ -345,7 +347,7 @@ def _environment_value(section: str, key: str, value: str) -> Any:
 
 
 #: Tables of tables are set in the TOML file only.
-_NOT_FROM_ENVIRONMENT = frozenset({("reasons", "rules")})
+_NOT_FROM_ENVIRONMENT = frozenset({("reasons", "rules"), ("retention", "rules")})
 
 
 def _environment_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:

@@ -34,9 +34,30 @@ class AudioSettings(_Section):
     decode_timeout_s: float = Field(default=1800.0, gt=0)
 
 
+class RetentionRule(_Section):
+    """Keep calls whose ``field`` is one of ``values`` for ``days`` days after the call."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    field: Literal["reason", "queue", "source"]
+    values: list[str] = Field(min_length=1)
+    days: int = Field(ge=1, le=36500)
+
+
 class RetentionSettings(_Section):
     default_days: int = Field(default=365, ge=1, le=36500)
     retention_class: str = Field(default="standard", pattern=r"^[a-z0-9_-]{1,32}$")
+    held_class: str = Field(default="held", pattern=r"^[a-z0-9_-]{1,32}$")
+    rules: list[RetentionRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> RetentionSettings:
+        if self.held_class == self.retention_class:
+            raise ValueError("held_class must differ from retention_class")
+        names = [rule.name for rule in self.rules]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates or "default" in names:
+            raise ValueError(f"retention rule names must be unique and not 'default': {duplicates}")
+        return self
 
 
 DEFAULT_REASON_CODES = (

@@ -126,6 +126,8 @@ class Recording(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     retention_class: Mapped[str] = mapped_column(String(32), default="standard")
     retain_until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: The retention rule that decided ``retain_until`` (``default`` or a rule's name).
+    retention_rule: Mapped[str] = mapped_column(String(64), default="default")
     status: Mapped[RecordingStatus] = enum_column(RecordingStatus, default=RecordingStatus.ACTIVE)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

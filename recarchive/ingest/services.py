@@ -65,6 +65,7 @@ from recarchive.media.interfaces import (
 )
 from recarchive.media.probe import probe_recording
 from recarchive.media.transcode import transcode_to_opus
+from recarchive.retention.policy import RetentionPolicy
 from recarchive.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class Pipeline:
         self.settings = runtime.settings
         self.sources = dict(sources)
         self.tagger = ReasonTagger(self.settings.reasons)
+        self.policy = RetentionPolicy(self.settings.retention)
         self.allowed_codecs = (
             frozenset(self.settings.audio.allowed_codecs) or DEFAULT_ALLOWED_CODECS
         )
@@ -350,7 +352,10 @@ class Pipeline:
         caller = try_normalise_phone(facts.caller_number or "", region=region)
         called = try_normalise_phone(facts.called_number or "", region=region)
         customer_number = called if facts.direction is Direction.OUTBOUND else caller
-        retain_until = facts.started_at + dt.timedelta(days=self.settings.retention.default_days)
+        reasons = self.tagger.reasons_for(facts)
+        retention = self.policy.decide(
+            started_at=facts.started_at, reasons=reasons, queue=facts.queue, source=item.source
+        )
         with transaction(self.runtime.sessions) as session:
             current = session.get(WorkItem, item.id, with_for_update=True)
             if (
@@ -382,11 +387,10 @@ class Pipeline:
                 size_bytes=size,
                 sha256=sha,
                 retention_class=self.settings.retention.retention_class,
-                retain_until=retain_until,
+                retain_until=retention.retain_until,
+                retention_rule=retention.rule,
             )
-            recording.reasons = [
-                RecordingReason(code=code) for code in self.tagger.reasons_for(facts)
-            ]
+            recording.reasons = [RecordingReason(code=code) for code in reasons]
             recording.candidates = [
                 RecordingCandidate(customer_id=customer) for customer in match.candidates
             ]

@@ -59,6 +59,12 @@ pattern = "^602$"
 code = "moving"
 field = "userfield"
 pattern = "reason=moving"
+
+[[retention.rules]]
+name = "moving-cases"
+field = "reason"
+values = ["moving"]
+days = 500
 """
 
 
@@ -299,7 +305,8 @@ def test_spool_pass_archives_good_quarantines_bad_and_defers_unfinished(
     assert inbound.customer_match is CustomerMatch.MATCHED
     assert inbound.reason_codes == ["billing", "moving"]
     assert inbound.started_at == dt.datetime(2026, 3, 14, 9, 26, 53, tzinfo=dt.UTC)
-    assert inbound.retain_until == inbound.started_at + dt.timedelta(days=365)
+    assert inbound.retain_until == inbound.started_at + dt.timedelta(days=500)
+    assert inbound.retention_rule == "moving-cases"
     assert abs(inbound.duration_ms - 3000) <= 50
     assert inbound.agent == "2001"
     assert inbound.queue == "601"
@@ -316,6 +323,8 @@ def test_spool_pass_archives_good_quarantines_bad_and_defers_unfinished(
     assert from_name.reason_codes == ["outage"]
     assert from_name.started_at == dt.datetime(2026, 3, 14, 11, 0, tzinfo=dt.UTC)
     assert from_name.customer_match is CustomerMatch.UNKNOWN
+    assert from_name.retain_until == from_name.started_at + dt.timedelta(days=365)
+    assert from_name.retention_rule == "default"
 
     for name, row in archived.items():
         assert row.object_key.startswith("recordings/2026/03/14/")

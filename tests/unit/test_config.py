@@ -14,6 +14,7 @@ from recarchive.config import (
     SECRETS,
     HttpSourceSettings,
     ReasonRule,
+    RetentionRule,
     S3DropSourceSettings,
     Settings,
     SpoolSourceSettings,
@@ -55,6 +56,8 @@ class TestExampleFile:
     def test_example_rule_has_every_key(self) -> None:
         for rule in self.example["reasons"]["rules"]:
             assert sorted(rule) == _keys_of(ReasonRule)
+        for rule in self.example["retention"]["rules"]:
+            assert sorted(rule) == _keys_of(RetentionRule)
 
     def test_every_setting_has_a_comment_above_it(self) -> None:
         lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
@@ -65,8 +68,9 @@ class TestExampleFile:
     def test_example_values_are_the_defaults(self) -> None:
         loaded = load_settings(EXAMPLE, env={}).model_dump(exclude={"sources"})
         defaults = Settings().model_dump(exclude={"sources"})
-        loaded["reasons"].pop("rules")
-        defaults["reasons"].pop("rules")
+        for section in ("reasons", "retention"):
+            loaded[section].pop("rules")
+            defaults[section].pop("rules")
         assert loaded == defaults
 
     def test_every_secret_is_documented(self) -> None:
@@ -160,6 +164,11 @@ class TestErrors:
         path = write(tmp_path, '[[sources]]\nkind = "spool"\nname = "pbx"\n')
         with pytest.raises(ConfigError, match=r"setting sources\.0\.spool\.path .*Field required"):
             load_settings(path, env={})
+
+    def test_retention_rule_names_are_unique(self, tmp_path: Path) -> None:
+        rule = '[[retention.rules]]\nname = "x"\nfield = "queue"\nvalues = ["601"]\ndays = 9\n'
+        with pytest.raises(ConfigError, match="retention rule names must be unique"):
+            load_settings(write(tmp_path, rule * 2), env={})
 
     def test_source_names_are_unique(self, tmp_path: Path) -> None:
         table = '[[sources]]\nkind = "spool"\nname = "pbx"\npath = "/x"\n'
