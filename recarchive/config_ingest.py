@@ -37,7 +37,8 @@ class AudioSettings(_Section):
 class RetentionRule(_Section):
     """Keep calls whose ``field`` is one of ``values`` for ``days`` days after the call."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    #: Also the retention class tagged on the objects it decides (the backstop matches it).
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
     field: Literal["reason", "queue", "source"]
     values: list[str] = Field(min_length=1)
     days: int = Field(ge=1, le=36500)
@@ -47,6 +48,7 @@ class RetentionSettings(_Section):
     default_days: int = Field(default=365, ge=1, le=36500)
     retention_class: str = Field(default="standard", pattern=r"^[a-z0-9_-]{1,32}$")
     held_class: str = Field(default="held", pattern=r"^[a-z0-9_-]{1,32}$")
+    backstop_grace_days: int = Field(default=7, ge=0, le=3650)
     rules: list[RetentionRule] = Field(default_factory=list)
 
     @model_validator(mode="after")

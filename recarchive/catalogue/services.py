@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 
 from sqlalchemy import Engine, func, select
 
@@ -11,6 +12,9 @@ from recarchive.catalogue.database import check_connection, describe_url, sessio
 from recarchive.catalogue.migrate import upgrade_schema
 from recarchive.catalogue.models import Customer, Recording
 from recarchive.storage.interfaces import ObjectStore
+
+#: Object tag carrying the retention class (the backstop's lifecycle rules match it).
+CLASS_TAG = "retention-class"
 
 logger = logging.getLogger(__name__)
 
@@ -21,23 +25,35 @@ class InitReport:
     revision_before: str | None
     revision_after: str
     store_created: bool
+    #: Lifecycle expiry rules installed in the bucket (``{class: days}``); None: no lifecycle.
+    backstop: Mapping[str, int] | None = None
 
     @property
     def schema_changed(self) -> bool:
         return self.revision_before != self.revision_after
 
 
-def initialise(engine: Engine, store: ObjectStore) -> InitReport:
-    """Create or upgrade the catalogue schema, then create the bucket if missing.
+def initialise(
+    engine: Engine, store: ObjectStore, *, backstop: Mapping[str, int] | None = None
+) -> InitReport:
+    """Create or upgrade the catalogue schema, create the bucket, install the backstop.
 
-    Running it again on an installation that is current changes nothing.
-    Raises :class:`~recarchive.errors.CatalogueUnavailable` or a
+    ``backstop`` maps each retention class to the days after which the
+    bucket's own lifecycle rules expire objects tagged with it; it is
+    installed where the store has lifecycle rules (S3). Running it again on an
+    installation that is current changes nothing. Raises
+    :class:`~recarchive.errors.CatalogueUnavailable` or a
     :class:`~recarchive.errors.StoreError` when either cannot be reached.
     """
     check_connection(engine)
     before, after = upgrade_schema(engine)
     created = store.create()
     store.check()
+    installed: Mapping[str, int] | None = None
+    install = getattr(store, "install_expiry_rules", None)
+    if backstop is not None and install is not None:
+        install(backstop, tag=CLASS_TAG)
+        installed = dict(backstop)
     logger.info(
         "installation_initialised",
         extra={"revision": after, "store": store.backend, "bucket_created": created},
@@ -47,6 +63,7 @@ def initialise(engine: Engine, store: ObjectStore) -> InitReport:
         revision_before=before,
         revision_after=after,
         store_created=created,
+        backstop=installed,
     )
 
 

@@ -6,6 +6,7 @@ import click
 
 from recarchive.catalogue.services import initialise
 from recarchive.cli.common import AppContext, pass_app
+from recarchive.retention.policy import RetentionPolicy
 from recarchive.storage.services import describe_store
 
 
@@ -13,7 +14,14 @@ from recarchive.storage.services import describe_store
 @pass_app
 def init_command(app: AppContext) -> None:
     """Create or upgrade the catalogue schema and create the bucket. Safe to run again."""
-    report = initialise(app.runtime.engine, app.runtime.store)
+    retention = app.settings.retention
+    grace = retention.backstop_grace_days
+    periods = RetentionPolicy(retention).classes()
+    report = initialise(
+        app.runtime.engine,
+        app.runtime.store,
+        backstop={name: days + grace for name, days in periods.items()},
+    )
     if report.schema_changed:
         before = report.revision_before or "empty"
         click.echo(f"catalogue {report.catalogue}: schema {before} -> {report.revision_after}")
@@ -21,3 +29,6 @@ def init_command(app: AppContext) -> None:
         click.echo(f"catalogue {report.catalogue}: schema current ({report.revision_after})")
     state = "created" if report.store_created else "exists"
     click.echo(f"{describe_store(app.settings)}: {state}")
+    if report.backstop:
+        rules = ", ".join(f"{name} after {days} days" for name, days in report.backstop.items())
+        click.echo(f"lifecycle backstop: objects tagged {rules}")

@@ -20,6 +20,7 @@ Logs carry work-item ids and object keys, never numbers or names.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import socket
@@ -31,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from recarchive.catalogue.database import transaction, utcnow
-from recarchive.catalogue.directory import match_caller
+from recarchive.catalogue.directory import CallerMatch, match_caller
 from recarchive.catalogue.identity import try_normalise_phone
 from recarchive.catalogue.models import Direction, Recording, RecordingCandidate, RecordingReason
 from recarchive.errors import CatalogueError, StoreError
@@ -65,13 +66,27 @@ from recarchive.media.interfaces import (
 )
 from recarchive.media.probe import probe_recording
 from recarchive.media.transcode import transcode_to_opus
-from recarchive.retention.policy import RetentionPolicy
+from recarchive.retention.holds import CLASS_TAG, customer_is_held
+from recarchive.retention.policy import RetentionDecision, RetentionPolicy
 from recarchive.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
 #: Shortest wait before a deferred recording (still being written) is looked at again.
 _RECHECK_S = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """What the catalogue will say about a recording, decided before it is stored."""
+
+    caller: str | None
+    called: str | None
+    match: CallerMatch
+    reasons: list[str]
+    retention: RetentionDecision
+    #: Object tag: the retention class, or the held class under a customer hold.
+    tag_class: str
 
 
 class Pipeline:
@@ -310,6 +325,7 @@ class Pipeline:
             else:
                 stored_path, stored_info, sha = fetched.path, info, source_sha
                 extension = stored_extension(discovery.extension)
+            plan = self._plan(item, discovery)
             key = object_key(discovery.facts.started_at, item.id, extension)
             size = stored_path.stat().st_size
             with stored_path.open("rb") as stream:
@@ -319,10 +335,10 @@ class Pipeline:
                     size=size,
                     sha256=sha,
                     content_type=CONTENT_TYPES.get(extension, "application/octet-stream"),
-                    tags={"retention-class": self.settings.retention.retention_class},
+                    tags={CLASS_TAG: plan.tag_class},
                 )
             committed = self._commit(
-                item, discovery, info, stored_info, key, extension, size, sha, source_sha
+                item, discovery, plan, info, stored_info, key, extension, size, sha, source_sha
             )
         if not committed:
             logger.warning("lease_lost", extra={"work_item_id": str(item.id)})
@@ -335,18 +351,7 @@ class Pipeline:
         item.payload = {**item.payload, "bytes_in": fetched.size, "bytes_out": size}
         return "archived"
 
-    def _commit(
-        self,
-        item: WorkItem,
-        discovery: Discovery,
-        info: AudioInfo,
-        stored: AudioInfo,
-        key: str,
-        extension: str,
-        size: int,
-        sha: str,
-        source_sha: str,
-    ) -> bool:
+    def _plan(self, item: WorkItem, discovery: Discovery) -> _Plan:
         facts = discovery.facts
         region = self.settings.ingest.default_region
         caller = try_normalise_phone(facts.caller_number or "", region=region)
@@ -356,6 +361,26 @@ class Pipeline:
         retention = self.policy.decide(
             started_at=facts.started_at, reasons=reasons, queue=facts.queue, source=item.source
         )
+        with self.runtime.sessions() as session:
+            match = match_caller(session, customer_number)
+            held = customer_is_held(session, match.customer_id, utcnow())
+        tag_class = self.settings.retention.held_class if held else retention.retention_class
+        return _Plan(caller, called, match, reasons, retention, tag_class)
+
+    def _commit(
+        self,
+        item: WorkItem,
+        discovery: Discovery,
+        plan: _Plan,
+        info: AudioInfo,
+        stored: AudioInfo,
+        key: str,
+        extension: str,
+        size: int,
+        sha: str,
+        source_sha: str,
+    ) -> bool:
+        facts = discovery.facts
         with transaction(self.runtime.sessions) as session:
             current = session.get(WorkItem, item.id, with_for_update=True)
             if (
@@ -364,7 +389,7 @@ class Pipeline:
                 or (current.claimed_by != self.worker)
             ):
                 return False
-            match = match_caller(session, customer_number)
+            match = plan.match
             recording = Recording(
                 id=item.id,
                 source=item.source,
@@ -373,8 +398,8 @@ class Pipeline:
                 started_at=facts.started_at,
                 duration_ms=info.duration_ms,
                 direction=facts.direction,
-                caller_number=caller,
-                called_number=called,
+                caller_number=plan.caller,
+                called_number=plan.called,
                 agent=facts.agent,
                 queue=facts.queue,
                 customer_id=match.customer_id,
@@ -386,11 +411,11 @@ class Pipeline:
                 sample_rate=stored.sample_rate,
                 size_bytes=size,
                 sha256=sha,
-                retention_class=self.settings.retention.retention_class,
-                retain_until=retention.retain_until,
-                retention_rule=retention.rule,
+                retention_class=plan.retention.retention_class,
+                retain_until=plan.retention.retain_until,
+                retention_rule=plan.retention.rule,
             )
-            recording.reasons = [RecordingReason(code=code) for code in reasons]
+            recording.reasons = [RecordingReason(code=code) for code in plan.reasons]
             recording.candidates = [
                 RecordingCandidate(customer_id=customer) for customer in match.candidates
             ]

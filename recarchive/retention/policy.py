@@ -24,6 +24,8 @@ class RetentionDecision:
     retain_until: dt.datetime
     rule: str
     days: int
+    #: Object tag value: the default class, or the deciding rule's name.
+    retention_class: str
 
 
 class RetentionPolicy:
@@ -53,5 +55,18 @@ class RetentionPolicy:
         else:
             days, rule_name = self.settings.default_days, DEFAULT_RULE
         return RetentionDecision(
-            retain_until=started_at + dt.timedelta(days=days), rule=rule_name, days=days
+            retain_until=started_at + dt.timedelta(days=days),
+            rule=rule_name,
+            days=days,
+            retention_class=self.class_for(rule_name),
         )
+
+    def class_for(self, rule: str) -> str:
+        """The object tag value of recordings decided by ``rule``."""
+        return self.settings.retention_class if rule == DEFAULT_RULE else rule
+
+    def classes(self) -> dict[str, int]:
+        """Every retention class and its period in days (for the bucket's backstop rules)."""
+        periods = {self.settings.retention_class: self.settings.default_days}
+        periods.update({rule.name: rule.days for rule in self.settings.rules})
+        return periods

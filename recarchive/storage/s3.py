@@ -127,7 +127,7 @@ class S3ObjectStore:
             except (BotoCoreError, ValueError) as exc:
                 raise ConfigError(f"cannot set up an S3 client for {endpoint_url}: {exc}") from exc
         self._client = client
-        for operation in ("DeleteObjects", "PutObjectTagging"):
+        for operation in ("DeleteObjects", "PutObjectTagging", "PutBucketLifecycleConfiguration"):
             client.meta.events.register(
                 f"before-sign.s3.{operation}",
                 add_content_md5,
@@ -151,6 +151,56 @@ class S3ObjectStore:
             ) from exc
         except (BotoCoreError, Urllib3HTTPError) as exc:
             raise transport_error(exc, action, endpoint_url=self.endpoint_url) from exc
+
+    # --- lifecycle backstop ------------------------------------------------------
+
+    def install_expiry_rules(self, periods: Mapping[str, int], *, tag: str) -> int:
+        """Replace the bucket's lifecycle rules with one expiry rule per retention class.
+
+        ``periods`` maps a tag value to days: objects tagged ``tag=value``
+        expire that many days after they were written. A rule also cleans up
+        multipart uploads left incomplete for two days. Returns the number of
+        expiry rules installed.
+        """
+        rules: list[Any] = [
+            {
+                "ID": f"recarchive-expire-{value}",
+                "Filter": {"Tag": {"Key": tag, "Value": value}},
+                "Status": "Enabled",
+                "Expiration": {"Days": max(1, days)},
+            }
+            for value, days in sorted(periods.items())
+        ]
+        rules.append(
+            {
+                "ID": "recarchive-abort-incomplete-uploads",
+                "Filter": {"Prefix": ""},
+                "Status": "Enabled",
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2},
+            }
+        )
+        with self._boundary("install lifecycle rules"):
+            self._client.put_bucket_lifecycle_configuration(
+                Bucket=self.bucket, LifecycleConfiguration={"Rules": rules}
+            )
+        return len(periods)
+
+    def expiry_rules(self) -> dict[str, int]:
+        """The installed expiry rules, as ``{tag value: days}``."""
+        with self._boundary("read lifecycle rules"):
+            try:
+                response = self._client.get_bucket_lifecycle_configuration(Bucket=self.bucket)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "NoSuchLifecycleConfiguration":
+                    return {}
+                raise
+        found: dict[str, int] = {}
+        for rule in response.get("Rules", []):
+            tag = rule.get("Filter", {}).get("Tag")
+            days = rule.get("Expiration", {}).get("Days")
+            if tag and days is not None:
+                found[tag["Value"]] = days
+        return found
 
     # --- the ObjectStore contract -------------------------------------------
 

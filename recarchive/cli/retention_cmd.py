@@ -1,0 +1,143 @@
+"""``recarchive hold`` and ``recarchive expire``: suspend deletion, delete what is due."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import uuid
+
+import click
+
+from recarchive.cli.common import AppContext, human_size, pass_app
+from recarchive.retention.expiry import check_clock, expire_recordings
+from recarchive.retention.holds import list_holds, place_hold, release_hold
+
+
+def _aware(value: dt.datetime | None, option: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise click.BadParameter(
+            "give a time zone, e.g. 2026-11-28T02:30:00+02:00", param_hint=option
+        )
+    return value.astimezone(dt.UTC)
+
+
+def _parse_time(text: str | None, option: str) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 time: {text!r}", param_hint=option) from None
+    return _aware(value, option)
+
+
+@click.group("hold")
+def hold_group() -> None:
+    """Place, release and list holds (disputes and legal claims suspend deletion)."""
+
+
+@hold_group.command("add")
+@click.argument("recording_ids", nargs=-1, type=click.UUID)
+@click.option(
+    "--customer",
+    "customer_id",
+    help="Hold every recording of this customer, "
+    "including ones that arrive while the hold is open.",
+)
+@click.option("--case", "case_ref", required=True, help="Case reference (dispute or claim).")
+@click.option("--reason", required=True, help="Why the recordings are held.")
+@click.option("--until", "until_text", help="ISO 8601 time after which the hold lapses.")
+@click.option("--by", "actor", help="Staff member placing the hold (default: login name).")
+@pass_app
+def add_command(
+    app: AppContext,
+    recording_ids: tuple[uuid.UUID, ...],
+    customer_id: str | None,
+    case_ref: str,
+    reason: str,
+    until_text: str | None,
+    actor: str | None,
+) -> None:
+    """Hold RECORDING_IDS (or --customer ID): they are not deleted until released."""
+    summary = place_hold(
+        app.runtime,
+        case_ref=case_ref,
+        reason=reason,
+        actor=actor or getpass.getuser(),
+        recording_ids=list(recording_ids),
+        customer_id=customer_id,
+        until=_parse_time(until_text, "--until"),
+    )
+    scope = f"customer {customer_id}" if customer_id else "recordings"
+    click.echo(f"hold {summary.hold.id} placed on {scope}: {summary.recordings} recording(s)")
+
+
+@hold_group.command("release")
+@click.argument("hold_id", type=click.UUID)
+@click.option("--reason", default="case closed", show_default=True, help="Why it is released.")
+@click.option("--by", "actor", help="Staff member releasing the hold (default: login name).")
+@pass_app
+def release_command(app: AppContext, hold_id: uuid.UUID, reason: str, actor: str | None) -> None:
+    """Release a hold; recordings past their retention go at the next expiry run."""
+    summary = release_hold(app.runtime, hold_id, actor=actor or getpass.getuser(), reason=reason)
+    click.echo(f"hold {hold_id} released ({summary.recordings} recording(s) covered)")
+
+
+@hold_group.command("list")
+@click.option("--all", "include_released", is_flag=True, help="Include released holds.")
+@pass_app
+def list_command(app: AppContext, include_released: bool) -> None:
+    """List holds, newest first."""
+    for hold, covered in list_holds(app.runtime, include_released=include_released):
+        scope = f"customer {hold.customer_id}" if hold.customer_id else "recordings"
+        state = f"released {hold.released_at:%Y-%m-%d}" if hold.released_at else "open"
+        until = f" until {hold.until:%Y-%m-%d}" if hold.until else ""
+        click.echo(
+            f"{hold.id}  {hold.placed_at:%Y-%m-%d}  {hold.case_ref:<20} {scope} "
+            f"({covered}){until}  {state}  by {hold.placed_by}: {hold.reason}"
+        )
+
+
+@click.command("expire")
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
+@click.option("--now", "now_text", help="Simulate the clock (ISO 8601 time with zone).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Accept a --now earlier than the newest recording or more than a day ahead.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_app
+def expire_command(
+    app: AppContext, dry_run: bool, now_text: str | None, force: bool, as_json: bool
+) -> None:
+    """Delete, irreversibly, every recording past its retain_until that no hold covers.
+
+    Objects go first, then catalogue rows, which leave tombstones (no
+    personal data). Safe to interrupt and run again.
+    """
+    now = _parse_time(now_text, "--now")
+    if now is not None:
+        check_clock(app.runtime, now, force=force)
+    report = expire_recordings(app.runtime, now=now, dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps({
+            "cutoff": report.cutoff.isoformat(), "dry_run": report.dry_run,
+            "deleted": report.deleted, "bytes": report.bytes_deleted,
+            "held_skipped": report.held_skipped, "failed": report.failed,
+            "by_rule": dict(report.by_rule),
+        }, sort_keys=True))  # fmt: skip
+    else:
+        verb = "would delete" if dry_run else "deleted"
+        click.echo(f"cutoff {report.cutoff.isoformat()}: {verb} {report.deleted} recording(s), "
+                   f"{human_size(report.bytes_deleted)}")  # fmt: skip
+        for rule, count in sorted(report.by_rule.items()):
+            click.echo(f"  rule {rule:<20} {count}")
+        click.echo(f"held, not deleted: {report.held_skipped}")
+        if report.failed:
+            click.echo(f"failed, retried next run: {report.failed}")
+    if report.failed:
+        raise SystemExit(1)
