@@ -110,8 +110,9 @@ def expire_recordings(
             report.bytes_deleted += size
             report.by_rule[rule] += 1
         return report
+    failed_ids: set[uuid.UUID] = set()  # not retried in this run
     while True:
-        batch = _claim_batch(runtime, cutoff)
+        batch = _claim_batch(runtime, cutoff, failed_ids)
         if not batch:
             break
         keys = {key: (rid, size, until, rule, sha) for rid, key, size, until, rule, sha in batch}
@@ -125,6 +126,7 @@ def expire_recordings(
             report.bytes_deleted += size
             report.by_rule[rule] += 1
         report.failed += len(failed)
+        failed_ids.update(keys[k][0] for k in failed)
         report.failures.update({str(keys[k][0]): reason for k, reason in failed.items()})
         if failed and not gone:
             break  # the store refuses everything: stop, the rest is retried next run
@@ -136,14 +138,14 @@ def expire_recordings(
 
 
 def _claim_batch(
-    runtime: Runtime, cutoff: dt.datetime
+    runtime: Runtime, cutoff: dt.datetime, skip: set[uuid.UUID]
 ) -> list[tuple[uuid.UUID, str, int, dt.datetime, str, str]]:
     """Mark up to :data:`BATCH` due, unheld recordings ``deleting``; return them."""
     with transaction(runtime.sessions) as session:
         ids = list(
             session.scalars(
                 select(Recording.id)
-                .where(_due(cutoff), ~held_condition(cutoff))
+                .where(_due(cutoff), ~held_condition(cutoff), Recording.id.not_in(skip))
                 .order_by(Recording.retain_until)
                 .limit(BATCH)
                 .with_for_update(skip_locked=True)

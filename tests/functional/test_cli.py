@@ -126,8 +126,11 @@ def test_init_and_selftest_on_the_s3_server(run_cli: Runner) -> None:
     first = run_cli("init", env=env)
     assert first.returncode == 0, first.stderr
     assert f"s3 bucket {env['RECARCHIVE_S3_BUCKET']}" in first.stdout
-    assert first.stdout.strip().endswith("created")
-    assert run_cli("init", env=env).stdout.strip().endswith("exists")
+    assert f"{env['RECARCHIVE_S3_BUCKET']} at" in first.stdout
+    assert "objects: created" not in first.stdout
+    assert ": created\n" in first.stdout
+    assert "lifecycle backstop: objects tagged standard after 372 days" in first.stdout
+    assert ": exists\n" in run_cli("init", env=env).stdout
     selftest = run_cli("store", "selftest", "--size", str(20 * 1024 * 1024), env=env)
     assert selftest.returncode == 0, selftest.stderr
     assert "round trip of 20.0 MiB ok" in selftest.stdout
