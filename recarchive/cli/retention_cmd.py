@@ -10,6 +10,7 @@ import uuid
 import click
 
 from recarchive.cli.common import AppContext, human_size, pass_app
+from recarchive.retention.apply import apply_policy
 from recarchive.retention.expiry import check_clock, expire_recordings
 from recarchive.retention.holds import list_holds, place_hold, release_hold
 
@@ -141,3 +142,28 @@ def expire_command(
             click.echo(f"failed, retried next run: {report.failed}")
     if report.failed:
         raise SystemExit(1)
+
+
+@click.group("retention")
+def retention_group() -> None:
+    """The retention policy."""
+
+
+@retention_group.command("apply")
+@click.option("--execute", is_flag=True, help="Change retain_until (default: only report).")
+@click.option("--by", "actor", help="Staff member applying the change (default: login name).")
+@pass_app
+def apply_command(app: AppContext, execute: bool, actor: str | None) -> None:
+    """Recompute retain_until for every recording after a policy change.
+
+    A dry run unless --execute: says how many recordings each change
+    affects. Refused when held recordings would be kept for a shorter time.
+    """
+    report = apply_policy(app.runtime, execute=execute, actor=actor or getpass.getuser())
+    click.echo(f"examined {report.examined} recording(s); {report.changed} change(s)")
+    for (old, new, direction), count in sorted(report.changes.items()):
+        click.echo(f"  {old} -> {new} ({direction}): {count}")
+    if not execute and report.changed:
+        click.echo("dry run: nothing changed; add --execute to apply")
+    if report.retag_failures:
+        click.echo(f"objects not retagged (store errors): {report.retag_failures}", err=True)

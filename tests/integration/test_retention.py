@@ -18,8 +18,9 @@ from sqlalchemy import delete, select
 from recarchive.access.models import AuditEvent
 from recarchive.catalogue.database import create_catalogue_engine, transaction
 from recarchive.catalogue.migrate import upgrade_schema
-from recarchive.catalogue.models import Recording, RecordingStatus
-from recarchive.config import load_settings
+from recarchive.catalogue.models import Recording, RecordingReason, RecordingStatus
+from recarchive.config import RetentionRule, RetentionSettings, load_settings
+from recarchive.retention.apply import PolicyChangeRefused, apply_policy
 from recarchive.retention.expiry import ClockRefused, check_clock, expire_recordings
 from recarchive.retention.holds import HoldError, HoldNotFound, place_hold, release_hold
 from recarchive.retention.models import Hold, HoldRecording, Tombstone
@@ -265,3 +266,47 @@ def test_property_nothing_early_nothing_held_everything_else(
         else:
             assert recording.id in tombstones
             assert recording.object_key not in objects
+
+
+def runtime_with(runtime: Runtime, retention: RetentionSettings) -> Runtime:
+    return Runtime(runtime.settings.model_copy(update={"retention": retention}))
+
+
+def test_apply_reports_then_changes_retention_after_a_policy_change(runtime: Runtime) -> None:
+    billing = add_recording(runtime, retain_until=T0 + 100 * DAY)
+    other = add_recording(runtime, retain_until=T0 + 100 * DAY)
+    with transaction(runtime.sessions) as session:
+        session.get_one(Recording, billing.id).reasons = [RecordingReason(code="billing")]
+    rule = RetentionRule(name="billing-long", field="reason", values=["billing"], days=730)
+    changed = runtime_with(runtime, RetentionSettings(rules=[rule]))
+    try:
+        dry = apply_policy(changed)
+        assert not dry.executed
+        assert dry.changes == {("default", "billing-long", "longer"): 1}
+        with runtime.sessions() as session:
+            assert session.get_one(Recording, billing.id).retention_rule == "default"
+
+        done = apply_policy(changed, execute=True, actor="maija")
+        assert done.executed
+        with runtime.sessions() as session:
+            row = session.get_one(Recording, billing.id)
+            assert row.retention_rule == "billing-long"
+            assert row.retain_until == row.started_at + 730 * DAY
+            assert session.get_one(Recording, other.id).retention_rule == "default"
+        assert changed.store.get_tags(billing.object_key) == {"retention-class": "billing-long"}
+        assert apply_policy(changed).changed == 0
+    finally:
+        changed.close()
+
+
+def test_apply_refuses_to_shorten_held_recordings(runtime: Runtime) -> None:
+    recording = add_recording(runtime, retain_until=T0 + 100 * DAY)
+    place_hold(runtime, case_ref="D", reason="dispute", actor="a", recording_ids=[recording.id])
+    shorter = runtime_with(runtime, RetentionSettings(default_days=30))
+    try:
+        with pytest.raises(PolicyChangeRefused, match="shorten the retention of 1 held"):
+            apply_policy(shorter, execute=True)
+        with runtime.sessions() as session:
+            assert session.get_one(Recording, recording.id).retain_until == T0 + 100 * DAY
+    finally:
+        shorter.close()
