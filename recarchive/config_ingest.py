@@ -6,6 +6,7 @@ re-exports every name: import them from :mod:`recarchive.config`.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -49,6 +50,7 @@ class RetentionSettings(_Section):
     retention_class: str = Field(default="standard", pattern=r"^[a-z0-9_-]{1,32}$")
     held_class: str = Field(default="held", pattern=r"^[a-z0-9_-]{1,32}$")
     backstop_grace_days: int = Field(default=7, ge=0, le=3650)
+    expiry_time: dt.time = dt.time(2, 30)
     rules: list[RetentionRule] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -18,7 +18,12 @@ from recarchive.cli.directory_cmd import directory_group
 from recarchive.cli.ingest_cmd import ingest_command
 from recarchive.cli.init_cmd import init_command
 from recarchive.cli.quarantine_cmd import quarantine_group
-from recarchive.cli.retention_cmd import expire_command, hold_group, retention_group
+from recarchive.cli.retention_cmd import (
+    expire_command,
+    hold_group,
+    retention_group,
+    scheduler_command,
+)
 from recarchive.cli.status_cmd import status_command
 from recarchive.cli.store_cmd import store_group
 from recarchive.cli.tag_cmd import tag_command
@@ -53,6 +58,7 @@ cli.add_command(directory_group)
 cli.add_command(hold_group)
 cli.add_command(expire_command)
 cli.add_command(retention_group)
+cli.add_command(scheduler_command)
 
 
 def main() -> None:

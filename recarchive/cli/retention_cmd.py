@@ -6,13 +6,17 @@ import datetime as dt
 import getpass
 import json
 import uuid
+from zoneinfo import ZoneInfo
 
 import click
 
+from recarchive.catalogue.database import utcnow
 from recarchive.cli.common import AppContext, human_size, pass_app
+from recarchive.ingest.tasks import StopFlag
 from recarchive.retention.apply import apply_policy
 from recarchive.retention.expiry import check_clock, expire_recordings
 from recarchive.retention.holds import list_holds, place_hold, release_hold
+from recarchive.retention.tasks import next_scheduled, run_nightly_if_due
 
 
 def _aware(value: dt.datetime | None, option: str) -> dt.datetime | None:
@@ -167,3 +171,33 @@ def apply_command(app: AppContext, execute: bool, actor: str | None) -> None:
         click.echo("dry run: nothing changed; add --execute to apply")
     if report.retag_failures:
         click.echo(f"objects not retagged (store errors): {report.retag_failures}", err=True)
+
+
+@click.command("scheduler")
+@click.option("--once", is_flag=True, help="Run the nightly job now if it is due, then exit.")
+@pass_app
+def scheduler_command(app: AppContext, once: bool) -> None:
+    """Run the nightly expiry every night at retention.expiry_time (one runner at a time).
+
+    Any number of schedulers (and long-running ingests) may run: a lock
+    (a PostgreSQL advisory lock, or a lock file on SQLite) lets exactly one
+    of them run each night's job. SIGTERM stops it between jobs.
+    """
+    settings = app.settings
+    zone = ZoneInfo(settings.general.timezone)
+    stop = StopFlag()
+    stop.install()
+    while True:
+        run = run_nightly_if_due(app.runtime)
+        if run is not None:
+            click.echo(
+                f"nightly run for {run.scheduled.isoformat()}: deleted {run.expiry.deleted}, "
+                f"held {run.expiry.held_skipped}, failed {run.expiry.failed}"
+            )
+        if once or stop():
+            return
+        now = utcnow()
+        wake = next_scheduled(now, settings.retention.expiry_time, zone)
+        stop.sleep(min(max(1.0, (wake - now).total_seconds()), 300.0))
+        if stop():
+            return

@@ -32,6 +32,7 @@ from recarchive.ingest.sources import build_sources
 from recarchive.ingest.summary import IngestSummary
 from recarchive.logs import configure_logging
 from recarchive.media.interfaces import MediaToolFailed
+from recarchive.retention.tasks import run_nightly_if_due
 from recarchive.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -128,8 +129,17 @@ def run_ingest(
             )
             if stop():
                 return total
+            _nightly(runtime)
     finally:
         runtime.close()
+
+
+def _nightly(runtime: Runtime) -> None:
+    """A long-running ingest also runs the nightly expiry when it is due (one runner)."""
+    try:
+        run_nightly_if_due(runtime)
+    except RecArchiveError as exc:
+        logger.error("nightly_failed", extra={"error": exc.message})
 
 
 def _pending(runtime: Runtime) -> int:

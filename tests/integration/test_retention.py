@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -13,7 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from recarchive.access.models import AuditEvent
 from recarchive.catalogue.database import create_catalogue_engine, transaction
@@ -24,6 +27,7 @@ from recarchive.retention.apply import PolicyChangeRefused, apply_policy
 from recarchive.retention.expiry import ClockRefused, check_clock, expire_recordings
 from recarchive.retention.holds import HoldError, HoldNotFound, place_hold, release_hold
 from recarchive.retention.models import Hold, HoldRecording, Tombstone
+from recarchive.retention.tasks import run_nightly_if_due
 from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import DeleteResult
 
@@ -310,3 +314,50 @@ def test_apply_refuses_to_shorten_held_recordings(runtime: Runtime) -> None:
             assert session.get_one(Recording, recording.id).retain_until == T0 + 100 * DAY
     finally:
         shorter.close()
+
+
+def test_the_nightly_job_runs_once_per_night_by_one_runner(runtime: Runtime) -> None:
+    due = add_recording(runtime, retain_until=T0)
+    night = dt.datetime(2026, 1, 15, 0, 45, tzinfo=dt.UTC)  # 02:45 in Helsinki
+    with _other_runner(runtime):
+        assert run_nightly_if_due(runtime, now=night) is None  # someone else holds the lock
+    run = run_nightly_if_due(runtime, now=night)
+    assert run is not None
+    assert run.scheduled == dt.datetime(2026, 1, 15, 0, 30, tzinfo=dt.UTC)
+    assert run.expiry.deleted == 1
+    assert due.id in state(runtime)[1]
+    assert run_nightly_if_due(runtime, now=night + dt.timedelta(hours=3)) is None  # done today
+    assert run_nightly_if_due(runtime, now=night + DAY) is not None  # the next night
+
+
+@contextlib.contextmanager
+def _other_runner(runtime: Runtime) -> Iterator[None]:
+    """Hold the nightly lock the way another process would."""
+    if runtime.engine.dialect.name == "postgresql":
+        other = create_catalogue_engine(runtime.settings.catalogue_url)
+        with other.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": 0x72636E74})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": 0x72636E74})
+        other.dispose()
+        return
+    path = runtime.settings.general.data_dir / "nightly.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT)
+    process = subprocess.Popen(  # flock is per open file: hold it from another process
+        [sys.executable, "-c", "import fcntl, sys, time; fcntl.flock(0, fcntl.LOCK_EX); "
+         "print('locked', flush=True); time.sleep(60)"],
+        stdin=descriptor, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    os.close(descriptor)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        process.kill()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
