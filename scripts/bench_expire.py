@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Benchmark nightly expiry on the real S3 server against one DELETE per object.
+
+    eval "$(scripts/s3-server start)"
+    .venv/bin/python scripts/bench_expire.py --count 100000
+
+Creates ``--count`` due recordings (catalogue rows and small objects), runs
+``recarchive expire`` on them in a fresh process (batched DeleteObjects,
+tombstones), and in the same run deletes as many other objects with one
+DeleteObject request each. Prints both rates and their ratio, and the peak
+memory of the expiry process at a quarter of the count and at the full
+count (it should not grow with the count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from sqlalchemy import insert
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from recarchive.catalogue.database import create_catalogue_engine  # noqa: E402
+from recarchive.catalogue.migrate import upgrade_schema  # noqa: E402
+from recarchive.catalogue.models import Recording  # noqa: E402
+
+PAYLOAD = b"x" * 1024
+DUE = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+
+
+def client() -> object:
+    return boto3.client(
+        "s3",
+        endpoint_url=os.environ["RECARCHIVE_S3_ENDPOINT_URL"],
+        aws_access_key_id=os.environ["RECARCHIVE_S3_ACCESS_KEY_ID"],
+        aws_secret_access_key=os.environ["RECARCHIVE_S3_SECRET_ACCESS_KEY"],
+        region_name=os.environ.get("RECARCHIVE_S3_REGION", "us-east-1"),
+        config=Config(
+            s3={"addressing_style": "path"},
+            max_pool_connections=32,
+            retries={"mode": "standard", "max_attempts": 5},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
+
+
+def fill_bucket(s3: object, bucket: str, keys: list[str], workers: int) -> None:
+    s3.create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+
+    def put(key: str) -> None:
+        s3.put_object(Bucket=bucket, Key=key, Body=PAYLOAD)  # type: ignore[attr-defined]
+
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        list(pool.map(put, keys))
+
+
+def installation(work: Path, count: int, workers: int) -> tuple[Path, str]:
+    """A catalogue with ``count`` due recordings and their objects in a fresh bucket."""
+    bucket = f"bench-expire-{uuid.uuid4().hex[:8]}"
+    database = work / f"catalogue-{bucket}.db"
+    engine = create_catalogue_engine(f"sqlite:///{database}")
+    upgrade_schema(engine)
+    ids = [uuid.uuid4() for _ in range(count)]
+    keys = [f"recordings/2024/01/01/{i}.wav" for i in ids]
+    fill_bucket(client(), bucket, keys, workers)
+    rows = [
+        {
+            "id": i, "source": "bench", "source_ref": str(i), "started_at": DUE,
+            "duration_ms": 1000, "object_key": key, "format": "wav", "codec": "pcm_s16le",
+            "channels": 1, "sample_rate": 8000, "size_bytes": len(PAYLOAD), "sha256": "0" * 64,
+            "retain_until": DUE, "retention_rule": "default", "direction": "unknown",
+            "customer_match": "unknown", "status": "active", "retention_class": "standard",
+            "created_at": DUE, "updated_at": DUE,
+        }
+        for i, key in zip(ids, keys, strict=True)
+    ]  # fmt: skip
+    with engine.begin() as connection:
+        for start in range(0, len(rows), 5000):
+            connection.execute(insert(Recording), rows[start : start + 5000])
+    engine.dispose()
+    config = work / f"{bucket}.toml"
+    config.write_text(
+        f'[general]\ndata_dir = "{work / "var"}"\nlog_level = "WARNING"\n'
+        f'[catalogue]\nurl = "sqlite:///{database}"\n'
+        f'[storage]\nbackend = "s3"\n'
+        f'[s3]\nendpoint_url = "{os.environ["RECARCHIVE_S3_ENDPOINT_URL"]}"\nbucket = "{bucket}"\n',
+        encoding="utf-8",
+    )
+    return config, bucket
+
+
+def run_expiry(config: Path) -> tuple[float, dict[str, object], float]:
+    """Seconds, the JSON report and the peak RSS (MiB) of ``recarchive expire``."""
+    script = (
+        "import resource, subprocess, sys\n"
+        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "sys.stdout.write(done.stdout)\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("RECARCHIVE_")}
+    for name in ("RECARCHIVE_S3_ACCESS_KEY_ID", "RECARCHIVE_S3_SECRET_ACCESS_KEY"):
+        environment[name] = os.environ[name]
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", script, sys.executable, "-m", "recarchive", "--config",
+         str(config), "expire", "--json"],
+        env=environment, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    lines = done.stdout.strip().splitlines()
+    return seconds, json.loads(lines[-2]), int(lines[-1]) / 1024
+
+
+def single_deletes(count: int, workers: int) -> float:
+    s3 = client()
+    bucket = f"bench-single-{uuid.uuid4().hex[:8]}"
+    keys = [f"recordings/{uuid.uuid4()}.wav" for _ in range(count)]
+    fill_bucket(s3, bucket, keys, workers)
+    started = time.perf_counter()
+
+    def delete(key: str) -> None:
+        s3.delete_object(Bucket=bucket, Key=key)  # type: ignore[attr-defined]
+
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        list(pool.map(delete, keys))
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=100_000, help="due recordings")
+    parser.add_argument("--workers", type=int, default=16, help="threads filling the buckets")
+    parser.add_argument("--delete-workers", type=int, default=1,
+                        help="concurrency of the one-DELETE-per-object baseline "
+                        "(expiry itself sends one request at a time)")  # fmt: skip
+    options = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="recarchive-bench-expire-"))
+    results: dict[str, float] = {}
+    for label, count in (("quarter", options.count // 4), ("full", options.count)):
+        config, _bucket = installation(work, count, options.workers)
+        seconds, report, peak = run_expiry(config)
+        if report["deleted"] != count:
+            sys.exit(f"expiry deleted {report['deleted']} of {count}: {report}")
+        results[f"expire_{label}_per_s"] = count / seconds
+        results[f"peak_mib_{label}"] = peak
+        print(f"expire {count:>7} recordings: {count / seconds:9.1f}/s, peak {peak:.1f} MiB")
+    baseline = single_deletes(options.count, options.delete_workers)
+    results["single_delete_per_s"] = options.count / baseline
+    results["ratio"] = results["expire_full_per_s"] / results["single_delete_per_s"]
+    print(f"one DELETE per object:   {results['single_delete_per_s']:9.1f}/s")
+    print(f"ratio (expire / single): {results['ratio']:9.2f}")
+    print(json.dumps({k: round(v, 2) for k, v in results.items()}))
+
+
+if __name__ == "__main__":
+    main()
