@@ -17,6 +17,7 @@ from recarchive.cli.config_cmd import config_group
 from recarchive.cli.directory_cmd import directory_group
 from recarchive.cli.ingest_cmd import ingest_command
 from recarchive.cli.init_cmd import init_command
+from recarchive.cli.integrity_cmd import reconcile_command, verify_command
 from recarchive.cli.quarantine_cmd import quarantine_group
 from recarchive.cli.retention_cmd import (
     expire_command,
@@ -59,6 +60,8 @@ cli.add_command(hold_group)
 cli.add_command(expire_command)
 cli.add_command(retention_group)
 cli.add_command(scheduler_command)
+cli.add_command(reconcile_command)
+cli.add_command(verify_command)
 
 
 def main() -> None:

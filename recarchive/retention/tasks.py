@@ -30,6 +30,7 @@ from recarchive.access.audit import append_event
 from recarchive.access.models import AuditEvent
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.retention.expiry import ExpiryReport, expire_recordings
+from recarchive.retention.reconcile import reconcile_store
 from recarchive.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -103,10 +104,13 @@ def _single_runner(runtime: Runtime) -> Iterator[bool]:
 
 
 def run_nightly_if_due(runtime: Runtime, *, now: dt.datetime | None = None) -> NightlyRun | None:
-    """Run the nightly expiry if today's run is due and not done; None otherwise.
+    """Run the nightly expiry, then reconciliation, if today's run is due and not done.
 
     Deletes irreversibly what :func:`~recarchive.retention.expiry.expire_recordings`
-    deletes, with the scheduled moment as the cutoff.
+    deletes (cutoff: now), then turns rows whose objects the bucket's backstop
+    removed into tombstones (:func:`~recarchive.retention.reconcile.reconcile_store`,
+    which deletes no object by default). Returns None when not due or when
+    another process runs it.
     """
     now = now or utcnow()
     settings = runtime.settings
@@ -119,6 +123,7 @@ def run_nightly_if_due(runtime: Runtime, *, now: dt.datetime | None = None) -> N
             return None
         logger.info("nightly_started", extra={"scheduled": scheduled.isoformat()})
         report = expire_recordings(runtime, now=max(scheduled, now))
+        reconciled = reconcile_store(runtime)
         with transaction(runtime.sessions) as session:
             append_event(
                 session,
@@ -132,6 +137,11 @@ def run_nightly_if_due(runtime: Runtime, *, now: dt.datetime | None = None) -> N
                     "held_skipped": report.held_skipped,
                     "failed": report.failed,
                     "by_rule": dict(report.by_rule),
+                    "reconcile": {
+                        "tombstoned_backstop": reconciled.tombstoned_backstop,
+                        "tombstoned_missing": reconciled.tombstoned_missing,
+                        "orphans": reconciled.orphans,
+                    },
                 },
             )
         logger.info("nightly_done", extra={"deleted": report.deleted, "failed": report.failed})

@@ -307,6 +307,7 @@ def test_spool_pass_archives_good_quarantines_bad_and_defers_unfinished(
     assert inbound.started_at == dt.datetime(2026, 3, 14, 9, 26, 53, tzinfo=dt.UTC)
     assert inbound.retain_until == inbound.started_at + dt.timedelta(days=500)
     assert inbound.retention_rule == "moving-cases"
+    assert inbound.retention_class == "moving-cases"  # the backstop rule of that class
     assert abs(inbound.duration_ms - 3000) <= 50
     assert inbound.agent == "2001"
     assert inbound.queue == "601"
@@ -325,6 +326,7 @@ def test_spool_pass_archives_good_quarantines_bad_and_defers_unfinished(
     assert from_name.customer_match is CustomerMatch.UNKNOWN
     assert from_name.retain_until == from_name.started_at + dt.timedelta(days=365)
     assert from_name.retention_rule == "default"
+    assert from_name.retention_class == "standard"
 
     for name, row in archived.items():
         assert row.object_key.startswith("recordings/2026/03/14/")
@@ -333,7 +335,7 @@ def test_spool_pass_archives_good_quarantines_bad_and_defers_unfinished(
             assert number not in row.object_key
         with runtime.store.get(row.object_key) as reader:
             assert hashlib.sha256(reader.read()).hexdigest() == row.sha256
-        assert runtime.store.get_tags(row.object_key) == {"retention-class": "standard"}
+        assert runtime.store.get_tags(row.object_key) == {"retention-class": row.retention_class}
         assert not (spool / "monitor" / DAY / name).exists(), "source not acknowledged"
 
     reasons = quarantine_reasons(runtime)
