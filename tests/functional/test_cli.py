@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.functional.helpers import Runner, assert_one_line_error
+from tests.s3env import s3_environment
 
 
 def test_help_lists_the_commands(run_cli: Runner) -> None:
@@ -105,16 +105,8 @@ def test_unreachable_s3_endpoint(run_cli: Runner) -> None:
 
 
 def _s3_env() -> dict[str, str]:
-    endpoint = os.environ.get("RECARCHIVE_S3_ENDPOINT_URL")
-    if not endpoint:
-        if os.environ.get("RECARCHIVE_TEST_REQUIRE_S3") == "1":
-            pytest.fail("RECARCHIVE_S3_ENDPOINT_URL is not set: run scripts/s3-server start")
-        pytest.skip("no S3 server: RECARCHIVE_S3_ENDPOINT_URL is not set")
     return {
-        "RECARCHIVE_STORAGE_BACKEND": "s3",
-        "RECARCHIVE_S3_ENDPOINT_URL": endpoint,
-        "RECARCHIVE_S3_ACCESS_KEY_ID": os.environ["RECARCHIVE_S3_ACCESS_KEY_ID"],
-        "RECARCHIVE_S3_SECRET_ACCESS_KEY": os.environ["RECARCHIVE_S3_SECRET_ACCESS_KEY"],
+        **s3_environment(),
         "RECARCHIVE_S3_BUCKET": f"recarchive-cli-{uuid.uuid4().hex[:10]}",
         "RECARCHIVE_S3_MAX_ATTEMPTS": "1",
     }

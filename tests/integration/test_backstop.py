@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import io
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,23 +15,20 @@ import pytest
 
 from recarchive.catalogue.services import CLASS_TAG
 from recarchive.storage.s3 import S3ObjectStore
+from tests.s3env import s3_environment
 
 pytestmark = [pytest.mark.s3, pytest.mark.slow]
 
 
 @pytest.fixture
 def store() -> Iterator[S3ObjectStore]:
-    endpoint = os.environ.get("RECARCHIVE_S3_ENDPOINT_URL")
-    if not endpoint:
-        if os.environ.get("RECARCHIVE_TEST_REQUIRE_S3") == "1":
-            pytest.fail("RECARCHIVE_S3_ENDPOINT_URL is not set: run scripts/s3-server start")
-        pytest.skip("no S3 server")
+    env = s3_environment()
     store = S3ObjectStore(
         bucket=f"recarchive-lc-{uuid.uuid4().hex[:10]}",
-        endpoint_url=endpoint,
-        region=os.environ.get("RECARCHIVE_S3_REGION", "us-east-1"),
-        access_key_id=os.environ["RECARCHIVE_S3_ACCESS_KEY_ID"],
-        secret_access_key=os.environ["RECARCHIVE_S3_SECRET_ACCESS_KEY"],
+        endpoint_url=env["RECARCHIVE_S3_ENDPOINT_URL"],
+        region=env["RECARCHIVE_S3_REGION"],
+        access_key_id=env["RECARCHIVE_S3_ACCESS_KEY_ID"],
+        secret_access_key=env["RECARCHIVE_S3_SECRET_ACCESS_KEY"],
     )
     store.create()
     yield store

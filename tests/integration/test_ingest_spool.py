@@ -28,6 +28,7 @@ from recarchive.ingest.services import Pipeline
 from recarchive.ingest.sources import build_sources
 from recarchive.ingest.tasks import run_ingest
 from recarchive.runtime import Runtime
+from tests.s3env import s3_environment
 
 DAY = "2026/03/14"
 OLD = dt.datetime(2026, 3, 14, 12, 0, tzinfo=dt.UTC).timestamp()
@@ -210,11 +211,7 @@ def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
     if request.param == "filesystem":
         yield '[storage]\nbackend = "filesystem"\n'
         return
-    endpoint = os.environ.get("RECARCHIVE_S3_ENDPOINT_URL")
-    if not endpoint:
-        if os.environ.get("RECARCHIVE_TEST_REQUIRE_S3") == "1":
-            pytest.fail("RECARCHIVE_S3_ENDPOINT_URL is not set: run scripts/s3-server start")
-        pytest.skip("no S3 server: RECARCHIVE_S3_ENDPOINT_URL is not set")
+    endpoint = s3_environment()["RECARCHIVE_S3_ENDPOINT_URL"]
     bucket = f"recarchive-ingest-{os.urandom(4).hex()}"
     yield f'[storage]\nbackend = "s3"\n[s3]\nendpoint_url = "{endpoint}"\nbucket = "{bucket}"\n'
 

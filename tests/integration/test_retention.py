@@ -30,6 +30,7 @@ from recarchive.retention.models import Hold, HoldRecording, Tombstone
 from recarchive.retention.tasks import run_nightly_if_due
 from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import DeleteResult
+from tests.s3env import s3_environment
 
 T0 = dt.datetime(2025, 1, 10, 8, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -47,20 +48,8 @@ def runtime(
         "RECARCHIVE_CATALOGUE_URL": empty_catalogue_url,
     }
     if request.param == "s3":
-        endpoint = os.environ.get("RECARCHIVE_S3_ENDPOINT_URL")
-        if not endpoint:
-            if os.environ.get("RECARCHIVE_TEST_REQUIRE_S3") == "1":
-                pytest.fail("RECARCHIVE_S3_ENDPOINT_URL is not set: run scripts/s3-server start")
-            pytest.skip("no S3 server")
-        env.update(
-            {
-                "RECARCHIVE_STORAGE_BACKEND": "s3",
-                "RECARCHIVE_S3_ENDPOINT_URL": endpoint,
-                "RECARCHIVE_S3_ACCESS_KEY_ID": os.environ["RECARCHIVE_S3_ACCESS_KEY_ID"],
-                "RECARCHIVE_S3_SECRET_ACCESS_KEY": os.environ["RECARCHIVE_S3_SECRET_ACCESS_KEY"],
-                "RECARCHIVE_S3_BUCKET": f"recarchive-ret-{uuid.uuid4().hex[:10]}",
-            }
-        )
+        env.update(s3_environment())
+        env["RECARCHIVE_S3_BUCKET"] = f"recarchive-ret-{uuid.uuid4().hex[:10]}"
     runtime = Runtime(load_settings(env=env))
     runtime.store.create()
     yield runtime

@@ -39,6 +39,7 @@ from recarchive.storage.filesystem import FilesystemObjectStore
 from recarchive.storage.interfaces import ByteRange, ObjectStore
 from recarchive.storage.memory import InMemoryObjectStore
 from recarchive.storage.s3 import S3ObjectStore
+from tests.s3env import s3_environment
 
 MiB = 1024 * 1024
 BAD_KEYS = ["../x", "a/../b", "/x", "a//b", "a/", "a\\b", "./a", "a/./b", "x" * 1025, ""]
@@ -46,20 +47,12 @@ BAD_KEYS = ["../x", "a/../b", "/x", "a//b", "a/", "a\\b", "./a", "a/./b", "x" * 
 
 def s3_settings() -> dict[str, Any]:
     """Connection settings of the test S3 server from the environment; skip or fail without."""
-    url = os.environ.get("RECARCHIVE_S3_ENDPOINT_URL")
-    if not url:
-        message = (
-            "S3 server not configured: set RECARCHIVE_S3_ENDPOINT_URL "
-            '(run eval "$(scripts/s3-server start)")'
-        )
-        if os.environ.get("RECARCHIVE_TEST_REQUIRE_S3") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+    env = s3_environment()
     return {
-        "endpoint_url": url,
-        "region": os.environ.get("RECARCHIVE_S3_REGION") or "us-east-1",
-        "access_key_id": os.environ.get("RECARCHIVE_S3_ACCESS_KEY_ID"),
-        "secret_access_key": os.environ.get("RECARCHIVE_S3_SECRET_ACCESS_KEY"),
+        "endpoint_url": env["RECARCHIVE_S3_ENDPOINT_URL"],
+        "region": env["RECARCHIVE_S3_REGION"],
+        "access_key_id": env["RECARCHIVE_S3_ACCESS_KEY_ID"] or None,
+        "secret_access_key": env["RECARCHIVE_S3_SECRET_ACCESS_KEY"] or None,
     }
 
 
