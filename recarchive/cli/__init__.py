@@ -12,6 +12,7 @@ import sys
 import click
 
 from recarchive import __version__
+from recarchive.cli.audit_cmd import audit_group
 from recarchive.cli.common import AppContext
 from recarchive.cli.config_cmd import config_group
 from recarchive.cli.directory_cmd import directory_group
@@ -28,6 +29,7 @@ from recarchive.cli.retention_cmd import (
 from recarchive.cli.status_cmd import status_command
 from recarchive.cli.store_cmd import store_group
 from recarchive.cli.tag_cmd import tag_command
+from recarchive.cli.users_cmd import users_group
 from recarchive.errors import RecArchiveError
 
 
@@ -56,12 +58,14 @@ cli.add_command(ingest_command)
 cli.add_command(quarantine_group)
 cli.add_command(tag_command)
 cli.add_command(directory_group)
+cli.add_command(audit_group)
 cli.add_command(hold_group)
 cli.add_command(expire_command)
 cli.add_command(retention_group)
 cli.add_command(scheduler_command)
 cli.add_command(reconcile_command)
 cli.add_command(verify_command)
+cli.add_command(users_group)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 
 import click
@@ -42,3 +43,24 @@ def human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+def aware(value: dt.datetime | None, option: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise click.BadParameter(
+            "give a time zone, e.g. 2026-11-28T02:30:00+02:00", param_hint=option
+        )
+    return value.astimezone(dt.UTC)
+
+
+def parse_time(text: str | None, option: str) -> dt.datetime | None:
+    """An ISO 8601 time with a zone from an option, as aware UTC; a clear error otherwise."""
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 time: {text!r}", param_hint=option) from None
+    return aware(value, option)

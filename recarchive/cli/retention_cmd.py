@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
 import json
 import uuid
@@ -11,32 +10,12 @@ from zoneinfo import ZoneInfo
 import click
 
 from recarchive.catalogue.database import utcnow
-from recarchive.cli.common import AppContext, human_size, pass_app
+from recarchive.cli.common import AppContext, human_size, parse_time, pass_app
 from recarchive.ingest.tasks import StopFlag
 from recarchive.retention.apply import apply_policy
 from recarchive.retention.expiry import check_clock, expire_recordings
 from recarchive.retention.holds import list_holds, place_hold, release_hold
 from recarchive.retention.tasks import next_scheduled, run_nightly_if_due
-
-
-def _aware(value: dt.datetime | None, option: str) -> dt.datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise click.BadParameter(
-            "give a time zone, e.g. 2026-11-28T02:30:00+02:00", param_hint=option
-        )
-    return value.astimezone(dt.UTC)
-
-
-def _parse_time(text: str | None, option: str) -> dt.datetime | None:
-    if text is None:
-        return None
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(f"not an ISO 8601 time: {text!r}", param_hint=option) from None
-    return _aware(value, option)
 
 
 @click.group("hold")
@@ -74,7 +53,7 @@ def add_command(
         actor=actor or getpass.getuser(),
         recording_ids=list(recording_ids),
         customer_id=customer_id,
-        until=_parse_time(until_text, "--until"),
+        until=parse_time(until_text, "--until"),
     )
     scope = f"customer {customer_id}" if customer_id else "recordings"
     click.echo(f"hold {summary.hold.id} placed on {scope}: {summary.recordings} recording(s)")
@@ -124,7 +103,7 @@ def expire_command(
     Objects go first, then catalogue rows, which leave tombstones (no
     personal data). Safe to interrupt and run again.
     """
-    now = _parse_time(now_text, "--now")
+    now = parse_time(now_text, "--now")
     if now is not None:
         check_clock(app.runtime, now, force=force)
     report = expire_recordings(app.runtime, now=now, dry_run=dry_run)
