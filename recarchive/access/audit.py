@@ -27,32 +27,20 @@ GENESIS_HASH = "0" * 64
 _ADVISORY_LOCK_KEY = 0x72656361  # "reca": serialises appends on PostgreSQL
 
 
-def entry_hash(
-    *,
-    prev_hash: str,
-    at: dt.datetime,
-    actor: str,
-    actor_role: str | None,
-    action: str,
-    recording_id: uuid.UUID | None,
-    purpose: str | None,
-    case_ref: str | None,
-    client_addr: str | None,
-    details: Mapping[str, Any],
-) -> str:
-    """SHA-256 over the canonical JSON form of an entry and the hash before it."""
+def entry_hash(event: AuditEvent) -> str:
+    """SHA-256 over the canonical JSON form of an entry's content and ``prev_hash``."""
     canonical = json.dumps(
         {
-            "prev_hash": prev_hash,
-            "at": at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
-            "actor": actor,
-            "actor_role": actor_role,
-            "action": action,
-            "recording_id": str(recording_id) if recording_id else None,
-            "purpose": purpose,
-            "case_ref": case_ref,
-            "client_addr": client_addr,
-            "details": details,
+            "prev_hash": event.prev_hash,
+            "at": event.at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+            "actor": event.actor,
+            "actor_role": event.actor_role,
+            "action": event.action,
+            "recording_id": str(event.recording_id) if event.recording_id else None,
+            "purpose": event.purpose,
+            "case_ref": event.case_ref,
+            "client_addr": event.client_addr,
+            "details": event.details,
         },
         sort_keys=True,
         separators=(",", ":"),
@@ -82,11 +70,8 @@ def append_event(
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
     previous = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))
-    prev_hash = previous or GENESIS_HASH
-    at = utcnow()
-    body = dict(details or {})
     event = AuditEvent(
-        at=at,
+        at=utcnow(),
         actor=actor,
         actor_role=actor_role,
         action=action,
@@ -94,21 +79,10 @@ def append_event(
         purpose=purpose,
         case_ref=case_ref,
         client_addr=client_addr,
-        details=body,
-        prev_hash=prev_hash,
-        hash=entry_hash(
-            prev_hash=prev_hash,
-            at=at,
-            actor=actor,
-            actor_role=actor_role,
-            action=action,
-            recording_id=recording_id,
-            purpose=purpose,
-            case_ref=case_ref,
-            client_addr=client_addr,
-            details=body,
-        ),
+        details=dict(details or {}),
+        prev_hash=previous or GENESIS_HASH,
     )
+    event.hash = entry_hash(event)
     session.add(event)
     session.flush()
     return event
@@ -146,18 +120,7 @@ def verify_chain(sessions: sessionmaker[Session], *, batch: int = 5000) -> Chain
                 last_seq = event.seq
                 if event.prev_hash != expected_prev:
                     return ChainReport(count, event.seq, "link to the previous entry is broken")
-                recomputed = entry_hash(
-                    prev_hash=event.prev_hash,
-                    at=event.at,
-                    actor=event.actor,
-                    actor_role=event.actor_role,
-                    action=event.action,
-                    recording_id=event.recording_id,
-                    purpose=event.purpose,
-                    case_ref=event.case_ref,
-                    client_addr=event.client_addr,
-                    details=event.details,
-                )
+                recomputed = entry_hash(event)
                 if recomputed != event.hash:
                     return ChainReport(count, event.seq, "entry content does not match its hash")
                 expected_prev = event.hash
