@@ -125,28 +125,48 @@ def _split(text: str) -> list[str]:
     return rows[0] if rows else []
 
 
+def _rows(
+    lines: Iterator[str], first: int, columns: tuple[str, ...], *, exact: bool
+) -> Iterator[tuple[int, dict[str, str]] | CdrLineError]:
+    """Each non-empty line parsed on its own, as ``(line number, row)`` or an error."""
+    for number, text in enumerate(lines, start=first):
+        text = text.rstrip("\r\n")
+        if not text.strip():
+            continue
+        try:
+            fields = _split(text)
+        except csv.Error:
+            yield CdrLineError(number, "broken quoting")
+            continue
+        if exact and len(fields) != len(columns):
+            yield CdrLineError(number, f"{len(fields)} columns, header has {len(columns)}")
+        elif len(fields) < len(columns):
+            yield CdrLineError(number, f"{len(fields)} columns, expected at least {len(columns)}")
+        else:
+            yield number, dict(zip(columns, fields, strict=False))
+
+
+def _records(
+    rows: Iterator[tuple[int, dict[str, str]] | CdrLineError], zone: ZoneInfo, start_column: str
+) -> Iterator[CdrRecord | CdrLineError]:
+    for entry in rows:
+        if isinstance(entry, CdrLineError):
+            yield entry
+            continue
+        number, row = entry
+        try:
+            yield _record(number, row, zone, start_column=start_column)
+        except ValueError as exc:
+            yield CdrLineError(number, str(exc))
+
+
 def read_master_csv(path: Path, zone: ZoneInfo) -> Iterator[CdrRecord | CdrLineError]:
-    """Records and line errors of an Asterisk ``Master.csv``, in file order."""
+    """Records and line errors of an Asterisk ``Master.csv``, in file order.
+
+    Trailing columns beyond :data:`MASTER_COLUMNS` (newer Asterisk versions) are ignored.
+    """
     with path.open(encoding="utf-8", errors="replace", newline="") as handle:
-        for number, text in enumerate(handle, start=1):
-            text = text.rstrip("\r\n")
-            if not text.strip():
-                continue
-            try:
-                fields = _split(text)
-            except csv.Error:
-                yield CdrLineError(number, "broken quoting")
-                continue
-            if len(fields) < len(MASTER_COLUMNS):
-                yield CdrLineError(
-                    number, f"{len(fields)} columns, expected at least {len(MASTER_COLUMNS)}"
-                )
-                continue
-            row = dict(zip(MASTER_COLUMNS, fields, strict=False))
-            try:
-                yield _record(number, row, zone, start_column="start")
-            except ValueError as exc:
-                yield CdrLineError(number, str(exc))
+        yield from _records(_rows(handle, 1, MASTER_COLUMNS, exact=False), zone, "start")
 
 
 def read_freepbx_export(path: Path, zone: ZoneInfo) -> Iterator[CdrRecord | CdrLineError]:
@@ -154,7 +174,7 @@ def read_freepbx_export(path: Path, zone: ZoneInfo) -> Iterator[CdrRecord | CdrL
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
         header_line = handle.readline().rstrip("\r\n")
         try:
-            header = [name.strip().lower() for name in _split(header_line)]
+            header = tuple(name.strip().lower() for name in _split(header_line))
         except csv.Error:
             yield CdrLineError(1, "header row has broken quoting")
             return
@@ -162,23 +182,7 @@ def read_freepbx_export(path: Path, zone: ZoneInfo) -> Iterator[CdrRecord | CdrL
         if missing:
             yield CdrLineError(1, f"header lacks the column(s) {', '.join(missing)}")
             return
-        for number, text in enumerate(handle, start=2):
-            text = text.rstrip("\r\n")
-            if not text.strip():
-                continue
-            try:
-                fields = _split(text)
-            except csv.Error:
-                yield CdrLineError(number, "broken quoting")
-                continue
-            if len(fields) != len(header):
-                yield CdrLineError(number, f"{len(fields)} columns, header has {len(header)}")
-                continue
-            row = dict(zip(header, fields, strict=True))
-            try:
-                yield _record(number, row, zone, start_column="calldate")
-            except ValueError as exc:
-                yield CdrLineError(number, str(exc))
+        yield from _records(_rows(handle, 2, header, exact=True), zone, "calldate")
 
 
 def _record(number: int, row: dict[str, str], zone: ZoneInfo, *, start_column: str) -> CdrRecord:
