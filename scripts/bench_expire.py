@@ -25,6 +25,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -58,8 +59,23 @@ def client() -> object:
     )
 
 
+#: Buckets this run created; emptied and removed at the end (the test server is small).
+CREATED: list[str] = []
+
+
+def remove_buckets() -> None:
+    s3: Any = client()
+    for bucket in CREATED:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+        s3.delete_bucket(Bucket=bucket)
+
+
 def fill_bucket(s3: object, bucket: str, keys: list[str], workers: int) -> None:
     s3.create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+    CREATED.append(bucket)
 
     def put(key: str) -> None:
         s3.put_object(Bucket=bucket, Key=key, Body=PAYLOAD)  # type: ignore[attr-defined]
@@ -141,6 +157,13 @@ def single_deletes(count: int, workers: int) -> float:
 
 
 def main() -> None:
+    try:
+        run()
+    finally:
+        remove_buckets()
+
+
+def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100_000, help="due recordings")
     parser.add_argument("--workers", type=int, default=16, help="threads filling the buckets")

@@ -33,6 +33,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -69,6 +70,20 @@ def client() -> object:
     )
 
 
+#: Buckets this run created; emptied and removed at the end (the test server is small).
+CREATED: list[str] = []
+
+
+def remove_buckets() -> None:
+    s3: Any = client()
+    for bucket in CREATED:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+        s3.delete_bucket(Bucket=bucket)
+
+
 def generate(corpus: Path, count: int, min_s: float, max_s: float) -> list[Path]:
     marker = corpus / "manifest.json"
     if not marker.exists():
@@ -91,6 +106,7 @@ def plain_upload(files: list[Path], workers: int) -> None:
     s3 = client()
     bucket = f"bench-plain-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+    CREATED.append(bucket)
 
     def upload(path: Path) -> None:
         with path.open("rb") as body:
@@ -129,11 +145,13 @@ def prepare_installation(base: Path, corpus: Path, store_format: str) -> Path:
     (spool / "cdr").mkdir(parents=True)
     shutil.copy(corpus / "cdr" / "Master.csv", spool / "cdr" / "Master.csv")
     config = base / "recarchive.toml"
+    bucket = f"bench-{store_format}-{uuid.uuid4().hex[:8]}"
+    CREATED.append(bucket)
     config.write_text(
         f'[general]\ndata_dir = "{base / "var"}"\nlog_format = "json"\nlog_level = "WARNING"\n'
         f'[storage]\nbackend = "s3"\n'
         f'[s3]\nendpoint_url = "{os.environ["RECARCHIVE_S3_ENDPOINT_URL"]}"\n'
-        f'bucket = "bench-{store_format}-{uuid.uuid4().hex[:8]}"\n'
+        f'bucket = "{bucket}"\n'
         f'[audio]\nstore_format = "{store_format}"\n'
         "[ingest]\nsettle_s = 0\n"
         f'[[sources]]\nkind = "spool"\nname = "pbx"\npath = "{spool / "monitor"}"\n'
@@ -191,6 +209,13 @@ def memory_case(work: Path, hours: float) -> float:
 
 
 def main() -> None:
+    try:
+        run()
+    finally:
+        remove_buckets()
+
+
+def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1000, help="calls to ingest")
     parser.add_argument("--workers", type=int, default=2, help="concurrency of both sides")
