@@ -33,10 +33,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
-import boto3
-from botocore.config import Config
+from bench_s3 import CREATED, client, remove_buckets
 
 REPO = Path(__file__).resolve().parent.parent
 GENERATOR = REPO / "scripts" / "gen_calls.py"
@@ -51,37 +49,6 @@ def s3_environment() -> dict[str, str]:
     return {
         name: os.environ[name] for name in (*needed, "RECARCHIVE_S3_REGION") if name in os.environ
     }
-
-
-def client() -> object:
-    return boto3.client(
-        "s3",
-        endpoint_url=os.environ["RECARCHIVE_S3_ENDPOINT_URL"],
-        aws_access_key_id=os.environ["RECARCHIVE_S3_ACCESS_KEY_ID"],
-        aws_secret_access_key=os.environ["RECARCHIVE_S3_SECRET_ACCESS_KEY"],
-        region_name=os.environ.get("RECARCHIVE_S3_REGION", "us-east-1"),
-        config=Config(
-            s3={"addressing_style": "path"},
-            retries={"mode": "standard", "max_attempts": 5},
-            max_pool_connections=32,
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        ),
-    )
-
-
-#: Buckets this run created; emptied and removed at the end (the test server is small).
-CREATED: list[str] = []
-
-
-def remove_buckets() -> None:
-    s3: Any = client()
-    for bucket in CREATED:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-            if keys:
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
-        s3.delete_bucket(Bucket=bucket)
 
 
 def generate(corpus: Path, count: int, min_s: float, max_s: float) -> list[Path]:

@@ -27,21 +27,30 @@ GENESIS_HASH = "0" * 64
 _ADVISORY_LOCK_KEY = 0x72656361  # "reca": serialises appends on PostgreSQL
 
 
+def entry_content(event: AuditEvent) -> dict[str, Any]:
+    """What an entry's hash covers: its content and the hash of the entry before it.
+
+    Also the form ``recarchive audit export`` writes, so that an auditor can
+    recompute every hash from the export alone.
+    """
+    return {
+        "prev_hash": event.prev_hash,
+        "at": event.at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "actor": event.actor,
+        "actor_role": event.actor_role,
+        "action": event.action,
+        "recording_id": str(event.recording_id) if event.recording_id else None,
+        "purpose": event.purpose,
+        "case_ref": event.case_ref,
+        "client_addr": event.client_addr,
+        "details": event.details,
+    }
+
+
 def entry_hash(event: AuditEvent) -> str:
-    """SHA-256 over the canonical JSON form of an entry's content and ``prev_hash``."""
+    """SHA-256 over the canonical JSON form of :func:`entry_content`."""
     canonical = json.dumps(
-        {
-            "prev_hash": event.prev_hash,
-            "at": event.at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
-            "actor": event.actor,
-            "actor_role": event.actor_role,
-            "action": event.action,
-            "recording_id": str(event.recording_id) if event.recording_id else None,
-            "purpose": event.purpose,
-            "case_ref": event.case_ref,
-            "client_addr": event.client_addr,
-            "details": event.details,
-        },
+        entry_content(event),
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,

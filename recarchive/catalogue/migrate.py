@@ -15,6 +15,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from recarchive.catalogue.database import describe_url
+from recarchive.errors import CatalogueError
+
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -54,3 +57,18 @@ def upgrade_schema(engine: Engine) -> tuple[str | None, str]:
             command.upgrade(config, "head")
         logger.info("catalogue_upgraded", extra={"from_revision": before, "to_revision": head})
     return before, head
+
+
+def require_current_schema(engine: Engine) -> str:
+    """The current revision; :class:`~recarchive.errors.CatalogueError` unless it is the newest.
+
+    Commands other than ``recarchive init`` call this first, so that an empty
+    or outdated catalogue gets one clear line instead of an SQL error.
+    """
+    revision = current_revision(engine)
+    if revision != head_revision():
+        raise CatalogueError(
+            f"catalogue {describe_url(engine)} is at schema {revision or 'empty'}, "
+            f"this recarchive needs {head_revision()}: run `recarchive init`"
+        )
+    return revision

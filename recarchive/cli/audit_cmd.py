@@ -7,7 +7,7 @@ import json
 import click
 from sqlalchemy import select
 
-from recarchive.access.audit import verify_chain
+from recarchive.access.audit import entry_content, verify_chain
 from recarchive.access.models import AuditEvent
 from recarchive.cli.common import AppContext, parse_time, pass_app
 from recarchive.errors import RecArchiveError
@@ -50,23 +50,5 @@ def export_command(app: AppContext, start_text: str | None, end_text: str | None
         statement = statement.where(AuditEvent.at < end)
     with app.runtime.sessions() as session:
         for event in session.scalars(statement.execution_options(yield_per=1000)):
-            click.echo(
-                json.dumps(
-                    {
-                        "seq": event.seq,
-                        "at": event.at.isoformat(),
-                        "actor": event.actor,
-                        "actor_role": event.actor_role,
-                        "action": event.action,
-                        "recording_id": str(event.recording_id) if event.recording_id else None,
-                        "purpose": event.purpose,
-                        "case_ref": event.case_ref,
-                        "client_addr": event.client_addr,
-                        "details": event.details,
-                        "prev_hash": event.prev_hash,
-                        "hash": event.hash,
-                    },
-                    sort_keys=True,
-                    ensure_ascii=False,
-                )
-            )
+            record = {"seq": event.seq, **entry_content(event), "hash": event.hash}
+            click.echo(json.dumps(record, sort_keys=True, ensure_ascii=False, default=str))

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from recarchive.catalogue.database import check_connection, describe_url
+from recarchive.catalogue.database import check_connection
 from recarchive.catalogue.directory import DirectoryImportReport, import_directory
 from recarchive.catalogue.identity import check_region
-from recarchive.catalogue.migrate import current_revision, head_revision
+from recarchive.catalogue.migrate import require_current_schema
 from recarchive.cli.common import AppContext, pass_app
-from recarchive.errors import CatalogueError, SecretMissing
+from recarchive.errors import SecretMissing
 
 #: Exit status when the file was imported but some of its rows were not.
 EXIT_INVALID_ROWS = 2
@@ -68,12 +68,7 @@ def import_command(app: AppContext, file: Path, replace: bool, dry_run: bool, re
         raise SecretMissing("secret identity_hash_key is not set")
     engine = app.runtime.engine
     check_connection(engine)
-    revision = current_revision(engine)
-    if revision != head_revision():
-        raise CatalogueError(
-            f"catalogue {describe_url(engine)} is at schema {revision or 'empty'}, "
-            f"this recarchive needs {head_revision()}: run `recarchive init`"
-        )
+    require_current_schema(engine)
     progress = sys.stderr.isatty()
     report = import_directory(
         app.runtime.sessions,

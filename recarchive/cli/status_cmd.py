@@ -5,10 +5,9 @@ from __future__ import annotations
 import click
 
 from recarchive.catalogue.database import check_connection, describe_url
-from recarchive.catalogue.migrate import current_revision, head_revision
+from recarchive.catalogue.migrate import require_current_schema
 from recarchive.catalogue.services import summarise
 from recarchive.cli.common import AppContext, human_size, pass_app
-from recarchive.errors import CatalogueError
 from recarchive.storage.services import describe_store
 
 
@@ -18,12 +17,7 @@ def status_command(app: AppContext) -> None:
     """Show the schema revision and what the catalogue and the store hold."""
     engine = app.runtime.engine
     check_connection(engine)
-    revision = current_revision(engine)
-    if revision != head_revision():
-        raise CatalogueError(
-            f"catalogue {describe_url(engine)} is at schema {revision or 'empty'}, "
-            f"this recarchive needs {head_revision()}: run `recarchive init`"
-        )
+    revision = require_current_schema(engine)
     summary = summarise(engine)
     app.runtime.store.check()
     click.echo(f"catalogue   {describe_url(engine)} (schema {revision})")

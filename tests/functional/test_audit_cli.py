@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -33,6 +34,11 @@ def test_verify_then_detect_an_edit_and_export(
         lines = [json.loads(line) for line in exported.stdout.splitlines()]
         assert [line["case_ref"] for line in lines] == ["D-1", "D-2", "D-3"]
         assert lines[1]["prev_hash"] == lines[0]["hash"]
+        for line in lines:  # the export alone is enough to recompute every hash
+            content = {k: v for k, v in line.items() if k not in ("seq", "hash")}
+            canonical = json.dumps(content, sort_keys=True, separators=(",", ":"),
+                                   ensure_ascii=False)  # fmt: skip
+            assert hashlib.sha256(canonical.encode()).hexdigest() == line["hash"]
         bad_time = run_cli("audit", "export", "--from", "yesterday", env=env)
         assert bad_time.returncode == 2
         assert "not an ISO 8601 time" in bad_time.stderr

@@ -138,5 +138,10 @@ def test_wrong_s3_secret_is_one_line(run_cli: Runner) -> None:
 
 @pytest.mark.s3
 def test_missing_bucket_tells_to_run_init(run_cli: Runner) -> None:
-    result = run_cli("status", env=_s3_env())
-    assert result.returncode == 1
+    env = _s3_env()
+    assert run_cli("init", env=env).returncode == 0  # the catalogue exists, a bucket too
+    other = {**env, "RECARCHIVE_S3_BUCKET": f"recarchive-gone-{uuid.uuid4().hex[:10]}"}
+    result = run_cli("status", env=other)
+    assert_one_line_error(
+        result, f"S3 bucket '{other['RECARCHIVE_S3_BUCKET']}' does not exist", "`recarchive init`"
+    )

@@ -1,0 +1,47 @@
+"""What the benchmark scripts share: a boto3 client for the test S3 server, and cleanup.
+
+Not a command: ``scripts/bench_ingest.py`` and ``scripts/bench_expire.py``
+import it. The connection comes from the variables ``scripts/s3-server start``
+prints.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+#: Buckets the running benchmark created; :func:`remove_buckets` empties and removes them
+#: (the test server's disk is small).
+CREATED: list[str] = []
+
+
+def client() -> Any:
+    """A plain boto3 client for the test S3 server, as boto3 users configure one."""
+    return boto3.client(
+        "s3",
+        endpoint_url=os.environ["RECARCHIVE_S3_ENDPOINT_URL"],
+        aws_access_key_id=os.environ["RECARCHIVE_S3_ACCESS_KEY_ID"],
+        aws_secret_access_key=os.environ["RECARCHIVE_S3_SECRET_ACCESS_KEY"],
+        region_name=os.environ.get("RECARCHIVE_S3_REGION", "us-east-1"),
+        config=Config(
+            s3={"addressing_style": "path"},
+            retries={"mode": "standard", "max_attempts": 5},
+            max_pool_connections=32,
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
+
+
+def remove_buckets() -> None:
+    """Empty and delete every bucket in :data:`CREATED`."""
+    s3 = client()
+    for bucket in CREATED:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+        s3.delete_bucket(Bucket=bucket)
