@@ -146,6 +146,14 @@ class S3Settings(_Section):
         return value.rstrip("/")
 
 
+class ApiSettings(_Section):
+    bind: str = Field(default="127.0.0.1:8080", pattern=r"^[^\s:]+:[0-9]{1,5}$")
+    token_cache_s: float = Field(default=30.0, ge=0, le=3600)
+    max_query_bytes: int = Field(default=4096, ge=512, le=65536)
+    secure_cookies: bool = False
+    transcode_timeout_s: float = Field(default=600.0, gt=0)
+
+
 class SecretsSettings(_Section):
     identity_hash_key_file: OptionalPath = None
     token_pepper_file: OptionalPath = None
@@ -187,11 +195,17 @@ class Settings(BaseModel):
     audio: AudioSettings = AudioSettings()
     retention: RetentionSettings = RetentionSettings()
     reasons: ReasonSettings = ReasonSettings()
+    api: ApiSettings = ApiSettings()
     secrets: SecretsSettings = SecretsSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
 
     #: Environment the secrets are read from (not a setting; kept for lookups).
     env: Mapping[str, str] = Field(default_factory=dict, exclude=True, repr=False)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The installation's time zone (``general.timezone``)."""
+        return ZoneInfo(self.general.timezone)
 
     @property
     def catalogue_url(self) -> str:

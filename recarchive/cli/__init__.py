@@ -26,6 +26,7 @@ from recarchive.cli.retention_cmd import (
     retention_group,
     scheduler_command,
 )
+from recarchive.cli.serve_cmd import serve_command
 from recarchive.cli.status_cmd import status_command
 from recarchive.cli.store_cmd import store_group
 from recarchive.cli.tag_cmd import tag_command
@@ -66,6 +67,7 @@ cli.add_command(scheduler_command)
 cli.add_command(reconcile_command)
 cli.add_command(verify_command)
 cli.add_command(users_group)
+cli.add_command(serve_command)
 
 
 def main() -> None:

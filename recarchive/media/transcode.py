@@ -25,7 +25,7 @@ import os
 import re
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import IO, Any, Literal, Self
 
@@ -394,7 +394,7 @@ def transcode_for_playback(
     label: str | None = None,
     timeout_s: float = PLAYBACK_TIMEOUT_S,
     chunk_bytes: int = PLAYBACK_CHUNK_BYTES,
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """Stream ``src`` transcoded to ``fmt`` as chunks of bytes, without temporary files.
 
     ffmpeg writes to a pipe; the generator yields what it reads. Closing the
@@ -415,7 +415,7 @@ def transcode_for_playback(
 
 def _stream(
     args: list[str], src: Path, name: str, timeout_s: float, chunk_bytes: int
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     with ToolProcess(args, tool="ffmpeg", label=name, timeout_s=timeout_s) as process:
         while chunk := process.stdout.read(chunk_bytes):
             yield chunk

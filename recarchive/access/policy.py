@@ -1,0 +1,113 @@
+"""Who may do what: the role-by-action matrix and the purposes each role may play for.
+
+One table decides every permission, for the API and the shell alike, so
+the tests can check each endpoint against it. A refusal never says whether
+the recording asked for exists: the check comes before the lookup.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+
+from recarchive.access.models import Role
+from recarchive.errors import RecArchiveError
+
+
+class Action(enum.StrEnum):
+    SEARCH = "search"
+    VIEW = "view"
+    PLAY = "play"
+    DOWNLOAD = "download"
+    HOLD_LIST = "hold.list"
+    HOLD_PLACE = "hold.place"
+    HOLD_RELEASE = "hold.release"
+    TAG = "tag"
+    AUDIT_READ = "audit.read"
+    USERS_ADMIN = "users.admin"
+    SUBJECT = "subject"
+
+
+class Purpose(enum.StrEnum):
+    """Why a recording is played or downloaded; recorded with every access."""
+
+    TRAINING = "training"
+    DISPUTE = "dispute"
+    DATA_SUBJECT_REQUEST = "data_subject_request"
+
+
+_Q, _D, _P, _A, _ADM = (
+    Role.QA_TRAINER,
+    Role.DISPUTE_HANDLER,
+    Role.PRIVACY_OFFICER,
+    Role.AUDITOR,
+    Role.ADMIN,
+)
+
+#: The role-by-action matrix: the roles allowed each action.
+PERMISSIONS: Mapping[Action, frozenset[Role]] = {
+    Action.SEARCH: frozenset({_Q, _D, _P}),
+    Action.VIEW: frozenset({_Q, _D, _P}),
+    Action.PLAY: frozenset({_Q, _D, _P}),
+    Action.DOWNLOAD: frozenset({_D, _P}),
+    Action.HOLD_LIST: frozenset({_D, _P}),
+    Action.HOLD_PLACE: frozenset({_D, _P}),
+    Action.HOLD_RELEASE: frozenset({_D, _P}),
+    Action.TAG: frozenset({_D, _P}),
+    Action.AUDIT_READ: frozenset({_A}),
+    Action.USERS_ADMIN: frozenset({_ADM}),
+    Action.SUBJECT: frozenset({_P}),
+}
+
+#: The purposes each role may play or download a recording for.
+PURPOSES: Mapping[Role, frozenset[Purpose]] = {
+    _Q: frozenset({Purpose.TRAINING}),
+    _D: frozenset({Purpose.DISPUTE}),
+    _P: frozenset({Purpose.DATA_SUBJECT_REQUEST, Purpose.DISPUTE}),
+    _A: frozenset(),
+    _ADM: frozenset(),
+}
+
+#: Purposes that must name a case (a dispute case or a data-subject request).
+CASE_REQUIRED: frozenset[Purpose] = frozenset({Purpose.DISPUTE, Purpose.DATA_SUBJECT_REQUEST})
+
+#: Roles that see who a recording belongs to (customer id, numbers, candidates).
+SEES_IDENTITY: frozenset[Role] = frozenset({_D, _P})
+
+#: Roles whose searches and playback leave out recordings the caller objected to.
+TRAINING_ROLES: frozenset[Role] = frozenset({_Q})
+
+
+class Forbidden(RecArchiveError):
+    """your role does not allow this"""
+
+
+class PurposeError(RecArchiveError):
+    """the purpose is missing or not allowed"""
+
+
+def allowed(role: Role, action: Action) -> bool:
+    return role in PERMISSIONS[action]
+
+
+def require(role: Role, action: Action) -> None:
+    """Raise :class:`Forbidden` unless ``role`` may perform ``action``."""
+    if not allowed(role, action):
+        raise Forbidden(f"role {role.value} may not {action.value}")
+
+
+def check_purpose(role: Role, purpose: str | None, case_ref: str | None) -> Purpose:
+    """The parsed purpose, if ``role`` may use it and a needed case reference is given."""
+    if not purpose:
+        choices = ", ".join(sorted(p.value for p in PURPOSES[role])) or "none"
+        raise PurposeError(f"a purpose is required (allowed for your role: {choices})")
+    try:
+        parsed = Purpose(purpose)
+    except ValueError:
+        known = ", ".join(p.value for p in Purpose)
+        raise PurposeError(f"unknown purpose {purpose!r} (purposes: {known})") from None
+    if parsed not in PURPOSES[role]:
+        raise Forbidden(f"role {role.value} may not access recordings for {parsed.value}")
+    if parsed in CASE_REQUIRED and not (case_ref and case_ref.strip()):
+        raise PurposeError(f"purpose {parsed.value} needs a case reference")
+    return parsed

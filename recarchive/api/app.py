@@ -1,0 +1,129 @@
+"""The recarchive HTTP service: the lookup API under ``/api/v1`` and the web player.
+
+``create_app(runtime)`` builds the FastAPI application around one
+:class:`~recarchive.runtime.Runtime`. Every request is timed and counted by
+route template; the access log names the route template, status and time,
+never the query string (it can hold a phone number or an identity code).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from recarchive import __version__
+from recarchive.api.auth import TokenCache
+from recarchive.api.errors import error_body, install_error_handlers
+from recarchive.api.metrics import ApiMetrics
+from recarchive.api.operations import health_router
+from recarchive.api.operations import router as operations_router
+from recarchive.api.recordings import router as recordings_router
+from recarchive.runtime import Runtime
+
+logger = logging.getLogger("recarchive.api.access")
+
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+class _Guard:
+    """Refuses oversized query strings (414); times, counts and logs every request."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics, max_query_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_query_bytes = max_query_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        headers_at: float | None = None
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, headers_at
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers_at = time.perf_counter()
+                headers = list(message.get("headers", []))
+                present = {name for name, _ in headers}
+                headers += [(n, v) for n, v in _SECURITY_HEADERS if n not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            if len(scope.get("query_string", b"")) > self.max_query_bytes:
+                await _send_json(
+                    send_wrapper,
+                    414,
+                    error_body(
+                        "uri_too_long",
+                        f"query string longer than {self.max_query_bytes} bytes",
+                    ),
+                )
+                return
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            elapsed = (headers_at or time.perf_counter()) - started
+            self.metrics.observe(scope["method"], template, status, elapsed)
+            logger.info(
+                "http_request",
+                extra={
+                    "method": scope["method"],
+                    "route": template,
+                    "status": status,
+                    "ms": round(elapsed * 1000, 1),
+                },
+            )
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """The application serving ``runtime``'s catalogue and store."""
+    app = FastAPI(
+        title="recarchive",
+        version=__version__,
+        summary="Call-recording archive: lookup, playback for a stated purpose, holds, audit.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    app.state.token_cache = TokenCache(runtime.settings.api.token_cache_s)
+    app.state.metrics = ApiMetrics(runtime)
+    install_error_handlers(app)
+    app.include_router(recordings_router)
+    app.include_router(operations_router)
+    app.include_router(health_router)
+    app.add_middleware(
+        _Guard,
+        metrics=app.state.metrics,
+        max_query_bytes=runtime.settings.api.max_query_bytes,
+    )
+    return app

@@ -1,0 +1,41 @@
+"""FastAPI dependencies: the runtime, the caller, and the caller's address."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from recarchive.access.services import Principal
+from recarchive.api.auth import TokenCache, credentials, principal_for
+from recarchive.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def get_cache(request: Request) -> TokenCache:
+    cache: TokenCache = request.app.state.token_cache
+    return cache
+
+
+async def get_principal(request: Request) -> Principal:
+    """The authenticated caller; 401 (:class:`Unauthenticated`) otherwise."""
+    token = credentials(request)
+    runtime, cache = get_runtime(request), get_cache(request)
+    cached = cache.get(token)
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(principal_for, runtime, cache, token)
+
+
+def client_addr(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+ClientDep = Annotated[str | None, Depends(client_addr)]

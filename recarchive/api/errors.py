@@ -1,0 +1,120 @@
+"""One error shape for every API answer: ``{"error": {"code", "message", "field"?}}``.
+
+Each recarchive error maps to one status. Messages come from the errors
+themselves, which never carry personal data; a 401 or 403 is decided before
+any lookup, so neither says whether a recording exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from recarchive.access.policy import Forbidden, PurposeError
+from recarchive.access.services import AccessError, UserNotFound
+from recarchive.api.auth import Unauthenticated
+from recarchive.catalogue.reasons import RecordingNotFound, UnknownReasonCode
+from recarchive.errors import CatalogueUnavailable, RecArchiveError, StoreUnavailable
+from recarchive.lookup.filters import FilterError
+from recarchive.lookup.services import (
+    AudioMissing,
+    Gone,
+    NotFound,
+    RangeNotSatisfiable,
+    Restricted,
+)
+from recarchive.retention.holds import HoldError, HoldNotFound
+
+logger = logging.getLogger(__name__)
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def _json(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse(error_body(code, message, **extra), status_code=status)
+
+
+def _field_of(loc: Sequence[Any]) -> str:
+    parts = [str(part) for part in loc if part not in ("query", "path", "body", "header")]
+    return ".".join(parts) or "request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Unauthenticated)
+    async def _unauthenticated(_request: Request, exc: Unauthenticated) -> JSONResponse:
+        response = _json(401, "unauthenticated", exc.message)
+        response.headers["WWW-Authenticate"] = 'Bearer realm="recarchive"'
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        field = _field_of(first.get("loc", ()))
+        message = str(first.get("msg", "invalid value"))
+        return _json(422, "invalid_request", f"{field}: {message}", field=field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 414: "uri_too_long"}
+        response = _json(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    @app.exception_handler(RecArchiveError)
+    async def _domain(_request: Request, exc: RecArchiveError) -> JSONResponse:
+        return domain_response(exc)
+
+    @app.exception_handler(OperationalError)
+    async def _database(_request: Request, exc: OperationalError) -> JSONResponse:
+        logger.error("catalogue_unavailable", extra={"error": type(exc.orig).__name__})
+        return _json(503, "unavailable", "the catalogue database is unavailable")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        # Frames only: an exception's message can quote SQL parameters (numbers, names).
+        trace = "".join(traceback.format_tb(exc.__traceback__))
+        logger.error("request_failed", extra={"type": type(exc).__name__, "trace": trace})
+        return _json(500, "internal_error", "the request failed; the server log has the details")
+
+
+def domain_response(exc: RecArchiveError) -> JSONResponse:
+    """The answer for a recarchive error raised by a service."""
+    if isinstance(exc, FilterError):
+        return _json(422, "invalid_request", exc.message, field=exc.field)
+    if isinstance(exc, Restricted):
+        return _json(403, "restricted", exc.message)
+    if isinstance(exc, Forbidden):
+        return _json(403, "forbidden", exc.message)
+    if isinstance(exc, PurposeError):
+        return _json(422, "invalid_request", exc.message, field="purpose")
+    if isinstance(exc, Gone):
+        return _json(410, "gone", exc.message, tombstone=exc.tombstone.as_dict())
+    if isinstance(exc, NotFound | RecordingNotFound | HoldNotFound | UserNotFound):
+        return _json(404, "not_found", exc.message)
+    if isinstance(exc, AudioMissing):
+        logger.error("audio_object_missing", extra={"error": exc.message})
+        return _json(404, "audio_missing", exc.message)
+    if isinstance(exc, RangeNotSatisfiable):
+        response = _json(416, "range_not_satisfiable", exc.message)
+        response.headers["Content-Range"] = f"bytes */{exc.size}"
+        return response
+    if isinstance(exc, UnknownReasonCode):
+        return _json(422, "invalid_request", exc.message, field="codes")
+    if isinstance(exc, HoldError | AccessError):
+        return _json(409, "conflict", exc.message)
+    if isinstance(exc, CatalogueUnavailable | StoreUnavailable):
+        logger.error("backend_unavailable", extra={"error": exc.message})
+        return _json(503, "unavailable", exc.message)
+    logger.error("request_failed", extra={"error": exc.message, "type": type(exc).__name__})
+    return _json(500, "internal_error", "the request failed; the server log has the details")

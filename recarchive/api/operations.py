@@ -1,0 +1,214 @@
+"""Holds, the audit log, who-am-I, health and metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy import select
+
+from recarchive.access.audit import append_event, entry_content
+from recarchive.access.models import AuditEvent
+from recarchive.access.policy import PURPOSES, SEES_IDENTITY, Action, require
+from recarchive.api.deps import ClientDep, PrincipalDep, RuntimeDep
+from recarchive.api.schemas import (
+    AuditPageOut,
+    ErrorOut,
+    HealthOut,
+    HoldIn,
+    HoldListOut,
+    HoldOut,
+    HoldReleaseIn,
+    MeOut,
+)
+from recarchive.catalogue.database import check_connection, transaction
+from recarchive.errors import RecArchiveError
+from recarchive.lookup.filters import FilterError
+from recarchive.retention.holds import list_holds, place_hold, release_hold
+from recarchive.retention.models import Hold
+
+router = APIRouter(prefix="/api/v1", tags=["operations"])
+health_router = APIRouter(tags=["health"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No valid token."},
+    403: {"model": ErrorOut, "description": "The role may not do this."},
+    422: {"model": ErrorOut, "description": "A parameter is not valid; `field` names it."},
+}
+_AUDIT_MAX = 1000
+
+
+def _hold_out(hold: Hold, recordings: int) -> HoldOut:
+    return HoldOut(
+        id=hold.id,
+        case_ref=hold.case_ref,
+        reason=hold.reason,
+        customer_id=hold.customer_id,
+        placed_by=hold.placed_by,
+        placed_at=hold.placed_at,
+        until=hold.until,
+        released_at=hold.released_at,
+        released_by=hold.released_by,
+        recordings=recordings,
+    )
+
+
+@router.get("/me", response_model=MeOut, responses=_ERRORS)
+def who_am_i(principal: PrincipalDep) -> MeOut:
+    """The caller's user name, role and the purposes the role may play recordings for."""
+    return MeOut(
+        user=principal.user_name,
+        role=principal.role.value,
+        purposes=sorted(p.value for p in PURPOSES[principal.role]),
+        sees_identity=principal.role in SEES_IDENTITY,
+    )
+
+
+@router.get("/holds", response_model=HoldListOut, responses=_ERRORS, tags=["holds"])
+def holds_list(
+    runtime: RuntimeDep, principal: PrincipalDep, include_released: bool = False
+) -> HoldListOut:
+    """Open holds (and released ones if asked), newest first."""
+    require(principal.role, Action.HOLD_LIST)
+    holds = list_holds(runtime, include_released=include_released)
+    return HoldListOut(items=[_hold_out(hold, count) for hold, count in holds])
+
+
+@router.post(
+    "/holds",
+    response_model=HoldOut,
+    status_code=201,
+    responses={**_ERRORS, 409: {"model": ErrorOut, "description": "The hold was refused."}},
+    tags=["holds"],
+)
+def holds_place(
+    body: HoldIn, runtime: RuntimeDep, principal: PrincipalDep, client: ClientDep
+) -> HoldOut:
+    """Place a hold on recordings or on every recording of a customer (audited)."""
+    require(principal.role, Action.HOLD_PLACE)
+    if bool(body.recording_ids) == bool(body.customer_id):
+        raise FilterError("recording_ids", "give recording_ids or customer_id (one of them)")
+    until = body.until
+    if until is not None and until.tzinfo is None:
+        until = until.replace(tzinfo=runtime.settings.tz)
+    summary = place_hold(
+        runtime,
+        case_ref=body.case_ref,
+        reason=body.reason,
+        actor=principal.user_name,
+        recording_ids=list(dict.fromkeys(body.recording_ids)),
+        customer_id=body.customer_id,
+        until=until,
+    )
+    return _hold_out(summary.hold, summary.recordings)
+
+
+@router.post(
+    "/holds/{hold_id}/release",
+    response_model=HoldOut,
+    responses={
+        **_ERRORS,
+        404: {"model": ErrorOut, "description": "No such hold."},
+        409: {"model": ErrorOut, "description": "Already released."},
+    },
+    tags=["holds"],
+)
+def holds_release(
+    hold_id: uuid.UUID, body: HoldReleaseIn, runtime: RuntimeDep, principal: PrincipalDep
+) -> HoldOut:
+    """Release a hold (audited); recordings past retention go at the next expiry run."""
+    require(principal.role, Action.HOLD_RELEASE)
+    summary = release_hold(runtime, hold_id, actor=principal.user_name, reason=body.reason)
+    return _hold_out(summary.hold, summary.recordings)
+
+
+def _when(field: str, value: str | None, tz: dt.tzinfo) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise FilterError(field, "not an ISO date or time") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)).astimezone(dt.UTC)
+
+
+@router.get("/audit", response_model=AuditPageOut, responses=_ERRORS, tags=["audit"])
+def audit_entries(
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    client: ClientDep,
+    from_: Annotated[str | None, Query(alias="from", max_length=64)] = None,
+    to: Annotated[str | None, Query(max_length=64)] = None,
+    actor: Annotated[str | None, Query(max_length=128)] = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    recording_id: uuid.UUID | None = None,
+    cursor: Annotated[int | None, Query(ge=0, le=2**62, description="Last seq seen.")] = None,
+    limit: Annotated[int, Query(ge=1, le=_AUDIT_MAX)] = 100,
+) -> AuditPageOut:
+    """Audit entries in order, with their hashes (auditors only; the query is itself audited)."""
+    require(principal.role, Action.AUDIT_READ)
+    tz = runtime.settings.tz
+    start, end = _when("from", from_, tz), _when("to", to, tz)
+    statement = select(AuditEvent).order_by(AuditEvent.seq).limit(limit + 1)
+    if cursor is not None:
+        statement = statement.where(AuditEvent.seq > cursor)
+    if start is not None:
+        statement = statement.where(AuditEvent.at >= start)
+    if end is not None:
+        statement = statement.where(AuditEvent.at < end)
+    if actor:
+        statement = statement.where(AuditEvent.actor == actor)
+    if action:
+        statement = statement.where(AuditEvent.action == action)
+    if recording_id is not None:
+        statement = statement.where(AuditEvent.recording_id == recording_id)
+    with transaction(runtime.sessions) as session:
+        events = list(session.scalars(statement))
+        more = len(events) > limit
+        events = events[:limit]
+        items = [
+            {"seq": e.seq, **entry_content(e), "hash": e.hash, "prev_hash": e.prev_hash}
+            for e in events
+        ]
+        append_event(
+            session,
+            actor=principal.user_name,
+            actor_role=principal.role.value,
+            action="audit.read",
+            recording_id=recording_id,
+            client_addr=client,
+            details={"entries": len(items)},
+        )
+    next_cursor = str(events[-1].seq) if more and events else None
+    return AuditPageOut.model_validate({"items": items, "next_cursor": next_cursor})
+
+
+@health_router.get(
+    "/healthz",
+    response_model=HealthOut,
+    responses={503: {"model": HealthOut, "description": "A backend is unavailable."}},
+)
+def healthz(runtime: RuntimeDep) -> Any:
+    """Liveness and readiness: the catalogue answers and the store is reachable."""
+    catalogue = store = "ok"
+    try:
+        check_connection(runtime.engine)
+    except RecArchiveError:
+        catalogue = "unavailable"
+    try:
+        runtime.store.check()
+    except RecArchiveError:
+        store = "unavailable"
+    ok = catalogue == store == "ok"
+    body = {"status": "ok" if ok else "unavailable", "catalogue": catalogue, "store": store}
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@health_router.get("/metrics", response_class=PlainTextResponse)
+def metrics(request: Request) -> PlainTextResponse:
+    """Prometheus text format: request counts and latencies, catalogue gauges."""
+    body, content_type = request.app.state.metrics.render()
+    return PlainTextResponse(body, media_type=content_type)

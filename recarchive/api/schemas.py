@@ -1,0 +1,180 @@
+"""Request and response bodies of the API, as they appear in ``/openapi.json``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+    tombstone: dict[str, Any] | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+class AudioOut(BaseModel):
+    format: str
+    codec: str
+    channels: int
+    sample_rate: int
+    size_bytes: int
+    sha256: str
+
+
+class RetentionOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    class_: str = Field(alias="class")
+    rule: str
+    retain_until: dt.datetime
+
+
+class CustomerOut(BaseModel):
+    customer_id: str | None
+    match: str
+    candidates: list[str]
+    caller_number: str | None
+    called_number: str | None
+
+
+class HoldRefOut(BaseModel):
+    id: uuid.UUID
+    case_ref: str
+    placed_at: dt.datetime
+    until: dt.datetime | None
+    on_customer: bool
+
+
+class RecordingOut(BaseModel):
+    id: uuid.UUID
+    started_at: dt.datetime
+    duration_s: float
+    direction: str
+    agent: str | None
+    queue: str | None
+    reasons: list[str]
+    audio: AudioOut
+    retention: RetentionOut
+    held: bool
+    restricted: bool
+    objected: bool
+    customer: CustomerOut | None = Field(
+        default=None, description="Left out for roles that do not see who called."
+    )
+    holds: list[HoldRefOut] | None = None
+
+
+class SearchOut(BaseModel):
+    items: list[RecordingOut]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
+
+
+class SearchIn(BaseModel):
+    """The same filters as ``GET /recordings``, in a body (keeps identity codes out of URLs)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    customer_id: str | None = Field(default=None, max_length=128)
+    number: str | None = Field(default=None, max_length=64)
+    identity_code: str | None = Field(default=None, max_length=64)
+    from_: str | None = Field(default=None, alias="from", max_length=64)
+    to: str | None = Field(default=None, max_length=64)
+    reason: list[str] = Field(default_factory=list, max_length=20)
+    agent: str | None = Field(default=None, max_length=128)
+    queue: str | None = Field(default=None, max_length=128)
+    direction: str | None = Field(default=None, max_length=16)
+    min_duration: float | None = Field(default=None, ge=0, le=604800)
+    max_duration: float | None = Field(default=None, ge=0, le=604800)
+    held: bool | None = None
+    order: str = Field(default="newest", pattern="^(newest|oldest)$")
+    cursor: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class ReasonsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    set: list[str] | None = Field(default=None, max_length=20, description="Replace all codes.")
+    add: list[str] = Field(default_factory=list, max_length=20)
+    remove: list[str] = Field(default_factory=list, max_length=20)
+
+
+class ReasonsOut(BaseModel):
+    id: uuid.UUID
+    before: list[str]
+    after: list[str]
+    changed: bool
+
+
+class HoldIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    case_ref: str = Field(min_length=1, max_length=128)
+    reason: str = Field(min_length=1, max_length=2000)
+    recording_ids: list[uuid.UUID] = Field(default_factory=list, max_length=1000)
+    customer_id: str | None = Field(default=None, min_length=1, max_length=64)
+    until: dt.datetime | None = None
+
+
+class HoldReleaseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class HoldOut(BaseModel):
+    id: uuid.UUID
+    case_ref: str
+    reason: str
+    customer_id: str | None
+    placed_by: str
+    placed_at: dt.datetime
+    until: dt.datetime | None
+    released_at: dt.datetime | None
+    released_by: str | None
+    recordings: int
+
+
+class HoldListOut(BaseModel):
+    items: list[HoldOut]
+
+
+class AuditEntryOut(BaseModel):
+    seq: int
+    at: dt.datetime
+    actor: str
+    actor_role: str | None
+    action: str
+    recording_id: uuid.UUID | None
+    purpose: str | None
+    case_ref: str | None
+    client_addr: str | None
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class AuditPageOut(BaseModel):
+    items: list[AuditEntryOut]
+    next_cursor: str | None
+
+
+class MeOut(BaseModel):
+    user: str
+    role: str
+    purposes: list[str]
+    sees_identity: bool
+
+
+class HealthOut(BaseModel):
+    status: str
+    catalogue: str
+    store: str

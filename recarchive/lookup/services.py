@@ -1,0 +1,615 @@
+"""Looking recordings up for staff: search, metadata, and audio for a stated purpose.
+
+Every call takes the :class:`~recarchive.access.services.Principal` it acts
+for and the client address, checks the role against
+:mod:`recarchive.access.policy` before touching the catalogue (so a refusal
+never says whether a recording exists), applies what the role may see
+(QA trainers never see a caller's identity, nor recordings that are
+restricted or that the caller objected to training use of), and appends one
+audit entry in the same transaction as the read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, true
+from sqlalchemy.orm import Session, selectinload
+
+from recarchive.access.audit import append_event
+from recarchive.access.models import Role
+from recarchive.access.policy import (
+    SEES_IDENTITY,
+    TRAINING_ROLES,
+    Action,
+    Forbidden,
+    Purpose,
+    check_purpose,
+    require,
+)
+from recarchive.access.services import Principal
+from recarchive.catalogue.database import transaction, utcnow
+from recarchive.catalogue.models import (
+    Customer,
+    Recording,
+    RecordingReason,
+    RecordingStatus,
+)
+from recarchive.errors import ObjectNotFound, RecArchiveError
+from recarchive.lookup.filters import Cursor, SearchFilters, check_limit
+from recarchive.privacy.models import ProcessingRestriction, RestrictionKind
+from recarchive.retention.holds import held_condition
+from recarchive.retention.models import Hold, HoldRecording, Tombstone
+from recarchive.runtime import Runtime
+from recarchive.storage.interfaces import ByteRange, ObjectReader
+
+
+class LookupError_(RecArchiveError):
+    """the recording cannot be served"""
+
+
+class NotFound(LookupError_):
+    """no such recording"""
+
+
+class Gone(LookupError_):
+    """the recording was deleted"""
+
+    def __init__(self, tombstone: TombstoneView) -> None:
+        super().__init__(
+            f"recording {tombstone.recording_id} was deleted at "
+            f"{tombstone.deleted_at.isoformat()} ({tombstone.rule})"
+        )
+        self.tombstone = tombstone
+
+
+class Restricted(Forbidden):
+    """processing of this recording is restricted"""
+
+
+class RangeNotSatisfiable(LookupError_):
+    """the requested byte range is not satisfiable"""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"requested range not satisfiable (the recording has {size} bytes)")
+        self.size = size
+
+
+class AudioMissing(LookupError_):
+    """the recording's audio object is missing from the store"""
+
+
+@dataclasses.dataclass(frozen=True)
+class TombstoneView:
+    recording_id: uuid.UUID
+    deleted_at: dt.datetime
+    rule: str
+    sha256: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.recording_id),
+            "deleted_at": self.deleted_at.isoformat(),
+            "rule": self.rule,
+            "sha256": self.sha256,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class HoldView:
+    hold_id: uuid.UUID
+    case_ref: str
+    placed_at: dt.datetime
+    until: dt.datetime | None
+    on_customer: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordingView:
+    """What one role may see of a recording."""
+
+    id: uuid.UUID
+    started_at: dt.datetime
+    duration_ms: int
+    direction: str
+    agent: str | None
+    queue: str | None
+    reasons: tuple[str, ...]
+    format: str
+    codec: str
+    channels: int
+    sample_rate: int
+    size_bytes: int
+    sha256: str
+    retention_class: str
+    retention_rule: str
+    retain_until: dt.datetime
+    held: bool
+    restricted: bool
+    objected: bool
+    #: ``None`` when the role does not see identity.
+    identity: dict[str, Any] | None
+    holds: tuple[HoldView, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": str(self.id),
+            "started_at": self.started_at.isoformat(),
+            "duration_s": round(self.duration_ms / 1000, 3),
+            "direction": self.direction,
+            "agent": self.agent,
+            "queue": self.queue,
+            "reasons": list(self.reasons),
+            "audio": {
+                "format": self.format,
+                "codec": self.codec,
+                "channels": self.channels,
+                "sample_rate": self.sample_rate,
+                "size_bytes": self.size_bytes,
+                "sha256": self.sha256,
+            },
+            "retention": {
+                "class": self.retention_class,
+                "rule": self.retention_rule,
+                "retain_until": self.retain_until.isoformat(),
+            },
+            "held": self.held,
+            "restricted": self.restricted,
+            "objected": self.objected,
+        }
+        if self.identity is not None:
+            out["customer"] = self.identity
+        if self.holds:
+            out["holds"] = [
+                {
+                    "id": str(h.hold_id),
+                    "case_ref": h.case_ref,
+                    "placed_at": h.placed_at.isoformat(),
+                    "until": h.until.isoformat() if h.until else None,
+                    "on_customer": h.on_customer,
+                }
+                for h in self.holds
+            ]
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchPage:
+    items: list[RecordingView]
+    next_cursor: str | None
+
+
+# --- what each role may see ---------------------------------------------------
+
+
+def _restriction_condition(kinds: Sequence[RestrictionKind]) -> ColumnElement[bool]:
+    """SQL: an unlifted restriction of one of ``kinds`` covers the recording."""
+    return exists().where(
+        ProcessingRestriction.kind.in_(list(kinds)),
+        ProcessingRestriction.lifted_at.is_(None),
+        or_(
+            ProcessingRestriction.recording_id == Recording.id,
+            and_(
+                ProcessingRestriction.customer_id.is_not(None),
+                ProcessingRestriction.customer_id == Recording.customer_id,
+            ),
+        ),
+    )
+
+
+def _visible(role: Role) -> ColumnElement[bool]:
+    """SQL: recordings the role may know of at all."""
+    if role in TRAINING_ROLES:
+        hidden = [RestrictionKind.RESTRICTION, RestrictionKind.OBJECTION]
+        return ~_restriction_condition(hidden)
+    return true()
+
+
+def _restrictions_for(session: Session, recording: Recording) -> list[ProcessingRestriction]:
+    conditions = [ProcessingRestriction.recording_id == recording.id]
+    if recording.customer_id is not None:
+        conditions.append(ProcessingRestriction.customer_id == recording.customer_id)
+    return list(
+        session.scalars(
+            select(ProcessingRestriction).where(
+                ProcessingRestriction.lifted_at.is_(None), or_(*conditions)
+            )
+        )
+    )
+
+
+def _holds_for(session: Session, recording: Recording, now: dt.datetime) -> list[HoldView]:
+    active = and_(Hold.released_at.is_(None), or_(Hold.until.is_(None), Hold.until > now))
+    direct = (
+        select(Hold).join(HoldRecording).where(HoldRecording.recording_id == recording.id, active)
+    )
+    holds = list(session.scalars(direct))
+    if recording.customer_id is not None:
+        holds += session.scalars(
+            select(Hold).where(Hold.customer_id == recording.customer_id, active)
+        )
+    return [
+        HoldView(h.id, h.case_ref, h.placed_at, h.until, h.customer_id is not None)
+        for h in sorted(holds, key=lambda h: h.placed_at)
+    ]
+
+
+def _view(
+    recording: Recording,
+    role: Role,
+    *,
+    held: bool,
+    restricted: bool,
+    objected: bool,
+    holds: Sequence[HoldView] = (),
+) -> RecordingView:
+    identity = None
+    if role in SEES_IDENTITY:
+        identity = {
+            "customer_id": recording.customer_id,
+            "match": recording.customer_match.value,
+            "candidates": sorted(c.customer_id for c in recording.candidates),
+            "caller_number": recording.caller_number,
+            "called_number": recording.called_number,
+        }
+    return RecordingView(
+        id=recording.id,
+        started_at=recording.started_at,
+        duration_ms=recording.duration_ms,
+        direction=recording.direction.value,
+        agent=recording.agent,
+        queue=recording.queue,
+        reasons=tuple(recording.reason_codes),
+        format=recording.format,
+        codec=recording.codec,
+        channels=recording.channels,
+        sample_rate=recording.sample_rate,
+        size_bytes=recording.size_bytes,
+        sha256=recording.sha256,
+        retention_class=recording.retention_class,
+        retention_rule=recording.retention_rule,
+        retain_until=recording.retain_until,
+        held=held,
+        restricted=restricted,
+        objected=objected,
+        identity=identity,
+        holds=tuple(holds) if role in SEES_IDENTITY else (),
+    )
+
+
+# --- search -------------------------------------------------------------------
+
+
+def _filtered(filters: SearchFilters, now: dt.datetime) -> Select[Recording]:
+    statement = select(Recording).where(Recording.status == RecordingStatus.ACTIVE)
+    if filters.customer_id is not None:
+        statement = statement.where(Recording.customer_id == filters.customer_id)
+    if filters.number is not None:
+        statement = statement.where(
+            or_(
+                Recording.caller_number == filters.number, Recording.called_number == filters.number
+            )
+        )
+    if filters.identity_hash is not None:
+        customers = select(Customer.customer_id).where(
+            Customer.identity_hash == filters.identity_hash
+        )
+        statement = statement.where(Recording.customer_id.in_(customers.scalar_subquery()))
+    if filters.started_from is not None:
+        statement = statement.where(Recording.started_at >= filters.started_from)
+    if filters.started_to is not None:
+        statement = statement.where(Recording.started_at < filters.started_to)
+    if filters.reasons:
+        statement = statement.where(
+            exists().where(
+                RecordingReason.recording_id == Recording.id,
+                RecordingReason.code.in_(filters.reasons),
+            )
+        )
+    if filters.agent is not None:
+        statement = statement.where(Recording.agent == filters.agent)
+    if filters.queue is not None:
+        statement = statement.where(Recording.queue == filters.queue)
+    if filters.direction is not None:
+        statement = statement.where(Recording.direction == filters.direction)
+    if filters.min_duration_s is not None:
+        statement = statement.where(Recording.duration_ms >= round(filters.min_duration_s * 1000))
+    if filters.max_duration_s is not None:
+        statement = statement.where(Recording.duration_ms <= round(filters.max_duration_s * 1000))
+    if filters.held is True:
+        statement = statement.where(held_condition(now))
+    elif filters.held is False:
+        statement = statement.where(~held_condition(now))
+    return statement
+
+
+def _flags(
+    session: Session, recordings: Sequence[Recording], now: dt.datetime
+) -> tuple[set[uuid.UUID], set[uuid.UUID], set[uuid.UUID]]:
+    """Which of ``recordings`` are held, restricted, objected to (three queries per page)."""
+    if not recordings:
+        return set(), set(), set()
+    ids = [r.id for r in recordings]
+    held = set(
+        session.scalars(select(Recording.id).where(Recording.id.in_(ids), held_condition(now)))
+    )
+    restricted = set(
+        session.scalars(
+            select(Recording.id).where(
+                Recording.id.in_(ids), _restriction_condition([RestrictionKind.RESTRICTION])
+            )
+        )
+    )
+    objected = set(
+        session.scalars(
+            select(Recording.id).where(
+                Recording.id.in_(ids), _restriction_condition([RestrictionKind.OBJECTION])
+            )
+        )
+    )
+    return held, restricted, objected
+
+
+def search(
+    runtime: Runtime,
+    principal: Principal,
+    filters: SearchFilters,
+    *,
+    cursor: str | None = None,
+    limit: int | None = None,
+    client_addr: str | None = None,
+    now: dt.datetime | None = None,
+) -> SearchPage:
+    """One page of recordings matching ``filters``, newest first unless asked otherwise.
+
+    Raises :class:`Forbidden` when the role may not search, or may not
+    search by customer identity; :class:`~recarchive.lookup.filters.FilterError`
+    for a bad cursor or limit.
+    """
+    require(principal.role, Action.SEARCH)
+    if filters.identifies_customer and principal.role not in SEES_IDENTITY:
+        raise Forbidden(f"role {principal.role.value} may not search by customer identity")
+    page_size = check_limit(limit)
+    after = Cursor.decode(cursor) if cursor else None
+    now = now or utcnow()
+    statement = _filtered(filters, now).where(_visible(principal.role))
+    if filters.oldest_first:
+        order = (Recording.started_at.asc(), Recording.id.asc())
+        if after is not None:
+            statement = statement.where(
+                or_(
+                    Recording.started_at > after.started_at,
+                    and_(
+                        Recording.started_at == after.started_at, Recording.id > after.recording_id
+                    ),
+                )
+            )
+    else:
+        order = (Recording.started_at.desc(), Recording.id.desc())
+        if after is not None:
+            statement = statement.where(
+                or_(
+                    Recording.started_at < after.started_at,
+                    and_(
+                        Recording.started_at == after.started_at, Recording.id < after.recording_id
+                    ),
+                )
+            )
+    statement = (
+        statement.order_by(*order)
+        .limit(page_size + 1)
+        .options(selectinload(Recording.reasons), selectinload(Recording.candidates))
+    )
+    with transaction(runtime.sessions) as session:
+        rows = list(session.scalars(statement))
+        more = len(rows) > page_size
+        rows = rows[:page_size]
+        held, restricted, objected = _flags(session, rows, now)
+        items = [
+            _view(
+                r,
+                principal.role,
+                held=r.id in held,
+                restricted=r.id in restricted,
+                objected=r.id in objected,
+            )
+            for r in rows
+        ]
+        append_event(
+            session,
+            actor=principal.user_name,
+            actor_role=principal.role.value,
+            action="search",
+            client_addr=client_addr,
+            details={
+                "filters": filters.used_fields(),
+                "customer_id": filters.customer_id,
+                "results": len(items),
+                "page": cursor is not None,
+            },
+        )
+    next_cursor = Cursor(rows[-1].started_at, rows[-1].id).encode() if more and rows else None
+    return SearchPage(items, next_cursor)
+
+
+# --- one recording ------------------------------------------------------------
+
+
+def _load(session: Session, recording_id: uuid.UUID, role: Role) -> Recording:
+    """The recording if the role may know of it; :class:`Gone` or :class:`NotFound` otherwise."""
+    recording = session.scalar(
+        select(Recording)
+        .where(Recording.id == recording_id, _visible(role))
+        .options(selectinload(Recording.reasons), selectinload(Recording.candidates))
+    )
+    if recording is not None and recording.status is RecordingStatus.ACTIVE:
+        return recording
+    if recording is None and session.get(Recording, recording_id) is None:
+        tombstone = session.get(Tombstone, recording_id)
+        if tombstone is not None:
+            raise Gone(
+                TombstoneView(
+                    tombstone.recording_id, tombstone.deleted_at, tombstone.rule, tombstone.sha256
+                )
+            )
+    raise NotFound(f"no recording {recording_id}")
+
+
+def get_recording(
+    runtime: Runtime,
+    principal: Principal,
+    recording_id: uuid.UUID,
+    *,
+    client_addr: str | None = None,
+    now: dt.datetime | None = None,
+) -> RecordingView:
+    """Metadata, holds and retention of one recording; the view is audited."""
+    require(principal.role, Action.VIEW)
+    now = now or utcnow()
+    with transaction(runtime.sessions) as session:
+        recording = _load(session, recording_id, principal.role)
+        restrictions = _restrictions_for(session, recording)
+        holds = _holds_for(session, recording, now)
+        view = _view(
+            recording,
+            principal.role,
+            held=bool(holds),
+            restricted=any(r.kind is RestrictionKind.RESTRICTION for r in restrictions),
+            objected=any(r.kind is RestrictionKind.OBJECTION for r in restrictions),
+            holds=holds,
+        )
+        append_event(
+            session,
+            actor=principal.user_name,
+            actor_role=principal.role.value,
+            action="view",
+            recording_id=recording.id,
+            client_addr=client_addr,
+        )
+    return view
+
+
+@dataclasses.dataclass
+class AudioAccess:
+    """An opened recording: its catalogue facts and, for a byte range, the reader."""
+
+    recording_id: uuid.UUID
+    object_key: str
+    format: str
+    size_bytes: int
+    sha256: str
+    started_at: dt.datetime
+    purpose: Purpose
+    reader: ObjectReader | None = None
+    range: tuple[int, int] | None = None
+
+    def chunks(self, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
+        if self.reader is None:
+            return
+        try:
+            yield from self.reader.iter_chunks(chunk_size)
+        finally:
+            self.reader.close()
+
+
+def _check_restrictions(
+    restrictions: Sequence[ProcessingRestriction], purpose: Purpose, case_ref: str | None
+) -> None:
+    for restriction in restrictions:
+        if restriction.kind is RestrictionKind.OBJECTION:
+            if purpose is Purpose.TRAINING:
+                raise Restricted("the caller objected to training use of this recording")
+            continue
+        allowed_case = restriction.case_ref
+        if restriction.allowed_purpose != purpose.value or (
+            allowed_case is not None and (case_ref or "").strip() != allowed_case
+        ):
+            raise Restricted(
+                "processing of this recording is restricted"
+                + (
+                    f" to {restriction.allowed_purpose}"
+                    + (f" case {allowed_case}" if allowed_case else "")
+                    if restriction.allowed_purpose
+                    else ""
+                )
+            )
+
+
+def open_audio(
+    runtime: Runtime,
+    principal: Principal,
+    recording_id: uuid.UUID,
+    *,
+    purpose: str | None,
+    case_ref: str | None,
+    download: bool = False,
+    byte_range: ByteRange | None = None,
+    suffix_length: int | None = None,
+    output_format: str | None = None,
+    client_addr: str | None = None,
+) -> AudioAccess:
+    """Check role, purpose and restrictions, audit the access, and open the audio.
+
+    ``byte_range`` (or ``suffix_length`` for ``bytes=-N``) selects part of the
+    stored object; it is resolved against the stored size (raising
+    :class:`~recarchive.errors.InvalidRange`). Nothing is opened when the
+    caller transcodes (``output_format``): the caller reads the whole object.
+    Play and download are different audit actions.
+    """
+    action = Action.DOWNLOAD if download else Action.PLAY
+    require(principal.role, action)
+    parsed = check_purpose(principal.role, purpose, case_ref)
+    case = case_ref.strip() if case_ref and case_ref.strip() else None
+    with transaction(runtime.sessions) as session:
+        recording = _load(session, recording_id, principal.role)
+        _check_restrictions(_restrictions_for(session, recording), parsed, case)
+        access = AudioAccess(
+            recording.id,
+            recording.object_key,
+            recording.format,
+            recording.size_bytes,
+            recording.sha256,
+            recording.started_at,
+            parsed,
+        )
+        if output_format is None:
+            if suffix_length is not None:
+                if suffix_length <= 0:
+                    raise _invalid_range(recording.size_bytes)
+                byte_range = ByteRange(max(0, recording.size_bytes - suffix_length))
+            if byte_range is not None:
+                try:
+                    access.range = byte_range.resolve(recording.size_bytes)
+                except RecArchiveError:
+                    raise _invalid_range(recording.size_bytes) from None
+        details: dict[str, Any] = {}
+        if access.range is not None:
+            details["range"] = f"{access.range[0]}-{access.range[1]}"
+        if output_format is not None:
+            details["format"] = output_format
+        append_event(
+            session,
+            actor=principal.user_name,
+            actor_role=principal.role.value,
+            action=action.value,
+            recording_id=recording.id,
+            purpose=parsed.value,
+            case_ref=case,
+            client_addr=client_addr,
+            details=details,
+        )
+    if output_format is None:
+        start, end = access.range if access.range else (0, recording.size_bytes - 1)
+        try:
+            access.reader = runtime.store.get(access.object_key, byte_range=ByteRange(start, end))
+        except ObjectNotFound as exc:
+            raise AudioMissing(f"the audio of recording {recording_id} is missing") from exc
+    return access
+
+
+def _invalid_range(size: int) -> RangeNotSatisfiable:
+    return RangeNotSatisfiable(size)
