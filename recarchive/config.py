@@ -80,6 +80,7 @@ _FOREIGN_ENV_PREFIXES = (
     "RECARCHIVE_TEST_",
     "RECARCHIVE_CEPH_",
     "RECARCHIVE_SOURCE_",  # per-source secrets, read by recarchive.ingest.sources
+    "RECARCHIVE_USER_TOKEN",  # the staff token of `recarchive lookup` and `recarchive get`
 )
 
 #: Secret values that are refused outside development.

@@ -19,6 +19,7 @@ from recarchive.cli.directory_cmd import directory_group
 from recarchive.cli.ingest_cmd import ingest_command
 from recarchive.cli.init_cmd import init_command
 from recarchive.cli.integrity_cmd import reconcile_command, verify_command
+from recarchive.cli.lookup_cmd import get_command, lookup_command
 from recarchive.cli.quarantine_cmd import quarantine_group
 from recarchive.cli.retention_cmd import (
     expire_command,
@@ -68,6 +69,8 @@ cli.add_command(reconcile_command)
 cli.add_command(verify_command)
 cli.add_command(users_group)
 cli.add_command(serve_command)
+cli.add_command(lookup_command)
+cli.add_command(get_command)
 
 
 def main() -> None:
