@@ -90,10 +90,25 @@ def allowed(role: Role, action: Action) -> bool:
     return role in PERMISSIONS[action]
 
 
+_DESCRIPTIONS: Mapping[Action, str] = {
+    Action.SEARCH: "search recordings",
+    Action.VIEW: "view recordings",
+    Action.PLAY: "play recordings",
+    Action.DOWNLOAD: "download recordings",
+    Action.HOLD_LIST: "list holds",
+    Action.HOLD_PLACE: "place holds",
+    Action.HOLD_RELEASE: "release holds",
+    Action.TAG: "correct reason codes",
+    Action.AUDIT_READ: "read the audit log",
+    Action.USERS_ADMIN: "manage users",
+    Action.SUBJECT: "handle data-subject requests",
+}
+
+
 def require(role: Role, action: Action) -> None:
     """Raise :class:`Forbidden` unless ``role`` may perform ``action``."""
     if not allowed(role, action):
-        raise Forbidden(f"role {role.value} may not {action.value}")
+        raise Forbidden(f"role {role.value} may not {_DESCRIPTIONS[action]}")
 
 
 def check_purpose(role: Role, purpose: str | None, case_ref: str | None) -> Purpose:

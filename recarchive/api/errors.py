@@ -31,6 +31,8 @@ from recarchive.lookup.services import (
     RangeNotSatisfiable,
     Restricted,
 )
+from recarchive.privacy.restrictions import RestrictionError, RestrictionNotFound
+from recarchive.privacy.subjects import AmbiguousSubject, SubjectError, SubjectNotFound
 from recarchive.retention.holds import HoldError, HoldNotFound
 
 logger = logging.getLogger(__name__)
@@ -90,6 +92,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def domain_response(exc: RecArchiveError) -> JSONResponse:
     """The answer for a recarchive error raised by a service."""
+    if isinstance(exc, AmbiguousSubject):
+        return _json(409, "ambiguous_subject", exc.message, candidates=exc.candidates)
+    if isinstance(exc, SubjectNotFound | RestrictionNotFound):
+        return _json(404, "not_found", exc.message)
+    if isinstance(exc, SubjectError):
+        return _json(422, "invalid_request", exc.message, field="subject")
+    if isinstance(exc, RestrictionError):
+        return _json(409, "conflict", exc.message)
     if isinstance(exc, FilterError):
         return _json(422, "invalid_request", exc.message, field=exc.field)
     if isinstance(exc, Restricted):

@@ -30,6 +30,7 @@ from recarchive.cli.retention_cmd import (
 from recarchive.cli.serve_cmd import serve_command
 from recarchive.cli.status_cmd import status_command
 from recarchive.cli.store_cmd import store_group
+from recarchive.cli.subject_cmd import subject_group
 from recarchive.cli.tag_cmd import tag_command
 from recarchive.cli.users_cmd import users_group
 from recarchive.errors import RecArchiveError
@@ -71,6 +72,7 @@ cli.add_command(users_group)
 cli.add_command(serve_command)
 cli.add_command(lookup_command)
 cli.add_command(get_command)
+cli.add_command(subject_group)
 
 
 def main() -> None:

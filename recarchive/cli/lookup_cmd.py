@@ -19,6 +19,7 @@ from typing import IO, Any, cast
 
 import click
 
+from recarchive.access.policy import Action, require
 from recarchive.access.services import InvalidToken, Principal, authenticate
 from recarchive.catalogue.migrate import require_current_schema
 from recarchive.cli.common import AppContext, human_size, pass_app
@@ -30,11 +31,12 @@ from recarchive.media.transcode import PlaybackFormat, transcode_for_playback
 TOKEN_ENV = "RECARCHIVE_USER_TOKEN"  # noqa: S105 - the variable's name, not a token
 
 
-def _client() -> str:
+def client_name() -> str:
     return f"shell:{socket.gethostname()}"[:64]
 
 
-def _principal(app: AppContext, token_file: Path | None) -> Principal:
+def principal_from(app: AppContext, token_file: Path | None, *, subject: bool = False) -> Principal:
+    """The staff member whose token is given; with ``subject``, one who may handle requests."""
     if token_file is not None:
         try:
             token = token_file.read_text(encoding="utf-8").strip()
@@ -48,12 +50,15 @@ def _principal(app: AppContext, token_file: Path | None) -> Principal:
         raise click.UsageError(f"give your API token with --token-file FILE or {TOKEN_ENV}")
     require_current_schema(app.runtime.engine)
     try:
-        return authenticate(app.runtime, token)
+        principal = authenticate(app.runtime, token)
     except InvalidToken as exc:
         raise click.ClickException(exc.message) from None
+    if subject:
+        require(principal.role, Action.SUBJECT)
+    return principal
 
 
-_TOKEN_OPTION = click.option(
+TOKEN_OPTION = click.option(
     "--token-file",
     type=click.Path(dir_okay=False, path_type=Path),
     help=f"File holding your API token (default: ${TOKEN_ENV}).",
@@ -101,7 +106,7 @@ def _line(view: RecordingView, zone: Any) -> str:
     help="Most recordings to list.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-@_TOKEN_OPTION
+@TOKEN_OPTION
 @pass_app
 def lookup_command(
     app: AppContext,
@@ -128,7 +133,7 @@ def lookup_command(
     customer (for roles that see it), reason codes, flags (H held,
     R restricted, O objected to training use).
     """
-    principal = _principal(app, token_file)
+    principal = principal_from(app, token_file)
     settings = app.settings
     if identity_code == "-":
         identity_code = sys.stdin.readline().strip()
@@ -159,7 +164,7 @@ def lookup_command(
             filters,
             cursor=cursor,
             limit=min(MAX_LIMIT, limit - shown),
-            client_addr=_client(),
+            client_addr=client_name(),
         )
         for view in page.items:
             if as_json:
@@ -197,7 +202,7 @@ def lookup_command(
     type=click.Choice(["opus", "mp3", "wav"]),
     help="Transcode (default: the stored audio, checked against its SHA-256).",
 )
-@_TOKEN_OPTION
+@TOKEN_OPTION
 @pass_app
 def get_command(
     app: AppContext,
@@ -209,7 +214,7 @@ def get_command(
     token_file: Path | None,
 ) -> None:
     """Download RECORDING_ID for a stated purpose; audited as a download."""
-    principal = _principal(app, token_file)
+    principal = principal_from(app, token_file)
     access = open_audio(
         app.runtime,
         principal,
@@ -218,7 +223,7 @@ def get_command(
         case_ref=case_ref,
         download=True,
         output_format=output_format,
-        client_addr=_client(),
+        client_addr=client_name(),
     )
     to_stdout = str(output) == "-"
     if not to_stdout and output.exists():

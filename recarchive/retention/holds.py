@@ -175,7 +175,8 @@ def release_hold(runtime: Runtime, hold_id: uuid.UUID, *, actor: str, reason: st
 
     Raises :class:`HoldNotFound` and :class:`HoldError` (already released,
     naming when and by whom). A recording whose retention has ended is then
-    deleted by the next expiry run.
+    deleted by the next expiry run; one waiting for a data subject's erasure
+    is erased at once.
     """
     now = utcnow()
     with transaction(runtime.sessions) as session:
@@ -212,6 +213,14 @@ def release_hold(runtime: Runtime, hold_id: uuid.UUID, *, actor: str, reason: st
                 "hold_release_retag_failed",
                 extra={"recording_id": str(recording.id), "error": exc.message},
             )
+    if freed:
+        # Erasure requests waiting for this hold finish now (the nightly run retries).
+        from recarchive.privacy.erasure import resume_pending_erasures
+
+        try:
+            resume_pending_erasures(runtime)
+        except RecArchiveError as exc:
+            logger.warning("pending_erasures_not_resumed", extra={"error": exc.message})
     return HoldSummary(hold=hold, recordings=len(covered))
 
 

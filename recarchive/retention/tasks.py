@@ -29,6 +29,7 @@ from sqlalchemy import select, text
 from recarchive.access.audit import append_event
 from recarchive.access.models import AuditEvent
 from recarchive.catalogue.database import transaction, utcnow
+from recarchive.privacy.erasure import resume_pending_erasures
 from recarchive.retention.expiry import ExpiryReport, expire_recordings
 from recarchive.retention.reconcile import reconcile_store
 from recarchive.runtime import Runtime
@@ -123,6 +124,7 @@ def run_nightly_if_due(runtime: Runtime, *, now: dt.datetime | None = None) -> N
             return None
         logger.info("nightly_started", extra={"scheduled": scheduled.isoformat()})
         report = expire_recordings(runtime, now=max(scheduled, now))
+        erasures = resume_pending_erasures(runtime)
         reconciled = reconcile_store(runtime)
         with transaction(runtime.sessions) as session:
             append_event(
@@ -137,6 +139,7 @@ def run_nightly_if_due(runtime: Runtime, *, now: dt.datetime | None = None) -> N
                     "held_skipped": report.held_skipped,
                     "failed": report.failed,
                     "by_rule": dict(report.by_rule),
+                    "erasures_resumed": sum(len(e.erased) for e in erasures),
                     "reconcile": {
                         "tombstoned_backstop": reconciled.tombstoned_backstop,
                         "tombstoned_missing": reconciled.tombstoned_missing,

@@ -1,0 +1,304 @@
+"""Erasure: delete every recording of a data subject now, leaving tombstones.
+
+Recordings under a hold are not deleted: the request is registered as
+pending, naming each waiting recording and the holds that keep it, and
+:func:`resume_pending_erasures` erases them once no hold covers them (called
+when a hold is released, and by every nightly run as a safety net).
+
+Deletion works as expiry does: the recordings are first marked ``deleting``
+in a transaction that re-checks the holds (so a hold placed at the same
+moment either wins or is refused), the objects are deleted, and only then
+do the rows become tombstones (rule ``erasure``, the officer, the request).
+A call of the subject ingested while the erasure runs is erased too: the
+subject's recordings are looked up again until none is left but held ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from recarchive.access.audit import append_event
+from recarchive.access.policy import Action, require
+from recarchive.access.services import Principal
+from recarchive.catalogue.database import transaction, utcnow
+from recarchive.catalogue.models import Recording, RecordingStatus
+from recarchive.privacy.models import RequestKind, RequestStatus, SubjectRequest
+from recarchive.privacy.subjects import (
+    Subject,
+    SubjectQuery,
+    find_subject,
+    register_request,
+    subject_condition,
+)
+from recarchive.retention.holds import held_condition
+from recarchive.retention.models import Hold, HoldRecording, Tombstone
+from recarchive.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+#: Rounds of "look again" for calls that arrive while the erasure runs.
+_MAX_ROUNDS = 5
+_BATCH = 1000
+
+
+@dataclasses.dataclass
+class ErasureReport:
+    request_id: uuid.UUID
+    status: RequestStatus
+    erased: list[uuid.UUID] = dataclasses.field(default_factory=list)
+    #: recording id -> the holds keeping it (``{"hold_id", "case_ref"}``).
+    waiting: dict[uuid.UUID, list[dict[str, str]]] = dataclasses.field(default_factory=dict)
+    #: recording id -> why the store could not delete its object (tried again later).
+    failed: dict[uuid.UUID, str] = dataclasses.field(default_factory=dict)
+
+    def outcome(self) -> dict[str, Any]:
+        return {
+            "erased": len(self.erased),
+            "erased_ids": sorted(str(i) for i in self.erased),
+            "waiting": len(self.waiting),
+            "waiting_for": {str(k): v for k, v in sorted(self.waiting.items())},
+            "failed": len(self.failed),
+            "failures": {str(k): v for k, v in sorted(self.failed.items())},
+        }
+
+    def explain(self) -> str:
+        """One paragraph for the privacy officer: what was erased, what waits, and why."""
+        parts = [f"erased {len(self.erased)} recording(s)"]
+        if self.waiting:
+            cases = sorted({h["case_ref"] for holds in self.waiting.values() for h in holds})
+            parts.append(
+                f"{len(self.waiting)} recording(s) wait for the release of hold(s) on case(s) "
+                f"{', '.join(cases)}; they are erased automatically when released"
+            )
+        if self.failed:
+            parts.append(
+                f"{len(self.failed)} recording(s) could not be deleted from the store "
+                "and are tried again by the nightly run"
+            )
+        return "; ".join(parts)
+
+
+def _holds_of(session: Session, recording: Recording) -> list[dict[str, str]]:
+    now = utcnow()
+    holds = list(
+        session.scalars(
+            select(Hold)
+            .join(HoldRecording)
+            .where(HoldRecording.recording_id == recording.id, Hold.released_at.is_(None))
+        )
+    )
+    if recording.customer_id is not None:
+        holds += session.scalars(
+            select(Hold).where(
+                Hold.customer_id == recording.customer_id, Hold.released_at.is_(None)
+            )
+        )
+    active = [h for h in holds if h.until is None or h.until > now]
+    return [{"hold_id": str(h.id), "case_ref": h.case_ref} for h in active]
+
+
+def _claim(session: Session, ids: list[uuid.UUID]) -> list[tuple[uuid.UUID, str, int, str, Any]]:
+    """Mark the unheld ones of ``ids`` ``deleting`` (holds re-checked in the statement)."""
+    now = utcnow()
+    session.execute(
+        update(Recording)
+        .where(
+            Recording.id.in_(ids),
+            Recording.status.in_([RecordingStatus.ACTIVE, RecordingStatus.DELETING]),
+            ~held_condition(now),
+        )
+        .values(status=RecordingStatus.DELETING)
+        .execution_options(synchronize_session=False)
+    )
+    rows = session.execute(
+        select(
+            Recording.id,
+            Recording.object_key,
+            Recording.size_bytes,
+            Recording.sha256,
+            Recording.retain_until,
+        ).where(Recording.id.in_(ids), Recording.status == RecordingStatus.DELETING)
+    ).all()
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def _erase_ids(
+    runtime: Runtime,
+    ids: list[uuid.UUID],
+    report: ErasureReport,
+    actor: str,
+) -> None:
+    """Erase the unheld recordings among ``ids``; note the held ones and failures."""
+    for start in range(0, len(ids), _BATCH):
+        chunk = ids[start : start + _BATCH]
+        with transaction(runtime.sessions) as session:
+            rows = list(
+                session.scalars(select(Recording).where(Recording.id.in_(chunk)).with_for_update())
+            )
+            claimed = _claim(session, [r.id for r in rows])
+            claimed_ids = {row[0] for row in claimed}
+            for recording in rows:
+                if recording.id not in claimed_ids:
+                    report.waiting[recording.id] = _holds_of(session, recording)
+        if not claimed:
+            continue
+        by_key = {row[1]: row for row in claimed}
+        result = runtime.store.delete_many(list(by_key))
+        gone = [by_key[key] for key in result.deleted if key in by_key]
+        failed = {by_key[key][0]: reason for key, reason in result.failed.items() if key in by_key}
+        now = utcnow()
+        with transaction(runtime.sessions) as session:
+            for recording_id, key, size, sha, until in gone:
+                if session.get(Tombstone, recording_id) is None:
+                    session.add(
+                        Tombstone(
+                            recording_id=recording_id,
+                            object_key=key,
+                            sha256=sha,
+                            size_bytes=size,
+                            retain_until=until,
+                            deleted_at=now,
+                            rule="erasure",
+                            deleted_by=actor,
+                            request_id=report.request_id,
+                        )
+                    )
+            if gone:
+                session.execute(delete(Recording).where(Recording.id.in_([g[0] for g in gone])))
+            if failed:
+                session.execute(
+                    update(Recording)
+                    .where(Recording.id.in_(list(failed)))
+                    .values(status=RecordingStatus.ACTIVE)
+                    .execution_options(synchronize_session=False)
+                )
+        report.erased += [g[0] for g in gone]
+        report.failed.update(failed)
+        for recording_id in report.erased:
+            report.waiting.pop(recording_id, None)
+
+
+def _subject_ids(runtime: Runtime, subject: Subject) -> list[uuid.UUID]:
+    with runtime.sessions() as session:
+        return list(
+            session.scalars(
+                select(Recording.id).where(
+                    subject_condition(subject),
+                    Recording.status.in_([RecordingStatus.ACTIVE, RecordingStatus.DELETING]),
+                )
+            )
+        )
+
+
+def erase_subject(
+    runtime: Runtime,
+    principal: Principal,
+    query: SubjectQuery,
+    *,
+    note: str | None = None,
+    client_addr: str | None = None,
+) -> ErasureReport:
+    """Erase every recording of the subject now; held ones wait (request pending)."""
+    require(principal.role, Action.SUBJECT)
+    subject = find_subject(runtime, query)
+    report = ErasureReport(request_id=uuid.uuid4(), status=RequestStatus.RECEIVED)
+    with transaction(runtime.sessions) as session:
+        request = register_request(
+            session,
+            kind=RequestKind.ERASURE,
+            subject=subject,
+            principal=principal,
+            status=RequestStatus.RECEIVED,
+            outcome={},
+            note=note,
+            client_addr=client_addr,
+        )
+        report.request_id = request.id
+    seen: set[uuid.UUID] = set()
+    for _ in range(_MAX_ROUNDS):
+        ids = [i for i in _subject_ids(runtime, subject) if i not in seen]
+        if not ids:
+            break
+        seen.update(ids)
+        _erase_ids(runtime, ids, report, principal.user_name)
+    arrived_later = [i for i in _subject_ids(runtime, subject) if i not in seen]
+    _finish(runtime, report, principal.user_name, client_addr, arrived_later)
+    logger.info(
+        "subject_erasure",
+        extra={
+            "request_id": str(report.request_id),
+            "erased": len(report.erased),
+            "waiting": len(report.waiting),
+            "failed": len(report.failed),
+        },
+    )
+    return report
+
+
+def _finish(
+    runtime: Runtime,
+    report: ErasureReport,
+    actor: str,
+    client_addr: str | None,
+    arrived_later: Sequence[uuid.UUID] = (),
+) -> None:
+    pending = bool(report.waiting or report.failed)
+    report.status = RequestStatus.PENDING if pending else RequestStatus.COMPLETED
+    outcome = report.outcome()
+    if arrived_later:
+        outcome["arrived_later"] = sorted(str(i) for i in arrived_later)
+    with transaction(runtime.sessions) as session:
+        request = session.get_one(SubjectRequest, report.request_id, with_for_update=True)
+        previous = request.outcome or {}
+        if previous.get("erased_ids"):  # resumed: keep what earlier rounds erased
+            outcome["erased_ids"] = sorted(set(previous["erased_ids"]) | set(outcome["erased_ids"]))
+            outcome["erased"] = len(outcome["erased_ids"])
+        request.outcome = outcome
+        request.status = report.status
+        if not pending:
+            request.completed_at = utcnow()
+        append_event(
+            session,
+            actor=actor,
+            action="subject.erasure.progress",
+            client_addr=client_addr,
+            details={
+                "request_id": str(report.request_id),
+                "status": report.status.value,
+                "erased": len(report.erased),
+                "waiting": len(report.waiting),
+                "failed": len(report.failed),
+            },
+        )
+
+
+def resume_pending_erasures(runtime: Runtime) -> list[ErasureReport]:
+    """Erase what pending erasure requests wait for, where no hold covers it any more."""
+    with runtime.sessions() as session:
+        pending = list(
+            session.scalars(
+                select(SubjectRequest).where(
+                    SubjectRequest.kind == RequestKind.ERASURE,
+                    SubjectRequest.status == RequestStatus.PENDING,
+                )
+            )
+        )
+    reports = []
+    for request in pending:
+        outcome = request.outcome or {}
+        waiting = [uuid.UUID(i) for i in outcome.get("waiting_for", {})]
+        waiting += [uuid.UUID(i) for i in outcome.get("failures", {})]
+        report = ErasureReport(request_id=request.id, status=request.status)
+        if waiting:
+            _erase_ids(runtime, waiting, report, "system")
+        if report.erased or not waiting or not report.waiting:
+            _finish(runtime, report, "system", None)
+            reports.append(report)
+    return reports
