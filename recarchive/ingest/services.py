@@ -28,8 +28,9 @@ import uuid
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.directory import CallerMatch, match_caller
@@ -54,7 +55,7 @@ from recarchive.ingest.interfaces import (
     Source,
     SourceError,
 )
-from recarchive.ingest.models import WorkItem, WorkState
+from recarchive.ingest.models import QuarantineEntry, WorkItem, WorkState
 from recarchive.ingest.summary import IngestSummary, count_outcome
 from recarchive.ingest.tagging import ReasonTagger
 from recarchive.media.interfaces import (
@@ -422,6 +423,8 @@ class Pipeline:
             session.add(recording)
             queue.complete(current, item.id)
             current.payload = {**current.payload, "source_sha256": source_sha}
+            if facts.call_id:
+                _close_missing_report(session, item.source, facts.call_id)
         return True
 
     # --- outcomes ------------------------------------------------------------
@@ -501,3 +504,18 @@ class Pipeline:
             if on_item is not None:
                 on_item(outcome)
         return summary
+
+
+def _close_missing_report(session: Session, source: str, call_id: str) -> None:
+    """The recording of a call reported as missing arrived late: settle that report."""
+    session.execute(
+        update(QuarantineEntry)
+        .where(
+            QuarantineEntry.source == source,
+            QuarantineEntry.source_ref == f"call:{call_id}",
+            QuarantineEntry.reason == "cdr_without_recording",
+            QuarantineEntry.resolved_at.is_(None),
+        )
+        .values(resolved_at=utcnow(), resolution="recording_arrived")
+        .execution_options(synchronize_session=False)
+    )

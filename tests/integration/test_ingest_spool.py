@@ -429,3 +429,25 @@ def test_unfinished_recording_is_taken_once_complete(
     assert outcomes[-1] == "archived"
     assert set(outcomes) <= {"deferred", "archived"}
     assert recordings(runtime)[WRITING].id == item.id
+
+
+def test_a_recording_that_arrives_late_settles_its_missing_report(
+    runtime: Runtime, spool: Path, audio: dict[str, Path]
+) -> None:
+    run_ingest(runtime.settings, once=True)
+    assert quarantine_reasons(runtime)["call:1742219999.155"] == "cdr_without_recording"
+
+    started = dt.datetime.fromisoformat(RECENT)
+    name = f"in-0201234000-0407778888-{started:%Y%m%d-%H%M%S}-1742219999.155.wav"
+    put(spool / "monitor" / f"{started:%Y/%m/%d}" / name, audio["pcm"])
+    summary = run_ingest(runtime.settings, once=True)
+
+    assert summary.archived == 1
+    with runtime.sessions() as session:
+        entry = session.scalars(
+            select(QuarantineEntry).where(QuarantineEntry.source_ref == "call:1742219999.155")
+        ).one()
+        archived = session.scalar(select(func.count()).where(Recording.call_id == "1742219999.155"))
+    assert archived == 1
+    assert entry.resolution == "recording_arrived"
+    assert entry.resolved_at is not None
