@@ -22,6 +22,7 @@ from recarchive.api.errors import error_body, install_error_handlers
 from recarchive.api.metrics import ApiMetrics
 from recarchive.api.operations import health_router
 from recarchive.api.operations import router as operations_router
+from recarchive.api.player import router as player_router
 from recarchive.api.recordings import router as recordings_router
 from recarchive.runtime import Runtime
 
@@ -121,6 +122,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(recordings_router)
     app.include_router(operations_router)
     app.include_router(health_router)
+    app.include_router(player_router)
     app.add_middleware(
         _Guard,
         metrics=app.state.metrics,
