@@ -24,6 +24,7 @@ from recarchive.api.operations import health_router
 from recarchive.api.operations import router as operations_router
 from recarchive.api.player import router as player_router
 from recarchive.api.recordings import router as recordings_router
+from recarchive.api.subjects import router as subjects_router
 from recarchive.runtime import Runtime
 
 logger = logging.getLogger("recarchive.api.access")
@@ -121,6 +122,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_error_handlers(app)
     app.include_router(recordings_router)
     app.include_router(operations_router)
+    app.include_router(subjects_router)
     app.include_router(health_router)
     app.include_router(player_router)
     app.add_middleware(

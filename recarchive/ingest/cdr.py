@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,6 +168,49 @@ def read_master_csv(path: Path, zone: ZoneInfo) -> Iterator[CdrRecord | CdrLineE
     """
     with path.open(encoding="utf-8", errors="replace", newline="") as handle:
         yield from _records(_rows(handle, 1, MASTER_COLUMNS, exact=False), zone, "start")
+
+
+@dataclasses.dataclass(frozen=True)
+class CdrCursor:
+    """How far an append-only ``Master.csv`` has been read: its file identity and offset."""
+
+    device: int
+    inode: int
+    offset: int
+    next_line: int
+
+
+def read_master_csv_tail(
+    path: Path, zone: ZoneInfo, cursor: CdrCursor | None, *, take_unterminated: bool
+) -> tuple[list[CdrRecord | CdrLineError], CdrCursor, bool]:
+    """The records of ``Master.csv`` after ``cursor``; returns them, the new cursor, and
+    whether the file was read from the start (first read, rotated or truncated).
+
+    Asterisk only appends to ``Master.csv``, so each pass reads just the lines
+    added since the last one. A last line without its newline is being
+    written: it is left for the next pass unless ``take_unterminated`` (the
+    file has been quiet for the settle time).
+    """
+    entries: list[CdrRecord | CdrLineError] = []
+    with path.open("rb") as handle:
+        stat = os.fstat(handle.fileno())
+        same_file = (
+            cursor is not None
+            and (cursor.device, cursor.inode) == (stat.st_dev, stat.st_ino)
+            and stat.st_size >= cursor.offset
+        )
+        offset, line = (cursor.offset, cursor.next_line) if same_file and cursor else (0, 1)
+        handle.seek(offset)
+        while raw := handle.readline():
+            if not raw.endswith(b"\n") and not take_unterminated:
+                break
+            text = raw.decode("utf-8", errors="replace")
+            entries.extend(
+                _records(_rows(iter([text]), line, MASTER_COLUMNS, exact=False), zone, "start")
+            )
+            offset += len(raw)
+            line += 1
+    return entries, CdrCursor(stat.st_dev, stat.st_ino, offset, line), not same_file
 
 
 def read_freepbx_export(path: Path, zone: ZoneInfo) -> Iterator[CdrRecord | CdrLineError]:

@@ -451,3 +451,39 @@ def test_a_recording_that_arrives_late_settles_its_missing_report(
     assert archived == 1
     assert entry.resolution == "recording_arrived"
     assert entry.resolved_at is not None
+
+
+def test_a_running_source_reads_cdr_lines_appended_between_passes(
+    runtime: Runtime, spool: Path, audio: dict[str, Path]
+) -> None:
+    source = build_sources(runtime.settings)["pbx"]
+    now = dt.datetime.now(dt.UTC)
+    first = [d for d in source.discover(now, lambda refs: {}) if hasattr(d, "facts")]
+    name = "in-0201234000-0403334444-20260314-150000-1742223600.170.wav"
+    assert name not in {d.source_ref.rpartition("/")[2] for d in first}
+
+    # Asterisk appends the call's CDR line; the recording lands in the spool.
+    with (spool / "cdr" / "Master.csv").open("a", encoding="utf-8") as handle:
+        handle.write(
+            cdr_line(
+                "1742223600.170",
+                "2026-03-14 17:00:00",
+                src="0403334444",
+                dst="0201234000",
+                context="from-pstn",
+                channel="PJSIP/trunk-9",
+                dstchannel="PJSIP/2004-9",
+                data="602,t",
+            )
+            + "\n"
+        )
+    put(spool / "monitor" / DAY / name, audio["pcm"])
+    second = {
+        d.source_ref.rpartition("/")[2]: d
+        for d in source.discover(now, lambda refs: {})
+        if hasattr(d, "facts")
+    }
+    facts = second[name].facts
+    assert facts.call_id == "1742223600.170"
+    assert facts.queue == "602"  # from the appended CDR line, not the file name
+    assert facts.started_at == dt.datetime(2026, 3, 14, 15, 0, tzinfo=dt.UTC)

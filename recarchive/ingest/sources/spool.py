@@ -25,7 +25,13 @@ from zoneinfo import ZoneInfo
 
 from recarchive.catalogue.models import Direction
 from recarchive.config import SpoolSourceSettings
-from recarchive.ingest.cdr import CdrLineError, CdrRecord, read_freepbx_export, read_master_csv
+from recarchive.ingest.cdr import (
+    CdrCursor,
+    CdrLineError,
+    CdrRecord,
+    read_freepbx_export,
+    read_master_csv_tail,
+)
 from recarchive.ingest.interfaces import (
     CallFacts,
     Discovery,
@@ -86,13 +92,15 @@ class SpoolSource:
         self.root = settings.path
         self.zone = ZoneInfo(settings.timezone or timezone)
         self.settle = dt.timedelta(seconds=settle_s)
+        self._cdr: _CdrState | None = None
+        self._cdr_cursor: CdrCursor | None = None
 
     # --- discovery -----------------------------------------------------------
 
     def discover(self, now: dt.datetime, known: KnownRefs) -> Iterator[Discovery | Problem]:
         if not self.root.is_dir():
             raise SourceError(f"source {self.name}: spool directory {self.root} does not exist")
-        by_uniqueid, by_file, problems = self._read_cdr()
+        by_uniqueid, by_file, problems = self._read_cdr(now)
         yield from problems
         seen_uniqueids: set[str] = set()
         for path in self._walk():
@@ -151,49 +159,35 @@ class SpoolSource:
                     yield current / filename
 
     def _read_cdr(
-        self,
+        self, now: dt.datetime
     ) -> tuple[dict[str, CdrRecord], dict[str, CdrRecord], list[Problem]]:
-        by_uniqueid: dict[str, CdrRecord] = {}
-        by_file: dict[str, CdrRecord] = {}
-        problems: list[Problem] = []
         path = self.settings.cdr_path
         if path is None:
-            return by_uniqueid, by_file, problems
+            return {}, {}, []
         if not path.is_file():
             raise SourceError(f"source {self.name}: CDR file {path} does not exist")
-        reader = (
-            read_freepbx_export if self.settings.cdr_format == "freepbx_export" else read_master_csv
-        )
-        cdr_name = path.name
-        for entry in reader(path, self.zone):
-            if isinstance(entry, CdrLineError):
-                problems.append(
-                    Problem(
-                        f"cdr:{cdr_name}:{entry.line}",
-                        "malformed_cdr",
-                        f"{cdr_name} line {entry.line}: {entry.reason}",
-                        kept_at=f"{path}:{entry.line}",
-                    )
-                )
-                continue
-            if entry.recordingfile:
-                if not _plain_file_name(entry.recordingfile):
-                    problems.append(
-                        Problem(
-                            f"cdr:{cdr_name}:{entry.line}",
-                            "invalid_name",
-                            f"{cdr_name} line {entry.line}: recordingfile is not a plain file "
-                            "name (path separators, '..' or an absolute path)",
-                            kept_at=f"{path}:{entry.line}",
-                        )
-                    )
-                    continue
-                by_file.setdefault(entry.recordingfile, entry)
-            current = by_uniqueid.get(entry.uniqueid)
-            # A call may have several CDR lines (transfers): keep the answered one.
-            if current is None or (entry.answered and not current.answered):
-                by_uniqueid[entry.uniqueid] = entry
-        return by_uniqueid, by_file, problems
+        if self.settings.cdr_format == "freepbx_export":
+            state = _CdrState()
+            for entry in read_freepbx_export(path, self.zone):
+                state.add(entry, path, self.name)
+            return state.by_uniqueid, state.by_file, state.problems
+        # Master.csv only grows: read what was appended since the last pass.
+        try:
+            quiet = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC) <= now - self.settle
+            entries, cursor, restarted = read_master_csv_tail(
+                path, self.zone, self._cdr_cursor, take_unterminated=quiet
+            )
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise SourceError(
+                f"source {self.name}: cannot read CDR file {path}: {reason}"
+            ) from None
+        if restarted or self._cdr is None:
+            self._cdr = _CdrState()
+        for entry in entries:
+            self._cdr.add(entry, path, self.name)
+        self._cdr_cursor = cursor
+        return self._cdr.by_uniqueid, self._cdr.by_file, list(self._cdr.problems)
 
     def _missing_recordings(
         self, records: dict[str, CdrRecord], seen: set[str], now: dt.datetime
@@ -261,6 +255,45 @@ class SpoolSource:
         else:
             path.unlink(missing_ok=True)
         _prune_empty_parents(path.parent, self.root)
+
+
+class _CdrState:
+    """CDR records by uniqueid and by recording file name, and the lines that are wrong."""
+
+    def __init__(self) -> None:
+        self.by_uniqueid: dict[str, CdrRecord] = {}
+        self.by_file: dict[str, CdrRecord] = {}
+        self.problems: list[Problem] = []
+
+    def add(self, entry: CdrRecord | CdrLineError, path: Path, source: str) -> None:
+        cdr_name = path.name
+        if isinstance(entry, CdrLineError):
+            self.problems.append(
+                Problem(
+                    f"cdr:{cdr_name}:{entry.line}",
+                    "malformed_cdr",
+                    f"{cdr_name} line {entry.line}: {entry.reason}",
+                    kept_at=f"{path}:{entry.line}",
+                )
+            )
+            return
+        if entry.recordingfile:
+            if not _plain_file_name(entry.recordingfile):
+                self.problems.append(
+                    Problem(
+                        f"cdr:{cdr_name}:{entry.line}",
+                        "invalid_name",
+                        f"{cdr_name} line {entry.line}: recordingfile is not a plain file "
+                        "name (path separators, '..' or an absolute path)",
+                        kept_at=f"{path}:{entry.line}",
+                    )
+                )
+                return
+            self.by_file.setdefault(entry.recordingfile, entry)
+        current = self.by_uniqueid.get(entry.uniqueid)
+        # A call may have several CDR lines (transfers): keep the answered one.
+        if current is None or (entry.answered and not current.answered):
+            self.by_uniqueid[entry.uniqueid] = entry
 
 
 def _plain_file_name(name: str) -> bool:

@@ -6,7 +6,13 @@ import datetime as dt
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from recarchive.ingest.cdr import CdrLineError, CdrRecord, read_freepbx_export, read_master_csv
+from recarchive.ingest.cdr import (
+    CdrLineError,
+    CdrRecord,
+    read_freepbx_export,
+    read_master_csv,
+    read_master_csv_tail,
+)
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 
@@ -101,3 +107,45 @@ def test_freepbx_export_without_required_columns(tmp_path: Path) -> None:
     [error] = list(read_freepbx_export(write(tmp_path, "calldate,src", name="x.csv"), HELSINKI))
     assert isinstance(error, CdrLineError)
     assert "dst, disposition, uniqueid, recordingfile" in error.reason
+
+
+def _ids(entries: list[CdrRecord | CdrLineError]) -> list[str | int]:
+    return [e.uniqueid if isinstance(e, CdrRecord) else e.line for e in entries]
+
+
+def test_master_csv_tail_reads_only_what_was_appended(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    entries, cursor, restarted = read_master_csv_tail(path, HELSINKI, None, take_unterminated=False)
+    assert (_ids(entries), restarted, cursor.next_line) == (["1742211234.117"], True, 2)
+
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(UNANSWERED + "\n" + '"broken","line\n' + TRAILING[:40])  # last: half written
+    entries, cursor, restarted = read_master_csv_tail(
+        path, HELSINKI, cursor, take_unterminated=False
+    )
+    assert (_ids(entries), restarted) == (["1742213000.120", 3], False)
+    assert cursor.next_line == 4
+
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(TRAILING[40:])  # finished, but without its newline: taken once quiet
+    entries, cursor, _ = read_master_csv_tail(path, HELSINKI, cursor, take_unterminated=False)
+    assert entries == []
+    entries, cursor, _ = read_master_csv_tail(path, HELSINKI, cursor, take_unterminated=True)
+    assert _ids(entries) == ["1742211299.130"]
+    assert [e.line for e in entries] == [4]
+
+
+def test_master_csv_tail_starts_again_after_rotation_or_truncation(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD, UNANSWERED)
+    _, cursor, _ = read_master_csv_tail(path, HELSINKI, None, take_unterminated=False)
+    path.rename(tmp_path / "Master.csv.1")
+    rotated = write(tmp_path, TRAILING)
+    entries, cursor, restarted = read_master_csv_tail(
+        rotated, HELSINKI, cursor, take_unterminated=False
+    )
+    assert (_ids(entries), restarted) == (["1742211299.130"], True)
+    rotated.write_text("", encoding="utf-8")  # truncated in place (copytruncate)
+    entries, cursor, restarted = read_master_csv_tail(
+        rotated, HELSINKI, cursor, take_unterminated=False
+    )
+    assert (entries, restarted, cursor.offset) == ([], True, 0)
