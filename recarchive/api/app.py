@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -64,6 +66,15 @@ class _Guard:
             await send(message)
 
         try:
+            bad_field = _control_characters(scope.get("query_string", b""))
+            if (
+                bad_field is not None
+                and len(scope.get("query_string", b"")) <= self.max_query_bytes
+            ):
+                message = f"{bad_field}: control characters are not allowed"
+                body = error_body("invalid_request", message, field=bad_field)
+                await _send_json(send_wrapper, 422, body)
+                return
             if len(scope.get("query_string", b"")) > self.max_query_bytes:
                 await _send_json(
                     send_wrapper,
@@ -89,6 +100,23 @@ class _Guard:
                     "ms": round(elapsed * 1000, 1),
                 },
             )
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _control_characters(query: bytes) -> str | None:
+    """The first query parameter holding a control character (NUL, newline...), if any.
+
+    No parameter of the API is free text that could need one, and PostgreSQL
+    refuses NUL in text: refusing them here answers 422 instead of a 500.
+    """
+    if not query:
+        return None
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if _CONTROL.search(name) or _CONTROL.search(value):
+            return name if not _CONTROL.search(name) else "query"
+    return None
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:

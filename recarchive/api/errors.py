@@ -62,11 +62,15 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         field = _field_of(first.get("loc", ()))
+        if first.get("type") == "json_invalid" or field.isdigit():
+            field = "body"
         message = str(first.get("msg", "invalid value"))
         return _json(422, "invalid_request", f"{field}: {message}", field=field)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # a body that cannot be parsed (not UTF-8, not a form)
+            return _json(422, "invalid_request", f"body: {exc.detail}", field="body")
         codes = {404: "not_found", 405: "method_not_allowed", 414: "uri_too_long"}
         response = _json(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
         for name, value in (exc.headers or {}).items():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated, Any
 
@@ -26,7 +25,7 @@ from recarchive.api.schemas import (
 )
 from recarchive.catalogue.database import check_connection, transaction
 from recarchive.errors import RecArchiveError
-from recarchive.lookup.filters import FilterError
+from recarchive.lookup.filters import FilterError, parse_time
 from recarchive.retention.holds import list_holds, place_hold, release_hold
 from recarchive.retention.models import Hold
 
@@ -102,6 +101,8 @@ def holds_place(
         recording_ids=list(dict.fromkeys(body.recording_ids)),
         customer_id=body.customer_id,
         until=until,
+        actor_role=principal.role.value,
+        client_addr=client,
     )
     return _hold_out(summary.hold, summary.recordings)
 
@@ -117,22 +118,23 @@ def holds_place(
     tags=["holds"],
 )
 def holds_release(
-    hold_id: uuid.UUID, body: HoldReleaseIn, runtime: RuntimeDep, principal: PrincipalDep
+    hold_id: uuid.UUID,
+    body: HoldReleaseIn,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    client: ClientDep,
 ) -> HoldOut:
     """Release a hold (audited); recordings past retention go at the next expiry run."""
     require(principal.role, Action.HOLD_RELEASE)
-    summary = release_hold(runtime, hold_id, actor=principal.user_name, reason=body.reason)
+    summary = release_hold(
+        runtime,
+        hold_id,
+        actor=principal.user_name,
+        reason=body.reason,
+        actor_role=principal.role.value,
+        client_addr=client,
+    )
     return _hold_out(summary.hold, summary.recordings)
-
-
-def _when(field: str, value: str | None, tz: dt.tzinfo) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise FilterError(field, "not an ISO date or time") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)).astimezone(dt.UTC)
 
 
 @router.get("/audit", response_model=AuditPageOut, responses=_ERRORS, tags=["audit"])
@@ -151,7 +153,7 @@ def audit_entries(
     """Audit entries in order, with their hashes (auditors only; the query is itself audited)."""
     require(principal.role, Action.AUDIT_READ)
     tz = runtime.settings.tz
-    start, end = _when("from", from_, tz), _when("to", to, tz)
+    start, end = parse_time("from", from_, tz), parse_time("to", to, tz)
     statement = select(AuditEvent).order_by(AuditEvent.seq).limit(limit + 1)
     if cursor is not None:
         statement = statement.where(AuditEvent.seq > cursor)

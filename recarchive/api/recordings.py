@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.background import BackgroundTask
 
 from recarchive.access.policy import Action, require
 from recarchive.api.deps import ClientDep, PrincipalDep, RuntimeDep
@@ -220,27 +222,32 @@ def _disposition(access: AudioAccess, extension: str, download: bool) -> str:
     return f'{kind}; filename="{access.recording_id}.{extension}"'
 
 
-def _transcoded(runtime: Runtime, access: AudioAccess, fmt: str) -> Iterator[bytes]:
-    """Fetch the stored object to a temporary file and stream it transcoded."""
-    with tempfile.TemporaryDirectory(prefix="recarchive-play-") as tmp:
-        path = Path(tmp) / f"audio.{access.format}"
-        try:
-            with runtime.store.get(access.object_key) as reader, path.open("wb") as out:
-                for chunk in reader.iter_chunks():
-                    out.write(chunk)
-        except RecArchiveError as exc:
-            raise AudioMissing(f"the audio of recording {access.recording_id} is missing") from exc
-        stream = transcode_for_playback(
-            path,
-            fmt,  # type: ignore[arg-type]
-            extension=access.format,
-            label=f"recording {access.recording_id}",
-            timeout_s=runtime.settings.api.transcode_timeout_s,
-        )
-        try:
-            yield from stream
-        finally:
-            stream.close()  # kills ffmpeg when the listener goes away
+def _fetch(runtime: Runtime, access: AudioAccess, tmp: Path) -> Path:
+    """Copy the stored object to ``tmp`` before any header is sent (a 404 is still possible)."""
+    path = tmp / f"audio.{access.format}"
+    try:
+        with runtime.store.get(access.object_key) as reader, path.open("wb") as out:
+            for chunk in reader.iter_chunks():
+                out.write(chunk)
+    except RecArchiveError as exc:
+        raise AudioMissing(f"the audio of recording {access.recording_id} is missing") from exc
+    return path
+
+
+def _transcoded(runtime: Runtime, access: AudioAccess, path: Path, fmt: str) -> Iterator[bytes]:
+    """Stream the fetched copy transcoded; the copy goes when the stream ends."""
+    stream = transcode_for_playback(
+        path,
+        fmt,  # type: ignore[arg-type]
+        extension=access.format,
+        label=f"recording {access.recording_id}",
+        timeout_s=runtime.settings.api.transcode_timeout_s,
+    )
+    try:
+        yield from stream
+    finally:
+        stream.close()  # kills ffmpeg when the listener goes away
+        shutil.rmtree(path.parent, ignore_errors=True)
 
 
 @router.get(
@@ -297,10 +304,19 @@ def recording_audio(
             access, "ogg" if format == "opus" else format, download
         ),
     }
+    work = runtime.settings.work_dir
+    work.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="play-", dir=work))
+    try:
+        path = _fetch(runtime, access, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return StreamingResponse(
-        _transcoded(runtime, access, format),
+        _transcoded(runtime, access, path, format),
         media_type=_PLAYBACK_TYPES[format],
         headers=headers,
+        background=BackgroundTask(shutil.rmtree, tmp, ignore_errors=True),
     )
 
 
@@ -315,6 +331,7 @@ def correct_recording_reasons(
     body: ReasonsIn,
     runtime: RuntimeDep,
     principal: PrincipalDep,
+    client: ClientDep,
 ) -> ReasonsOut:
     """Replace (``set``), add or remove reason codes; the old and new codes are audited."""
     require(principal.role, Action.TAG)
@@ -326,6 +343,7 @@ def correct_recording_reasons(
         taxonomy=tuple(runtime.settings.reasons.codes),
         actor=principal.user_name,
         actor_role=principal.role.value,
+        client_addr=client,
         replace=body.set,
         add=body.add,
         remove=body.remove,

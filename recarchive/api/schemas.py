@@ -3,10 +3,35 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: Control characters other than tab and line breaks: never in any request field.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+class RequestBody(BaseModel):
+    """Base of every request body: unknown fields and control characters are refused."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        if any(_CONTROL.search(text) for text in _strings(value)):
+            raise ValueError("control characters are not allowed")
+        return value
 
 
 class ErrorDetail(BaseModel):
@@ -67,7 +92,7 @@ class RecordingOut(BaseModel):
     restricted: bool
     objected: bool
     customer: CustomerOut | None = Field(
-        default=None, description="Left out for roles that do not see who called."
+        default=None, description="null for roles that do not see who called."
     )
     holds: list[HoldRefOut] | None = None
 
@@ -77,10 +102,8 @@ class SearchOut(BaseModel):
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
 
 
-class SearchIn(BaseModel):
+class SearchIn(RequestBody):
     """The same filters as ``GET /recordings``, in a body (keeps identity codes out of URLs)."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     customer_id: str | None = Field(default=None, max_length=128)
     number: str | None = Field(default=None, max_length=64)
@@ -99,9 +122,7 @@ class SearchIn(BaseModel):
     limit: int = Field(default=50, ge=1, le=200)
 
 
-class ReasonsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReasonsIn(RequestBody):
     set: list[str] | None = Field(default=None, max_length=20, description="Replace all codes.")
     add: list[str] = Field(default_factory=list, max_length=20)
     remove: list[str] = Field(default_factory=list, max_length=20)
@@ -114,9 +135,7 @@ class ReasonsOut(BaseModel):
     changed: bool
 
 
-class HoldIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class HoldIn(RequestBody):
     case_ref: str = Field(min_length=1, max_length=128)
     reason: str = Field(min_length=1, max_length=2000)
     recording_ids: list[uuid.UUID] = Field(default_factory=list, max_length=1000)
@@ -124,9 +143,7 @@ class HoldIn(BaseModel):
     until: dt.datetime | None = None
 
 
-class HoldReleaseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class HoldReleaseIn(RequestBody):
     reason: str = Field(min_length=1, max_length=2000)
 
 

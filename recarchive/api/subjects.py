@@ -14,12 +14,12 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from recarchive.access.policy import Action, require
 from recarchive.api.deps import ClientDep, PrincipalDep, RuntimeDep
-from recarchive.api.schemas import ErrorOut
+from recarchive.api.schemas import ErrorOut, RequestBody
 from recarchive.privacy.erasure import erase_subject
 from recarchive.privacy.export import export_subject
 from recarchive.privacy.models import RequestKind, RequestStatus
@@ -49,9 +49,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class SubjectIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SubjectIn(RequestBody):
     customer_id: str | None = Field(default=None, min_length=1, max_length=64)
     number: str | None = Field(default=None, min_length=1, max_length=64)
     identity_code: str | None = Field(default=None, min_length=1, max_length=64)
@@ -64,10 +62,8 @@ class EraseIn(SubjectIn):
     note: str | None = Field(default=None, max_length=2000)
 
 
-class ScopeIn(BaseModel):
+class ScopeIn(RequestBody):
     """A subject (customer-wide, future calls included) or named recordings."""
-
-    model_config = ConfigDict(extra="forbid")
 
     subject: SubjectIn | None = None
     recording_ids: list[uuid.UUID] = Field(default_factory=list, max_length=1000)
@@ -82,15 +78,11 @@ class RestrictIn(ScopeIn):
     case_ref: str | None = Field(default=None, max_length=128)
 
 
-class LiftIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class LiftIn(RequestBody):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class RelinkIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RelinkIn(RequestBody):
     customer_id: str | None = Field(max_length=64, description="null: linked to nobody.")
     reason: str = Field(min_length=1, max_length=2000)
 

@@ -40,6 +40,7 @@ def correct_reasons(
     taxonomy: Collection[str],
     actor: str,
     actor_role: str | None = None,
+    client_addr: str | None = None,
     replace: Collection[str] | None = None,
     add: Collection[str] = (),
     remove: Collection[str] = (),
@@ -58,11 +59,15 @@ def correct_reasons(
         recording = session.get(Recording, recording_id, with_for_update=True)
         if recording is None:
             raise RecordingNotFound(f"no recording {recording_id}")
-        before = tuple(recording.reason_codes)
+        order = {code: index for index, code in enumerate(taxonomy)}
+
+        def ordered(codes: Collection[str]) -> tuple[str, ...]:
+            return tuple(sorted(codes, key=lambda code: (order.get(code, len(order)), code)))
+
+        before = ordered(recording.reason_codes)
         wanted = set(replace) if replace is not None else set(before)
         wanted = (wanted | set(add)) - set(remove)
-        order = {code: index for index, code in enumerate(taxonomy)}
-        after = tuple(sorted(wanted, key=lambda code: order.get(code, len(order))))
+        after = ordered(wanted)
         if after == before:
             return ReasonChange(recording_id, before, after)
         kept = {reason.code: reason for reason in recording.reasons if reason.code in wanted}
@@ -74,6 +79,7 @@ def correct_reasons(
             session,
             actor=actor,
             actor_role=actor_role,
+            client_addr=client_addr,
             action="reasons.correct",
             recording_id=recording_id,
             details={"before": list(before), "after": list(after)},

@@ -83,7 +83,8 @@ def _text(field: str, value: str | None) -> str | None:
     return value
 
 
-def _time(field: str, value: str | dt.datetime | None, tz: dt.tzinfo) -> dt.datetime | None:
+def parse_time(field: str, value: str | dt.datetime | None, tz: dt.tzinfo) -> dt.datetime | None:
+    """An ISO date or time as aware UTC (naive ones in ``tz``); :class:`FilterError` otherwise."""
     if value is None or value == "":
         return None
     if isinstance(value, str):
@@ -101,7 +102,10 @@ def _time(field: str, value: str | dt.datetime | None, tz: dt.tzinfo) -> dt.date
         parsed = value
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31 west of it
+        raise FilterError(field, "out of the range of dates") from None
 
 
 def parse_filters(
@@ -139,7 +143,8 @@ def parse_filters(
             hashed = hash_identity_code(raw_code, identity_key)[1]
         except IdentifierError:
             raise FilterError("identity_code", "not a valid henkilötunnus or Y-tunnus") from None
-    start, end = _time("from", started_from, timezone), _time("to", started_to, timezone)
+    start = parse_time("from", started_from, timezone)
+    end = parse_time("to", started_to, timezone)
     if start and end and end <= start:
         raise FilterError("to", "must be after 'from'")
     codes = tuple(dict.fromkeys(code.strip() for code in reasons if code and code.strip()))
@@ -202,11 +207,13 @@ class Cursor:
                 raise ValueError("too long")
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
             started, rid = json.loads(raw)
+            if not isinstance(started, str) or not isinstance(rid, str):
+                raise TypeError("cursor fields are not strings")
             at = dt.datetime.fromisoformat(started)
             if at.tzinfo is None:
                 raise ValueError("naive")
             return cls(at.astimezone(dt.UTC), uuid.UUID(hex=rid))
-        except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        except (ValueError, TypeError, OverflowError, binascii.Error):
             raise FilterError("cursor", "not a cursor this server issued") from None
 
 

@@ -528,14 +528,11 @@ def _check_restrictions(
         if restriction.allowed_purpose != purpose.value or (
             allowed_case is not None and (case_ref or "").strip() != allowed_case
         ):
+            # The case that unlocks it is not named: knowing it must be the point.
+            scope = f"one {restriction.allowed_purpose} case" if allowed_case else None
             raise Restricted(
-                "processing of this recording is restricted"
-                + (
-                    f" to {restriction.allowed_purpose}"
-                    + (f" case {allowed_case}" if allowed_case else "")
-                    if restriction.allowed_purpose
-                    else ""
-                )
+                "processing of this recording is restricted to "
+                f"{scope or restriction.allowed_purpose or 'no purpose'}"
             )
 
 

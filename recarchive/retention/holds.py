@@ -95,6 +95,8 @@ def place_hold(
     recording_ids: Sequence[uuid.UUID] = (),
     customer_id: str | None = None,
     until: dt.datetime | None = None,
+    actor_role: str | None = None,
+    client_addr: str | None = None,
 ) -> HoldSummary:
     """Place a hold on recordings or on a customer; retag the objects; audit it.
 
@@ -137,8 +139,10 @@ def place_hold(
         append_event(
             session,
             actor=actor,
+            actor_role=actor_role,
             action="hold.place",
             case_ref=hold.case_ref,
+            client_addr=client_addr,
             details={
                 "hold_id": str(hold.id),
                 "customer_hold": customer_id is not None,
@@ -170,7 +174,15 @@ def _lock_recordings(
     return list(session.scalars(statement.order_by(Recording.id)))
 
 
-def release_hold(runtime: Runtime, hold_id: uuid.UUID, *, actor: str, reason: str) -> HoldSummary:
+def release_hold(
+    runtime: Runtime,
+    hold_id: uuid.UUID,
+    *,
+    actor: str,
+    reason: str,
+    actor_role: str | None = None,
+    client_addr: str | None = None,
+) -> HoldSummary:
     """Release a hold; recordings under no other hold get their retention class back.
 
     Raises :class:`HoldNotFound` and :class:`HoldError` (already released,
@@ -198,8 +210,10 @@ def release_hold(runtime: Runtime, hold_id: uuid.UUID, *, actor: str, reason: st
         append_event(
             session,
             actor=actor,
+            actor_role=actor_role,
             action="hold.release",
             case_ref=hold.case_ref,
+            client_addr=client_addr,
             details={"hold_id": str(hold.id), "reason": reason, "recordings_freed": len(freed)},
         )
     policy = RetentionPolicy(runtime.settings.retention)
