@@ -170,6 +170,13 @@ def _erase_ids(
                             request_id=report.request_id,
                         )
                     )
+                    append_event(
+                        session,
+                        actor=actor,
+                        action="delete",
+                        recording_id=recording_id,
+                        details={"rule": "erasure", "request_id": str(report.request_id)},
+                    )
             if gone:
                 session.execute(delete(Recording).where(Recording.id.in_([g[0] for g in gone])))
             if failed:

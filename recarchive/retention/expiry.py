@@ -25,6 +25,7 @@ from collections import Counter
 
 from sqlalchemy import ColumnElement, and_, delete, func, select, update
 
+from recarchive.access.audit import append_event
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.errors import RecArchiveError
@@ -194,6 +195,13 @@ def _settle(
                         rule=f"retention:{rule}",
                         deleted_by="system",
                     )
+                )
+                append_event(
+                    session,
+                    actor="system",
+                    action="delete",
+                    recording_id=recording_id,
+                    details={"rule": f"retention:{rule}"},
                 )
         if gone:
             session.execute(delete(Recording).where(Recording.id.in_([g[0] for g in gone])))

@@ -140,7 +140,7 @@ def test_a_held_recording_waits_for_the_release_of_every_hold(runtime: Runtime) 
     assert expire_recordings(runtime, now=T0 + 10 * DAY).deleted == 1
     with runtime.sessions() as session:
         actions = [e.action for e in session.scalars(select(AuditEvent).order_by(AuditEvent.seq))]
-    assert actions == ["hold.place", "hold.place", "hold.release", "hold.release"]
+    assert actions == ["hold.place", "hold.place", "hold.release", "hold.release", "delete"]
 
 
 def test_a_customer_hold_covers_recordings_that_arrive_later(runtime: Runtime) -> None:
