@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -605,6 +606,9 @@ def open_audio(
             access.reader = runtime.store.get(access.object_key, byte_range=ByteRange(start, end))
         except ObjectNotFound as exc:
             raise AudioMissing(f"the audio of recording {recording_id} is missing") from exc
+        # A client that goes away before the body is read never starts chunks(): close
+        # the reader when the access is dropped, not at some later garbage collection.
+        weakref.finalize(access, access.reader.close)
     return access
 
 

@@ -239,30 +239,37 @@
     $("play").focus();
   }
 
-  // Caller on the left channel, agent on the right: each goes through its own gain
-  // and then to both ears, so one side of the call can be heard alone.
+  // Caller on the left channel, agent on the right. Four gains route each channel
+  // to each ear: "both" keeps the stereo image (left to left, right to right);
+  // "caller" or "agent" sends that one channel alone to both ears.
   function channelGraph() {
     if (state.graph || !window.AudioContext) return state.graph;
     const context = new AudioContext();
     const splitter = context.createChannelSplitter(2);
     const merger = context.createChannelMerger(2);
-    const gains = [context.createGain(), context.createGain()];
+    const route = {};
+    for (const [name, from, to] of [["ll", 0, 0], ["lr", 0, 1], ["rl", 1, 0], ["rr", 1, 1]]) {
+      const gain = context.createGain();
+      splitter.connect(gain, from);
+      gain.connect(merger, 0, to);
+      route[name] = gain;
+    }
     context.createMediaElementSource(audio).connect(splitter);
-    gains.forEach((gain, channel) => {
-      splitter.connect(gain, channel);
-      gain.connect(merger, 0, 0);
-      gain.connect(merger, 0, 1);
-    });
     merger.connect(context.destination);
-    state.graph = { context, gains };
+    state.graph = { context, route };
     return state.graph;
   }
 
+  const ROUTING = {
+    both: { ll: 1, lr: 0, rl: 0, rr: 1 },
+    caller: { ll: 1, lr: 1, rl: 0, rr: 0 },
+    agent: { ll: 0, lr: 0, rl: 1, rr: 1 },
+  };
+
   function applyChannels() {
     if (!state.graph) return;
-    const mode = $("channels").value;
-    state.graph.gains[0].gain.value = mode === "agent" ? 0 : 1;
-    state.graph.gains[1].gain.value = mode === "caller" ? 0 : 1;
+    const levels = ROUTING[$("channels").value] || ROUTING.both;
+    for (const [name, level] of Object.entries(levels)) state.graph.route[name].gain.value = level;
   }
 
   async function play() {
