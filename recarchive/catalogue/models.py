@@ -96,7 +96,7 @@ class Recording(Base):
     __table_args__ = (
         UniqueConstraint("source", "source_ref"),
         Index("ix_recordings_customer_started", "customer_id", "started_at"),
-        Index("ix_recordings_status_retain_until", "status", "retain_until"),
+        Index("ix_recordings_retain_until_status", "retain_until", "status"),
     )
 
     id: Mapped[uuid.UUID] = uuid_key()
