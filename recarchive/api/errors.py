@@ -31,6 +31,7 @@ from recarchive.lookup.services import (
     RangeNotSatisfiable,
     Restricted,
 )
+from recarchive.privacy.export import ExportError
 from recarchive.privacy.restrictions import RestrictionError, RestrictionNotFound
 from recarchive.privacy.subjects import AmbiguousSubject, SubjectError, SubjectNotFound
 from recarchive.retention.holds import HoldError, HoldNotFound
@@ -104,6 +105,9 @@ def domain_response(exc: RecArchiveError) -> JSONResponse:
         return _json(422, "invalid_request", exc.message, field="subject")
     if isinstance(exc, RestrictionError):
         return _json(409, "conflict", exc.message)
+    if isinstance(exc, ExportError):  # stored audio failed its checksum: a server-side fault
+        logger.error("export_failed", extra={"error": exc.message})
+        return _json(500, "integrity_error", exc.message)
     if isinstance(exc, FilterError):
         return _json(422, "invalid_request", exc.message, field=exc.field)
     if isinstance(exc, Restricted):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -29,6 +28,7 @@ from recarchive.access.policy import Action, require
 from recarchive.access.services import Principal
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import Recording, RecordingStatus
+from recarchive.errors import StoreError
 from recarchive.privacy.models import RequestKind, RequestStatus, SubjectRequest
 from recarchive.privacy.subjects import (
     Subject,
@@ -40,6 +40,7 @@ from recarchive.privacy.subjects import (
 from recarchive.retention.holds import held_condition
 from recarchive.retention.models import Hold, HoldRecording, Tombstone
 from recarchive.runtime import Runtime
+from recarchive.storage.interfaces import DeleteResult
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class ErasureReport:
     waiting: dict[uuid.UUID, list[dict[str, str]]] = dataclasses.field(default_factory=dict)
     #: recording id -> why the store could not delete its object (tried again later).
     failed: dict[uuid.UUID, str] = dataclasses.field(default_factory=dict)
+    #: Calls of the subject that kept arriving while the erasure ran (erased by the next run).
+    arrived_later: list[uuid.UUID] = dataclasses.field(default_factory=list)
 
     def outcome(self) -> dict[str, Any]:
         return {
@@ -66,6 +69,7 @@ class ErasureReport:
             "waiting_for": {str(k): v for k, v in sorted(self.waiting.items())},
             "failed": len(self.failed),
             "failures": {str(k): v for k, v in sorted(self.failed.items())},
+            "arrived_later": sorted(str(i) for i in self.arrived_later),
         }
 
     def explain(self) -> str:
@@ -81,6 +85,11 @@ class ErasureReport:
             parts.append(
                 f"{len(self.failed)} recording(s) could not be deleted from the store "
                 "and are tried again by the nightly run"
+            )
+        if self.arrived_later:
+            parts.append(
+                f"{len(self.arrived_later)} call(s) arrived while the erasure ran; "
+                "the nightly run erases them"
             )
         return "; ".join(parts)
 
@@ -150,7 +159,10 @@ def _erase_ids(
         if not claimed:
             continue
         by_key = {row[1]: row for row in claimed}
-        result = runtime.store.delete_many(list(by_key))
+        try:
+            result = runtime.store.delete_many(list(by_key))
+        except StoreError as exc:  # the store is down: every key failed, retried later
+            result = DeleteResult(deleted=(), failed=dict.fromkeys(by_key, exc.message))
         gone = [by_key[key] for key in result.deleted if key in by_key]
         failed = {by_key[key][0]: reason for key, reason in result.failed.items() if key in by_key}
         now = utcnow()
@@ -235,8 +247,8 @@ def erase_subject(
             break
         seen.update(ids)
         _erase_ids(runtime, ids, report, principal.user_name)
-    arrived_later = [i for i in _subject_ids(runtime, subject) if i not in seen]
-    _finish(runtime, report, principal.user_name, client_addr, arrived_later)
+    report.arrived_later = [i for i in _subject_ids(runtime, subject) if i not in seen]
+    _finish(runtime, report, principal.user_name, client_addr)
     logger.info(
         "subject_erasure",
         extra={
@@ -249,18 +261,10 @@ def erase_subject(
     return report
 
 
-def _finish(
-    runtime: Runtime,
-    report: ErasureReport,
-    actor: str,
-    client_addr: str | None,
-    arrived_later: Sequence[uuid.UUID] = (),
-) -> None:
-    pending = bool(report.waiting or report.failed)
+def _finish(runtime: Runtime, report: ErasureReport, actor: str, client_addr: str | None) -> None:
+    pending = bool(report.waiting or report.failed or report.arrived_later)
     report.status = RequestStatus.PENDING if pending else RequestStatus.COMPLETED
     outcome = report.outcome()
-    if arrived_later:
-        outcome["arrived_later"] = sorted(str(i) for i in arrived_later)
     with transaction(runtime.sessions) as session:
         request = session.get_one(SubjectRequest, report.request_id, with_for_update=True)
         previous = request.outcome or {}
@@ -302,6 +306,7 @@ def resume_pending_erasures(runtime: Runtime) -> list[ErasureReport]:
         outcome = request.outcome or {}
         waiting = [uuid.UUID(i) for i in outcome.get("waiting_for", {})]
         waiting += [uuid.UUID(i) for i in outcome.get("failures", {})]
+        waiting += [uuid.UUID(i) for i in outcome.get("arrived_later", [])]
         report = ErasureReport(request_id=request.id, status=request.status)
         if waiting:
             _erase_ids(runtime, waiting, report, "system")

@@ -38,7 +38,7 @@ from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import Customer, Recording, RecordingStatus
 from recarchive.errors import RecArchiveError
 from recarchive.media.transcode import transcode_for_playback
-from recarchive.privacy.models import ProcessingRestriction, RequestKind, RequestStatus
+from recarchive.privacy.models import RequestKind, RequestStatus
 from recarchive.privacy.subjects import (
     Subject,
     SubjectQuery,
@@ -47,6 +47,7 @@ from recarchive.privacy.subjects import (
     request_dict,
     restriction_dict,
     subject_condition,
+    subject_restrictions,
 )
 from recarchive.retention.models import Hold, HoldRecording
 from recarchive.runtime import Runtime
@@ -241,12 +242,14 @@ def export_subject(
             "count": report.recordings,
             "request_id": report.request_id,
         }
-        archive.writestr(
-            "LUE_MINUT.txt", _SUMMARY_FI.format(retention=f"{retention_days} päivää", **fields)
-        )
-        archive.writestr(
-            "README.txt", _SUMMARY_EN.format(retention_en=f"{retention_days} days", **fields)
-        )
+        summaries = {
+            "LUE_MINUT.txt": _SUMMARY_FI.format(retention=f"{retention_days} päivää", **fields),
+            "README.txt": _SUMMARY_EN.format(retention_en=f"{retention_days} days", **fields),
+        }
+        for name, text in summaries.items():
+            data = text.encode()
+            archive.writestr(name, data)
+            sums.append(f"{hashlib.sha256(data).hexdigest()}  {name}")
         archive.writestr("SHA256SUMS", "\n".join(sums) + "\n")
     _record(runtime, principal, subject, report, ids, client_addr)
     return report
@@ -267,6 +270,7 @@ def _write_recording(
     report: ExportReport,
 ) -> dict[str, Any]:
     chunks, extension = _audio_chunks(runtime, recording, tmp)
+    transcoded = recording.codec not in PLAYABLE_CODECS
     name = _entry_name(recording, zone, extension)
     digest, size = hashlib.sha256(), 0
     info = zipfile.ZipInfo(name, date_time=recording.started_at.astimezone(zone).timetuple()[:6])
@@ -276,14 +280,14 @@ def _write_recording(
             entry.write(chunk)
             digest.update(chunk)
             size += len(chunk)
-    if extension == recording.format and digest.hexdigest() != recording.sha256:
+    if not transcoded and digest.hexdigest() != recording.sha256:
         raise ExportError(
             f"recording {recording.id}: the stored audio does not match its SHA-256; "
             "the export was stopped (run `recarchive verify`)"
         )
     report.recordings += 1
     report.bytes_written += size
-    report.transcoded += extension != recording.format
+    report.transcoded += transcoded
     return {
         "id": str(recording.id),
         "file": name,
@@ -320,16 +324,7 @@ def _manifest(
             if customer is not None:
                 name = customer.name
                 numbers = sorted(p.e164 for p in customer.phones)
-        restrictions = []
-        if subject.customer_id is not None:
-            restrictions = [
-                restriction_dict(r)
-                for r in session.scalars(
-                    select(ProcessingRestriction).where(
-                        ProcessingRestriction.customer_id == subject.customer_id
-                    )
-                )
-            ]
+        restrictions = [restriction_dict(r) for r in subject_restrictions(session, subject)]
         from recarchive.privacy.models import SubjectRequest
 
         requests = [

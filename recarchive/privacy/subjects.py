@@ -67,12 +67,17 @@ class SubjectQuery:
     number: str | None = None
     identity_code: str | None = dataclasses.field(default=None, repr=False)
 
-    def check(self) -> None:
-        given = [v for v in (self.customer_id, self.number, self.identity_code) if v and v.strip()]
-        if len(given) != 1:
+    def check(self) -> SubjectQuery:
+        """The query with blank fields dropped and the rest stripped; exactly one must remain."""
+        fields = [
+            value.strip() if value and value.strip() else None
+            for value in (self.customer_id, self.number, self.identity_code)
+        ]
+        if sum(value is not None for value in fields) != 1:
             raise SubjectError(
                 "name the subject by exactly one of customer id, number, identity code"
             )
+        return SubjectQuery(*fields)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +101,7 @@ def number_ref(e164: str, key: str) -> str:
 
 def find_subject(runtime: Runtime, query: SubjectQuery) -> Subject:
     """The subject named by ``query``; :class:`SubjectNotFound`, :class:`AmbiguousSubject`."""
-    query.check()
+    query = query.check()
     settings = runtime.settings
     with runtime.sessions() as session:
         if query.customer_id:
@@ -252,7 +257,7 @@ def show_subject(
             if customer is not None:
                 name = customer.name
                 numbers = sorted(phone.e164 for phone in customer.phones)
-        restrictions = _restrictions_of(session, subject)
+        restrictions = subject_restrictions(session, subject)
         requests = list(
             session.scalars(
                 select(SubjectRequest)
@@ -281,7 +286,8 @@ def show_subject(
         )
 
 
-def _restrictions_of(session: Session, subject: Subject) -> list[ProcessingRestriction]:
+def subject_restrictions(session: Session, subject: Subject) -> list[ProcessingRestriction]:
+    """Restrictions and objections on the subject as a whole or on any of their recordings."""
     ids = select(Recording.id).where(subject_condition(subject)).scalar_subquery()
     conditions: list[ColumnElement[bool]] = [ProcessingRestriction.recording_id.in_(ids)]
     if subject.customer_id is not None:
