@@ -20,7 +20,7 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from recarchive.access.audit import append_event
@@ -28,7 +28,6 @@ from recarchive.access.policy import Action, require
 from recarchive.access.services import Principal
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import Recording, RecordingStatus
-from recarchive.errors import StoreError
 from recarchive.privacy.models import RequestKind, RequestStatus, SubjectRequest
 from recarchive.privacy.subjects import (
     Subject,
@@ -37,10 +36,10 @@ from recarchive.privacy.subjects import (
     register_request,
     subject_condition,
 )
+from recarchive.retention.expiry import Doomed, delete_doomed, doomed
 from recarchive.retention.holds import held_condition
-from recarchive.retention.models import Hold, HoldRecording, Tombstone
+from recarchive.retention.models import Hold, HoldRecording
 from recarchive.runtime import Runtime
-from recarchive.storage.interfaces import DeleteResult
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +112,7 @@ def _holds_of(session: Session, recording: Recording) -> list[dict[str, str]]:
     return [{"hold_id": str(h.id), "case_ref": h.case_ref} for h in active]
 
 
-def _claim(session: Session, ids: list[uuid.UUID]) -> list[tuple[uuid.UUID, str, int, str, Any]]:
+def _claim(session: Session, ids: list[uuid.UUID]) -> list[Doomed]:
     """Mark the unheld ones of ``ids`` ``deleting`` (holds re-checked in the statement)."""
     now = utcnow()
     session.execute(
@@ -126,16 +125,7 @@ def _claim(session: Session, ids: list[uuid.UUID]) -> list[tuple[uuid.UUID, str,
         .values(status=RecordingStatus.DELETING)
         .execution_options(synchronize_session=False)
     )
-    rows = session.execute(
-        select(
-            Recording.id,
-            Recording.object_key,
-            Recording.size_bytes,
-            Recording.sha256,
-            Recording.retain_until,
-        ).where(Recording.id.in_(ids), Recording.status == RecordingStatus.DELETING)
-    ).all()
-    return [tuple(row) for row in rows]  # type: ignore[misc]
+    return doomed(session, ids, lambda _recording: "erasure")
 
 
 def _erase_ids(
@@ -152,53 +142,16 @@ def _erase_ids(
                 session.scalars(select(Recording).where(Recording.id.in_(chunk)).with_for_update())
             )
             claimed = _claim(session, [r.id for r in rows])
-            claimed_ids = {row[0] for row in claimed}
+            claimed_ids = {item.recording_id for item in claimed}
             for recording in rows:
                 if recording.id not in claimed_ids:
                     report.waiting[recording.id] = _holds_of(session, recording)
         if not claimed:
             continue
-        by_key = {row[1]: row for row in claimed}
-        try:
-            result = runtime.store.delete_many(list(by_key))
-        except StoreError as exc:  # the store is down: every key failed, retried later
-            result = DeleteResult(deleted=(), failed=dict.fromkeys(by_key, exc.message))
-        gone = [by_key[key] for key in result.deleted if key in by_key]
-        failed = {by_key[key][0]: reason for key, reason in result.failed.items() if key in by_key}
-        now = utcnow()
-        with transaction(runtime.sessions) as session:
-            for recording_id, key, size, sha, until in gone:
-                if session.get(Tombstone, recording_id) is None:
-                    session.add(
-                        Tombstone(
-                            recording_id=recording_id,
-                            object_key=key,
-                            sha256=sha,
-                            size_bytes=size,
-                            retain_until=until,
-                            deleted_at=now,
-                            rule="erasure",
-                            deleted_by=actor,
-                            request_id=report.request_id,
-                        )
-                    )
-                    append_event(
-                        session,
-                        actor=actor,
-                        action="delete",
-                        recording_id=recording_id,
-                        details={"rule": "erasure", "request_id": str(report.request_id)},
-                    )
-            if gone:
-                session.execute(delete(Recording).where(Recording.id.in_([g[0] for g in gone])))
-            if failed:
-                session.execute(
-                    update(Recording)
-                    .where(Recording.id.in_(list(failed)))
-                    .values(status=RecordingStatus.ACTIVE)
-                    .execution_options(synchronize_session=False)
-                )
-        report.erased += [g[0] for g in gone]
+        gone, failed = delete_doomed(
+            runtime, claimed, deleted_by=actor, request_id=report.request_id
+        )
+        report.erased += [item.recording_id for item in gone]
         report.failed.update(failed)
         for recording_id in report.erased:
             report.waiting.pop(recording_id, None)

@@ -22,16 +22,19 @@ import datetime as dt
 import logging
 import uuid
 from collections import Counter
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import ColumnElement, and_, delete, func, select, update
+from sqlalchemy.orm import Session
 
 from recarchive.access.audit import append_event
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import Recording, RecordingStatus
-from recarchive.errors import RecArchiveError
+from recarchive.errors import RecArchiveError, StoreError
 from recarchive.retention.holds import held_condition
 from recarchive.retention.models import Tombstone
 from recarchive.runtime import Runtime
+from recarchive.storage.interfaces import DeleteResult
 
 logger = logging.getLogger(__name__)
 
@@ -116,19 +119,14 @@ def expire_recordings(
         batch = _claim_batch(runtime, cutoff, failed_ids)
         if not batch:
             break
-        keys = {key: (rid, size, until, rule, sha) for rid, key, size, until, rule, sha in batch}
-        result = runtime.store.delete_many(list(keys))
-        gone = [key for key in result.deleted if key in keys]
-        failed = {key: reason for key, reason in result.failed.items() if key in keys}
-        _settle(runtime, [keys[k] + (k,) for k in gone], [keys[k][0] for k in failed])
-        for key in gone:
-            _rid, size, _until, rule, _sha = keys[key]
+        gone, failed = delete_doomed(runtime, batch, deleted_by="system")
+        for item in gone:
             report.deleted += 1
-            report.bytes_deleted += size
-            report.by_rule[rule] += 1
+            report.bytes_deleted += item.size_bytes
+            report.by_rule[item.rule.removeprefix("retention:")] += 1
         report.failed += len(failed)
-        failed_ids.update(keys[k][0] for k in failed)
-        report.failures.update({str(keys[k][0]): reason for k, reason in failed.items()})
+        failed_ids.update(failed)
+        report.failures.update({str(rid): reason for rid, reason in failed.items()})
         if failed and not gone:
             break  # the store refuses everything: stop, the rest is retried next run
     logger.info(
@@ -138,9 +136,7 @@ def expire_recordings(
     return report
 
 
-def _claim_batch(
-    runtime: Runtime, cutoff: dt.datetime, skip: set[uuid.UUID]
-) -> list[tuple[uuid.UUID, str, int, dt.datetime, str, str]]:
+def _claim_batch(runtime: Runtime, cutoff: dt.datetime, skip: set[uuid.UUID]) -> list[Doomed]:
     """Mark up to :data:`BATCH` due, unheld recordings ``deleting``; return them."""
     with transaction(runtime.sessions) as session:
         ids = list(
@@ -161,54 +157,92 @@ def _claim_batch(
             .values(status=RecordingStatus.DELETING)
             .execution_options(synchronize_session=False)
         )
-        rows = session.execute(
-            select(
-                Recording.id,
-                Recording.object_key,
-                Recording.size_bytes,
-                Recording.retain_until,
-                Recording.retention_rule,
-                Recording.sha256,
-            ).where(Recording.id.in_(ids), Recording.status == RecordingStatus.DELETING)
-        ).all()
-    return [tuple(row) for row in rows]  # type: ignore[misc]
+        return doomed(session, ids, lambda recording: f"retention:{recording.retention_rule}")
 
 
-def _settle(
+@dataclasses.dataclass(frozen=True)
+class Doomed:
+    """A recording marked ``deleting``: what its tombstone will need."""
+
+    recording_id: uuid.UUID
+    object_key: str
+    size_bytes: int
+    sha256: str
+    retain_until: dt.datetime
+    #: The tombstone's rule: ``retention:<rule>``, ``erasure``...
+    rule: str
+
+
+def doomed(
+    session: Session, ids: Sequence[uuid.UUID], rule: Callable[[Recording], str]
+) -> list[Doomed]:
+    """The recordings among ``ids`` that are marked ``deleting``, with their tombstone rule."""
+    rows = session.scalars(
+        select(Recording).where(
+            Recording.id.in_(list(ids)), Recording.status == RecordingStatus.DELETING
+        )
+    )
+    return [
+        Doomed(r.id, r.object_key, r.size_bytes, r.sha256, r.retain_until, rule(r)) for r in rows
+    ]
+
+
+def delete_doomed(
     runtime: Runtime,
-    gone: list[tuple[uuid.UUID, int, dt.datetime, str, str, str]],
-    failed: list[uuid.UUID],
-) -> None:
-    """Tombstones for objects the store confirmed gone; failures back to active."""
+    batch: Sequence[Doomed],
+    *,
+    deleted_by: str,
+    request_id: uuid.UUID | None = None,
+) -> tuple[list[Doomed], dict[uuid.UUID, str]]:
+    """Delete the objects, then turn the rows whose objects are gone into tombstones.
+
+    Each deletion is an audit entry. A recording whose object the store
+    could not delete (or every one, when the store is down) goes back to
+    ``active`` and is tried again later. Returns what is gone and what failed, why.
+    """
+    by_key = {item.object_key: item for item in batch}
+    try:
+        result = runtime.store.delete_many(list(by_key))
+    except StoreError as exc:  # the store is down: every key failed
+        result = DeleteResult(deleted=(), failed=dict.fromkeys(by_key, exc.message))
+    gone = [by_key[key] for key in result.deleted if key in by_key]
+    failed = {by_key[key].recording_id: why for key, why in result.failed.items() if key in by_key}
     now = utcnow()
     with transaction(runtime.sessions) as session:
-        for recording_id, size, until, rule, sha, key in gone:
-            if session.get(Tombstone, recording_id) is None:
-                session.add(
-                    Tombstone(
-                        recording_id=recording_id,
-                        object_key=key,
-                        sha256=sha,
-                        size_bytes=size,
-                        retain_until=until,
-                        deleted_at=now,
-                        rule=f"retention:{rule}",
-                        deleted_by="system",
-                    )
+        for item in gone:
+            if session.get(Tombstone, item.recording_id) is not None:
+                continue
+            session.add(
+                Tombstone(
+                    recording_id=item.recording_id,
+                    object_key=item.object_key,
+                    sha256=item.sha256,
+                    size_bytes=item.size_bytes,
+                    retain_until=item.retain_until,
+                    deleted_at=now,
+                    rule=item.rule,
+                    deleted_by=deleted_by,
+                    request_id=request_id,
                 )
-                append_event(
-                    session,
-                    actor="system",
-                    action="delete",
-                    recording_id=recording_id,
-                    details={"rule": f"retention:{rule}"},
-                )
+            )
+            details = {"rule": item.rule}
+            if request_id is not None:
+                details["request_id"] = str(request_id)
+            append_event(
+                session,
+                actor=deleted_by,
+                action="delete",
+                recording_id=item.recording_id,
+                details=details,
+            )
         if gone:
-            session.execute(delete(Recording).where(Recording.id.in_([g[0] for g in gone])))
+            ids = [item.recording_id for item in gone]
+            session.execute(delete(Recording).where(Recording.id.in_(ids)))
         if failed:
             session.execute(
                 update(Recording)
-                .where(Recording.id.in_(failed))
+                .where(Recording.id.in_(list(failed)))
                 .values(status=RecordingStatus.ACTIVE)
                 .execution_options(synchronize_session=False)
             )
+    return gone, failed
