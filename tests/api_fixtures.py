@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
+import random
 import subprocess
 import tempfile
 import uuid
@@ -33,6 +34,7 @@ from typing import Any, Self
 import httpx
 from sqlalchemy import inspect
 from starlette.exceptions import StarletteDeprecationWarning
+from stdnum.fi import hetu as stdnum_hetu
 
 from recarchive.access.models import Role
 from recarchive.access.services import add_user
@@ -349,3 +351,39 @@ class ApiClient:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+# --- personal data made up for tests -------------------------------------------------
+
+#: Every number and identity code made by :func:`new_number` and :func:`new_hetu`, in
+#: every spelling worth looking for in messages, logs and audit entries.
+PERSONAL: set[str] = set()
+_rng = random.Random()
+
+
+def new_number() -> str:
+    """A fresh Finnish mobile number in E.164; its spellings are remembered in PERSONAL."""
+    subscriber = f"40{_rng.randrange(10**7):07d}"
+    PERSONAL.update({f"+358{subscriber}", f"358{subscriber}", f"0{subscriber}"})
+    return f"+358{subscriber}"
+
+
+def national(e164: str) -> str:
+    """``+358401234567`` as people write it: ``040 123 4567``."""
+    digits = "0" + e164.removeprefix("+358")
+    return f"{digits[:3]} {digits[3:6]} {digits[6:]}"
+
+
+def new_hetu() -> str:
+    """A fresh, valid henkilötunnus (born in the 1900s); remembered in PERSONAL."""
+    born = dt.date(1950, 1, 1) + dt.timedelta(days=_rng.randrange(365 * 45))
+    body = f"{born:%d%m%y}{_rng.randrange(2, 900):03d}"
+    code = f"{body[:6]}-{body[6:]}{'0123456789ABCDEFHJKLMNPRSTUVWXY'[int(body) % 31]}"
+    assert stdnum_hetu.is_valid(code), code
+    PERSONAL.update({code, code.lower(), code.replace("-", "")})
+    return code
+
+
+def leaks(*texts: str) -> list[str]:
+    """The made-up personal data that appears in ``texts`` (should be none)."""
+    return sorted({value for value in PERSONAL for text in texts if value in text})

@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 import os
-import random
 import re
 import subprocess
 import sys
@@ -27,7 +26,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from stdnum.fi import hetu as stdnum_hetu
 
 from recarchive.access.audit import entry_content, verify_chain
 from recarchive.access.models import AuditEvent, Role
@@ -43,12 +41,17 @@ from recarchive.retention.models import Tombstone
 from recarchive.runtime import Runtime
 from tests.api_fixtures import (
     IDENTITY_HASH_KEY,
+    PERSONAL,
     TOKEN_PEPPER,
     add_customer,
     add_recording,
     build_runtime,
     close_runtime,
     ffprobe,
+    leaks,
+    national,
+    new_hetu,
+    new_number,
     tokens,
 )
 from tests.functional.helpers import Result, Runner, assert_one_line_error, error_lines
@@ -61,34 +64,6 @@ Q, D, P, A, ADM = (
     Role.ADMIN,
 )
 FORBIDDEN = "may not handle data-subject requests"
-
-#: Every number and identity code made here, in the spellings worth looking for.
-PERSONAL: set[str] = set()
-_rng = random.Random()
-
-
-def new_number() -> str:
-    subscriber = f"40{_rng.randrange(10**7):07d}"
-    PERSONAL.update({f"+358{subscriber}", f"358{subscriber}", f"0{subscriber}"})
-    return f"+358{subscriber}"
-
-
-def national(e164: str) -> str:
-    digits = "0" + e164.removeprefix("+358")
-    return f"{digits[:3]} {digits[3:6]} {digits[6:]}"
-
-
-def new_hetu() -> str:
-    born = dt.date(1950, 1, 1) + dt.timedelta(days=_rng.randrange(365 * 45))
-    body = f"{born:%d%m%y}{_rng.randrange(2, 900):03d}"
-    code = f"{body[:6]}-{body[6:]}{'0123456789ABCDEFHJKLMNPRSTUVWXY'[int(body) % 31]}"
-    assert stdnum_hetu.is_valid(code), code
-    PERSONAL.update({code, code.lower(), code.replace("-", "")})
-    return code
-
-
-def leaks(*texts: str) -> list[str]:
-    return sorted({value for value in PERSONAL for text in texts if value in text})
 
 
 @dataclasses.dataclass

@@ -19,7 +19,6 @@ import io
 import json
 import logging
 import os
-import random
 import subprocess
 import tracemalloc
 import uuid
@@ -31,7 +30,6 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, insert, select
-from stdnum.fi import hetu as stdnum_hetu
 
 import recarchive.privacy.erasure as erasure_module
 from recarchive.access.audit import entry_content, verify_chain
@@ -56,6 +54,7 @@ from recarchive.retention.tasks import NIGHTLY_ACTION, run_nightly_if_due
 from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import DeleteResult
 from tests.api_fixtures import (
+    PERSONAL,
     ApiClient,
     RoleClient,
     add_customer,
@@ -63,6 +62,9 @@ from tests.api_fixtures import (
     build_runtime,
     close_runtime,
     ffprobe,
+    national,
+    new_hetu,
+    new_number,
     tokens,
     wav_bytes,
 )
@@ -80,35 +82,8 @@ RECORDINGS = "/api/v1/recordings"
 SUBJECTS = "/api/v1/subjects"
 RECEIPT_FILES = {"manifest.json", "SHA256SUMS", "LUE_MINUT.txt", "README.txt"}
 
-#: Every number and identity code made by this module, in every spelling worth looking for.
-PERSONAL: set[str] = set()
-_rng = random.Random()
-
 
 # --- people and the world ------------------------------------------------------------
-
-
-def new_number() -> str:
-    """A fresh Finnish mobile number in E.164; its spellings are remembered in PERSONAL."""
-    subscriber = f"40{_rng.randrange(10**7):07d}"
-    PERSONAL.update({f"+358{subscriber}", f"358{subscriber}", f"0{subscriber}"})
-    return f"+358{subscriber}"
-
-
-def national(e164: str) -> str:
-    """``+358401234567`` as people write it: ``040 123 4567``."""
-    digits = "0" + e164.removeprefix("+358")
-    return f"{digits[:3]} {digits[3:6]} {digits[6:]}"
-
-
-def new_hetu() -> str:
-    """A fresh, valid henkilötunnus (born in the 1900s); remembered in PERSONAL."""
-    born = dt.date(1950, 1, 1) + dt.timedelta(days=_rng.randrange(365 * 45))
-    body = f"{born:%d%m%y}{_rng.randrange(2, 900):03d}"
-    code = f"{body[:6]}-{body[6:]}{'0123456789ABCDEFHJKLMNPRSTUVWXY'[int(body) % 31]}"
-    assert stdnum_hetu.is_valid(code), code
-    PERSONAL.update({code, code.lower(), code.replace("-", "")})
-    return code
 
 
 def unique(prefix: str) -> str:
