@@ -73,11 +73,17 @@ def append_event(
 ) -> AuditEvent:
     """Append an entry in the caller's transaction (so it commits with the change it records).
 
-    On PostgreSQL a transaction-scoped advisory lock serialises appenders so
-    the chain never forks; SQLite serialises writers by itself.
+    Appenders are serialised before the chain's head is read, so the chain
+    never forks: on PostgreSQL by a transaction-scoped advisory lock; on
+    SQLite by taking the database's write lock first (a no-op UPDATE). A
+    plain SELECT would not do there: the driver runs it outside the write
+    transaction, so two appenders could read the same head.
     """
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+    elif dialect == "sqlite":
+        session.execute(text("UPDATE audit_events SET seq = seq WHERE 0 = 1"))
     previous = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))
     event = AuditEvent(
         at=utcnow(),

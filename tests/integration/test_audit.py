@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import threading
 import uuid
 
 import pytest
@@ -83,3 +85,23 @@ def test_appends_continue_the_chain(sessions: sessionmaker[Session], chain: list
         event = append_event(session, actor="system", action="nightly.run")
     assert event.prev_hash == last.hash
     assert verify_chain(sessions).entries == 6
+
+
+def test_concurrent_appenders_never_fork_the_chain(
+    sessions: sessionmaker[Session], chain: list[int]
+) -> None:
+    """Many threads appending at once (the API's thread pool) still make one chain."""
+    barrier = threading.Barrier(8)
+
+    def append(number: int) -> None:
+        barrier.wait()
+        for _ in range(10):
+            with transaction(sessions) as session:
+                session.scalar(select(AuditEvent.seq).limit(1))  # a read first, as a search does
+                append_event(session, actor=f"user-{number}", action="search")
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(append, range(8)))
+    report = verify_chain(sessions)
+    assert report.intact, report.problem
+    assert report.entries == len(chain) + 80
