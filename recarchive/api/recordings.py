@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
 from recarchive.access.policy import Action, require
@@ -87,7 +87,8 @@ def _filters(runtime: Runtime, body: SearchIn) -> SearchFilters:
     )
 
 
-def _search(runtime: Runtime, principal: Any, body: SearchIn, client: str | None) -> SearchOut:
+def _search(runtime: Runtime, principal: Any, body: SearchIn, client: str | None) -> Response:
+    """The page as JSON, built straight from the views (the model only documents it)."""
     page = search(
         runtime,
         principal,
@@ -96,7 +97,7 @@ def _search(runtime: Runtime, principal: Any, body: SearchIn, client: str | None
         limit=body.limit,
         client_addr=client,
     )
-    return SearchOut.model_validate(
+    return JSONResponse(
         {"items": [item.as_dict() for item in page.items], "next_cursor": page.next_cursor}
     )
 
@@ -130,7 +131,7 @@ def search_recordings(
     order: Literal["newest", "oldest"] = "newest",
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> SearchOut:
+) -> Response:
     """Recordings matching every filter given, newest first; ``next_cursor`` pages on."""
     body = SearchIn.model_validate(
         {
@@ -157,7 +158,7 @@ def search_recordings(
 @router.post("/search", response_model=SearchOut, responses=_ERRORS, summary="Search (body)")
 def search_recordings_body(
     runtime: RuntimeDep, principal: PrincipalDep, client: ClientDep, body: SearchIn
-) -> SearchOut:
+) -> Response:
     """As ``GET /recordings``, with the filters in a JSON body."""
     return _search(runtime, principal, body, client)
 

@@ -36,7 +36,9 @@ from recarchive.access.services import Principal
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import (
     Customer,
+    CustomerMatch,
     Recording,
+    RecordingCandidate,
     RecordingReason,
     RecordingStatus,
 )
@@ -162,10 +164,9 @@ class RecordingView:
             "restricted": self.restricted,
             "objected": self.objected,
         }
-        if self.identity is not None:
-            out["customer"] = self.identity
-        if self.holds:
-            out["holds"] = [
+        out["customer"] = self.identity
+        out["holds"] = (
+            [
                 {
                     "id": str(h.hold_id),
                     "case_ref": h.case_ref,
@@ -175,6 +176,9 @@ class RecordingView:
                 }
                 for h in self.holds
             ]
+            if self.holds
+            else None
+        )
         return out
 
 
@@ -240,20 +244,23 @@ def _holds_for(session: Session, recording: Recording, now: dt.datetime) -> list
 
 
 def _view(
-    recording: Recording,
+    recording: Any,
     role: Role,
     *,
+    reasons: Sequence[str],
+    candidates: Sequence[str],
     held: bool,
     restricted: bool,
     objected: bool,
     holds: Sequence[HoldView] = (),
 ) -> RecordingView:
+    """The role's view of a recording (an ORM object or a row of :data:`_COLUMNS`)."""
     identity = None
     if role in SEES_IDENTITY:
         identity = {
             "customer_id": recording.customer_id,
             "match": recording.customer_match.value,
-            "candidates": sorted(c.customer_id for c in recording.candidates),
+            "candidates": sorted(candidates),
             "caller_number": recording.caller_number,
             "called_number": recording.called_number,
         }
@@ -264,7 +271,7 @@ def _view(
         direction=recording.direction.value,
         agent=recording.agent,
         queue=recording.queue,
-        reasons=tuple(recording.reason_codes),
+        reasons=tuple(reasons),
         format=recording.format,
         codec=recording.codec,
         channels=recording.channels,
@@ -285,8 +292,34 @@ def _view(
 # --- search -------------------------------------------------------------------
 
 
-def _filtered(filters: SearchFilters, now: dt.datetime) -> Select[Recording]:
-    statement = select(Recording).where(Recording.status == RecordingStatus.ACTIVE)
+#: What a search reads of each recording: plain columns, no ORM objects to build.
+_COLUMNS = (
+    Recording.id,
+    Recording.started_at,
+    Recording.duration_ms,
+    Recording.direction,
+    Recording.agent,
+    Recording.queue,
+    Recording.format,
+    Recording.codec,
+    Recording.channels,
+    Recording.sample_rate,
+    Recording.size_bytes,
+    Recording.sha256,
+    Recording.retention_class,
+    Recording.retention_rule,
+    Recording.retain_until,
+    Recording.customer_id,
+    Recording.customer_match,
+    Recording.caller_number,
+    Recording.called_number,
+)
+
+
+def _filtered(filters: SearchFilters, now: dt.datetime) -> Select[Any]:
+    statement: Select[Any] = select(*_COLUMNS).where(  # type: ignore[assignment]
+        Recording.status == RecordingStatus.ACTIVE
+    )
     if filters.customer_id is not None:
         statement = statement.where(Recording.customer_id == filters.customer_id)
     if filters.number is not None:
@@ -328,31 +361,39 @@ def _filtered(filters: SearchFilters, now: dt.datetime) -> Select[Recording]:
     return statement
 
 
-def _flags(
-    session: Session, recordings: Sequence[Recording], now: dt.datetime
-) -> tuple[set[uuid.UUID], set[uuid.UUID], set[uuid.UUID]]:
-    """Which of ``recordings`` are held, restricted, objected to (three queries per page)."""
-    if not recordings:
-        return set(), set(), set()
-    ids = [r.id for r in recordings]
-    held = set(
-        session.scalars(select(Recording.id).where(Recording.id.in_(ids), held_condition(now)))
+def _page_details(
+    session: Session, ids: list[uuid.UUID], now: dt.datetime, *, candidates: bool
+) -> tuple[
+    dict[uuid.UUID, tuple[bool, bool, bool]], dict[uuid.UUID, list[str]], dict[uuid.UUID, list[str]]
+]:
+    """For a page: (held, restricted, objected) flags, reason codes and candidates by id."""
+    if not ids:
+        return {}, {}, {}
+    flag_rows = session.execute(
+        select(
+            Recording.id,
+            held_condition(now),
+            _restriction_condition([RestrictionKind.RESTRICTION]),
+            _restriction_condition([RestrictionKind.OBJECTION]),
+        ).where(Recording.id.in_(ids))
     )
-    restricted = set(
-        session.scalars(
-            select(Recording.id).where(
-                Recording.id.in_(ids), _restriction_condition([RestrictionKind.RESTRICTION])
+    flags = {row[0]: (bool(row[1]), bool(row[2]), bool(row[3])) for row in flag_rows}
+    reasons: dict[uuid.UUID, list[str]] = {}
+    for recording_id, code in session.execute(
+        select(RecordingReason.recording_id, RecordingReason.code)
+        .where(RecordingReason.recording_id.in_(ids))
+        .order_by(RecordingReason.code)
+    ):
+        reasons.setdefault(recording_id, []).append(code)
+    found: dict[uuid.UUID, list[str]] = {}
+    if candidates:
+        for recording_id, customer_id in session.execute(
+            select(RecordingCandidate.recording_id, RecordingCandidate.customer_id).where(
+                RecordingCandidate.recording_id.in_(ids)
             )
-        )
-    )
-    objected = set(
-        session.scalars(
-            select(Recording.id).where(
-                Recording.id.in_(ids), _restriction_condition([RestrictionKind.OBJECTION])
-            )
-        )
-    )
-    return held, restricted, objected
+        ):
+            found.setdefault(recording_id, []).append(customer_id)
+    return flags, reasons, found
 
 
 def search(
@@ -400,26 +441,32 @@ def search(
                     ),
                 )
             )
-    statement = (
-        statement.order_by(*order)
-        .limit(page_size + 1)
-        .options(selectinload(Recording.reasons), selectinload(Recording.candidates))
-    )
+    statement = statement.order_by(*order).limit(page_size + 1)
     with transaction(runtime.sessions) as session:
-        rows = list(session.scalars(statement))
+        rows = list(session.execute(statement))
         more = len(rows) > page_size
         rows = rows[:page_size]
-        held, restricted, objected = _flags(session, rows, now)
-        items = [
-            _view(
-                r,
-                principal.role,
-                held=r.id in held,
-                restricted=r.id in restricted,
-                objected=r.id in objected,
+        ambiguous = any(r.customer_match is CustomerMatch.AMBIGUOUS for r in rows)
+        flags, reasons, candidates = _page_details(
+            session,
+            [r.id for r in rows],
+            now,
+            candidates=ambiguous and principal.role in SEES_IDENTITY,
+        )
+        items = []
+        for r in rows:
+            held, restricted, objected = flags.get(r.id, (False, False, False))
+            items.append(
+                _view(
+                    r,
+                    principal.role,
+                    reasons=reasons.get(r.id, []),
+                    candidates=candidates.get(r.id, []),
+                    held=held,
+                    restricted=restricted,
+                    objected=objected,
+                )
             )
-            for r in rows
-        ]
         append_event(
             session,
             actor=principal.user_name,
@@ -478,6 +525,8 @@ def get_recording(
         view = _view(
             recording,
             principal.role,
+            reasons=recording.reason_codes,
+            candidates=[c.customer_id for c in recording.candidates],
             held=bool(holds),
             restricted=any(r.kind is RestrictionKind.RESTRICTION for r in restrictions),
             objected=any(r.kind is RestrictionKind.OBJECTION for r in restrictions),
