@@ -149,6 +149,7 @@ class S3Settings(_Section):
 
 class ApiSettings(_Section):
     bind: str = Field(default="127.0.0.1:8080", pattern=r"^[^\s:]+:[0-9]{1,5}$")
+    workers: int = Field(default=1, ge=1, le=64)
     token_cache_s: float = Field(default=30.0, ge=0, le=3600)
     max_query_bytes: int = Field(default=4096, ge=512, le=65536)
     secure_cookies: bool = False

@@ -134,6 +134,17 @@ async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
+def create_app_from_environment() -> FastAPI:
+    """The application of one ``recarchive serve --workers N`` process (settings from
+    ``RECARCHIVE_CONFIG`` and ``RECARCHIVE_*``, as the command saw them)."""
+    from recarchive.config import load_settings
+    from recarchive.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.general.log_level, settings.general.log_format)
+    return create_app(Runtime(settings))
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     """The application serving ``runtime``'s catalogue and store."""
     app = FastAPI(

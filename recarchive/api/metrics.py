@@ -7,6 +7,7 @@ Catalogue gauges are read when scraped, at most every ``GAUGE_TTL_S`` seconds.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,6 +26,7 @@ from recarchive.ingest.models import QuarantineEntry
 from recarchive.runtime import Runtime
 
 GAUGE_TTL_S = 15.0
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -76,21 +79,31 @@ class _CatalogueCollector(Collector):
 
 
 class ApiMetrics:
+    """The process's metrics; with several API processes, all of them in every scrape.
+
+    ``recarchive serve --workers N`` sets ``PROMETHEUS_MULTIPROC_DIR``: each
+    process then writes its counters there and a scrape adds them up.
+    """
+
     def __init__(self, runtime: Runtime) -> None:
         self.registry = CollectorRegistry()
+        multiprocess_dir = os.environ.get(MULTIPROCESS_ENV)
+        own = None if multiprocess_dir else self.registry
         self.requests = Counter(
             "recarchive_http_requests",
             "HTTP requests answered, by method, route template and status.",
             ["method", "route", "status"],
-            registry=self.registry,
+            registry=own,
         )
         self.latency = Histogram(
             "recarchive_http_request_duration_seconds",
             "Time to the response headers, by route template.",
             ["route"],
             buckets=_BUCKETS,
-            registry=self.registry,
+            registry=own,
         )
+        if multiprocess_dir:
+            MultiProcessCollector(self.registry, path=multiprocess_dir)  # type: ignore[no-untyped-call]
         self.registry.register(_CatalogueCollector(runtime))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
 import click
 
 from recarchive.catalogue.migrate import require_current_schema
 from recarchive.cli.common import AppContext, pass_app
+from recarchive.config import CONFIG_ENV
 from recarchive.errors import ConfigError
 
 
@@ -26,28 +32,55 @@ def split_bind(bind: str) -> tuple[str, int]:
     metavar="HOST:PORT",
     help="Address to listen on (default: api.bind, 127.0.0.1:8080).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="API processes (default: api.workers, 1); about one per CPU core.",
+)
 @pass_app
-def serve_command(app: AppContext, bind: str | None) -> None:
+def serve_command(app: AppContext, bind: str | None, workers: int | None) -> None:
     """Serve the lookup API (/api/v1, /openapi.json) and the web player until stopped.
 
-    One process with a thread pool; run several behind a proxy on PostgreSQL
-    for more. SIGTERM or Ctrl-C finishes the requests in hand and exits.
+    Each process answers requests from a thread pool; --workers runs several
+    on the same address. SIGTERM or Ctrl-C finishes the requests in hand
+    and exits.
     """
     import uvicorn
 
     from recarchive.api.app import create_app
+    from recarchive.api.metrics import MULTIPROCESS_ENV
 
     host, port = split_bind(bind or app.settings.api.bind)
+    processes = workers or app.settings.api.workers
     runtime = app.runtime
     require_current_schema(runtime.engine)
     runtime.store.check()
-    click.echo(f"recarchive serving on http://{host}:{port}/ (API /api/v1, player /)", err=True)
-    uvicorn.run(
-        create_app(runtime),
-        host=host,
-        port=port,
-        access_log=False,
-        log_config=None,
-        server_header=False,
-        timeout_graceful_shutdown=10,
+    click.echo(
+        f"recarchive serving on http://{host}:{port}/ (API /api/v1, player /), "
+        f"{processes} process(es)",
+        err=True,
     )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "access_log": False,
+        "log_config": None,
+        "server_header": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    if processes == 1:
+        uvicorn.run(create_app(runtime), **options)
+        return
+    runtime.close()
+    if app.config_file:  # the worker processes read the same settings
+        os.environ[CONFIG_ENV] = str(Path(app.config_file).resolve())
+    work = app.settings.work_dir
+    work.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="metrics-", dir=work) as metrics_dir:
+        os.environ[MULTIPROCESS_ENV] = metrics_dir
+        uvicorn.run(
+            "recarchive.api.app:create_app_from_environment",
+            factory=True,
+            workers=processes,
+            **options,
+        )

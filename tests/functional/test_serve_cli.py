@@ -1,0 +1,93 @@
+"""``recarchive serve`` as run in production: one process or several, stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from recarchive.access.models import Role
+from tests.api_fixtures import (
+    IDENTITY_HASH_KEY,
+    TOKEN_PEPPER,
+    add_recording,
+    build_runtime,
+    close_runtime,
+    tokens,
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_answers_counts_every_process_and_stops_on_sigterm(
+    tmp_path: Path, workers: int
+) -> None:
+    url = f"sqlite:///{tmp_path / 'recarchive.db'}"
+    runtime = build_runtime(url, tmp_path / "var")
+    recording = add_recording(runtime, reasons=["billing"])
+    token = tokens(runtime)[Role.QA_TRAINER]
+    close_runtime(runtime)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RECARCHIVE_", "AWS_"))}
+    env.update(
+        RECARCHIVE_CATALOGUE_URL=url,
+        RECARCHIVE_GENERAL_DATA_DIR=str(tmp_path / "var"),
+        RECARCHIVE_TOKEN_PEPPER=TOKEN_PEPPER,
+        RECARCHIVE_IDENTITY_HASH_KEY=IDENTITY_HASH_KEY,
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "recarchive", "serve", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers)],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, server.communicate()
+            assert time.monotonic() < deadline, "the server did not come up"
+            time.sleep(0.3)
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
+            for _ in range(10):
+                found = client.get("/api/v1/recordings").json()["items"]
+                assert [item["id"] for item in found] == [str(recording.id)]
+            audio = client.get(
+                f"/api/v1/recordings/{recording.id}/audio",
+                params={"purpose": "training"},
+                headers={"Range": "bytes=0-99"},
+            )
+            assert (audio.status_code, len(audio.content)) == (206, 100)
+            metrics = client.get("/metrics").text
+        searches = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith("recarchive_http_requests_total{")
+            and 'route="/api/v1/recordings"' in line
+        ]
+        assert len(searches) == 1, metrics
+        assert float(searches[0].rsplit(" ", 1)[1]) == 10.0  # every process counted
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=60)
+    # uvicorn finishes the requests in hand, then re-raises SIGTERM (a clean stop for systemd).
+    assert server.returncode in (0, -signal.SIGTERM), stderr
+    assert "Traceback" not in stderr
+    assert not list((tmp_path / "var" / "work").glob("metrics-*"))
