@@ -16,7 +16,7 @@ from recarchive.cli.common import AppContext, human_size, pass_app
 from recarchive.cli.lookup_cmd import TOKEN_OPTION, client_name, principal_from
 from recarchive.privacy.erasure import erase_subject
 from recarchive.privacy.export import export_subject
-from recarchive.privacy.models import RequestKind, RequestStatus
+from recarchive.privacy.models import ProcessingRestriction, RequestKind, RequestStatus
 from recarchive.privacy.restrictions import (
     lift_restriction,
     list_restrictions,
@@ -216,9 +216,7 @@ def restrict_command(
         client_addr=client_name(),
     )
     for row in rows:
-        scope = (
-            f"customer {row.customer_id}" if row.customer_id else f"recording {row.recording_id}"
-        )
+        scope = _scope(row)
         click.echo(f"restriction {row.id} on {scope}: only for {purpose}")
     if request is not None:
         click.echo(f"request {request.id} recorded")
@@ -251,12 +249,18 @@ def object_command(
         client_addr=client_name(),
     )
     for row in rows:
-        scope = (
-            f"customer {row.customer_id}" if row.customer_id else f"recording {row.recording_id}"
-        )
+        scope = _scope(row)
         click.echo(f"objection {row.id} on {scope}: excluded from training")
     if request is not None:
         click.echo(f"request {request.id} recorded")
+
+
+def _scope(row: ProcessingRestriction) -> str:
+    if row.customer_id:
+        return f"customer {row.customer_id}"
+    if row.number:
+        return "the calls of an unlinked caller's number"
+    return f"recording {row.recording_id}"
 
 
 @subject_group.command("lift")

@@ -202,6 +202,14 @@ def _restriction_condition(kinds: Sequence[RestrictionKind]) -> ColumnElement[bo
                 ProcessingRestriction.customer_id.is_not(None),
                 ProcessingRestriction.customer_id == Recording.customer_id,
             ),
+            and_(
+                ProcessingRestriction.number.is_not(None),
+                Recording.customer_id.is_(None),
+                or_(
+                    ProcessingRestriction.number == Recording.caller_number,
+                    ProcessingRestriction.number == Recording.called_number,
+                ),
+            ),
         ),
     )
 
@@ -218,6 +226,10 @@ def _restrictions_for(session: Session, recording: Recording) -> list[Processing
     conditions = [ProcessingRestriction.recording_id == recording.id]
     if recording.customer_id is not None:
         conditions.append(ProcessingRestriction.customer_id == recording.customer_id)
+    else:
+        numbers = [n for n in (recording.caller_number, recording.called_number) if n]
+        if numbers:
+            conditions.append(ProcessingRestriction.number.in_(numbers))
     return list(
         session.scalars(
             select(ProcessingRestriction).where(

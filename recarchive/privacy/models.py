@@ -59,7 +59,7 @@ class RestrictionKind(enum.StrEnum):
 
 
 class ProcessingRestriction(Base):
-    """A restriction or a training objection, on a customer or one recording."""
+    """A restriction or a training objection, on a customer, a caller's number or a recording."""
 
     __tablename__ = "processing_restrictions"
 
@@ -67,6 +67,8 @@ class ProcessingRestriction(Base):
     kind: Mapped[RestrictionKind] = enum_column(RestrictionKind)
     customer_id: Mapped[str | None] = mapped_column(String(64), index=True)
     recording_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), index=True)
+    #: E.164 number of a caller no customer is linked to: covers their calls, later ones too.
+    number: Mapped[str | None] = mapped_column(String(32), index=True)
     allowed_purpose: Mapped[str | None] = mapped_column(String(32))
     case_ref: Mapped[str | None] = mapped_column(String(128))
     request_id: Mapped[uuid.UUID | None] = mapped_column(

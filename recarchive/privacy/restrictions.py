@@ -60,7 +60,7 @@ class RestrictionNotFound(RestrictionError):
 def _targets(
     runtime: Runtime, query: SubjectQuery | None, recording_ids: Sequence[uuid.UUID]
 ) -> tuple[Subject | None, list[uuid.UUID]]:
-    """The subject (customer-wide) or the named recordings; for an unlinked caller, theirs."""
+    """The subject (a customer, or an unlinked caller by number) or the named recordings."""
     if bool(query) == bool(recording_ids):
         raise RestrictionError("name a subject or recordings (one of them)")
     if recording_ids:
@@ -73,20 +73,7 @@ def _targets(
             raise RestrictionError(f"no recording {', '.join(missing)}; nothing was restricted")
         return None, list(dict.fromkeys(recording_ids))
     assert query is not None
-    subject = find_subject(runtime, query)
-    if subject.customer_id is not None:
-        return subject, []
-    from recarchive.privacy.subjects import subject_condition
-
-    with runtime.sessions() as session:
-        ids = list(
-            session.scalars(
-                select(Recording.id).where(
-                    subject_condition(subject), Recording.status == RecordingStatus.ACTIVE
-                )
-            )
-        )
-    return subject, ids
+    return find_subject(runtime, query), []
 
 
 def _place(
@@ -114,20 +101,23 @@ def _place(
                 subject=subject,
                 principal=principal,
                 status=RequestStatus.COMPLETED,
-                outcome={"recordings": len(ids) if ids else "all of the customer's"},
+                outcome={"scope": subject.label()},
                 note=note,
                 client_addr=client_addr,
             )
         rows: list[ProcessingRestriction] = []
-        scopes: list[tuple[str | None, uuid.UUID | None]] = (
-            [(subject.customer_id, None)] if subject and subject.customer_id else []
-        )
-        scopes += [(None, rid) for rid in ids]
-        for customer_id, recording_id in scopes:
+        # A customer is covered by id; an unlinked caller by number (their later calls
+        # too, while no customer is linked to them); named recordings one by one.
+        scopes: list[tuple[str | None, str | None, uuid.UUID | None]] = []
+        if subject is not None:
+            scopes.append((subject.customer_id, subject.number, None))
+        scopes += [(None, None, rid) for rid in ids]
+        for customer_id, number, recording_id in scopes:
             row = ProcessingRestriction(
                 id=uuid.uuid4(),
                 kind=kind,
                 customer_id=customer_id,
+                number=number if customer_id is None else None,
                 recording_id=recording_id,
                 allowed_purpose=allowed_purpose,
                 case_ref=case_ref,

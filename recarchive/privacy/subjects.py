@@ -211,6 +211,7 @@ def restriction_dict(restriction: ProcessingRestriction) -> dict[str, Any]:
         "kind": restriction.kind.value,
         "customer_id": restriction.customer_id,
         "recording_id": str(restriction.recording_id) if restriction.recording_id else None,
+        "number": restriction.number,
         "allowed_purpose": restriction.allowed_purpose,
         "case_ref": restriction.case_ref,
         "created_at": restriction.created_at.isoformat(),
@@ -292,6 +293,8 @@ def subject_restrictions(session: Session, subject: Subject) -> list[ProcessingR
     conditions: list[ColumnElement[bool]] = [ProcessingRestriction.recording_id.in_(ids)]
     if subject.customer_id is not None:
         conditions.append(ProcessingRestriction.customer_id == subject.customer_id)
+    if subject.number is not None:
+        conditions.append(ProcessingRestriction.number == subject.number)
     return list(
         session.scalars(
             select(ProcessingRestriction)

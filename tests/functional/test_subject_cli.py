@@ -466,7 +466,7 @@ def test_requests_lists_every_request_without_personal_data(run_cli: Runner, wor
     assert access["completed_at"] >= access["received_at"]
     [objection] = [r for r in listed if r["subject_ref"] == person.customer_id]
     assert (objection["kind"], objection["status"]) == ("objection", "completed")
-    assert objection["outcome"] == {"recordings": "all of the customer's"}
+    assert objection["outcome"] == {"scope": f"customer {person.customer_id}"}
     assert leaks(text.stdout, json.dumps(listed)) == []
 
 

@@ -263,12 +263,20 @@ def personal_leaks(*texts: str) -> list[str]:
 
 
 def register_and_log_text(runtime: Runtime) -> str:
-    """Every audit entry and every registered request, as one JSON text."""
+    """Every audit entry, registered request and restriction, as one JSON text.
+
+    A restriction on an unlinked caller keeps their number to match their calls,
+    as the recordings do: that column is the catalogue's, and left out here.
+    """
     with runtime.sessions() as session:
         entries = [entry_content(e) for e in session.scalars(select(AuditEvent))]
         requests = [request_dict(r) for r in session.scalars(select(SubjectRequest))]
         restrictions = [
-            {c.name: getattr(r, c.name) for c in ProcessingRestriction.__table__.columns}
+            {
+                c.name: getattr(r, c.name)
+                for c in ProcessingRestriction.__table__.columns
+                if c.name != "number"
+            }
             for r in session.scalars(select(ProcessingRestriction))
         ]
     return json.dumps([entries, requests, restrictions], ensure_ascii=False, default=str)
@@ -1119,6 +1127,35 @@ def test_objection_excludes_training_at_once_but_not_disputes_or_expiry(world: W
         stone = tombstone(runtime, recording.id)
         assert stone is not None
         assert stone.rule == "retention:default"
+
+
+def test_an_objection_by_number_covers_an_unlinked_callers_later_calls(world: World) -> None:
+    runtime, privacy, trainer = world.runtime, world.as_role(P), world.as_role(Q)
+    number, agent = new_number(), f"agent-{uuid.uuid4().hex[:8]}"
+    first = add_recording(runtime, caller_number=number, agent=agent)
+
+    def trainer_sees() -> set[str]:
+        found = trainer.get(RECORDINGS, params={"agent": agent}).json()["items"]
+        return {item["id"] for item in found}
+
+    assert trainer_sees() == {str(first.id)}
+    response = privacy.post(f"{SUBJECTS}/object", json={"subject": {"number": national(number)}})
+    assert response.status_code == 200, response.text
+    [objection] = response.json()["restrictions"]
+    assert (objection["customer_id"], objection["number"]) == (None, number)
+    later = add_recording(runtime, caller_number=number, agent=agent)
+    assert trainer_sees() == set()
+    assert_error(trainer.get(audio(later), params={"purpose": "training"}), 404, "not_found")
+    # Someone else's call with the same agent is not touched.
+    other = add_recording(runtime, caller_number=new_number(), agent=agent)
+    assert trainer_sees() == {str(other.id)}
+    shown = privacy.post(f"{SUBJECTS}/find", json={"number": number}).json()
+    assert [r["id"] for r in shown["restrictions"]] == [objection["id"]]
+    lifted = privacy.post(
+        f"/api/v1/restrictions/{objection['id']}/lift", json={"reason": "withdrawn"}
+    )
+    assert lifted.status_code == 200, lifted.text
+    assert trainer_sees() == {str(first.id), str(later.id), str(other.id)}
 
 
 # --- 7. the register, and who may use it ------------------------------------------------------
