@@ -2,9 +2,8 @@
 
 An Argon2 check costs tens of milliseconds, so a verified token is
 remembered for ``api.token_cache_s`` seconds, keyed by a SHA-256 of the
-token (the token itself is never kept). Revoking a token through this
-process drops it from the cache at once; other processes see it within the
-cache time.
+token (the token itself is never kept): a revoked token stops working
+within that time.
 
 The cookie is accepted only for safe methods (GET, HEAD): an ``<audio>``
 element cannot send an Authorization header, and a cookie that cannot
@@ -13,9 +12,11 @@ change anything needs no CSRF token. It is HttpOnly and SameSite=Strict.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time
+from collections.abc import Iterator
 
 from fastapi import Request
 
@@ -35,12 +36,18 @@ class Unauthenticated(Exception):
 
 
 class TokenCache:
-    """Verified tokens for a short while; thread-safe, bounded."""
+    """Verified tokens for a short while; thread-safe, bounded.
+
+    When an entry expires while many requests of that token are in flight,
+    one of them checks the token again and the others wait for its answer
+    (:meth:`flight`), instead of each paying for its own Argon2 check.
+    """
 
     def __init__(self, ttl_s: float, max_entries: int = 10_000) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._entries: dict[bytes, tuple[Principal, float]] = {}
+        self._flights: dict[bytes, tuple[threading.Lock, int]] = {}
         self._lock = threading.Lock()
 
     @staticmethod
@@ -71,10 +78,23 @@ class TokenCache:
                     self._entries.clear()
             self._entries[self._key(token)] = (principal, time.monotonic() + self.ttl_s)
 
-    def clear(self) -> None:
-        """Drop every entry (after a revocation or a user being disabled)."""
+    @contextlib.contextmanager
+    def flight(self, token: str) -> Iterator[None]:
+        """Held while ``token`` is being checked: one check per token at a time."""
+        key = self._key(token)
         with self._lock:
-            self._entries.clear()
+            lock, waiting = self._flights.get(key, (threading.Lock(), 0))
+            self._flights[key] = (lock, waiting + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._lock:
+                lock, waiting = self._flights[key]
+                if waiting <= 1:
+                    del self._flights[key]
+                else:
+                    self._flights[key] = (lock, waiting - 1)
 
 
 def credentials(request: Request) -> str:
@@ -96,9 +116,13 @@ def principal_for(runtime: Runtime, cache: TokenCache, token: str) -> Principal:
     cached = cache.get(token)
     if cached is not None:
         return cached
-    try:
-        principal = authenticate(runtime, token)
-    except InvalidToken as exc:
-        raise Unauthenticated(exc.message) from None
-    cache.put(token, principal)
-    return principal
+    with cache.flight(token):
+        cached = cache.get(token)  # checked meanwhile by the request we waited for
+        if cached is not None:
+            return cached
+        try:
+            principal = authenticate(runtime, token)
+        except InvalidToken as exc:
+            raise Unauthenticated(exc.message) from None
+        cache.put(token, principal)
+        return principal
