@@ -51,15 +51,15 @@ from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import ByteRange, ObjectReader
 
 
-class LookupError_(RecArchiveError):
+class LookupFailed(RecArchiveError):
     """the recording cannot be served"""
 
 
-class NotFound(LookupError_):
+class NotFound(LookupFailed):
     """no such recording"""
 
 
-class Gone(LookupError_):
+class Gone(LookupFailed):
     """the recording was deleted"""
 
     def __init__(self, tombstone: TombstoneView) -> None:
@@ -74,7 +74,7 @@ class Restricted(Forbidden):
     """processing of this recording is restricted"""
 
 
-class RangeNotSatisfiable(LookupError_):
+class RangeNotSatisfiable(LookupFailed):
     """the requested byte range is not satisfiable"""
 
     def __init__(self, size: int) -> None:
@@ -82,7 +82,7 @@ class RangeNotSatisfiable(LookupError_):
         self.size = size
 
 
-class AudioMissing(LookupError_):
+class AudioMissing(LookupFailed):
     """the recording's audio object is missing from the store"""
 
 
