@@ -14,6 +14,7 @@ from recarchive.access.models import AuditEvent
 from recarchive.access.policy import PURPOSES, SEES_IDENTITY, Action, require
 from recarchive.api.deps import ClientDep, PrincipalDep, RuntimeDep
 from recarchive.api.schemas import (
+    COMMON_ERRORS,
     AuditPageOut,
     ErrorOut,
     HealthOut,
@@ -32,11 +33,7 @@ from recarchive.retention.models import Hold
 router = APIRouter(prefix="/api/v1", tags=["operations"])
 health_router = APIRouter(tags=["health"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorOut, "description": "No valid token."},
-    403: {"model": ErrorOut, "description": "The role may not do this."},
-    422: {"model": ErrorOut, "description": "A parameter is not valid; `field` names it."},
-}
+_ERRORS = COMMON_ERRORS
 _AUDIT_MAX = 1000
 
 

@@ -9,7 +9,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -18,6 +18,7 @@ from starlette.background import BackgroundTask
 from recarchive.access.policy import Action, require
 from recarchive.api.deps import ClientDep, PrincipalDep, RuntimeDep
 from recarchive.api.schemas import (
+    COMMON_ERRORS,
     ErrorOut,
     ReasonsIn,
     ReasonsOut,
@@ -35,17 +36,13 @@ from recarchive.lookup.services import (
     open_audio,
     search,
 )
-from recarchive.media.transcode import transcode_for_playback
+from recarchive.media.transcode import PlaybackFormat, transcode_for_playback
 from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import ByteRange
 
 router = APIRouter(prefix="/api/v1/recordings", tags=["recordings"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorOut, "description": "No valid token."},
-    403: {"model": ErrorOut, "description": "The role may not do this."},
-    422: {"model": ErrorOut, "description": "A parameter is not valid; `field` names it."},
-}
+_ERRORS = COMMON_ERRORS
 _ONE: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
     404: {"model": ErrorOut, "description": "No such recording."},
@@ -239,7 +236,7 @@ def _transcoded(runtime: Runtime, access: AudioAccess, path: Path, fmt: str) -> 
     """Stream the fetched copy transcoded; the copy goes when the stream ends."""
     stream = transcode_for_playback(
         path,
-        fmt,  # type: ignore[arg-type]
+        cast(PlaybackFormat, fmt),  # checked by the route's Literal
         extension=access.format,
         label=f"recording {access.recording_id}",
         timeout_s=runtime.settings.api.transcode_timeout_s,

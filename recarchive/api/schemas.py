@@ -45,6 +45,14 @@ class ErrorOut(BaseModel):
     error: ErrorDetail
 
 
+#: The error answers every authenticated endpoint can give, for the OpenAPI document.
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No valid token."},
+    403: {"model": ErrorOut, "description": "The role may not do this."},
+    422: {"model": ErrorOut, "description": "A parameter is not valid; `field` names it."},
+}
+
+
 class AudioOut(BaseModel):
     format: str
     codec: str

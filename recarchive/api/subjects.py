@@ -19,7 +19,7 @@ from starlette.background import BackgroundTask
 
 from recarchive.access.policy import Action, require
 from recarchive.api.deps import ClientDep, PrincipalDep, RuntimeDep
-from recarchive.api.schemas import ErrorOut, RequestBody
+from recarchive.api.schemas import COMMON_ERRORS, ErrorOut, RequestBody
 from recarchive.privacy.erasure import erase_subject
 from recarchive.privacy.export import export_subject
 from recarchive.privacy.models import RequestKind, RequestStatus
@@ -41,11 +41,10 @@ from recarchive.privacy.subjects import (
 router = APIRouter(prefix="/api/v1", tags=["data subjects"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorOut, "description": "No valid token."},
+    **COMMON_ERRORS,
     403: {"model": ErrorOut, "description": "Only privacy officers handle subject requests."},
     404: {"model": ErrorOut, "description": "The archive holds nothing about the subject."},
     409: {"model": ErrorOut, "description": "Several customers match: name the exact one."},
-    422: {"model": ErrorOut, "description": "A field is not valid; `field` names it."},
 }
 
 

@@ -38,7 +38,7 @@ from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import Customer, Recording, RecordingStatus
 from recarchive.errors import RecArchiveError
 from recarchive.media.transcode import transcode_for_playback
-from recarchive.privacy.models import RequestKind, RequestStatus
+from recarchive.privacy.models import RequestKind, RequestStatus, SubjectRequest
 from recarchive.privacy.subjects import (
     Subject,
     SubjectQuery,
@@ -325,8 +325,6 @@ def _manifest(
                 name = customer.name
                 numbers = sorted(p.e164 for p in customer.phones)
         restrictions = [restriction_dict(r) for r in subject_restrictions(session, subject)]
-        from recarchive.privacy.models import SubjectRequest
-
         requests = [
             request_dict(r)
             for r in session.scalars(
