@@ -194,13 +194,15 @@ def memory_case(work: Path, hours: float) -> float:
 
 
 def main() -> None:
+    options = parse_arguments()
+    s3_environment()
     try:
-        run()
+        run(options)
     finally:
         remove_buckets()
 
 
-def run() -> None:
+def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1000, help="calls to ingest")
     parser.add_argument("--workers", type=int, default=2, help="concurrency of both sides")
@@ -211,8 +213,10 @@ def run() -> None:
     parser.add_argument("--work", type=Path, default=None, help="work directory (kept)")
     parser.add_argument("--skip-opus", action="store_true", help="skip the Opus comparison")
     parser.add_argument("--skip-memory", action="store_true", help="skip the memory cases")
-    options = parser.parse_args()
-    s3_environment()
+    return parser.parse_args()
+
+
+def run(options: argparse.Namespace) -> None:
     work = options.work or Path(tempfile.mkdtemp(prefix="recarchive-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     files = generate(work / "corpus", options.count, options.min_seconds, options.max_seconds)

@@ -304,9 +304,10 @@ class Pipeline:
             if isinstance(exc, MediaToolFailed):
                 raise
             return self._quarantine(item, exc.reason, exc.message, kept_at)
-        source_sha = sha256_file(fetched.path)
         with contextlib.ExitStack() as cleanup:
+            sha: str | None
             if audio.store_format == "opus":
+                source_sha = sha256_file(fetched.path)
                 stored_path = self.work_dir / f"{item.id}.opus.ogg"
                 cleanup.callback(stored_path.unlink, missing_ok=True)
                 try:
@@ -324,13 +325,15 @@ class Pipeline:
                     return self._quarantine(item, exc.reason, exc.message, kept_at)
                 extension, sha = "ogg", sha256_file(stored_path)
             else:
-                stored_path, stored_info, sha = fetched.path, info, source_sha
+                # The store hashes the bytes as it reads them to send them, and the
+                # server checks them against that hash: one pass over the file.
+                stored_path, stored_info, sha = fetched.path, info, None
                 extension = stored_extension(discovery.extension)
             plan = self._plan(item, discovery)
             key = object_key(discovery.facts.started_at, item.id, extension)
             size = stored_path.stat().st_size
             with stored_path.open("rb") as stream:
-                self.runtime.store.put(
+                stored = self.runtime.store.put(
                     key,
                     stream,
                     size=size,
@@ -338,6 +341,10 @@ class Pipeline:
                     content_type=CONTENT_TYPES.get(extension, "application/octet-stream"),
                     tags={CLASS_TAG: plan.tag_class},
                 )
+            if sha is None:
+                if stored.sha256 is None:  # every store's put reports it; a guard, not a path
+                    raise StoreError(f"the store reported no SHA-256 for {key!r}")
+                sha = source_sha = stored.sha256
             committed = self._commit(
                 item, discovery, plan, info, stored_info, key, extension, size, sha, source_sha
             )

@@ -1,8 +1,11 @@
 """Object store on an S3 API server: AWS S3, MinIO or Ceph RADOS Gateway.
 
 Only the common S3 API is used (no ``x-amz-checksum-*`` features, which
-Ceph Pacific lacks): integrity rests on Content-MD5 per request and on the
-SHA-256 this store computes itself and keeps in the ``sha256`` metadata.
+Ceph Pacific lacks): integrity rests on the SHA-256 this store computes
+itself and keeps in the ``sha256`` metadata, and on signed payloads: every
+PutObject and UploadPart carries the SHA-256 of its body in its SigV4
+signature (``x-amz-content-sha256``), which the server checks against the
+bytes it received before it stores them.
 Every botocore error is translated at one boundary (:meth:`S3ObjectStore._boundary`)
 into a :class:`~recarchive.errors.StoreError` subclass, chained with ``from``;
 the mapping itself is in :mod:`recarchive.storage.s3_errors`, and the handling
@@ -43,7 +46,6 @@ from recarchive.storage.s3_transfer import (
     S3Reader,
     add_content_md5,
     iter_parts,
-    md5_b64,
     prehash,
     read_up_to,
     stream_position,
@@ -103,11 +105,12 @@ class S3ObjectStore:
         if client is None:
             options: dict[str, Any] = {
                 "signature_version": "s3v4",
-                # Payload integrity comes from Content-MD5 on every PutObject and
-                # UploadPart (checked by the server) and from our SHA-256 check before
-                # anything is committed; signing the payload too would hash every byte
-                # once more. (Over HTTPS botocore does not sign S3 payloads anyway.)
-                "s3": {"addressing_style": addressing_style, "payload_signing_enabled": False},
+                # Every body's SHA-256 goes into the request signature, which the
+                # server verifies against what it received (also over HTTPS, where
+                # botocore would otherwise send UNSIGNED-PAYLOAD). That one hash
+                # does what a Content-MD5 would, and SHA-256 is the cheaper of the
+                # two on CPUs with SHA extensions.
+                "s3": {"addressing_style": addressing_style, "payload_signing_enabled": True},
                 "retries": {"mode": "standard", "max_attempts": max_attempts},
                 "connect_timeout": connect_timeout,
                 "read_timeout": read_timeout,
@@ -302,7 +305,6 @@ class S3ObjectStore:
                 Bucket=self.bucket,
                 Key=key,
                 Body=data,
-                ContentMD5=md5_b64(data),
                 **{**extra, "Metadata": metadata},
             )
         return self._put_info(key, len(data), digest, extra)
@@ -341,7 +343,6 @@ class S3ObjectStore:
                         UploadId=upload_id,
                         PartNumber=number,
                         Body=part,
-                        ContentMD5=md5_b64(part),
                     )
                 parts.append({"ETag": response["ETag"], "PartNumber": number})
             check_written(

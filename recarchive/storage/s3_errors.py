@@ -19,6 +19,7 @@ from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
 from recarchive.errors import (
     BucketNotFound,
+    ChecksumMismatch,
     InvalidRange,
     ObjectNotFound,
     StoreAccessDenied,
@@ -29,6 +30,8 @@ from recarchive.errors import (
 _DENIED_CODES = frozenset(
     {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "Forbidden"}
 )
+#: The server found that the body it received does not match the signed SHA-256 (or MD5).
+_CORRUPTED_CODES = frozenset({"XAmzContentSHA256Mismatch", "BadDigest", "InvalidDigest"})
 _TRANSPORT_ERRORS = (BotoConnectionError, HTTPClientError, IncompleteReadError, Urllib3HTTPError)
 
 
@@ -50,6 +53,11 @@ def client_error(
         return StoreAccessDenied(
             f"S3 at {endpoint_url} refused {action} on {where} ({code or status}): "
             "check s3.access_key_id / s3.secret_access_key and the bucket's permissions"
+        )
+    if code in _CORRUPTED_CODES:
+        return ChecksumMismatch(
+            f"S3 refused {action} on {where}: the bytes it received differ from the ones "
+            f"signed ({code}); nothing was stored under that key"
         )
     if code == "InvalidRange" or status == 416:
         return InvalidRange(f"byte range lies outside object {key!r}")

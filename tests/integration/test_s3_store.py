@@ -222,8 +222,12 @@ def test_bad_multipart_upload_is_aborted_and_old_object_kept(
 
 
 @pytest.mark.s3
-def test_requests_avoid_flexible_checksums_and_send_content_md5() -> None:
-    """Servers without x-amz-checksum-* support (Ceph Pacific) must get plain requests."""
+def test_requests_avoid_flexible_checksums_and_sign_their_payloads() -> None:
+    """Servers without x-amz-checksum-* support (Ceph Pacific) must get plain requests.
+
+    Bodies are protected by their SHA-256 in the signature; the requests that
+    S3 servers refuse without it carry Content-MD5.
+    """
     settings = s3_settings()
     client = boto3.client(
         "s3",
@@ -236,7 +240,10 @@ def test_requests_avoid_flexible_checksums_and_send_content_md5() -> None:
 
     def record(request: Any, **kwargs: Any) -> None:
         operation = kwargs["event_name"].rsplit(".", 1)[-1]
-        seen[operation] = {k.lower(): str(v) for k, v in request.headers.items()}
+        seen[operation] = {
+            k.lower(): v.decode() if isinstance(v, bytes) else str(v)
+            for k, v in request.headers.items()
+        }
 
     store = S3ObjectStore(bucket=f"recarchive-test-{secrets.token_hex(6)}", **settings)
     store.create()
@@ -248,7 +255,43 @@ def test_requests_avoid_flexible_checksums_and_send_content_md5() -> None:
     finally:
         empty_bucket(client, store.bucket)
         client.delete_bucket(Bucket=store.bucket)
-    assert "content-md5" in seen["PutObject"]
+    assert seen["PutObject"]["x-amz-content-sha256"] == hashlib.sha256(b"data").hexdigest()
     assert not any(name.startswith("x-amz-checksum") for name in seen["PutObject"])
     assert "content-md5" in seen["PutObjectTagging"]
     assert "content-md5" in seen["DeleteObjects"]
+
+
+def _corrupt_after_signing(request: Any, **kwargs: Any) -> None:
+    """What a faulty network card or proxy does: one byte changes after the signature."""
+    body = request.body if isinstance(request.body, bytes) else request.body.read()
+    request.body = bytes([body[0] ^ 0xFF]) + body[1:]
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize(
+    ("operation", "size"), [("PutObject", 1 * MiB), ("UploadPart", 6 * MiB)], ids=["put", "part"]
+)
+def test_the_server_refuses_bytes_corrupted_in_transit(
+    bucket_store: S3ObjectStore, operation: str, size: int
+) -> None:
+    """The signed SHA-256 makes the server itself check every body it receives."""
+    settings = s3_settings()
+    store = S3ObjectStore(
+        bucket=bucket_store.bucket, multipart_threshold=5 * MiB, part_size=5 * MiB, **settings
+    )
+    store.put("kept", io.BytesIO(b"the version already stored"))
+    handler = f"before-send.s3.{operation}"
+    store._client.meta.events.register(handler, _corrupt_after_signing)  # white box
+    data = os.urandom(size)
+    try:
+        with pytest.raises(ChecksumMismatch, match="differ from the ones signed"):
+            store.put("kept", io.BytesIO(data), size=size, sha256=sha(data))
+    finally:
+        store._client.meta.events.unregister(handler, _corrupt_after_signing)
+    assert pending_uploads(store) == []
+    with store.get("kept") as reader:
+        assert reader.read() == b"the version already stored"
+    store.put("kept", io.BytesIO(data), size=size, sha256=sha(data))  # the same bytes, uncorrupted
+    with store.get("kept") as reader:
+        assert reader.read() == data
+    store.delete_many(["kept"])
