@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from sqlalchemy import Engine, func, select
 
 from recarchive.catalogue.database import check_connection, describe_url, session_factory
-from recarchive.catalogue.migrate import upgrade_schema
 from recarchive.catalogue.models import Customer, Recording
 from recarchive.storage.interfaces import ObjectStore
 
@@ -45,6 +44,8 @@ def initialise(
     :class:`~recarchive.errors.CatalogueUnavailable` or a
     :class:`~recarchive.errors.StoreError` when either cannot be reached.
     """
+    from recarchive.catalogue.migrate import upgrade_schema  # Alembic: only `init` needs it
+
     check_connection(engine)
     before, after = upgrade_schema(engine)
     created = store.create()

@@ -3,40 +3,70 @@
 Commands are thin: they parse options, call a service and print its report.
 Every :class:`~recarchive.errors.RecArchiveError` becomes one line on stderr
 and exit status 1, never a traceback.
+
+Each command's module is imported only when that command runs (or when help
+lists it): ``recarchive ingest`` does not pay for the API's or the privacy
+tools' imports, which used to take most of a second at every start.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from recarchive import __version__
-from recarchive.cli.audit_cmd import audit_group
 from recarchive.cli.common import AppContext
-from recarchive.cli.config_cmd import config_group
-from recarchive.cli.directory_cmd import directory_group
-from recarchive.cli.ingest_cmd import ingest_command
-from recarchive.cli.init_cmd import init_command
-from recarchive.cli.integrity_cmd import reconcile_command, verify_command
-from recarchive.cli.lookup_cmd import get_command, lookup_command
-from recarchive.cli.quarantine_cmd import quarantine_group
-from recarchive.cli.retention_cmd import (
-    expire_command,
-    hold_group,
-    retention_group,
-    scheduler_command,
-)
-from recarchive.cli.serve_cmd import serve_command
-from recarchive.cli.status_cmd import status_command
-from recarchive.cli.store_cmd import store_group
-from recarchive.cli.subject_cmd import subject_group
-from recarchive.cli.tag_cmd import tag_command
-from recarchive.cli.users_cmd import users_group
 from recarchive.errors import RecArchiveError
 
+#: Command name -> "module:attribute" under recarchive.cli.
+COMMANDS = {
+    "init": "init_cmd:init_command",
+    "config": "config_cmd:config_group",
+    "store": "store_cmd:store_group",
+    "status": "status_cmd:status_command",
+    "ingest": "ingest_cmd:ingest_command",
+    "quarantine": "quarantine_cmd:quarantine_group",
+    "tag": "tag_cmd:tag_command",
+    "directory": "directory_cmd:directory_group",
+    "audit": "audit_cmd:audit_group",
+    "hold": "retention_cmd:hold_group",
+    "expire": "retention_cmd:expire_command",
+    "retention": "retention_cmd:retention_group",
+    "scheduler": "retention_cmd:scheduler_command",
+    "reconcile": "integrity_cmd:reconcile_command",
+    "verify": "integrity_cmd:verify_command",
+    "users": "users_cmd:users_group",
+    "serve": "serve_cmd:serve_command",
+    "lookup": "lookup_cmd:lookup_command",
+    "get": "lookup_cmd:get_command",
+    "subject": "subject_cmd:subject_group",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use (click's documented pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *super().list_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, attribute = target.split(":")
+        module = importlib.import_module(f"recarchive.cli.{module_name}")
+        command = getattr(module, attribute)
+        if not isinstance(command, click.Command) or command.name != cmd_name:
+            raise RuntimeError(f"recarchive.cli.{target} is not the {cmd_name!r} command")
+        return command
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--config",
     "config_file",
@@ -51,28 +81,6 @@ def cli(ctx: click.Context, config_file: str | None) -> None:
     app = AppContext(config_file)
     ctx.obj = app
     ctx.call_on_close(app.close)
-
-
-cli.add_command(init_command)
-cli.add_command(config_group)
-cli.add_command(store_group)
-cli.add_command(status_command)
-cli.add_command(ingest_command)
-cli.add_command(quarantine_group)
-cli.add_command(tag_command)
-cli.add_command(directory_group)
-cli.add_command(audit_group)
-cli.add_command(hold_group)
-cli.add_command(expire_command)
-cli.add_command(retention_group)
-cli.add_command(scheduler_command)
-cli.add_command(reconcile_command)
-cli.add_command(verify_command)
-cli.add_command(users_group)
-cli.add_command(serve_command)
-cli.add_command(lookup_command)
-cli.add_command(get_command)
-cli.add_command(subject_group)
 
 
 def main() -> None:
