@@ -76,6 +76,63 @@ def timed(function: object, *args: object) -> float:
     return time.perf_counter() - started
 
 
+#: Processes of a Ceph server on this machine, whose CPU time the benchmark reports.
+CEPH_DAEMONS = frozenset({"radosgw", "ceph-osd", "ceph-mon"})
+
+
+def own_cpu_s() -> float:
+    """CPU seconds of this script and of the children it has waited for."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
+def server_cpu_s() -> float | None:
+    """CPU seconds of the Ceph daemons running here; None when the server is elsewhere."""
+    ticks, found = 0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, _, rest = text.partition(" (")[2].rpartition(") ")
+        if name in CEPH_DAEMONS:
+            fields = rest.split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+            found = True
+    return ticks / os.sysconf("SC_CLK_TCK") if found else None
+
+
+class CpuMeter:
+    """CPU milliseconds per recording, of one side and of the S3 server, summed over rounds."""
+
+    def __init__(self) -> None:
+        self.side_s = 0.0
+        self.server_s: float | None = 0.0
+        self.recordings = 0
+
+    def measure(self, function: Callable[..., None], *args: object, count: int) -> float:
+        side, server = own_cpu_s(), server_cpu_s()
+        elapsed = timed(function, *args)
+        self.side_s += own_cpu_s() - side
+        after = server_cpu_s()
+        if server is None or after is None or self.server_s is None:
+            self.server_s = None
+        else:
+            self.server_s += after - server
+        self.recordings += count
+        return elapsed
+
+    def describe(self) -> str:
+        side = 1000 * self.side_s / max(1, self.recordings)
+        if self.server_s is None:
+            return f"{side:5.1f} ms CPU per recording (S3 server not on this machine)"
+        server = 1000 * self.server_s / max(1, self.recordings)
+        return f"{side:5.1f} ms CPU per recording, Ceph {server:5.1f} ms"
+
+
 def plain_upload(files: list[Path], workers: int) -> None:
     s3 = client()
     bucket = f"bench-plain-{uuid.uuid4().hex[:8]}"
@@ -231,17 +288,23 @@ def run(options: argparse.Namespace) -> None:
     def compare(
         name: str, baseline: Callable[[list[Path], int], None], store_format: str
     ) -> tuple[float, float, float]:
-        """(baseline rate, ingest rate, median ratio) over the rounds, ABBA order."""
+        """(baseline rate, ingest rate, median ratio) over the rounds, ABBA order.
+
+        Also prints the CPU time each side and the S3 server spent per recording:
+        on a machine whose cores the server shares, that bounds the ratio.
+        """
         base_total = ingest_total = 0.0
         ratios = []
+        base_cpu, ingest_cpu = CpuMeter(), CpuMeter()
         for number, part in enumerate(parts):
             config = prepare_installation(work / f"{store_format}-{number}", part, store_format)
+            n = len(part)
             if number % 2 == 0:
-                base_s = timed(baseline, part, options.workers)
-                ingest_s = timed(ingest, config, options.workers, len(part))
+                base_s = base_cpu.measure(baseline, part, options.workers, count=n)
+                ingest_s = ingest_cpu.measure(ingest, config, options.workers, n, count=n)
             else:
-                ingest_s = timed(ingest, config, options.workers, len(part))
-                base_s = timed(baseline, part, options.workers)
+                ingest_s = ingest_cpu.measure(ingest, config, options.workers, n, count=n)
+                base_s = base_cpu.measure(baseline, part, options.workers, count=n)
             base_total += base_s
             ingest_total += ingest_s
             ratios.append(base_s / ingest_s)
@@ -250,6 +313,8 @@ def run(options: argparse.Namespace) -> None:
                 f"ingest ({store_format}) {len(part) / ingest_s:7.2f}/s, "
                 f"ratio {base_s / ingest_s:5.2f}"
             )
+        print(f"  CPU: {name}: {base_cpu.describe()}")
+        print(f"  CPU: ingest ({store_format}): {ingest_cpu.describe()}")
         return count / base_total, count / ingest_total, statistics.median(ratios)
 
     upload, ingested, ratio = compare("plain upload", plain_upload, "original")

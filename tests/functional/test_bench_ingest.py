@@ -1,0 +1,58 @@
+"""``scripts/bench_ingest.py`` runs end to end on a tiny corpus against the real S3 server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.s3env import s3_environment
+
+REPO = Path(__file__).resolve().parent.parent.parent
+
+
+@pytest.mark.slow
+@pytest.mark.s3
+def test_quick_run_compares_both_formats_and_reports_cpu(tmp_path: Path) -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("RECARCHIVE_", "AWS_"))}
+    environment.update(
+        {k: v for k, v in s3_environment().items() if k != "RECARCHIVE_STORAGE_BACKEND"}
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "bench_ingest.py"),
+            "--count",
+            "8",
+            "--rounds",
+            "2",
+            "--min-seconds",
+            "4",
+            "--max-seconds",
+            "6",
+            "--skip-memory",
+            "--work",
+            str(tmp_path / "work"),
+        ],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert sum(line.strip().startswith("round ") for line in lines) == 4  # 2 rounds x 2 formats
+    cpu = [line for line in lines if line.strip().startswith("CPU:")]
+    assert len(cpu) == 4
+    assert all("ms CPU per recording" in line for line in cpu)
+    results = json.loads(next(line for line in reversed(lines) if line.startswith("{")))
+    for key in ("upload_per_s", "ingest_original_per_s", "ffmpeg_opus_per_s", "ingest_opus_per_s"):
+        assert results[key] > 0
+    assert 0 < results["ratio_original"] < 10
+    assert 0 < results["ratio_opus"] < 10
