@@ -1,9 +1,15 @@
-"""Helpers for running the ``recarchive`` command in tests."""
+"""Helpers for running the ``recarchive`` command and the benchmark scripts in tests."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent.parent
 
 
 @dataclasses.dataclass
@@ -34,3 +40,28 @@ def assert_one_line_error(result: Result, *fragments: str) -> None:
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def run_bench(
+    script: str,
+    arguments: list[str],
+    cwd: Path,
+    *,
+    extra_env: Mapping[str, str] | None = None,
+    timeout: float,
+) -> list[str]:
+    """Run ``scripts/<script>`` without any ``RECARCHIVE_*``/``AWS_*`` variables of
+    this environment (plus ``extra_env``); assert it succeeds, return its stdout lines."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("RECARCHIVE_", "AWS_"))}
+    environment.update(extra_env or {})
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / script), *arguments],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.splitlines()

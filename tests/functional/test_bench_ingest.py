@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.functional.helpers import run_bench
 from tests.s3env import s3_environment
-
-REPO = Path(__file__).resolve().parent.parent.parent
 
 
 @pytest.mark.slow
 @pytest.mark.s3
 def test_quick_run_compares_both_formats_and_reports_cpu(tmp_path: Path) -> None:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("RECARCHIVE_", "AWS_"))}
-    environment.update(
-        {k: v for k, v in s3_environment().items() if k != "RECARCHIVE_STORAGE_BACKEND"}
-    )
-    done = subprocess.run(
+    s3 = {k: v for k, v in s3_environment().items() if k != "RECARCHIVE_STORAGE_BACKEND"}
+    lines = run_bench(
+        "bench_ingest.py",
         [
-            sys.executable,
-            str(REPO / "scripts" / "bench_ingest.py"),
             "--count",
             "8",
             "--rounds",
@@ -38,15 +30,10 @@ def test_quick_run_compares_both_formats_and_reports_cpu(tmp_path: Path) -> None
             "--work",
             str(tmp_path / "work"),
         ],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
+        tmp_path,
+        extra_env=s3,
         timeout=300,
-        check=False,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    lines = done.stdout.splitlines()
     assert sum(line.strip().startswith("round ") for line in lines) == 4  # 2 rounds x 2 formats
     cpu = [line for line in lines if line.strip().startswith("CPU:")]
     assert len(cpu) == 4

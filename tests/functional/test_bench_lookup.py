@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent.parent
+from tests.functional.helpers import run_bench
+
 QUERY_ROWS = ("by customer id", "by phone number", "by date range + reason", "audio, first byte")
 
 
 @pytest.mark.slow
 def test_quick_run_measures_every_query_type(tmp_path: Path) -> None:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("RECARCHIVE_", "AWS_"))}
-    done = subprocess.run(
+    lines = run_bench(
+        "bench_lookup.py",
         [
-            sys.executable,
-            str(REPO / "scripts" / "bench_lookup.py"),
             "--quick",
             "--backend",
             "sqlite",
@@ -46,15 +42,9 @@ def test_quick_run_measures_every_query_type(tmp_path: Path) -> None:
             "--work",
             str(tmp_path / "work"),
         ],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
+        tmp_path,
         timeout=120,
-        check=False,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    lines = done.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("backend"))
     assert "p50 ms" in lines[header]
     assert "p99 ms" in lines[header]
