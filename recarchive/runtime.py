@@ -11,6 +11,7 @@ import functools
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from recarchive.access.audit import AuditWriter
 from recarchive.catalogue.database import create_catalogue_engine, session_factory
 from recarchive.config import Settings
 from recarchive.storage.interfaces import ObjectStore
@@ -36,9 +37,16 @@ class Runtime:
         return session_factory(self.engine)
 
     @functools.cached_property
+    def audit(self) -> AuditWriter:
+        """Appends the audit entries of reads, many per commit when many arrive at once."""
+        return AuditWriter(self.sessions)
+
+    @functools.cached_property
     def store(self) -> ObjectStore:
         return open_store(self.settings)
 
     def close(self) -> None:
+        if "audit" in self.__dict__:
+            self.audit.close()
         if "engine" in self.__dict__:
             self.engine.dispose()

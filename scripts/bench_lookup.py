@@ -595,10 +595,10 @@ def install_probes() -> Probes:
     from sqlalchemy import event
     from sqlalchemy.engine.default import DefaultDialect
 
+    import recarchive.access.audit as audit
     import recarchive.api.app as app_module
     import recarchive.api.auth as auth
     import recarchive.api.recordings as routes
-    import recarchive.lookup.services as lookup
 
     probes = Probes()
 
@@ -615,10 +615,16 @@ def install_probes() -> Probes:
     event.listen(Engine, "after_cursor_execute", after)
     do_commit = DefaultDialect.do_commit
     DefaultDialect.do_commit = probes.timed("step: commit", do_commit)  # type: ignore[method-assign]
-    lookup.append_event = probes.timed("step: audit append (lock+read+insert)", lookup.append_event)
+    audit.AuditWriter.record = probes.timed(  # type: ignore[method-assign]
+        "step: audit record (until committed)", audit.AuditWriter.record
+    )
+    audit.append_entries = probes.timed(
+        "step: audit batch (lock+head+inserts)", audit.append_entries
+    )
     routes.search = probes.timed("service: search()", routes.search)
     routes.open_audio = probes.timed("service: open_audio()", routes.open_audio)
     auth.authenticate = probes.timed("token check (Argon2, cache miss)", auth.authenticate)
+    auth.revalidate = probes.timed("token state re-read (cache stale)", auth.revalidate)
     create_app = app_module.create_app
 
     def create_app_with_probes(runtime: Any) -> Any:

@@ -3,7 +3,10 @@
 An Argon2 check costs tens of milliseconds, so a verified token is
 remembered for ``api.token_cache_s`` seconds, keyed by a SHA-256 of the
 token (the token itself is never kept): a revoked token stops working
-within that time.
+within that time. After that the token's state is read again (revoked,
+expired, user disabled: one row, no Argon2, since the secret presented is
+the one already checked); its secret is checked in full again after
+:data:`VERIFIED_S`, or when the process restarts.
 
 The cookie is accepted only for safe methods (GET, HEAD): an ``<audio>``
 element cannot send an Authorization header, and a cookie that cannot
@@ -20,11 +23,14 @@ from collections.abc import Iterator
 
 from fastapi import Request
 
-from recarchive.access.services import InvalidToken, Principal, authenticate
+from recarchive.access.services import InvalidToken, Principal, authenticate, revalidate
 from recarchive.runtime import Runtime
 
 COOKIE_NAME = "recarchive_token"
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
+#: How long a token's secret, once checked, is not checked again (its state still is,
+#: every ``token_cache_s``).
+VERIFIED_S = 3600.0
 
 
 class Unauthenticated(Exception):
@@ -38,15 +44,20 @@ class Unauthenticated(Exception):
 class TokenCache:
     """Verified tokens for a short while; thread-safe, bounded.
 
-    When an entry expires while many requests of that token are in flight,
-    one of them checks the token again and the others wait for its answer
-    (:meth:`flight`), instead of each paying for its own Argon2 check.
+    An entry is *fresh* for ``ttl_s`` (used as it is), then *verified* until
+    ``verified_s`` after its secret was checked (its state is read again,
+    :func:`~recarchive.access.services.revalidate`). When an entry goes
+    stale while many requests of that token are in flight, one of them
+    checks the token again and the others wait for its answer
+    (:meth:`flight`).
     """
 
-    def __init__(self, ttl_s: float, max_entries: int = 10_000) -> None:
+    def __init__(self, ttl_s: float, max_entries: int = 10_000, verified_s: float = VERIFIED_S):
         self.ttl_s = ttl_s
+        self.verified_s = max(verified_s, ttl_s)
         self.max_entries = max_entries
-        self._entries: dict[bytes, tuple[Principal, float]] = {}
+        #: key -> (principal, fresh until, secret verified until), monotonic seconds
+        self._entries: dict[bytes, tuple[Principal, float, float]] = {}
         self._flights: dict[bytes, tuple[threading.Lock, int]] = {}
         self._lock = threading.Lock()
 
@@ -54,7 +65,7 @@ class TokenCache:
     def _key(token: str) -> bytes:
         return hashlib.sha256(token.encode()).digest()
 
-    def get(self, token: str) -> Principal | None:
+    def _lookup(self, token: str, *, fresh: bool) -> Principal | None:
         if self.ttl_s <= 0:
             return None
         key = self._key(token)
@@ -62,21 +73,43 @@ class TokenCache:
             entry = self._entries.get(key)
             if entry is None:
                 return None
-            if entry[1] <= time.monotonic():
+            principal, fresh_until, verified_until = entry
+            now = time.monotonic()
+            if verified_until <= now:
                 del self._entries[key]
                 return None
-            return entry[0]
+            until = fresh_until if fresh else verified_until
+            return principal if until > now else None
 
-    def put(self, token: str, principal: Principal) -> None:
+    def get(self, token: str) -> Principal | None:
+        """The principal of a fresh entry."""
+        return self._lookup(token, fresh=True)
+
+    def verified(self, token: str) -> Principal | None:
+        """The principal of an entry whose secret was checked, fresh or not."""
+        return self._lookup(token, fresh=False)
+
+    def put(self, token: str, principal: Principal, *, secret_checked: bool = True) -> None:
+        """Remember ``principal`` as fresh; ``secret_checked`` restarts the verified time."""
         if self.ttl_s <= 0:
             return
+        key = self._key(token)
         with self._lock:
-            if len(self._entries) >= self.max_entries:
-                now = time.monotonic()
-                self._entries = {k: v for k, v in self._entries.items() if v[1] > now}
+            now = time.monotonic()
+            previous = self._entries.get(key)
+            if secret_checked or previous is None:
+                verified_until = now + self.verified_s
+            else:
+                verified_until = previous[2]
+            if key not in self._entries and len(self._entries) >= self.max_entries:
+                self._entries = {k: v for k, v in self._entries.items() if v[2] > now}
                 if len(self._entries) >= self.max_entries:
                     self._entries.clear()
-            self._entries[self._key(token)] = (principal, time.monotonic() + self.ttl_s)
+            self._entries[key] = (principal, now + self.ttl_s, verified_until)
+
+    def forget(self, token: str) -> None:
+        with self._lock:
+            self._entries.pop(self._key(token), None)
 
     @contextlib.contextmanager
     def flight(self, token: str) -> Iterator[None]:
@@ -112,7 +145,7 @@ def credentials(request: Request) -> str:
 
 
 def principal_for(runtime: Runtime, cache: TokenCache, token: str) -> Principal:
-    """The principal of ``token``, from the cache or a full check (:class:`Unauthenticated`)."""
+    """The principal of ``token``, from the cache or a check (:class:`Unauthenticated`)."""
     cached = cache.get(token)
     if cached is not None:
         return cached
@@ -120,9 +153,14 @@ def principal_for(runtime: Runtime, cache: TokenCache, token: str) -> Principal:
         cached = cache.get(token)  # checked meanwhile by the request we waited for
         if cached is not None:
             return cached
+        known = cache.verified(token)
         try:
-            principal = authenticate(runtime, token)
+            if known is not None:
+                principal = revalidate(runtime, known)
+            else:
+                principal = authenticate(runtime, token)
         except InvalidToken as exc:
+            cache.forget(token)
             raise Unauthenticated(exc.message) from None
-        cache.put(token, principal)
+        cache.put(token, principal, secret_checked=known is None)
         return principal

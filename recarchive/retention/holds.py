@@ -42,12 +42,15 @@ class HoldNotFound(HoldError):
     """No hold has that id."""
 
 
-def _active(now: dt.datetime) -> ColumnElement[bool]:
+def _active(now: dt.datetime | ColumnElement[dt.datetime]) -> ColumnElement[bool]:
     return and_(Hold.released_at.is_(None), or_(Hold.until.is_(None), Hold.until > now))
 
 
-def held_condition(now: dt.datetime) -> ColumnElement[bool]:
-    """SQL condition: the recording (``Recording``) is under at least one active hold."""
+def held_condition(now: dt.datetime | ColumnElement[dt.datetime]) -> ColumnElement[bool]:
+    """SQL condition: the recording (``Recording``) is under at least one active hold.
+
+    ``now`` may be a bound parameter, for a statement built once and run many times.
+    """
     by_recording = exists().where(
         HoldRecording.recording_id == Recording.id,
         HoldRecording.hold_id == Hold.id,

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
+import time
 import uuid
 
 import pytest
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from recarchive.access.audit import append_event, verify_chain
+from recarchive.access import audit
+from recarchive.access.audit import AuditEntry, AuditWriter, append_event, verify_chain
 from recarchive.access.models import AuditEvent
 from recarchive.catalogue.database import transaction
+from recarchive.errors import CatalogueUnavailable
 
 
 @pytest.fixture
@@ -105,3 +109,115 @@ def test_concurrent_appenders_never_fork_the_chain(
     report = verify_chain(sessions)
     assert report.intact, report.problem
     assert report.entries == len(chain) + 80
+
+
+# --- group commit of the entries of reads (AuditWriter) -------------------------
+
+
+def _entry(number: int) -> AuditEntry:
+    return AuditEntry(
+        actor=f"user-{number % 7}",
+        actor_role="dispute_handler",
+        action="play",
+        recording_id=uuid.uuid4(),
+        purpose="dispute",
+        case_ref=f"D-{number}",
+        details={"range": "0-65535"},
+    )
+
+
+def test_many_readers_share_commits_and_the_chain_stays_whole(
+    sessions: sessionmaker[Session], chain: list[int]
+) -> None:
+    """50 threads recording at once, while changes append in their own transactions
+    and a second writer (another process) appends too: one chain, every entry once."""
+    writer, other = AuditWriter(sessions), AuditWriter(sessions)
+    barrier = threading.Barrier(50)
+
+    def read(number: int) -> None:
+        barrier.wait()
+        for round_ in range(6):
+            entry = _entry(number * 100 + round_)
+            (other if number % 5 == 0 else writer).record(entry)
+            if number == 1 and round_ % 2 == 0:
+                with transaction(sessions) as session:
+                    append_event(session, actor="admin", action="hold.place")
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(50) as pool:
+            list(pool.map(read, range(50)))
+    finally:
+        writer.close()
+        other.close()
+    report = verify_chain(sessions)
+    assert report.intact, report.problem
+    assert report.entries == len(chain) + 300 + 3
+    assert writer.entries + other.entries == 300
+    assert writer.batches < writer.entries  # entries did share commits
+    with sessions() as session:
+        cases = session.scalars(select(AuditEvent.case_ref).where(AuditEvent.action == "play"))
+        assert sorted(cases) == sorted(f"D-{n * 100 + r}" for n in range(50) for r in range(6))
+
+
+def test_an_entry_that_cannot_be_committed_refuses_the_access(
+    sessions: sessionmaker[Session], chain: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = AuditWriter(sessions)
+
+    def broken(session: Session, entries: list[AuditEntry]) -> list[str]:
+        raise OperationalError("INSERT INTO audit_events …", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(audit, "append_entries", broken)
+    with pytest.raises(CatalogueUnavailable, match=r"could not record the access \(Operational"):
+        writer.record(_entry(1))
+    monkeypatch.undo()
+    writer.record(_entry(2))  # the writer goes on once the catalogue is back
+    writer.close()
+    with pytest.raises(CatalogueUnavailable, match="closed"):
+        writer.record(_entry(3))
+    report = verify_chain(sessions)
+    assert report.intact
+    assert report.entries == len(chain) + 1
+
+
+def test_a_writer_that_cannot_get_the_lock_in_time_refuses_the_access(
+    sessions: sessionmaker[Session], chain: list[int]
+) -> None:
+    writer = AuditWriter(sessions, wait_s=0.3)
+    entered, leave = threading.Event(), threading.Event()
+
+    def hold_the_chain() -> None:
+        with transaction(sessions) as session:
+            append_event(session, actor="admin", action="hold.place")
+            entered.set()
+            leave.wait(10)
+
+    holder = threading.Thread(target=hold_the_chain)
+    holder.start()
+    try:
+        assert entered.wait(10)
+        with pytest.raises(CatalogueUnavailable, match=r"took no entry for 0\.3 s"):
+            writer.record(_entry(1))
+    finally:
+        leave.set()
+        holder.join()
+        writer.close()
+    # The refused access was still recorded once the lock was free: over-recorded, never under.
+    report = verify_chain(sessions)
+    assert report.intact
+    assert report.entries == len(chain) + 2
+
+
+def test_the_writer_thread_ends_when_idle_and_comes_back(
+    sessions: sessionmaker[Session], chain: list[int]
+) -> None:
+    writer = AuditWriter(sessions, idle_s=0.05)
+    writer.record(_entry(1))
+    deadline = time.monotonic() + 5
+    while writer._thread is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert writer._thread is None
+    assert not [t for t in threading.enumerate() if t.name == "recarchive-audit" and t.is_alive()]
+    writer.record(_entry(2))
+    writer.close()
+    assert verify_chain(sessions).entries == len(chain) + 2
