@@ -37,6 +37,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import datetime as dt
+import gc
 import hashlib
 import json
 import os
@@ -625,6 +626,15 @@ def install_probes() -> Probes:
     routes.open_audio = probes.timed("service: open_audio()", routes.open_audio)
     auth.authenticate = probes.timed("token check (Argon2, cache miss)", auth.authenticate)
     auth.revalidate = probes.timed("token state re-read (cache stale)", auth.revalidate)
+    collecting: dict[int, float] = {}
+
+    def collection(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collecting[info["generation"]] = time.perf_counter()
+        elif (began := collecting.pop(info["generation"], None)) is not None:
+            probes.add(f"gc: generation {info['generation']} pause", time.perf_counter() - began)
+
+    gc.callbacks.append(collection)
     create_app = app_module.create_app
 
     def create_app_with_probes(runtime: Any) -> Any:

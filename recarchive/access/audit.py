@@ -18,9 +18,9 @@ import logging
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from recarchive.access.models import AuditEvent
@@ -163,7 +163,9 @@ def append_entries(session: Session, entries: Sequence[AuditEntry]) -> list[str]
         hashes.append(event.hash)
         previous = event.hash
     if rows:
-        session.execute(insert(AuditEvent), rows)
+        # The table, not the mapped class: a Core executemany, row by row in order
+        # (the ORM's bulk insert may fold rows into one multi-row statement).
+        session.execute(insert(cast(Table, AuditEvent.__table__)), rows)
     return hashes
 
 

@@ -8,6 +8,7 @@ never the query string (it can hold a phone number or an identity code).
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import re
@@ -142,7 +143,21 @@ def create_app_from_environment() -> FastAPI:
 
     settings = load_settings()
     configure_logging(settings.general.log_level, settings.general.log_format)
-    return create_app(Runtime(settings))
+    app = create_app(Runtime(settings))
+    settle_heap()
+    return app
+
+
+def settle_heap() -> None:
+    """Move everything built so far out of the garbage collector's sight (``gc.freeze``).
+
+    The application, its routes, models and libraries live as long as the
+    process; a full collection walked them all again and, under load, stopped
+    every request thread for 80-250 ms. For the serving process only: tests
+    build many applications and must be able to free them.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(runtime: Runtime) -> FastAPI:

@@ -47,7 +47,7 @@ def serve_command(app: AppContext, bind: str | None, workers: int | None) -> Non
     """
     import uvicorn
 
-    from recarchive.api.app import create_app
+    from recarchive.api.app import create_app, settle_heap
     from recarchive.api.metrics import MULTIPROCESS_ENV
 
     host, port = split_bind(bind or app.settings.api.bind)
@@ -69,7 +69,9 @@ def serve_command(app: AppContext, bind: str | None, workers: int | None) -> Non
         "timeout_graceful_shutdown": 10,
     }
     if processes == 1:
-        uvicorn.run(create_app(runtime), **options)
+        application = create_app(runtime)
+        settle_heap()
+        uvicorn.run(application, **options)
         return
     runtime.close()
     if app.config_file:  # the worker processes read the same settings
