@@ -270,17 +270,20 @@ class AuditWriter:
             thread.join(timeout_s)
 
     def _run(self) -> None:
-        while True:
+        try:
+            while True:
+                with self._wakeup:
+                    if not self._queue and not self._closed:
+                        self._wakeup.wait(self._idle_s)
+                    if not self._queue:
+                        return
+                    count = min(len(self._queue), self._batch_limit)
+                    batch = [self._queue.popleft() for _ in range(count)]
+                self._write(batch)
+        finally:
+            # However the thread ends, the next entry starts a new one.
             with self._wakeup:
-                if not self._queue and not self._closed:
-                    self._wakeup.wait(self._idle_s)
-                if not self._queue:
-                    self._thread = None
-                    return
-                batch = [
-                    self._queue.popleft() for _ in range(min(len(self._queue), self._batch_limit))
-                ]
-            self._write(batch)
+                self._thread = None
 
     def _write(self, batch: list[_Pending]) -> None:
         try:

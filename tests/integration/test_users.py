@@ -26,6 +26,7 @@ from recarchive.access.services import (
     disable_user,
     issue_token,
     list_users,
+    revalidate,
     revoke_token,
 )
 from recarchive.catalogue.database import create_catalogue_engine, transaction, utcnow
@@ -228,3 +229,29 @@ def test_outdated_hash_parameters_are_upgraded(runtime: Runtime) -> None:
     assert upgraded != weak
     assert not TOKEN_HASHER.check_needs_rehash(upgraded)
     assert authenticate(runtime, issued.token).user_name == "judy"
+
+
+@pytest.mark.parametrize("case", ["revoked", "user_disabled"])
+def test_revalidation_refuses_a_token_revoked_or_disabled_since_it_was_checked(
+    runtime: Runtime, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What the API's token cache relies on once a token's cache time is up."""
+    issued = add_user(runtime, "bob", Role.DISPUTE_HANDLER, actor="admin")
+    principal = authenticate(runtime, issued.token)
+    assert revalidate(runtime, principal) == principal
+    REFUSALS[case](runtime, issued.token, issued.token_id)
+    with (
+        caplog.at_level(logging.INFO, logger="recarchive.access.services"),
+        pytest.raises(InvalidToken, match=f"^{REFUSED}$"),
+    ):
+        revalidate(runtime, principal)
+    reasons = [getattr(r, "reason", None) for r in caplog.records if r.msg == "token_refused"]
+    assert reasons == [case]
+
+
+def test_revalidation_refuses_a_token_that_has_expired_since(runtime: Runtime) -> None:
+    issued = add_user(runtime, "carol", "auditor", actor="admin", token_days=1)
+    principal = authenticate(runtime, issued.token)
+    assert revalidate(runtime, principal, now=issued.expires_at - dt.timedelta(seconds=1))
+    with pytest.raises(InvalidToken, match=f"^{REFUSED}$"):
+        revalidate(runtime, principal, now=issued.expires_at + dt.timedelta(seconds=1))
