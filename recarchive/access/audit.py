@@ -243,7 +243,9 @@ class AuditWriter:
             if self._closed:
                 raise CatalogueUnavailable("the audit log is closed: the access is refused")
             self._queue.append(pending)
-            if self._thread is None:
+            # Not alive: the process was forked after the thread started (a child
+            # has no copy of its threads).
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="recarchive-audit", daemon=True
                 )

@@ -221,3 +221,17 @@ def test_the_writer_thread_ends_when_idle_and_comes_back(
     writer.record(_entry(2))
     writer.close()
     assert verify_chain(sessions).entries == len(chain) + 2
+
+
+def test_a_writer_whose_thread_is_gone_starts_another(
+    sessions: sessionmaker[Session], chain: list[int]
+) -> None:
+    """As in a forked child, which inherits the writer but not its thread."""
+    writer = AuditWriter(sessions)
+    gone = threading.Thread(target=lambda: None)
+    gone.start()
+    gone.join()
+    writer._thread = gone  # white box: what a fork leaves behind
+    writer.record(_entry(1))
+    writer.close()
+    assert verify_chain(sessions).entries == len(chain) + 1
