@@ -24,7 +24,7 @@ from sqlalchemy import Table, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from recarchive.access.models import AuditEvent
-from recarchive.catalogue.database import transaction, utcnow
+from recarchive.catalogue.database import lock_for_write, transaction, utcnow
 from recarchive.errors import CatalogueUnavailable
 
 logger = logging.getLogger(__name__)
@@ -84,15 +84,14 @@ def _lock_chain(session: Session) -> str:
     """Serialise appenders and return the hash of the chain's last entry.
 
     On PostgreSQL a transaction-scoped advisory lock; on SQLite the
-    database's write lock, taken first by a no-op UPDATE. A plain SELECT
-    would not do there: the driver runs it outside the write transaction, so
-    two appenders could read the same head.
+    database's write lock (:func:`~recarchive.catalogue.database.lock_for_write`).
+    A plain SELECT would not do there: the driver runs it outside the write
+    transaction, so two appenders could read the same head.
     """
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
-    elif dialect == "sqlite":
-        session.execute(text("UPDATE audit_events SET seq = seq WHERE 0 = 1"))
+    else:
+        lock_for_write(session)
     previous = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))
     return previous or GENESIS_HASH
 

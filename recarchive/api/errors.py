@@ -29,11 +29,11 @@ from recarchive.lookup.services import (
     Gone,
     NotFound,
     RangeNotSatisfiable,
-    Restricted,
 )
 from recarchive.privacy.export import ExportError
 from recarchive.privacy.restrictions import RestrictionError, RestrictionNotFound
 from recarchive.privacy.subjects import AmbiguousSubject, SubjectError, SubjectNotFound
+from recarchive.privacy.visibility import Restricted
 from recarchive.retention.holds import HoldError, HoldNotFound
 
 logger = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from recarchive.access.models import AuditEvent
+from recarchive.catalogue.intake import QuarantineEntry
 from recarchive.catalogue.models import Recording
-from recarchive.ingest.models import QuarantineEntry
 from recarchive.runtime import Runtime
 
 GAUGE_TTL_S = 15.0

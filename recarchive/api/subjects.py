@@ -31,6 +31,7 @@ from recarchive.privacy.restrictions import (
     restrict,
 )
 from recarchive.privacy.subjects import (
+    SharedDecisions,
     SubjectQuery,
     list_requests,
     request_dict,
@@ -57,7 +58,19 @@ class SubjectIn(RequestBody):
         return SubjectQuery(self.customer_id, self.number, self.identity_code)
 
 
-class EraseIn(SubjectIn):
+class SharedIn(SubjectIn):
+    """A request that may take calls from a number the customer shares with others."""
+
+    #: Calls from a shared number (``shared_calls`` of the subject's overview) to take.
+    include_shared: list[uuid.UUID] = Field(default_factory=list, max_length=10000)
+    #: Calls from a shared number to leave out (decided: not this subject's).
+    leave_out_shared: list[uuid.UUID] = Field(default_factory=list, max_length=10000)
+
+    def decisions(self) -> SharedDecisions:
+        return SharedDecisions(frozenset(self.include_shared), frozenset(self.leave_out_shared))
+
+
+class EraseIn(SharedIn):
     note: str | None = Field(default=None, max_length=2000)
 
 
@@ -93,6 +106,8 @@ class ErasureOut(BaseModel):
     erased: list[uuid.UUID]
     waiting: dict[str, list[dict[str, str]]]
     failed: dict[str, str]
+    #: Calls from a shared number: ``shared_included``, ``shared_left_out``, ``shared_undecided``.
+    shared: dict[str, list[str]] = {}
 
 
 class RestrictionOut(BaseModel):
@@ -115,7 +130,7 @@ def subject_find(
     response_class=FileResponse,
 )
 def subject_export(
-    body: SubjectIn, runtime: RuntimeDep, principal: PrincipalDep, client: ClientDep
+    body: SharedIn, runtime: RuntimeDep, principal: PrincipalDep, client: ClientDep
 ) -> FileResponse:
     """A zip of every recording of the subject, the manifest, checksums and summaries."""
     require(principal.role, Action.SUBJECT)
@@ -125,7 +140,14 @@ def subject_export(
     path = Path(name)
     try:
         with os.fdopen(fd, "wb") as stream:
-            report = export_subject(runtime, principal, body.query(), stream, client_addr=client)
+            report = export_subject(
+                runtime,
+                principal,
+                body.query(),
+                stream,
+                client_addr=client,
+                shared=body.decisions(),
+            )
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -144,7 +166,14 @@ def subject_erase(
 ) -> ErasureOut:
     """Erase every recording of the subject now; held ones wait and the answer says why."""
     require(principal.role, Action.SUBJECT)
-    report = erase_subject(runtime, principal, body.query(), note=body.note, client_addr=client)
+    report = erase_subject(
+        runtime,
+        principal,
+        body.query(),
+        note=body.note,
+        client_addr=client,
+        shared=body.decisions(),
+    )
     return ErasureOut(
         request_id=report.request_id,
         status=report.status.value,
@@ -152,6 +181,7 @@ def subject_erase(
         erased=sorted(report.erased),
         waiting={str(k): v for k, v in sorted(report.waiting.items())},
         failed={str(k): v for k, v in sorted(report.failed.items())},
+        shared=report.shared,
     )
 
 

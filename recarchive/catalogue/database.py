@@ -14,7 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event, inspect
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    MetaData,
+    TypeDecorator,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -152,3 +161,19 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 def table_names(engine: Engine) -> set[str]:
     """Names of the tables that exist in the database."""
     return set(inspect(engine).get_table_names())
+
+
+def lock_for_write(session: Session) -> None:
+    """Take the catalogue's write lock for the rest of ``session``'s transaction.
+
+    Call it first in a transaction that reads, decides and then writes on
+    what it read (placing a hold, claiming recordings for deletion). On
+    PostgreSQL it does nothing: such transactions lock the rows they read
+    with ``FOR UPDATE``. On SQLite ``FOR UPDATE`` is ignored and the driver
+    starts the transaction only at the first write, so reads before it see a
+    state another writer may change before this one commits; a no-op write
+    taken first makes every later read and write of the transaction happen
+    under the database's single write lock.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE audit_events SET seq = seq WHERE 0 = 1"))

@@ -7,9 +7,9 @@ models it needs directly.
 from __future__ import annotations
 
 from recarchive.access import models as access_models
+from recarchive.catalogue import intake as intake_models
 from recarchive.catalogue import models as catalogue_models
 from recarchive.catalogue.database import Base
-from recarchive.ingest import models as ingest_models
 from recarchive.privacy import models as privacy_models
 from recarchive.retention import models as retention_models
 
@@ -18,7 +18,7 @@ metadata = Base.metadata
 __all__ = [
     "access_models",
     "catalogue_models",
-    "ingest_models",
+    "intake_models",
     "metadata",
     "privacy_models",
     "retention_models",

@@ -25,6 +25,7 @@ from recarchive.privacy.restrictions import (
     restrict,
 )
 from recarchive.privacy.subjects import (
+    SharedDecisions,
     SubjectQuery,
     list_requests,
     request_dict,
@@ -45,6 +46,38 @@ def _subject_options(command: Any) -> Any:
     ):
         command = option(command)
     return command
+
+
+def _shared_options(command: Any) -> Any:
+    """--include-shared / --leave-out-shared: the officer's decision on each shared-number call."""
+    command = click.option(
+        "--leave-out-shared",
+        "leave_out",
+        multiple=True,
+        type=click.UUID,
+        help="A call from a shared number (see `subject show`) to leave out; repeatable.",
+    )(command)
+    return click.option(
+        "--include-shared",
+        "include",
+        multiple=True,
+        type=click.UUID,
+        help="A call from a number shared with other customers (see `subject show`) "
+        "that is this subject's; repeatable.",
+    )(command)
+
+
+def _decisions(include: tuple[uuid.UUID, ...], leave_out: tuple[uuid.UUID, ...]) -> SharedDecisions:
+    return SharedDecisions(frozenset(include), frozenset(leave_out))
+
+
+def _echo_shared(shared: dict[str, list[str]]) -> None:
+    undecided = shared.get("shared_undecided", [])
+    for recording_id in undecided:
+        click.echo(
+            f"  shared-number call {recording_id}: undecided "
+            "(--include-shared or --leave-out-shared it)"
+        )
 
 
 def _query(customer_id: str | None, number: str | None, identity_code: str | None) -> SubjectQuery:
@@ -92,6 +125,11 @@ def show_command(
         f"(first {data['first_call'] or '-'}, last {data['last_call'] or '-'}), "
         f"{overview.held} under a hold"
     )
+    for call in overview.shared:
+        others = ", ".join(call["other_candidates"]) or "-"
+        click.echo(
+            f"shared-number call {call['id']} at {call['started_at']}: also a candidate: {others}"
+        )
     for restriction in overview.restrictions:
         state = "lifted" if restriction["lifted_at"] else "in force"
         click.echo(
@@ -115,6 +153,7 @@ def show_command(
     type=click.Path(dir_okay=False, path_type=Path),
     help="The zip file to write.",
 )
+@_shared_options
 @TOKEN_OPTION
 @pass_app
 def export_command(
@@ -123,6 +162,8 @@ def export_command(
     number: str | None,
     identity_code: str | None,
     output: Path,
+    include: tuple[uuid.UUID, ...],
+    leave_out: tuple[uuid.UUID, ...],
     token_file: Path | None,
 ) -> None:
     """Write a zip of every recording of the subject, a manifest, checksums and a summary."""
@@ -139,6 +180,7 @@ def export_command(
                 _query(customer_id, number, identity_code),
                 stream,
                 client_addr=client_name(),
+                shared=_decisions(include, leave_out),
             )
         os.replace(tmp, output)
     except BaseException:
@@ -149,12 +191,14 @@ def export_command(
         + (f", {report.transcoded} transcoded to WAV" if report.transcoded else "")
         + f"; request {report.request_id}"
     )
+    _echo_shared(report.shared)
 
 
 @subject_group.command("erase")
 @_subject_options
 @click.option("--note", help="Free text kept with the request (no identity codes).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_shared_options
 @TOKEN_OPTION
 @pass_app
 def erase_command(
@@ -164,6 +208,8 @@ def erase_command(
     identity_code: str | None,
     note: str | None,
     yes: bool,
+    include: tuple[uuid.UUID, ...],
+    leave_out: tuple[uuid.UUID, ...],
     token_file: Path | None,
 ) -> None:
     """Erase every recording of the subject now; held ones wait for their holds' release."""
@@ -171,8 +217,16 @@ def erase_command(
     query = _query(customer_id, number, identity_code)
     if not yes:
         click.confirm("Erase every recording of this subject irreversibly?", abort=True)
-    report = erase_subject(app.runtime, principal, query, note=note, client_addr=client_name())
+    report = erase_subject(
+        app.runtime,
+        principal,
+        query,
+        note=note,
+        client_addr=client_name(),
+        shared=_decisions(include, leave_out),
+    )
     click.echo(f"request {report.request_id}: {report.status.value}: {report.explain()}")
+    _echo_shared(report.shared)
     for recording_id, holds in sorted(report.waiting.items()):
         cases = ", ".join(f"{h['case_ref']} (hold {h['hold_id']})" for h in holds)
         click.echo(f"  waiting {recording_id}: held for {cases}")

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from recarchive.catalogue.database import transaction, utcnow
+from recarchive.catalogue.intake import QuarantineEntry, WorkItem, WorkState
 from recarchive.errors import RecArchiveError
-from recarchive.ingest.models import QuarantineEntry, WorkItem, WorkState
 
 
 class QuarantineEntryNotFound(RecArchiveError):

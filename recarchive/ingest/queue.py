@@ -21,8 +21,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from recarchive.catalogue.database import utcnow
+from recarchive.catalogue.intake import QuarantineEntry, WorkItem, WorkState, forgotten_ref
 from recarchive.ingest.interfaces import Discovery, Problem
-from recarchive.ingest.models import QuarantineEntry, WorkItem, WorkState
 
 _IN_CHUNK = 500
 
@@ -42,26 +42,39 @@ class EnqueueOutcome:
     outcome: Enqueued
 
 
+def _states(
+    session: Session, source: str, refs: Collection[str], forget_key: str
+) -> dict[str, WorkState]:
+    """The state of each of ``refs`` that has a work item, forgotten ones included.
+
+    A work item whose call was deleted keeps only a keyed digest of its
+    reference (:func:`~recarchive.catalogue.intake.forgotten_ref`): a
+    delivery of the same recording is still known as archived.
+    """
+    by_lookup = {ref: ref for ref in refs}
+    by_lookup.update({forgotten_ref(forget_key, source, ref): ref for ref in refs})
+    rows = session.execute(
+        select(WorkItem.source_ref, WorkItem.state).where(
+            WorkItem.source == source, WorkItem.source_ref.in_(list(by_lookup))
+        )
+    ).all()
+    return {by_lookup[stored]: WorkState(state) for stored, state in rows}
+
+
 def enqueue(
-    session: Session, source: str, discoveries: Sequence[Discovery]
+    session: Session, source: str, discoveries: Sequence[Discovery], *, forget_key: str
 ) -> list[EnqueueOutcome]:
     """Queue what is not queued yet; report what each discovery was.
 
     Safe against other processes queueing the same recordings at the same
     time (``INSERT ... ON CONFLICT DO NOTHING``). A recording delivered twice
-    in one batch is queued once.
+    in one batch is queued once; one archived and since deleted is not
+    queued again (``forget_key``: see :func:`_states`).
     """
     outcomes: list[EnqueueOutcome] = []
     for start in range(0, len(discoveries), _IN_CHUNK):
         chunk = discoveries[start : start + _IN_CHUNK]
-        refs = {d.source_ref for d in chunk}
-        existing = dict(
-            session.execute(
-                select(WorkItem.source_ref, WorkItem.state).where(
-                    WorkItem.source == source, WorkItem.source_ref.in_(refs)
-                )
-            ).all()
-        )
+        existing = _states(session, source, {d.source_ref for d in chunk}, forget_key)
         rows = []
         for discovery in chunk:
             state = existing.get(discovery.source_ref)
@@ -107,7 +120,7 @@ def _insert_ignoring_conflicts(session: Session, rows: list[dict[str, object]]) 
 
 
 def known_states(
-    sessions: sessionmaker[Session], source: str, refs: Collection[str]
+    sessions: sessionmaker[Session], source: str, refs: Collection[str], *, forget_key: str
 ) -> dict[str, str]:
     """The state of each of ``refs`` that has a work item (missing ones are unknown)."""
     found: dict[str, str] = {}
@@ -115,12 +128,8 @@ def known_states(
     with sessions() as session:
         for start in range(0, len(ordered), _IN_CHUNK):
             chunk = ordered[start : start + _IN_CHUNK]
-            rows = session.execute(
-                select(WorkItem.source_ref, WorkItem.state).where(
-                    WorkItem.source == source, WorkItem.source_ref.in_(chunk)
-                )
-            ).all()
-            found.update({ref: WorkState(state).value for ref, state in rows})
+            states = _states(session, source, chunk, forget_key)
+            found.update({ref: state.value for ref, state in states.items()})
     return found
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import socket
 import uuid
@@ -35,6 +36,13 @@ from sqlalchemy.orm import Session
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.directory import CallerMatch, match_caller
 from recarchive.catalogue.identity import try_normalise_phone
+from recarchive.catalogue.intake import (
+    FORGOTTEN_PREFIX,
+    QuarantineEntry,
+    WorkItem,
+    WorkState,
+    forgotten_call,
+)
 from recarchive.catalogue.models import Direction, Recording, RecordingCandidate, RecordingReason
 from recarchive.errors import CatalogueError, StoreError
 from recarchive.ingest import queue
@@ -55,7 +63,6 @@ from recarchive.ingest.interfaces import (
     Source,
     SourceError,
 )
-from recarchive.ingest.models import QuarantineEntry, WorkItem, WorkState
 from recarchive.ingest.summary import IngestSummary, count_outcome
 from recarchive.ingest.tagging import ReasonTagger
 from recarchive.media.interfaces import (
@@ -67,8 +74,8 @@ from recarchive.media.interfaces import (
 )
 from recarchive.media.probe import probe_recording
 from recarchive.media.transcode import transcode_to_opus
-from recarchive.retention.holds import CLASS_TAG, customer_is_held
 from recarchive.retention.policy import RetentionDecision, RetentionPolicy
+from recarchive.retention.rules import CLASS_TAG, customers_held, expected_tag
 from recarchive.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -146,7 +153,7 @@ class Pipeline:
                 if queue.record_problem(session, name, problem):
                     summary.quarantined[problem.reason] += 1
                     logger.warning("quarantined", extra={"source": name, "reason": problem.reason})
-            outcomes = queue.enqueue(session, name, discoveries)
+            outcomes = queue.enqueue(session, name, discoveries, forget_key=self._forget_key)
         again = [o.discovery for o in outcomes if o.outcome is queue.Enqueued.ARCHIVED]
         seen: set[str] = set()
         for outcome in outcomes:
@@ -162,14 +169,31 @@ class Pipeline:
             self._acknowledge_redelivery(name, source, discovery, summary)
 
     def _known(self, source: str, refs: Collection[str]) -> dict[str, str]:
-        return queue.known_states(self.runtime.sessions, source, refs)
+        return queue.known_states(self.runtime.sessions, source, refs, forget_key=self._forget_key)
+
+    @functools.cached_property
+    def _forget_key(self) -> str:
+        return self.settings.secret("identity_hash_key") or ""
 
     def _call_archived(self, session: Any, source: str, problem: Problem) -> bool:
+        """Whether the call's recording is archived, or was archived and since deleted."""
         call_id = problem.source_ref.removeprefix("call:")
         found = session.scalar(
             select(Recording.id).where(Recording.source == source, Recording.call_id == call_id)
         )
-        return found is not None
+        if found is not None:
+            return True
+        digest = forgotten_call(self._forget_key, source, call_id)
+        forgotten = session.scalar(
+            select(WorkItem.id)
+            .where(
+                WorkItem.source == source,
+                WorkItem.source_ref.startswith(FORGOTTEN_PREFIX),
+                WorkItem.payload["call"].as_string() == digest,
+            )
+            .limit(1)
+        )
+        return forgotten is not None
 
     def _acknowledge_redelivery(
         self, name: str, source: Source, discovery: Discovery, summary: IngestSummary
@@ -371,8 +395,8 @@ class Pipeline:
         )
         with self.runtime.sessions() as session:
             match = match_caller(session, customer_number)
-            held = customer_is_held(session, match.customer_id, utcnow())
-        tag_class = self.settings.retention.held_class if held else retention.retention_class
+            held = customers_held(session, match.candidates, utcnow())
+        tag_class = expected_tag(self.settings.retention, retention.rule, held=held)
         return _Plan(caller, called, match, reasons, retention, tag_class)
 
     def _commit(

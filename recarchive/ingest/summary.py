@@ -6,7 +6,7 @@ import collections
 import dataclasses
 from typing import Any
 
-from recarchive.ingest.models import WorkItem
+from recarchive.catalogue.intake import WorkItem
 
 
 @dataclasses.dataclass

@@ -24,9 +24,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from recarchive.catalogue.intake import WorkItem, WorkState
 from recarchive.config import Settings
 from recarchive.errors import CatalogueError, RecArchiveError, StoreError
-from recarchive.ingest.models import WorkItem, WorkState
 from recarchive.ingest.services import Pipeline
 from recarchive.ingest.sources import build_sources
 from recarchive.ingest.summary import IngestSummary

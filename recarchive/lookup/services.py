@@ -22,14 +22,12 @@ from typing import Any
 
 from sqlalchemy import (
     BindParameter,
-    ColumnElement,
     Select,
     and_,
     bindparam,
     exists,
     or_,
     select,
-    true,
 )
 from sqlalchemy.orm import Session, selectinload
 
@@ -37,7 +35,6 @@ from recarchive.access.audit import AuditEntry
 from recarchive.access.models import Role
 from recarchive.access.policy import (
     SEES_IDENTITY,
-    TRAINING_ROLES,
     Action,
     Forbidden,
     Purpose,
@@ -56,9 +53,15 @@ from recarchive.catalogue.models import (
 )
 from recarchive.errors import ObjectNotFound, RecArchiveError
 from recarchive.lookup.filters import Cursor, SearchFilters, check_limit
-from recarchive.privacy.models import ProcessingRestriction, RestrictionKind
-from recarchive.retention.holds import held_condition
-from recarchive.retention.models import Hold, HoldRecording, Tombstone
+from recarchive.privacy.models import RestrictionKind
+from recarchive.privacy.visibility import (
+    check_restrictions,
+    restriction_condition,
+    restrictions_for,
+    visible_condition,
+)
+from recarchive.retention.models import Tombstone
+from recarchive.retention.rules import held_condition, holds_covering
 from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import ByteRange, ObjectReader
 
@@ -80,10 +83,6 @@ class Gone(LookupFailed):
             f"{tombstone.deleted_at.isoformat()} ({tombstone.rule})"
         )
         self.tombstone = tombstone
-
-
-class Restricted(Forbidden):
-    """processing of this recording is restricted"""
 
 
 class RangeNotSatisfiable(LookupFailed):
@@ -203,68 +202,11 @@ class SearchPage:
 # --- what each role may see ---------------------------------------------------
 
 
-def _restriction_condition(kinds: Sequence[RestrictionKind]) -> ColumnElement[bool]:
-    """SQL: an unlifted restriction of one of ``kinds`` covers the recording."""
-    return exists().where(
-        ProcessingRestriction.kind.in_(list(kinds)),
-        ProcessingRestriction.lifted_at.is_(None),
-        or_(
-            ProcessingRestriction.recording_id == Recording.id,
-            and_(
-                ProcessingRestriction.customer_id.is_not(None),
-                ProcessingRestriction.customer_id == Recording.customer_id,
-            ),
-            and_(
-                ProcessingRestriction.number.is_not(None),
-                Recording.customer_id.is_(None),
-                or_(
-                    ProcessingRestriction.number == Recording.caller_number,
-                    ProcessingRestriction.number == Recording.called_number,
-                ),
-            ),
-        ),
-    )
-
-
-@functools.cache
-def _visible(role: Role) -> ColumnElement[bool]:
-    """SQL: recordings the role may know of at all (built once per role)."""
-    if role in TRAINING_ROLES:
-        hidden = [RestrictionKind.RESTRICTION, RestrictionKind.OBJECTION]
-        return ~_restriction_condition(hidden)
-    return true()
-
-
-def _restrictions_for(session: Session, recording: Recording) -> list[ProcessingRestriction]:
-    conditions = [ProcessingRestriction.recording_id == recording.id]
-    if recording.customer_id is not None:
-        conditions.append(ProcessingRestriction.customer_id == recording.customer_id)
-    else:
-        numbers = [n for n in (recording.caller_number, recording.called_number) if n]
-        if numbers:
-            conditions.append(ProcessingRestriction.number.in_(numbers))
-    return list(
-        session.scalars(
-            select(ProcessingRestriction).where(
-                ProcessingRestriction.lifted_at.is_(None), or_(*conditions)
-            )
-        )
-    )
-
-
 def _holds_for(session: Session, recording: Recording, now: dt.datetime) -> list[HoldView]:
-    active = and_(Hold.released_at.is_(None), or_(Hold.until.is_(None), Hold.until > now))
-    direct = (
-        select(Hold).join(HoldRecording).where(HoldRecording.recording_id == recording.id, active)
-    )
-    holds = list(session.scalars(direct))
-    if recording.customer_id is not None:
-        holds += session.scalars(
-            select(Hold).where(Hold.customer_id == recording.customer_id, active)
-        )
+    customers = [recording.customer_id, *(c.customer_id for c in recording.candidates)]
     return [
         HoldView(h.id, h.case_ref, h.placed_at, h.until, h.customer_id is not None)
-        for h in sorted(holds, key=lambda h: h.placed_at)
+        for h in holds_covering(session, recording.id, customers, now)
     ]
 
 
@@ -398,8 +340,8 @@ def _flags_statement() -> Select[uuid.UUID, bool, bool, bool]:
     return select(
         Recording.id,
         held_condition(_NOW),
-        _restriction_condition([RestrictionKind.RESTRICTION]),
-        _restriction_condition([RestrictionKind.OBJECTION]),
+        restriction_condition([RestrictionKind.RESTRICTION]),
+        restriction_condition([RestrictionKind.OBJECTION]),
     ).where(Recording.id.in_(_PAGE_IDS))
 
 
@@ -461,7 +403,7 @@ def search(
     page_size = check_limit(limit)
     after = Cursor.decode(cursor) if cursor else None
     now = now or utcnow()
-    statement = _filtered(filters, now).where(_visible(principal.role))
+    statement = _filtered(filters, now).where(visible_condition(principal.role))
     if filters.oldest_first:
         order = (Recording.started_at.asc(), Recording.id.asc())
         if after is not None:
@@ -535,7 +477,7 @@ def _load(session: Session, recording_id: uuid.UUID, role: Role) -> Recording:
     """The recording if the role may know of it; :class:`Gone` or :class:`NotFound` otherwise."""
     recording = session.scalar(
         select(Recording)
-        .where(Recording.id == recording_id, _visible(role))
+        .where(Recording.id == recording_id, visible_condition(role))
         .options(selectinload(Recording.reasons), selectinload(Recording.candidates))
     )
     if recording is not None and recording.status is RecordingStatus.ACTIVE:
@@ -564,7 +506,7 @@ def get_recording(
     now = now or utcnow()
     with transaction(runtime.sessions) as session:
         recording = _load(session, recording_id, principal.role)
-        restrictions = _restrictions_for(session, recording)
+        restrictions = restrictions_for(session, recording)
         holds = _holds_for(session, recording, now)
         view = _view(
             recording,
@@ -611,26 +553,6 @@ class AudioAccess:
             self.reader.close()
 
 
-def _check_restrictions(
-    restrictions: Sequence[ProcessingRestriction], purpose: Purpose, case_ref: str | None
-) -> None:
-    for restriction in restrictions:
-        if restriction.kind is RestrictionKind.OBJECTION:
-            if purpose is Purpose.TRAINING:
-                raise Restricted("the caller objected to training use of this recording")
-            continue
-        allowed_case = restriction.case_ref
-        if restriction.allowed_purpose != purpose.value or (
-            allowed_case is not None and (case_ref or "").strip() != allowed_case
-        ):
-            # The case that unlocks it is not named: knowing it must be the point.
-            scope = f"one {restriction.allowed_purpose} case" if allowed_case else None
-            raise Restricted(
-                "processing of this recording is restricted to "
-                f"{scope or restriction.allowed_purpose or 'no purpose'}"
-            )
-
-
 def open_audio(
     runtime: Runtime,
     principal: Principal,
@@ -658,7 +580,7 @@ def open_audio(
     case = case_ref.strip() if case_ref and case_ref.strip() else None
     with transaction(runtime.sessions) as session:
         recording = _load(session, recording_id, principal.role)
-        _check_restrictions(_restrictions_for(session, recording), parsed, case)
+        check_restrictions(restrictions_for(session, recording), parsed, case)
         access = AudioAccess(
             recording.id,
             recording.object_key,

@@ -26,19 +26,21 @@ from sqlalchemy.orm import Session
 from recarchive.access.audit import append_event
 from recarchive.access.policy import Action, require
 from recarchive.access.services import Principal
-from recarchive.catalogue.database import transaction, utcnow
+from recarchive.catalogue.database import lock_for_write, transaction, utcnow
 from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.privacy.models import RequestKind, RequestStatus, SubjectRequest
 from recarchive.privacy.subjects import (
+    NO_DECISIONS,
+    SharedDecisions,
     Subject,
     SubjectQuery,
     find_subject,
     register_request,
+    shared_recording_ids,
     subject_condition,
 )
-from recarchive.retention.expiry import Doomed, delete_doomed, doomed
-from recarchive.retention.holds import held_condition
-from recarchive.retention.models import Hold, HoldRecording
+from recarchive.retention.expiry import delete_doomed, doomed
+from recarchive.retention.rules import Buried, held_condition, holds_covering
 from recarchive.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -59,6 +61,8 @@ class ErasureReport:
     failed: dict[uuid.UUID, str] = dataclasses.field(default_factory=dict)
     #: Calls of the subject that kept arriving while the erasure ran (erased by the next run).
     arrived_later: list[uuid.UUID] = dataclasses.field(default_factory=list)
+    #: The officer's decisions on calls from a shared number (see ``SharedDecisions.outcome``).
+    shared: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
     def outcome(self) -> dict[str, Any]:
         return {
@@ -69,6 +73,7 @@ class ErasureReport:
             "failed": len(self.failed),
             "failures": {str(k): v for k, v in sorted(self.failed.items())},
             "arrived_later": sorted(str(i) for i in self.arrived_later),
+            **self.shared,
         }
 
     def explain(self) -> str:
@@ -90,29 +95,22 @@ class ErasureReport:
                 f"{len(self.arrived_later)} call(s) arrived while the erasure ran; "
                 "the nightly run erases them"
             )
+        undecided = self.shared.get("shared_undecided", [])
+        if undecided:
+            parts.append(
+                f"{len(undecided)} call(s) from a number this customer shares with others "
+                "were not erased: decide on each (include or leave out) and erase again"
+            )
         return "; ".join(parts)
 
 
 def _holds_of(session: Session, recording: Recording) -> list[dict[str, str]]:
-    now = utcnow()
-    holds = list(
-        session.scalars(
-            select(Hold)
-            .join(HoldRecording)
-            .where(HoldRecording.recording_id == recording.id, Hold.released_at.is_(None))
-        )
-    )
-    if recording.customer_id is not None:
-        holds += session.scalars(
-            select(Hold).where(
-                Hold.customer_id == recording.customer_id, Hold.released_at.is_(None)
-            )
-        )
-    active = [h for h in holds if h.until is None or h.until > now]
-    return [{"hold_id": str(h.id), "case_ref": h.case_ref} for h in active]
+    customers = [recording.customer_id, *(c.customer_id for c in recording.candidates)]
+    holds = holds_covering(session, recording.id, customers, utcnow())
+    return [{"hold_id": str(h.id), "case_ref": h.case_ref} for h in holds]
 
 
-def _claim(session: Session, ids: list[uuid.UUID]) -> list[Doomed]:
+def _claim(session: Session, ids: list[uuid.UUID]) -> list[Buried]:
     """Mark the unheld ones of ``ids`` ``deleting`` (holds re-checked in the statement)."""
     now = utcnow()
     session.execute(
@@ -138,6 +136,7 @@ def _erase_ids(
     for start in range(0, len(ids), _BATCH):
         chunk = ids[start : start + _BATCH]
         with transaction(runtime.sessions) as session:
+            lock_for_write(session)
             rows = list(
                 session.scalars(select(Recording).where(Recording.id.in_(chunk)).with_for_update())
             )
@@ -176,11 +175,22 @@ def erase_subject(
     *,
     note: str | None = None,
     client_addr: str | None = None,
+    shared: SharedDecisions = NO_DECISIONS,
 ) -> ErasureReport:
-    """Erase every recording of the subject now; held ones wait (request pending)."""
+    """Erase every recording of the subject now; held ones wait (request pending).
+
+    Calls from a number the customer shares with others are erased only
+    where ``shared`` includes them; the request records every decision and
+    the calls still undecided.
+    """
     require(principal.role, Action.SUBJECT)
     subject = find_subject(runtime, query)
-    report = ErasureReport(request_id=uuid.uuid4(), status=RequestStatus.RECEIVED)
+    with runtime.sessions() as session:
+        shared_ids = shared_recording_ids(session, subject)
+    included = shared.split(shared_ids)[0]
+    report = ErasureReport(
+        request_id=uuid.uuid4(), status=RequestStatus.RECEIVED, shared=shared.outcome(shared_ids)
+    )
     with transaction(runtime.sessions) as session:
         request = register_request(
             session,
@@ -194,8 +204,9 @@ def erase_subject(
         )
         report.request_id = request.id
     seen: set[uuid.UUID] = set()
-    for _ in range(_MAX_ROUNDS):
-        ids = [i for i in _subject_ids(runtime, subject) if i not in seen]
+    for round_ in range(_MAX_ROUNDS):
+        found = _subject_ids(runtime, subject) + (included if round_ == 0 else [])
+        ids = [i for i in found if i not in seen]
         if not ids:
             break
         seen.update(ids)

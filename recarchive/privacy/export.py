@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from recarchive import __version__
@@ -40,16 +40,19 @@ from recarchive.errors import RecArchiveError
 from recarchive.media.transcode import transcode_for_playback
 from recarchive.privacy.models import RequestKind, RequestStatus, SubjectRequest
 from recarchive.privacy.subjects import (
+    NO_DECISIONS,
+    SharedDecisions,
     Subject,
     SubjectQuery,
     find_subject,
     register_request,
     request_dict,
     restriction_dict,
+    shared_recording_ids,
     subject_condition,
     subject_restrictions,
 )
-from recarchive.retention.models import Hold, HoldRecording
+from recarchive.retention.rules import holds_covering
 from recarchive.runtime import Runtime
 
 #: Codecs that common players (browsers, VLC, phones) play as stored.
@@ -71,6 +74,8 @@ class ExportReport:
     recordings: int = 0
     bytes_written: int = 0
     transcoded: int = 0
+    #: The officer's decisions on calls from a shared number (``SharedDecisions.outcome``).
+    shared: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
 
 def _accesses(session: Any, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[dict[str, Any]]]:
@@ -100,13 +105,9 @@ def _accesses(session: Any, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[dict[s
 
 
 def _holds(session: Any, recording: Recording) -> list[dict[str, Any]]:
-    holds = list(
-        session.scalars(
-            select(Hold).join(HoldRecording).where(HoldRecording.recording_id == recording.id)
-        )
-    )
-    if recording.customer_id is not None:
-        holds += session.scalars(select(Hold).where(Hold.customer_id == recording.customer_id))
+    """Every hold that ever covered the recording, released ones included (its history)."""
+    customers = [recording.customer_id, *(c.customer_id for c in recording.candidates)]
+    holds = holds_covering(session, recording.id, customers, utcnow(), in_force_only=False)
     return [
         {
             "case_ref": h.case_ref,
@@ -193,8 +194,14 @@ def export_subject(
     out: IO[bytes],
     *,
     client_addr: str | None = None,
+    shared: SharedDecisions = NO_DECISIONS,
 ) -> ExportReport:
-    """Write the subject's zip to ``out``; register the access request and audit each file."""
+    """Write the subject's zip to ``out``; register the access request and audit each file.
+
+    Calls from a number the customer shares with others are exported only
+    where ``shared`` includes them; the manifest and the request list the
+    ones left out and the ones still undecided.
+    """
     require(principal.role, Action.SUBJECT)
     subject = find_subject(runtime, query)
     zone = runtime.settings.tz
@@ -203,10 +210,16 @@ def export_subject(
     manifest_rows: list[dict[str, Any]] = []
     sums: list[str] = []
     with runtime.sessions() as session:
+        shared_ids = shared_recording_ids(session, subject)
+        included = set(shared.split(shared_ids)[0])
+        report.shared = shared.outcome(shared_ids)
         ids = list(
             session.scalars(
                 select(Recording.id)
-                .where(subject_condition(subject), Recording.status == RecordingStatus.ACTIVE)
+                .where(
+                    or_(subject_condition(subject), Recording.id.in_(included)),
+                    Recording.status == RecordingStatus.ACTIVE,
+                )
                 .order_by(Recording.started_at)
             )
         )
@@ -229,10 +242,15 @@ def export_subject(
             for recording in batch:
                 row = _write_recording(runtime, archive, recording, zone, Path(tmp), report)
                 row["holds"] = holds[recording.id]
+                row["shared_number"] = recording.id in included
                 row["accesses"] = accesses.get(recording.id, [])
                 manifest_rows.append(row)
                 sums.append(f"{row['sha256']}  {row['file']}")
         manifest = _manifest(runtime, subject, manifest_rows, generated, report.request_id)
+        # Counts only: a call left out may be another customer's.
+        manifest["shared_number_calls"] = {
+            key.removeprefix("shared_"): len(ids) for key, ids in report.shared.items()
+        }
         manifest_bytes = json.dumps(manifest, ensure_ascii=False, indent=2).encode()
         archive.writestr("manifest.json", manifest_bytes)
         sums.append(f"{hashlib.sha256(manifest_bytes).hexdigest()}  manifest.json")
@@ -358,7 +376,11 @@ def _record(
             subject=subject,
             principal=principal,
             status=RequestStatus.COMPLETED,
-            outcome={"recordings": report.recordings, "bytes": report.bytes_written},
+            outcome={
+                "recordings": report.recordings,
+                "bytes": report.bytes_written,
+                **report.shared,
+            },
             client_addr=client_addr,
             request_id=report.request_id,
         )

@@ -25,8 +25,7 @@ from recarchive.access.policy import CASE_REQUIRED, Action, Purpose, require
 from recarchive.access.services import Principal
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import Customer, CustomerMatch, Recording, RecordingStatus
-from recarchive.catalogue.services import CLASS_TAG
-from recarchive.errors import RecArchiveError, StoreError
+from recarchive.errors import RecArchiveError
 from recarchive.privacy.models import (
     ProcessingRestriction,
     RequestKind,
@@ -42,8 +41,7 @@ from recarchive.privacy.subjects import (
     register_request,
     restriction_dict,
 )
-from recarchive.retention.holds import held_recording_ids
-from recarchive.retention.policy import RetentionPolicy
+from recarchive.retention.rules import retag
 from recarchive.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -300,17 +298,4 @@ def relink_recording(
 
 def _retag(runtime: Runtime, recording: Recording) -> None:
     """Customer holds follow the link: tag the object held, or back to its class."""
-    with runtime.sessions() as session:
-        held = bool(held_recording_ids(session, [recording.id], utcnow()))
-    retention = runtime.settings.retention
-    tag = (
-        retention.held_class
-        if held
-        else RetentionPolicy(retention).class_for(recording.retention_rule)
-    )
-    try:
-        runtime.store.set_tags(recording.object_key, {CLASS_TAG: tag})
-    except StoreError as exc:
-        logger.warning(
-            "relink_retag_failed", extra={"recording_id": str(recording.id), "error": exc.message}
-        )
+    retag(runtime.sessions, runtime.store, runtime.settings.retention, [recording], utcnow())

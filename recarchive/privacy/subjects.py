@@ -19,16 +19,23 @@ import datetime as dt
 import hashlib
 import hmac
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from recarchive.access.audit import append_event
 from recarchive.access.services import Principal
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.identity import IdentifierError, hash_identity_code, normalise_phone
-from recarchive.catalogue.models import Customer, CustomerPhone, Recording, RecordingStatus
+from recarchive.catalogue.models import (
+    Customer,
+    CustomerPhone,
+    Recording,
+    RecordingCandidate,
+    RecordingStatus,
+)
 from recarchive.errors import RecArchiveError
 from recarchive.privacy.models import (
     ProcessingRestriction,
@@ -36,7 +43,7 @@ from recarchive.privacy.models import (
     RequestStatus,
     SubjectRequest,
 )
-from recarchive.retention.holds import held_condition
+from recarchive.retention.rules import held_condition
 from recarchive.runtime import Runtime
 
 
@@ -168,6 +175,75 @@ def subject_condition(subject: Subject) -> ColumnElement[bool]:
     return _unlinked_number(subject.number)
 
 
+def shared_condition(subject: Subject) -> ColumnElement[bool]:
+    """SQL: a call from a number the subject shares with other customers.
+
+    No customer is linked to such a call; the subject is one of its
+    candidates. Restriction and objection cover it at once (see
+    :mod:`recarchive.privacy.visibility`); export and erasure take it only
+    on the privacy officer's decision for that call (:class:`SharedDecisions`).
+    """
+    if subject.customer_id is None:
+        return false()
+    candidate_of = select(RecordingCandidate.recording_id).where(
+        RecordingCandidate.customer_id == subject.customer_id
+    )
+    return and_(Recording.customer_id.is_(None), Recording.id.in_(candidate_of))
+
+
+def shared_recording_ids(session: Session, subject: Subject) -> list[uuid.UUID]:
+    """The live calls of :func:`shared_condition`, oldest first."""
+    return list(
+        session.scalars(
+            select(Recording.id)
+            .where(shared_condition(subject), Recording.status == RecordingStatus.ACTIVE)
+            .order_by(Recording.started_at, Recording.id)
+        )
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class SharedDecisions:
+    """The privacy officer's decision on each call from a shared number: include or leave out."""
+
+    include: frozenset[uuid.UUID] = frozenset()
+    exclude: frozenset[uuid.UUID] = frozenset()
+
+    def split(
+        self, shared: Sequence[uuid.UUID]
+    ) -> tuple[list[uuid.UUID], list[uuid.UUID], list[uuid.UUID]]:
+        """``shared`` as (included, left out, undecided); refuses decisions on other calls."""
+        both = self.include & self.exclude
+        if both:
+            raise SubjectError(
+                f"call {', '.join(sorted(map(str, both)))} is both included and left out"
+            )
+        strangers = (self.include | self.exclude) - set(shared)
+        if strangers:
+            raise SubjectError(
+                f"call {', '.join(sorted(map(str, strangers)))} is not a call from a number "
+                "this customer shares with others; decide only on the calls listed by "
+                "`subject show`"
+            )
+        included = [i for i in shared if i in self.include]
+        excluded = [i for i in shared if i in self.exclude]
+        undecided = [i for i in shared if i not in self.include and i not in self.exclude]
+        return included, excluded, undecided
+
+    def outcome(self, shared: Sequence[uuid.UUID]) -> dict[str, Any]:
+        """What the request records about the shared calls."""
+        included, excluded, undecided = self.split(shared)
+        return {
+            "shared_included": [str(i) for i in included],
+            "shared_left_out": [str(i) for i in excluded],
+            "shared_undecided": [str(i) for i in undecided],
+        }
+
+
+#: No decision on any shared call: they are all listed as undecided and left alone.
+NO_DECISIONS = SharedDecisions()
+
+
 def subject_recordings(session: Session, subject: Subject) -> list[Recording]:
     return list(
         session.scalars(
@@ -189,6 +265,8 @@ class SubjectOverview:
     held: int
     restrictions: list[dict[str, Any]]
     requests: list[dict[str, Any]]
+    #: Calls from a number shared with other customers: id, start, other candidates.
+    shared: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -202,6 +280,7 @@ class SubjectOverview:
             "held": self.held,
             "restrictions": self.restrictions,
             "requests": self.requests,
+            "shared_calls": self.shared,
         }
 
 
@@ -259,6 +338,7 @@ def show_subject(
                 name = customer.name
                 numbers = sorted(phone.e164 for phone in customer.phones)
         restrictions = subject_restrictions(session, subject)
+        shared = _shared_calls(session, subject)
         requests = list(
             session.scalars(
                 select(SubjectRequest)
@@ -272,7 +352,11 @@ def show_subject(
             actor_role=principal.role.value,
             action="subject.show",
             client_addr=client_addr,
-            details={"subject_ref": subject.ref, "recordings": int(count)},
+            details={
+                "subject_ref": subject.ref,
+                "recordings": int(count),
+                "shared_calls": len(shared),
+            },
         )
         return SubjectOverview(
             subject=subject,
@@ -284,7 +368,34 @@ def show_subject(
             held=int(held),
             restrictions=[restriction_dict(r) for r in restrictions],
             requests=[request_dict(r) for r in requests],
+            shared=shared,
         )
+
+
+def _shared_calls(session: Session, subject: Subject) -> list[dict[str, Any]]:
+    ids = shared_recording_ids(session, subject)
+    if not ids:
+        return []
+    rows = session.execute(
+        select(Recording.id, Recording.started_at).where(Recording.id.in_(ids))
+    ).all()
+    started = dict(rows)
+    others: dict[uuid.UUID, list[str]] = {i: [] for i in ids}
+    for recording_id, customer_id in session.execute(
+        select(RecordingCandidate.recording_id, RecordingCandidate.customer_id)
+        .where(RecordingCandidate.recording_id.in_(ids))
+        .order_by(RecordingCandidate.customer_id)
+    ):
+        if customer_id != subject.customer_id:
+            others[recording_id].append(customer_id)
+    return [
+        {
+            "id": str(i),
+            "started_at": started[i].isoformat(),
+            "other_candidates": others[i],
+        }
+        for i in ids
+    ]
 
 
 def subject_restrictions(session: Session, subject: Subject) -> list[ProcessingRestriction]:

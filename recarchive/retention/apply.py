@@ -21,10 +21,9 @@ from sqlalchemy.orm import Session, selectinload
 from recarchive.access.audit import append_event
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import Recording, RecordingStatus
-from recarchive.catalogue.services import CLASS_TAG
-from recarchive.errors import RecArchiveError, StoreError
-from recarchive.retention.holds import held_recording_ids
+from recarchive.errors import RecArchiveError
 from recarchive.retention.policy import RetentionDecision, RetentionPolicy
+from recarchive.retention.rules import held_recording_ids, retag
 from recarchive.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -70,11 +69,9 @@ def apply_policy(runtime: Runtime, *, execute: bool = False, actor: str = "syste
     report.executed = True
     held_class = runtime.settings.retention.held_class
     for chunk in _chunks(runtime):
-        retag: list[tuple[str, str]] = []
+        changed: list[Recording] = []
         with transaction(runtime.sessions) as session:
-            recordings = _load(session, chunk)
-            held = held_recording_ids(session, [r.id for r in recordings], utcnow())
-            for recording in recordings:
+            for recording in _load(session, chunk):
                 decision = _decide(policy, recording)
                 if (decision.retain_until, decision.rule) == (
                     recording.retain_until,
@@ -84,13 +81,11 @@ def apply_policy(runtime: Runtime, *, execute: bool = False, actor: str = "syste
                 recording.retain_until = decision.retain_until
                 recording.retention_rule = decision.rule
                 recording.retention_class = decision.retention_class
-                if recording.id not in held:
-                    retag.append((recording.object_key, decision.retention_class))
-        for key, value in retag:
-            try:
-                runtime.store.set_tags(key, {CLASS_TAG: value})
-            except StoreError:
-                report.retag_failures += 1
+                changed.append(recording)
+        failures = retag(
+            runtime.sessions, runtime.store, runtime.settings.retention, changed, utcnow()
+        )
+        report.retag_failures += len(failures)
     with transaction(runtime.sessions) as session:
         append_event(
             session,

@@ -28,11 +28,10 @@ from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from recarchive.access.audit import append_event
-from recarchive.catalogue.database import transaction, utcnow
+from recarchive.catalogue.database import lock_for_write, transaction, utcnow
 from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.errors import RecArchiveError, StoreError
-from recarchive.retention.holds import held_condition
-from recarchive.retention.models import Tombstone
+from recarchive.retention.rules import Buried, bury, held_condition
 from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import DeleteResult
 
@@ -136,9 +135,10 @@ def expire_recordings(
     return report
 
 
-def _claim_batch(runtime: Runtime, cutoff: dt.datetime, skip: set[uuid.UUID]) -> list[Doomed]:
+def _claim_batch(runtime: Runtime, cutoff: dt.datetime, skip: set[uuid.UUID]) -> list[Buried]:
     """Mark up to :data:`BATCH` due, unheld recordings ``deleting``; return them."""
     with transaction(runtime.sessions) as session:
+        lock_for_write(session)  # holds are checked and the batch marked in one step
         ids = list(
             session.scalars(
                 select(Recording.id)
@@ -160,22 +160,9 @@ def _claim_batch(runtime: Runtime, cutoff: dt.datetime, skip: set[uuid.UUID]) ->
         return doomed(session, ids, lambda recording: f"retention:{recording.retention_rule}")
 
 
-@dataclasses.dataclass(frozen=True)
-class Doomed:
-    """A recording marked ``deleting``: what its tombstone will need."""
-
-    recording_id: uuid.UUID
-    object_key: str
-    size_bytes: int
-    sha256: str
-    retain_until: dt.datetime
-    #: The tombstone's rule: ``retention:<rule>``, ``erasure``...
-    rule: str
-
-
 def doomed(
     session: Session, ids: Sequence[uuid.UUID], rule: Callable[[Recording], str]
-) -> list[Doomed]:
+) -> list[Buried]:
     """The recordings among ``ids`` that are marked ``deleting``, with their tombstone rule."""
     rows = session.scalars(
         select(Recording).where(
@@ -183,17 +170,25 @@ def doomed(
         )
     )
     return [
-        Doomed(r.id, r.object_key, r.size_bytes, r.sha256, r.retain_until, rule(r)) for r in rows
+        Buried(
+            recording_id=r.id,
+            object_key=r.object_key,
+            sha256=r.sha256,
+            size_bytes=r.size_bytes,
+            retain_until=r.retain_until,
+            rule=rule(r),
+        )
+        for r in rows
     ]
 
 
 def delete_doomed(
     runtime: Runtime,
-    batch: Sequence[Doomed],
+    batch: Sequence[Buried],
     *,
     deleted_by: str,
     request_id: uuid.UUID | None = None,
-) -> tuple[list[Doomed], dict[uuid.UUID, str]]:
+) -> tuple[list[Buried], dict[uuid.UUID, str]]:
     """Delete the objects, then turn the rows whose objects are gone into tombstones.
 
     Each deletion is an audit entry. A recording whose object the store
@@ -208,23 +203,19 @@ def delete_doomed(
     gone = [by_key[key] for key in result.deleted if key in by_key]
     failed = {by_key[key].recording_id: why for key, why in result.failed.items() if key in by_key}
     now = utcnow()
+    digest_key = runtime.settings.secret("identity_hash_key") or ""
     with transaction(runtime.sessions) as session:
         for item in gone:
-            if session.get(Tombstone, item.recording_id) is not None:
-                continue
-            session.add(
-                Tombstone(
-                    recording_id=item.recording_id,
-                    object_key=item.object_key,
-                    sha256=item.sha256,
-                    size_bytes=item.size_bytes,
-                    retain_until=item.retain_until,
-                    deleted_at=now,
-                    rule=item.rule,
-                    deleted_by=deleted_by,
-                    request_id=request_id,
-                )
+            buried = bury(
+                session,
+                item,
+                deleted_by=deleted_by,
+                digest_key=digest_key,
+                now=now,
+                request_id=request_id,
             )
+            if not buried:
+                continue
             details = {"rule": item.rule}
             if request_id is not None:
                 details["request_id"] = str(request_id)

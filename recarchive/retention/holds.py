@@ -15,23 +15,39 @@ import dataclasses
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from recarchive.access.audit import append_event
-from recarchive.catalogue.database import transaction, utcnow
-from recarchive.catalogue.models import Recording, RecordingStatus
-from recarchive.catalogue.services import CLASS_TAG
+from recarchive.catalogue.database import lock_for_write, transaction, utcnow
+from recarchive.catalogue.models import Recording, RecordingCandidate, RecordingStatus
 from recarchive.errors import RecArchiveError, StoreError
 from recarchive.retention.models import Hold, HoldRecording
-from recarchive.retention.policy import RetentionPolicy
+from recarchive.retention.rules import (
+    CLASS_TAG,
+    expected_tag,
+    held_condition,
+    held_recording_ids,
+    retag,
+)
 from recarchive.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CLASS_TAG", "HoldError", "HoldNotFound", "place_hold", "release_hold"]
+__all__ = [
+    "CLASS_TAG",
+    "HoldError",
+    "HoldNotFound",
+    "held_condition",
+    "held_recording_ids",
+    "place_hold",
+    "release_hold",
+]
+
+#: How far ahead a hold's ``until`` may lie: further is a typo, not a plan.
+MAX_HOLD_YEARS = 100
 
 
 class HoldError(RecArchiveError):
@@ -40,47 +56,6 @@ class HoldError(RecArchiveError):
 
 class HoldNotFound(HoldError):
     """No hold has that id."""
-
-
-def _active(now: dt.datetime | ColumnElement[dt.datetime]) -> ColumnElement[bool]:
-    return and_(Hold.released_at.is_(None), or_(Hold.until.is_(None), Hold.until > now))
-
-
-def held_condition(now: dt.datetime | ColumnElement[dt.datetime]) -> ColumnElement[bool]:
-    """SQL condition: the recording (``Recording``) is under at least one active hold.
-
-    ``now`` may be a bound parameter, for a statement built once and run many times.
-    """
-    by_recording = exists().where(
-        HoldRecording.recording_id == Recording.id,
-        HoldRecording.hold_id == Hold.id,
-        _active(now),
-    )
-    by_customer = exists().where(
-        Hold.customer_id.is_not(None), Hold.customer_id == Recording.customer_id, _active(now)
-    )
-    return or_(by_recording, by_customer)
-
-
-def customer_is_held(session: Session, customer_id: str | None, now: dt.datetime) -> bool:
-    if customer_id is None:
-        return False
-    found = session.scalar(
-        select(Hold.id).where(Hold.customer_id == customer_id, _active(now)).limit(1)
-    )
-    return found is not None
-
-
-def held_recording_ids(
-    session: Session, recording_ids: Collection[uuid.UUID], now: dt.datetime
-) -> set[uuid.UUID]:
-    """Which of ``recording_ids`` are under an active hold."""
-    if not recording_ids:
-        return set()
-    rows = session.scalars(
-        select(Recording.id).where(Recording.id.in_(list(recording_ids)), held_condition(now))
-    )
-    return set(rows)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,11 +86,15 @@ def place_hold(
     now = utcnow()
     if bool(recording_ids) == bool(customer_id):
         raise HoldError("give recording ids or a customer id (one of them)")
-    if until is not None and until <= now:
-        raise HoldError(f"--until {until.isoformat()} is in the past")
+    _check_until(until, now)
     if not case_ref.strip() or not reason.strip():
         raise HoldError("a hold needs a case reference and a reason")
     with transaction(runtime.sessions) as session:
+        # Under the write lock from here on: an expiry or erasure claiming the same
+        # recordings commits either before (they are refused below) or after (it sees
+        # this hold). SQLite ignores FOR UPDATE; without the lock a hold could be
+        # accepted for a recording an expiry run had just claimed.
+        lock_for_write(session)
         covered = _lock_recordings(session, list(recording_ids), customer_id)
         if recording_ids:
             missing = sorted(str(i) for i in set(recording_ids) - {r.id for r in covered})
@@ -154,16 +133,43 @@ def place_hold(
                 "until": until.isoformat() if until else None,
             },
         )
-        held_class = runtime.settings.retention.held_class
+        held_tag = expected_tag(runtime.settings.retention, "", held=True)
         try:
             for recording in covered:
-                runtime.store.set_tags(recording.object_key, {CLASS_TAG: held_class})
+                runtime.store.set_tags(recording.object_key, {CLASS_TAG: held_tag})
         except StoreError as exc:
             raise HoldError(
                 f"could not retag the held objects ({exc.message}); nothing was held"
             ) from exc
     logger.info("hold_placed", extra={"hold_id": str(hold.id), "recordings": len(covered)})
     return HoldSummary(hold=hold, recordings=len(covered))
+
+
+def _check_until(until: dt.datetime | None, now: dt.datetime) -> None:
+    """An ``until`` must be an aware time in the future, within :data:`MAX_HOLD_YEARS`."""
+    if until is None:
+        return
+    if until.tzinfo is None or until.utcoffset() is None:
+        raise HoldError("until needs a time zone (for example 2027-01-31T00:00:00+02:00)")
+    try:
+        until_utc = until.astimezone(dt.UTC)
+    except OverflowError:
+        raise HoldError(f"until {until.isoformat()} is out of range") from None
+    if until_utc <= now:
+        raise HoldError(f"until {until.isoformat()} is in the past")
+    if until_utc > now + dt.timedelta(days=365 * MAX_HOLD_YEARS):
+        raise HoldError(
+            f"until {until.isoformat()} is more than {MAX_HOLD_YEARS} years ahead; "
+            "leave it out for a hold without an end"
+        )
+
+
+def _covering_customer(customer_id: str) -> ColumnElement[bool]:
+    """SQL: the recording is the customer's, or they are one of its candidates."""
+    candidates = select(RecordingCandidate.recording_id).where(
+        RecordingCandidate.customer_id == customer_id
+    )
+    return or_(Recording.customer_id == customer_id, Recording.id.in_(candidates))
 
 
 def _lock_recordings(
@@ -173,7 +179,8 @@ def _lock_recordings(
     if recording_ids:
         statement = statement.where(Recording.id.in_(recording_ids))
     else:
-        statement = statement.where(Recording.customer_id == customer_id)
+        assert customer_id is not None
+        statement = statement.where(_covering_customer(customer_id))
     return list(session.scalars(statement.order_by(Recording.id)))
 
 
@@ -195,6 +202,7 @@ def release_hold(
     """
     now = utcnow()
     with transaction(runtime.sessions) as session:
+        lock_for_write(session)
         hold = session.get(Hold, hold_id, with_for_update=True)
         if hold is None:
             raise HoldNotFound(f"no hold {hold_id}")
@@ -219,17 +227,8 @@ def release_hold(
             client_addr=client_addr,
             details={"hold_id": str(hold.id), "reason": reason, "recordings_freed": len(freed)},
         )
-    policy = RetentionPolicy(runtime.settings.retention)
-    for recording in freed:  # after the commit: a failed retag only delays the backstop
-        try:
-            runtime.store.set_tags(
-                recording.object_key, {CLASS_TAG: policy.class_for(recording.retention_rule)}
-            )
-        except StoreError as exc:
-            logger.warning(
-                "hold_release_retag_failed",
-                extra={"recording_id": str(recording.id), "error": exc.message},
-            )
+    # After the commit: a failed retag only delays the backstop.
+    retag(runtime.sessions, runtime.store, runtime.settings.retention, freed, utcnow())
     if freed:
         # Erasure requests waiting for this hold finish now (the nightly run retries).
         from recarchive.privacy.erasure import resume_pending_erasures
@@ -243,7 +242,7 @@ def release_hold(
 
 def _covered(session: Session, hold: Hold) -> list[Recording]:
     if hold.customer_id is not None:
-        statement = select(Recording).where(Recording.customer_id == hold.customer_id)
+        statement = select(Recording).where(_covering_customer(hold.customer_id))
     else:
         ids = [link.recording_id for link in hold.recordings]
         statement = select(Recording).where(Recording.id.in_(ids))

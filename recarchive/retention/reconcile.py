@@ -62,8 +62,8 @@ from recarchive.access.audit import append_event
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.errors import ObjectNotFound
-from recarchive.retention.holds import held_recording_ids
 from recarchive.retention.models import Tombstone
+from recarchive.retention.rules import Buried, bury, held_recording_ids
 from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import ObjectInfo, ObjectStore
 
@@ -311,6 +311,7 @@ def _tombstone(runtime: Runtime, gone: dict[uuid.UUID, str], report: ReconcileRe
     opened: contextlib.AbstractContextManager[Session] = (
         runtime.sessions() if report.dry_run else transaction(runtime.sessions)
     )
+    digest_key = runtime.settings.secret("identity_hash_key") or ""
     with opened as session:
         statement = select(Recording).where(Recording.id.in_(list(gone)))
         if not report.dry_run:
@@ -326,7 +327,20 @@ def _tombstone(runtime: Runtime, gone: dict[uuid.UUID, str], report: ReconcileRe
             if report.dry_run:
                 continue
             settled.append(recording.id)
-            _add_tombstone(session, recording, rule)
+            bury(
+                session,
+                Buried(
+                    recording_id=recording.id,
+                    object_key=recording.object_key,
+                    sha256=recording.sha256,
+                    size_bytes=recording.size_bytes,
+                    retain_until=recording.retain_until,
+                    rule=rule,
+                ),
+                deleted_by=ACTOR,
+                digest_key=digest_key,
+                now=utcnow(),
+            )
             append_event(
                 session,
                 actor=ACTOR,
@@ -370,20 +384,3 @@ def _count(report: ReconcileReport, outcome: str, recording: Recording) -> None:
         report.tombstoned_missing += 1
         _note(report.missing_ids, [str(recording.id)])
         logger.error("reconcile_object_lost", extra=extra)
-
-
-def _add_tombstone(session: Session, recording: Recording, rule: str) -> None:
-    if session.get(Tombstone, recording.id) is not None:
-        return
-    session.add(
-        Tombstone(
-            recording_id=recording.id,
-            object_key=recording.object_key,
-            sha256=recording.sha256,
-            size_bytes=recording.size_bytes,
-            retain_until=recording.retain_until,
-            deleted_at=utcnow(),
-            rule=rule,
-            deleted_by=ACTOR,
-        )
-    )

@@ -23,9 +23,9 @@ from sqlalchemy import func, select
 
 from recarchive.access.audit import verify_chain
 from recarchive.access.models import AuditEvent
+from recarchive.catalogue.intake import WorkItem, WorkState
 from recarchive.catalogue.models import CustomerMatch, Recording
 from recarchive.config import load_settings
-from recarchive.ingest.models import WorkItem, WorkState
 from recarchive.runtime import Runtime
 from tests.functional.helpers import Runner, error_lines
 

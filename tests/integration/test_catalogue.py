@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from recarchive.access.models import AuditEvent, Role, User
 from recarchive.catalogue.database import create_catalogue_engine, table_names
+from recarchive.catalogue.intake import WorkItem, WorkState
 from recarchive.catalogue.migrate import current_revision, head_revision, upgrade_schema
 from recarchive.catalogue.models import (
     Customer,
@@ -26,7 +27,6 @@ from recarchive.catalogue.models import (
     RecordingReason,
 )
 from recarchive.catalogue.schema import metadata
-from recarchive.ingest.models import WorkItem, WorkState
 from recarchive.retention.models import Hold, HoldRecording, Tombstone
 
 EXPECTED_TABLES = {

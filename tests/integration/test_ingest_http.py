@@ -24,11 +24,11 @@ import pytest
 from sqlalchemy import select
 
 from recarchive.catalogue.database import create_catalogue_engine
+from recarchive.catalogue.intake import QuarantineEntry
 from recarchive.catalogue.migrate import upgrade_schema
 from recarchive.catalogue.models import Direction, Recording
 from recarchive.config import Settings, load_settings
 from recarchive.ingest.interfaces import CallFacts, Discovery, SourceError
-from recarchive.ingest.models import QuarantineEntry
 from recarchive.ingest.sources import build_sources
 from recarchive.ingest.sources.http import HttpSource
 from recarchive.ingest.tasks import IngestIncomplete, run_ingest

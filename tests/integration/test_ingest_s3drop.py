@@ -23,10 +23,10 @@ import pytest
 from sqlalchemy import select
 
 from recarchive.catalogue.database import create_catalogue_engine
+from recarchive.catalogue.intake import QuarantineEntry, WorkItem
 from recarchive.catalogue.migrate import upgrade_schema
 from recarchive.catalogue.models import Direction, Recording
 from recarchive.config import Settings, load_settings
-from recarchive.ingest.models import QuarantineEntry, WorkItem
 from recarchive.ingest.services import Pipeline
 from recarchive.ingest.sources import build_sources
 from recarchive.ingest.tasks import run_ingest

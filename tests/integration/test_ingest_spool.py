@@ -20,10 +20,10 @@ import pytest
 from sqlalchemy import func, select
 
 from recarchive.catalogue.database import create_catalogue_engine, transaction
+from recarchive.catalogue.intake import QuarantineEntry, WorkItem, WorkState
 from recarchive.catalogue.migrate import upgrade_schema
 from recarchive.catalogue.models import Customer, CustomerMatch, CustomerPhone, Direction, Recording
 from recarchive.config import Settings, load_settings
-from recarchive.ingest.models import QuarantineEntry, WorkItem, WorkState
 from recarchive.ingest.services import Pipeline
 from recarchive.ingest.sources import build_sources
 from recarchive.ingest.tasks import run_ingest

@@ -1,9 +1,15 @@
-"""Ingest tables: the work queue of recordings to archive, and quarantine."""
+"""Intake tables: the work queue of recordings on their way in, and quarantine.
+
+They belong to the catalogue (ingest fills them; retention and privacy scrub
+them when a call is deleted), so that no domain reaches into another's models.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
+import hmac
 import uuid
 from typing import Any
 
@@ -71,3 +77,28 @@ class QuarantineEntry(Base):
     retried_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     resolution: Mapped[str | None] = mapped_column(String(32))
+
+
+#: ``source_ref`` of a work item whose call was deleted: only a keyed digest remains.
+FORGOTTEN_PREFIX = "forgotten:"
+
+
+def _digest(key: str, *parts: str) -> str:
+    message = "\x1f".join(parts).encode("utf-8")
+    return hmac.new(key.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def forgotten_ref(key: str, source: str, source_ref: str) -> str:
+    """The ``source_ref`` a work item keeps once its call is deleted.
+
+    A keyed digest (the installation's identity-hash key) of the original
+    reference, which may name the caller's number: the same delivery is still
+    recognised as already archived, and nothing in the row tells whose call
+    it was.
+    """
+    return FORGOTTEN_PREFIX + _digest(key, "ref", source, source_ref)
+
+
+def forgotten_call(key: str, source: str, call_id: str) -> str:
+    """The keyed digest of a deleted call's id, kept so a late CDR row is not reported missing."""
+    return _digest(key, "call", source, call_id)
