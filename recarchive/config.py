@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets as _secrets
-import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -44,6 +43,7 @@ from recarchive.config_ingest import (
     SpoolSourceSettings,
 )
 from recarchive.errors import ConfigError, SecretMissing
+from recarchive.private_files import make_private_dir, open_private
 
 __all__ = [
     "CONFIG_ENV",
@@ -292,11 +292,10 @@ class Settings(BaseModel):
         try:
             if path.exists():
                 return path.read_text(encoding="utf-8").strip()
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(path.parent)
             value = _secrets.token_urlsafe(48)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(value + "\n")
+            with open_private(path, "xb") as handle:
+                handle.write(value.encode() + b"\n")
             return value
         except FileExistsError:
             return path.read_text(encoding="utf-8").strip()

@@ -37,6 +37,7 @@ from recarchive.lookup.services import (
     search,
 )
 from recarchive.media.transcode import PlaybackFormat, transcode_for_playback
+from recarchive.private_files import make_private_dir, open_private
 from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import ByteRange
 
@@ -224,7 +225,7 @@ def _fetch(runtime: Runtime, access: AudioAccess, tmp: Path) -> Path:
     """Copy the stored object to ``tmp`` before any header is sent (a 404 is still possible)."""
     path = tmp / f"audio.{access.format}"
     try:
-        with runtime.store.get(access.object_key) as reader, path.open("wb") as out:
+        with runtime.store.get(access.object_key) as reader, open_private(path) as out:
             for chunk in reader.iter_chunks():
                 out.write(chunk)
     except RecArchiveError as exc:
@@ -303,7 +304,7 @@ def recording_audio(
         ),
     }
     work = runtime.settings.work_dir
-    work.mkdir(parents=True, exist_ok=True)
+    make_private_dir(work)
     tmp = Path(tempfile.mkdtemp(prefix="play-", dir=work))
     try:
         path = _fetch(runtime, access, tmp)

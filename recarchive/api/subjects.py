@@ -38,6 +38,7 @@ from recarchive.privacy.subjects import (
     restriction_dict,
     show_subject,
 )
+from recarchive.private_files import make_private_dir
 
 router = APIRouter(prefix="/api/v1", tags=["data subjects"])
 
@@ -135,7 +136,7 @@ def subject_export(
     """A zip of every recording of the subject, the manifest, checksums and summaries."""
     require(principal.role, Action.SUBJECT)
     work = runtime.settings.work_dir
-    work.mkdir(parents=True, exist_ok=True)
+    make_private_dir(work)
     fd, name = tempfile.mkstemp(prefix="subject-export-", suffix=".zip", dir=work)
     path = Path(name)
     try:

@@ -24,11 +24,12 @@ from sqlalchemy import (
     inspect,
     text,
 )
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from recarchive.errors import CatalogueUnavailable, ConfigError
+from recarchive.private_files import create_private_file, make_private_dir
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +96,10 @@ def create_catalogue_engine(
 ) -> Engine:
     """Create the engine for ``url``: SQLite in WAL mode, or PostgreSQL via psycopg.
 
-    The SQLite file's directory is created when missing. Raises
-    :class:`~recarchive.errors.ConfigError` for a URL that cannot be used.
+    A missing SQLite file is created empty with mode 0600 (its missing
+    directories 0700) before SQLite first opens it: SQLite gives the ``-wal``
+    and ``-shm`` files the mode of the database file, so they are private too.
+    Raises :class:`~recarchive.errors.ConfigError` for a URL that cannot be used.
     """
     try:
         parsed = make_url(url)
@@ -104,9 +107,9 @@ def create_catalogue_engine(
         raise ConfigError(f"setting catalogue.url: not a database URL ({exc})") from None
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        database = _sqlite_file(parsed)
+        if database is not None:
+            _create_private_database(database)
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
     elif parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
@@ -127,6 +130,31 @@ def create_catalogue_engine(
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _on_sqlite_connect)
     return engine
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:") or url.query.get("uri"):
+        return None  # an SQLite URI names its file and options itself
+    return Path(database)
+
+
+def sqlite_file(engine: Engine) -> Path | None:
+    """The catalogue's SQLite database file; None for PostgreSQL or an in-memory SQLite."""
+    return _sqlite_file(engine.url)
+
+
+def _create_private_database(database: Path) -> None:
+    try:
+        make_private_dir(database.parent)
+        create_private_file(database)
+    except OSError as exc:
+        raise ConfigError(
+            f"setting catalogue.url: cannot create the SQLite catalogue {database}: "
+            f"{exc.strerror or exc}"
+        ) from None
 
 
 def describe_url(engine: Engine) -> str:

@@ -7,8 +7,10 @@ import functools
 
 import click
 
+from recarchive.catalogue.database import sqlite_file
 from recarchive.config import Settings, load_settings
 from recarchive.logs import configure_logging
+from recarchive.private_files import find_loose_modes, installation_paths
 from recarchive.runtime import Runtime
 
 
@@ -34,6 +36,20 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext)
+
+
+def warn_loose_modes(app: AppContext) -> int:
+    """Print one warning on stderr per existing private path a group or others can reach.
+
+    The paths are those of :func:`~recarchive.private_files.installation_paths`;
+    each line names the path, its mode, the expected mode and the ``chmod``
+    that fixes it. Returns the number of warnings.
+    """
+    paths = installation_paths(app.settings, sqlite_file(app.runtime.engine))
+    findings = find_loose_modes(paths)
+    for finding in findings:
+        click.echo(f"warning: {finding.describe()}", err=True)
+    return len(findings)
 
 
 def human_size(size: int) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from recarchive.catalogue.database import check_connection, describe_url
-from recarchive.cli.common import AppContext, pass_app
+from recarchive.cli.common import AppContext, pass_app, warn_loose_modes
 from recarchive.config import SECRETS
 from recarchive.storage.services import describe_store
 
@@ -37,8 +37,13 @@ def show_command(app: AppContext) -> None:
 @config_group.command("check")
 @pass_app
 def check_command(app: AppContext) -> None:
-    """Connect to the catalogue and the object store; exit 1 with the reason if either fails."""
+    """Connect to the catalogue and the object store; exit 1 with the reason if either fails.
+
+    Also warns (exit status still 0) about files and directories holding
+    personal data that a group or other users can reach, with the fix for each.
+    """
     check_connection(app.runtime.engine)
     click.echo(f"catalogue {describe_url(app.runtime.engine)}: reachable")
     app.runtime.store.check()
     click.echo(f"{describe_store(app.settings)}: reachable")
+    warn_loose_modes(app)

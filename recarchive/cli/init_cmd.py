@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from recarchive.catalogue.services import initialise
-from recarchive.cli.common import AppContext, pass_app
+from recarchive.cli.common import AppContext, pass_app, warn_loose_modes
 from recarchive.retention.policy import RetentionPolicy
 from recarchive.storage.services import describe_store
 
@@ -13,7 +13,11 @@ from recarchive.storage.services import describe_store
 @click.command("init")
 @pass_app
 def init_command(app: AppContext) -> None:
-    """Create or upgrade the catalogue schema and create the bucket. Safe to run again."""
+    """Create or upgrade the catalogue schema and create the bucket. Safe to run again.
+
+    What it creates on disk is private (directories 0700, files 0600); existing
+    paths that a group or other users can reach are reported as warnings.
+    """
     retention = app.settings.retention
     grace = retention.backstop_grace_days
     periods = RetentionPolicy(retention).classes()
@@ -32,3 +36,4 @@ def init_command(app: AppContext) -> None:
     if report.backstop:
         rules = ", ".join(f"{name} after {days} days" for name, days in report.backstop.items())
         click.echo(f"lifecycle backstop: objects tagged {rules}")
+    warn_loose_modes(app)

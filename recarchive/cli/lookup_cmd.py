@@ -27,6 +27,7 @@ from recarchive.errors import RecArchiveError
 from recarchive.lookup.filters import MAX_LIMIT, parse_filters
 from recarchive.lookup.services import RecordingView, open_audio, search
 from recarchive.media.transcode import PlaybackFormat, transcode_for_playback
+from recarchive.private_files import make_private_dir, open_private
 
 TOKEN_ENV = "RECARCHIVE_USER_TOKEN"  # noqa: S105 - the variable's name, not a token
 
@@ -259,8 +260,8 @@ def _write(chunks: Any, stream: IO[bytes]) -> tuple[int, str]:
 
 def _write_file(chunks: Any, output: Path) -> tuple[int, str]:
     """Write beside ``output`` and rename, so a failure never leaves half a file."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
+    make_private_dir(output.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)  # mode 0600
     try:
         with os.fdopen(fd, "wb") as stream:
             result = _write(chunks, stream)
@@ -277,7 +278,7 @@ def _transcoded(
     with tempfile.TemporaryDirectory(prefix="recarchive-get-") as tmp:
         path = Path(tmp) / f"audio.{stored_format}"
         try:
-            with app.runtime.store.get(key) as reader, path.open("wb") as out:
+            with app.runtime.store.get(key) as reader, open_private(path) as out:
                 for chunk in reader.iter_chunks():
                     out.write(chunk)
         except RecArchiveError as exc:

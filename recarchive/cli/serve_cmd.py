@@ -13,6 +13,7 @@ from recarchive.catalogue.migrate import require_current_schema
 from recarchive.cli.common import AppContext, pass_app
 from recarchive.config import CONFIG_ENV
 from recarchive.errors import ConfigError
+from recarchive.private_files import make_private_dir
 
 
 def split_bind(bind: str) -> tuple[str, int]:
@@ -77,7 +78,7 @@ def serve_command(app: AppContext, bind: str | None, workers: int | None) -> Non
     if app.config_file:  # the worker processes read the same settings
         os.environ[CONFIG_ENV] = str(Path(app.config_file).resolve())
     work = app.settings.work_dir
-    work.mkdir(parents=True, exist_ok=True)
+    make_private_dir(work)
     with tempfile.TemporaryDirectory(prefix="metrics-", dir=work) as metrics_dir:
         os.environ[MULTIPROCESS_ENV] = metrics_dir
         uvicorn.run(

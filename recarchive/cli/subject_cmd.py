@@ -31,6 +31,7 @@ from recarchive.privacy.subjects import (
     request_dict,
     show_subject,
 )
+from recarchive.private_files import make_private_dir
 
 
 def _subject_options(command: Any) -> Any:
@@ -170,8 +171,8 @@ def export_command(
     principal = principal_from(app, token_file)
     if output.exists():
         raise click.ClickException(f"{output} exists; not overwriting it")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
+    make_private_dir(output.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)  # mode 0600
     try:
         with os.fdopen(fd, "wb") as stream:
             report = export_subject(

@@ -74,6 +74,7 @@ from recarchive.media.interfaces import (
 )
 from recarchive.media.probe import probe_recording
 from recarchive.media.transcode import transcode_to_opus
+from recarchive.private_files import make_private_dir
 from recarchive.retention.policy import RetentionDecision, RetentionPolicy
 from recarchive.retention.rules import CLASS_TAG, customers_held, expected_tag
 from recarchive.runtime import Runtime
@@ -111,7 +112,7 @@ class Pipeline:
         )
         self.worker = worker_name()
         self.work_dir = self.settings.work_dir
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.work_dir)
         #: The clock of the item in hand (tests and operators may simulate it).
         self._now = utcnow()
 

@@ -42,6 +42,7 @@ from recarchive.media.interfaces import (
     normalise_extension,
     raw_format_for,
 )
+from recarchive.private_files import create_private_file
 
 #: How much of a tool's stderr is kept (its tail): enough for the last error lines.
 STDERR_TAIL_BYTES = 4096
@@ -331,6 +332,7 @@ def transcode_to_opus(
     ).global_args(*_global_args(exit_on_error, "-progress", "pipe:1"))
     args = list(output.compile(cmd="ffmpeg", overwrite_output=True))
     try:
+        create_private_file(partial)  # ffmpeg overwrites it and keeps its mode 0600
         outcome = run_ffmpeg(args, src, label=name, timeout_s=timeout_s)
         if outcome.failure is not None:
             raise TruncatedAudio(f"{name} does not decode cleanly: {outcome.failure}")

@@ -52,6 +52,7 @@ from recarchive.privacy.subjects import (
     subject_condition,
     subject_restrictions,
 )
+from recarchive.private_files import make_private_dir, open_private
 from recarchive.retention.rules import holds_covering
 from recarchive.runtime import Runtime
 
@@ -134,7 +135,7 @@ def _audio_chunks(runtime: Runtime, recording: Recording, tmp: Path) -> tuple[It
 
         return stored(), recording.format
     path = tmp / f"{recording.id}.{recording.format}"
-    with runtime.store.get(recording.object_key) as reader, path.open("wb") as out:
+    with runtime.store.get(recording.object_key) as reader, open_private(path) as out:
         for chunk in reader.iter_chunks(_CHUNK):
             out.write(chunk)
 
@@ -275,7 +276,7 @@ def export_subject(
 
 def _scratch(runtime: Runtime) -> Path:
     path = runtime.settings.work_dir
-    path.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path)
     return path
 
 

@@ -30,6 +30,7 @@ from recarchive.access.audit import append_event
 from recarchive.access.models import AuditEvent
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.privacy.erasure import resume_pending_erasures
+from recarchive.private_files import make_private_dir, open_private
 from recarchive.retention.expiry import ExpiryReport, expire_recordings
 from recarchive.retention.reconcile import reconcile_store
 from recarchive.runtime import Runtime
@@ -91,8 +92,8 @@ def _single_runner(runtime: Runtime) -> Iterator[bool]:
                     connection.commit()
         return
     path = runtime.settings.general.data_dir / "nightly.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
+    make_private_dir(path.parent)
+    with open_private(path, "ab") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

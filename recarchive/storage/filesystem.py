@@ -7,6 +7,9 @@ Layout under ``root``::
     .recarchive/tmp/               temporary files of writes in progress
     .recarchive/lock               flock taken around renames and deletes
 
+Every directory the store creates is mode 0700 and every file 0600
+(:mod:`recarchive.private_files`), whatever the process umask.
+
 A write streams into a temporary file while hashing, is verified, fsynced and
 then moved into place with ``os.replace``, so readers see the old object or
 the new one, never part of one. The two renames (sidecar, then data) and
@@ -39,6 +42,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from recarchive.errors import InvalidObjectKey, ObjectNotFound, StoreAccessDenied, StoreError
+from recarchive.private_files import make_private_dir
 from recarchive.storage.filesystem_layout import INTERNAL_DIR, FilesystemLayout, fsync_dir
 from recarchive.storage.interfaces import (
     CHUNK_SIZE,
@@ -112,7 +116,7 @@ class FilesystemObjectStore(FilesystemLayout):
         created = not os.path.isdir(self.root)
         try:
             for sub in ("tmp", "meta"):
-                os.makedirs(os.path.join(self.root, INTERNAL_DIR, sub), exist_ok=True)
+                make_private_dir(os.path.join(self.root, INTERNAL_DIR, sub))
         except OSError as exc:
             raise self._error(exc) from exc
         return created

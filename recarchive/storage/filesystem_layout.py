@@ -30,6 +30,7 @@ from recarchive.errors import (
     StoreAccessDenied,
     StoreError,
 )
+from recarchive.private_files import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, make_private_dir
 from recarchive.storage.interfaces import ObjectInfo, validate_key
 
 #: Logged under the store's own module, the name operators know it by.
@@ -153,7 +154,7 @@ class FilesystemLayout:
 
     def _tmp_dir(self) -> str:
         path = os.path.join(self._real_root(), INTERNAL_DIR, "tmp")
-        os.makedirs(path, exist_ok=True)
+        make_private_dir(path)
         return path
 
     def _makedirs(self, path: str) -> list[str]:
@@ -165,7 +166,7 @@ class FilesystemLayout:
             path = os.path.dirname(path)
         for directory in reversed(missing):
             with contextlib.suppress(FileExistsError):
-                os.mkdir(directory)
+                os.mkdir(directory, PRIVATE_DIR_MODE)
             if not os.path.isdir(directory):  # a file is there, or a delete pruned it
                 code = errno.ENOTDIR if os.path.lexists(directory) else errno.ENOENT
                 raise OSError(code, os.strerror(code), directory)
@@ -204,8 +205,8 @@ class FilesystemLayout:
                     raise
                 fd = None
         else:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            make_private_dir(os.path.dirname(path))
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
         try:
             if fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)

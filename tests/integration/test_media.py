@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
+import stat
 import struct
 import subprocess
 import sys
@@ -354,6 +356,17 @@ def test_transcode_to_opus_keeps_mono_raw_telephony(media: dict[str, Path], tmp_
     info = transcode_to_opus(media["rawulaw"], tmp_path / "raw.opus")
     assert info.channels == 1
     assert abs(info.duration_ms - SECONDS * 1000) <= 60
+
+
+def test_transcode_output_is_private_whatever_the_umask(
+    media: dict[str, Path], tmp_path: Path
+) -> None:
+    previous = os.umask(0o022)  # ffmpeg alone would create the output 0644
+    try:
+        transcode_to_opus(media["wav"], tmp_path / "private.opus", label=LABEL)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "private.opus").stat().st_mode) == 0o600
 
 
 def test_transcode_of_broken_input_fails_and_leaves_nothing(

@@ -45,6 +45,7 @@ from recarchive.ingest.interfaces import (
     SourceError,
 )
 from recarchive.ingest.sources import source_secret, source_secret_variable
+from recarchive.private_files import open_private
 
 logger = logging.getLogger(__name__)
 
@@ -306,7 +307,7 @@ class HttpSource:
                     raise self._refused(response, what)
                 length = response.headers.get("Content-Length", "")
                 expected = int(length) if length.isdigit() else None
-                with target.open("wb") as out:
+                with open_private(target) as out:
                     for chunk in response.iter_raw(_CHUNK):
                         out.write(chunk)
                         written += len(chunk)

@@ -40,6 +40,7 @@ from recarchive.ingest.interfaces import (
     SourceError,
 )
 from recarchive.ingest.sources import source_secret, source_secret_variable
+from recarchive.private_files import open_private
 from recarchive.storage.interfaces import ObjectInfo, validate_key
 from recarchive.storage.s3 import S3ObjectStore
 
@@ -278,7 +279,7 @@ class S3DropSource:
         written = 0
         try:
             try:
-                with self.store.get(key) as reader, target.open("wb") as out:
+                with self.store.get(key) as reader, open_private(target) as out:
                     for chunk in reader.iter_chunks():
                         written += out.write(chunk)
                     expected = reader.info.size

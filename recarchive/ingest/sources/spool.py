@@ -41,6 +41,7 @@ from recarchive.ingest.interfaces import (
     RecordingGone,
     SourceError,
 )
+from recarchive.private_files import make_private_dir
 
 logger = logging.getLogger(__name__)
 
@@ -250,7 +251,7 @@ class SpoolSource:
         if self.settings.after_archive == "move":
             assert self.settings.done_dir is not None
             target = self.settings.done_dir / discovery.source_ref
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(target.parent)
             shutil.move(path, target)
         else:
             path.unlink(missing_ok=True)
