@@ -13,7 +13,14 @@ from recarchive.runtime import Runtime
 
 
 def get_runtime(request: Request) -> Runtime:
+    """The runtime, once its catalogue is checked to be the one opened (503 otherwise).
+
+    Every route that reads or changes the catalogue takes it (directly or
+    through the caller's principal), so nothing is served from a catalogue
+    that vanished or was replaced; the check is one ``os.stat`` on SQLite.
+    """
     runtime: Runtime = request.app.state.runtime
+    runtime.check_catalogue()
     return runtime
 
 
