@@ -32,11 +32,12 @@ def get_cache(request: Request) -> TokenCache:
 async def get_principal(request: Request) -> Principal:
     """The authenticated caller; 401 (:class:`Unauthenticated`) otherwise."""
     token = credentials(request)
-    runtime, cache = get_runtime(request), get_cache(request)
+    cache = get_cache(request)
     cached = cache.get(token)
     if cached is not None:
-        return cached
-    return await run_in_threadpool(principal_for, runtime, cache, token)
+        return cached  # every route that reads the catalogue checks it (RuntimeDep)
+    # In the thread pool: the catalogue check may re-read the installation id.
+    return await run_in_threadpool(lambda: principal_for(get_runtime(request), cache, token))
 
 
 def client_addr(request: Request) -> str | None:
