@@ -39,6 +39,10 @@ class CatalogueUnavailable(CatalogueError):
     """The catalogue database cannot be reached."""
 
 
+class CatalogueReplaced(CatalogueUnavailable):
+    """The catalogue this process opened is gone or was replaced: nothing more is served."""
+
+
 # --- object storage ---------------------------------------------------------
 
 

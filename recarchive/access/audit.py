@@ -17,15 +17,16 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from recarchive.access.models import AuditEvent
 from recarchive.catalogue.database import lock_for_write, transaction, utcnow
-from recarchive.errors import CatalogueUnavailable
+from recarchive.errors import CatalogueUnavailable, RecArchiveError
 
 logger = logging.getLogger(__name__)
 
@@ -206,18 +207,23 @@ class AuditWriter:
     (which on SQLite meant its sleeping busy handler, served unfairly).
 
     The thread starts with the first entry and ends after ``idle_s``
-    without one, so an idle process holds no thread.
+    without one, so an idle process holds no thread. ``check`` runs after
+    each commit (the catalogue is still the one opened,
+    :meth:`~recarchive.runtime.Runtime.check_catalogue`): entries committed
+    to a catalogue that is gone are not on record, and their reads are refused.
     """
 
     def __init__(
         self,
         sessions: sessionmaker[Session],
         *,
+        check: Callable[[], None] | None = None,
         batch_limit: int = 500,
         wait_s: float = 30.0,
         idle_s: float = 5.0,
     ) -> None:
         self._sessions = sessions
+        self._check = check
         self._batch_limit = batch_limit
         self._wait_s = wait_s
         self._idle_s = idle_s
@@ -255,11 +261,37 @@ class AuditWriter:
             raise CatalogueUnavailable(
                 f"the audit log took no entry for {self._wait_s:g} s: the access is refused"
             )
+        if isinstance(pending.error, RecArchiveError):
+            raise CatalogueUnavailable(
+                f"the audit log could not record the access ({pending.error.message}): "
+                "the access is refused"
+            ) from pending.error
         if pending.error is not None:
             raise CatalogueUnavailable(
                 "the audit log could not record the access "
                 f"({type(pending.error).__name__}): the access is refused"
             ) from pending.error
+
+    def check_ready(self) -> None:
+        """Raise :class:`~recarchive.errors.CatalogueUnavailable` unless an entry could be
+        committed now: the writer is open, the catalogue is the one opened, and the
+        chain's lock can be taken (then released: nothing is written). For ``/healthz``."""
+        with self._wakeup:
+            if self._closed:
+                raise CatalogueUnavailable("the audit log is closed")
+        if self._check is not None:
+            self._check()
+        session = self._sessions()
+        try:
+            session.begin()
+            _lock_chain(session)
+        except SQLAlchemyError as exc:
+            raise CatalogueUnavailable(
+                f"the audit log cannot take the chain's lock ({type(exc).__name__})"
+            ) from exc
+        finally:
+            session.rollback()
+            session.close()
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Write what is waiting, then refuse new entries."""
@@ -290,6 +322,8 @@ class AuditWriter:
         try:
             with transaction(self._sessions) as session:
                 append_entries(session, [pending.entry for pending in batch])
+            if self._check is not None:
+                self._check()  # committed, but to the catalogue this process opened?
         except Exception as exc:  # handed to every waiting requester
             logger.error(
                 "audit batch of %d entries not written: %s", len(batch), type(exc).__name__

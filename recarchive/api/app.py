@@ -143,7 +143,9 @@ def create_app_from_environment() -> FastAPI:
 
     settings = load_settings()
     configure_logging(settings.general.log_level, settings.general.log_format)
-    app = create_app(Runtime(settings))
+    runtime = Runtime(settings)
+    runtime.check_catalogue()  # records which catalogue this worker serves
+    app = create_app(runtime)
     settle_heap()
     return app
 

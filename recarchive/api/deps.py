@@ -13,7 +13,14 @@ from recarchive.runtime import Runtime
 
 
 def get_runtime(request: Request) -> Runtime:
+    """The runtime, once its catalogue is checked to be the one opened (503 otherwise).
+
+    Every route that reads or changes the catalogue takes it (directly or
+    through the caller's principal), so nothing is served from a catalogue
+    that vanished or was replaced; the check is one ``os.stat`` on SQLite.
+    """
     runtime: Runtime = request.app.state.runtime
+    runtime.check_catalogue()
     return runtime
 
 
@@ -25,11 +32,12 @@ def get_cache(request: Request) -> TokenCache:
 async def get_principal(request: Request) -> Principal:
     """The authenticated caller; 401 (:class:`Unauthenticated`) otherwise."""
     token = credentials(request)
-    runtime, cache = get_runtime(request), get_cache(request)
+    cache = get_cache(request)
     cached = cache.get(token)
     if cached is not None:
-        return cached
-    return await run_in_threadpool(principal_for, runtime, cache, token)
+        return cached  # every route that reads the catalogue checks it (RuntimeDep)
+    # In the thread pool: the catalogue check may re-read the installation id.
+    return await run_in_threadpool(lambda: principal_for(get_runtime(request), cache, token))
 
 
 def client_addr(request: Request) -> str | None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -24,11 +26,14 @@ from recarchive.api.schemas import (
     HoldReleaseIn,
     MeOut,
 )
-from recarchive.catalogue.database import check_connection, transaction
-from recarchive.errors import RecArchiveError
+from recarchive.catalogue.database import transaction
+from recarchive.errors import CatalogueReplaced, RecArchiveError
 from recarchive.lookup.filters import FilterError, parse_time
 from recarchive.retention.holds import list_holds, place_hold, release_hold
 from recarchive.retention.models import Hold
+from recarchive.runtime import Runtime
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1", tags=["operations"])
 health_router = APIRouter(tags=["health"])
@@ -188,22 +193,35 @@ def audit_entries(
 @health_router.get(
     "/healthz",
     response_model=HealthOut,
-    responses={503: {"model": HealthOut, "description": "A backend is unavailable."}},
+    responses={503: {"model": HealthOut, "description": "A check failed; its field says which."}},
 )
-def healthz(runtime: RuntimeDep) -> Any:
-    """Liveness and readiness: the catalogue answers and the store is reachable."""
-    catalogue = store = "ok"
-    try:
-        check_connection(runtime.engine)
-    except RecArchiveError:
-        catalogue = "unavailable"
-    try:
-        runtime.store.check()
-    except RecArchiveError:
-        store = "unavailable"
-    ok = catalogue == store == "ok"
-    body = {"status": "ok" if ok else "unavailable", "catalogue": catalogue, "store": store}
-    return JSONResponse(body, status_code=200 if ok else 503)
+def healthz(request: Request) -> Any:
+    """Readiness: the catalogue is the one this process opened and takes a write (a
+    heartbeat is committed), the audit log can commit, and the store is reachable.
+
+    Each field is ``ok``, ``replaced`` (the catalogue opened is gone or another took
+    its place: restart the process) or ``unavailable``; the reason is in the log.
+    """
+    runtime: Runtime = request.app.state.runtime  # not RuntimeDep: it would refuse first
+    checks: dict[str, Callable[[], None]] = {
+        "catalogue": lambda: runtime.catalogue_guard.check_writable(),
+        "audit": lambda: runtime.audit.check_ready(),
+        "store": lambda: runtime.store.check(),
+    }
+    body: dict[str, str] = {}
+    for name, check in checks.items():
+        try:
+            check()
+        except CatalogueReplaced as exc:
+            body[name] = "replaced"
+            logger.error("healthz_failed", extra={"check": name, "error": exc.message})
+        except RecArchiveError as exc:
+            body[name] = "unavailable"
+            logger.error("healthz_failed", extra={"check": name, "error": exc.message})
+        else:
+            body[name] = "ok"
+    ok = all(value == "ok" for value in body.values())
+    return JSONResponse({"status": "ok" if ok else "unavailable", **body}, 200 if ok else 503)
 
 
 @health_router.get("/metrics", response_class=PlainTextResponse)

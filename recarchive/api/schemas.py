@@ -202,4 +202,5 @@ class MeOut(BaseModel):
 class HealthOut(BaseModel):
     status: str
     catalogue: str
+    audit: str
     store: str

@@ -14,6 +14,7 @@ import uuid
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -58,6 +59,23 @@ class ReasonSource(enum.StrEnum):
 class IdentityKind(enum.StrEnum):
     HENKILOTUNNUS = "henkilotunnus"
     YTUNNUS = "ytunnus"
+
+
+class Installation(Base):
+    """The installation a catalogue belongs to: one row, with a random id made by migration 0005.
+
+    A process records the id when it opens the catalogue and stops serving
+    and acknowledging when it changes (:mod:`recarchive.catalogue.guard`);
+    ``/healthz`` writes ``heartbeat_at`` to prove the catalogue takes writes.
+    """
+
+    __tablename__ = "installation"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False, default=1)
+    installation_id: Mapped[uuid.UUID] = mapped_column(Uuid())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class Customer(Base):

@@ -55,6 +55,7 @@ def serve_command(app: AppContext, bind: str | None, workers: int | None) -> Non
     processes = workers or app.settings.api.workers
     runtime = app.runtime
     require_current_schema(runtime.engine)
+    runtime.check_catalogue()  # records which catalogue this process serves
     runtime.store.check()
     click.echo(
         f"recarchive serving on http://{host}:{port}/ (API /api/v1, player /), "

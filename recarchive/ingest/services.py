@@ -9,9 +9,11 @@ Every step is idempotent, keyed by ``(source, source_ref)``:
 - the catalogue row and the work item's ``done`` state are committed in one
   transaction, only after the store has confirmed size and SHA-256;
 - the source is acknowledged (file deleted or moved, remote deleted) only
-  after that commit; a crash before the acknowledgement is repaired on the
-  next pass, which finds the recording archived and acknowledges it then,
-  once the source's bytes are proven to be the archived ones.
+  after that commit, and after checking that the catalogue is still the one
+  the process opened (not deleted or replaced under it); a crash before the
+  acknowledgement is repaired on the next pass, which finds the recording
+  archived and acknowledges it then, once the source's bytes are proven to
+  be the archived ones.
 
 Bad input goes to quarantine with a specific reason and the line goes on.
 Logs carry work-item ids and object keys, never numbers or names.
@@ -44,7 +46,7 @@ from recarchive.catalogue.intake import (
     forgotten_call,
 )
 from recarchive.catalogue.models import Direction, Recording, RecordingCandidate, RecordingReason
-from recarchive.errors import CatalogueError, StoreError
+from recarchive.errors import CatalogueError, CatalogueReplaced, StoreError
 from recarchive.ingest import queue
 from recarchive.ingest.files import (
     CONTENT_TYPES,
@@ -267,6 +269,8 @@ class Pipeline:
             return None
         try:
             outcome = self._process(item)
+        except CatalogueReplaced:
+            raise  # nothing more is written to a catalogue that is not the one opened
         except (StoreError, CatalogueError, MediaToolFailed) as exc:
             error = exc.message
             try:
@@ -465,8 +469,12 @@ class Pipeline:
         """Tell the source the recording is archived; a failure is retried next pass.
 
         The recording is safe in the archive either way: the next discovery
-        finds it at the source again and acknowledges it then.
+        finds it at the source again and acknowledges it then. First the
+        catalogue its row was committed to must still be the one this process
+        opened: :class:`~recarchive.errors.CatalogueReplaced` otherwise, and
+        the source keeps the recording.
         """
+        self.runtime.check_catalogue(reread=True)
         try:
             source.acknowledge(discovery)
         except (SourceError, OSError) as exc:

@@ -5,7 +5,9 @@ parent process discovers and the children only claim and process work, so
 discovery never runs twice at once on one machine; on PostgreSQL any number
 of such processes on any number of machines share the queue safely.
 
-SIGTERM and SIGINT finish the recording in hand, then stop.
+SIGTERM and SIGINT finish the recording in hand, then stop. A catalogue
+that vanished or was replaced under the run stops it for good (a restart
+opens the new one): nothing more is acknowledged to a source.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from recarchive.catalogue.guard import CatalogueIdentity
 from recarchive.catalogue.intake import WorkItem, WorkState
 from recarchive.config import Settings
-from recarchive.errors import CatalogueError, RecArchiveError, StoreError
+from recarchive.errors import CatalogueError, CatalogueReplaced, RecArchiveError, StoreError
 from recarchive.ingest.services import Pipeline
 from recarchive.ingest.sources import build_sources
 from recarchive.ingest.summary import IngestSummary
@@ -72,15 +75,27 @@ class IngestIncomplete(RecArchiveError):
 
 def _drain_safely(
     pipeline: Pipeline, stop: StopFlag, on_item: Callable[[str], None] | None
-) -> tuple[IngestSummary, str | None]:
-    """Drain; on an infrastructure failure log it and return what went wrong."""
+) -> tuple[IngestSummary, str | None, bool]:
+    """Drain; on an infrastructure failure log it and return what went wrong, and
+    whether it ends the run (the catalogue opened is gone or was replaced)."""
     summary = IngestSummary()
     try:
         summary = pipeline.drain(should_stop=stop, on_item=on_item, summary=summary)
+    except CatalogueReplaced as exc:
+        logger.error("ingest_stopped", extra={"error": exc.message})
+        return summary, exc.message, True
     except (StoreError, CatalogueError, MediaToolFailed) as exc:
         logger.error("ingest_paused", extra={"error": exc.message})
-        return summary, exc.message
-    return summary, None
+        return summary, exc.message, False
+    return summary, None, False
+
+
+def _replaced(error: str, summary: IngestSummary) -> IngestIncomplete:
+    return IngestIncomplete(
+        f"ingest stopped: {error}; nothing was acknowledged to a source after that, "
+        "restart once the catalogue is in place",
+        summary,
+    )
 
 
 def run_ingest(
@@ -103,16 +118,20 @@ def run_ingest(
     total = IngestSummary()
     try:
         while True:
+            runtime.check_catalogue(reread=True)  # the first pass records what was opened
             discovered = pipeline.discover()
             total.merge(discovered)
             if on_discovered is not None:
                 on_discovered(_pending(runtime))
             if workers > 1:
                 runtime.engine.dispose()  # no open connection may be shared with a child
-                drained, error = _drain_in_children(settings, workers, sources, stop)
+                opened = runtime.catalogue_guard.opened
+                drained, error, fatal = _drain_in_children(settings, workers, sources, stop, opened)
             else:
-                drained, error = _drain_safely(pipeline, stop, on_item)
+                drained, error, fatal = _drain_safely(pipeline, stop, on_item)
             total.merge(drained)
+            if fatal and error is not None:
+                raise _replaced(error, total)
             if once or stop():
                 if error is None and total.unreadable_sources:
                     names = ", ".join(sorted(total.unreadable_sources))
@@ -130,6 +149,9 @@ def run_ingest(
             if stop():
                 return total
             _nightly(runtime)
+    except CatalogueReplaced as exc:  # found between drains (discovery, a new pass)
+        logger.error("ingest_stopped", extra={"error": exc.message})
+        raise _replaced(exc.message, total) from exc
     finally:
         runtime.close()
 
@@ -154,22 +176,28 @@ def _pending(runtime: Runtime) -> int:
         )
 
 
-def _child(settings: Settings, sources: list[str] | None, results: Any) -> None:
+def _child(
+    settings: Settings, sources: list[str] | None, results: Any, opened: CatalogueIdentity
+) -> None:
     configure_logging(settings.general.log_level, settings.general.log_format)
     stop = StopFlag()
     stop.install()
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, opened=opened)  # the catalogue the parent opened, no other
     try:
         pipeline = Pipeline(runtime, build_sources(settings, sources))
-        summary, error = _drain_safely(pipeline, stop, None)
-        results.put((summary.as_dict(), error))
+        summary, error, fatal = _drain_safely(pipeline, stop, None)
+        results.put((summary.as_dict(), error, fatal))
     finally:
         runtime.close()
 
 
 def _drain_in_children(
-    settings: Settings, workers: int, sources: list[str] | None, stop: StopFlag
-) -> tuple[IngestSummary, str | None]:
+    settings: Settings,
+    workers: int,
+    sources: list[str] | None,
+    stop: StopFlag,
+    opened: CatalogueIdentity,
+) -> tuple[IngestSummary, str | None, bool]:
     # fork where there is one: the children start with everything imported (a
     # spawned child spends about a second importing); the parent holds no open
     # connection at this point and runs no threads. Each child builds its own
@@ -179,13 +207,14 @@ def _drain_in_children(
     )
     results = context.Queue()
     children = [
-        context.Process(target=_child, args=(settings, sources, results), daemon=False)
+        context.Process(target=_child, args=(settings, sources, results, opened), daemon=False)
         for _ in range(workers)
     ]
     for child in children:
         child.start()
     summary = IngestSummary()
     error: str | None = None
+    fatal = False
     received = 0
     while received < len(children):
         if stop():
@@ -193,20 +222,22 @@ def _drain_in_children(
                 if child.is_alive() and child.pid is not None:
                     _signal_child(child.pid)
         try:
-            values, child_error = results.get(timeout=0.5)
+            values, child_error, child_fatal = results.get(timeout=0.5)
         except queue.Empty:
             if not any(child.is_alive() for child in children) and results.empty():
                 error = error or "a worker process died"
                 break
             continue
         received += 1
+        if child_fatal and not fatal:  # the reason that ends the run is the one reported
+            error, fatal = child_error, True
         error = error or child_error
         summary.merge(_summary_from_dict(values))
     for child in children:
         child.join()
         if child.exitcode not in (0, None):
             error = error or f"a worker process exited with status {child.exitcode}"
-    return summary, error
+    return summary, error, fatal
 
 
 def _signal_child(pid: int) -> None:

@@ -1191,7 +1191,7 @@ def test_auditors_read_the_log_and_their_reading_is_audited(world: World) -> Non
 def test_healthz(world: World) -> None:
     response = world.api.anonymous().get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "catalogue": "ok", "store": "ok"}
+    assert response.json() == {"status": "ok", "catalogue": "ok", "audit": "ok", "store": "ok"}
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 

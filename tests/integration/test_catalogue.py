@@ -37,6 +37,7 @@ EXPECTED_TABLES = {
     "customers",
     "hold_recordings",
     "holds",
+    "installation",
     "processing_restrictions",
     "quarantine_entries",
     "recording_candidates",
