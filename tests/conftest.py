@@ -11,6 +11,7 @@ into a failure.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from recarchive.catalogue.database import create_catalogue_engine, session_factory
 from recarchive.catalogue.migrate import upgrade_schema
+from tests import logscan
+from tests.logscan import LogScan
 
 POSTGRES_ENV = "RECARCHIVE_TEST_POSTGRES_URL"
 REPO = Path(__file__).resolve().parent.parent
@@ -141,3 +144,41 @@ def engine(catalogue_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def sessions(engine: Engine) -> sessionmaker[Session]:
     return session_factory(engine)
+
+
+# --- no personal data in log lines -----------------------------------------------
+
+#: Tests whose log lines must hold no personal data (the API and the CLI); a path prefix
+#: relative to the repository. Lines logged elsewhere are scanned but not held against them.
+LOG_SCANNED = (
+    "tests/integration/test_api",
+    "tests/unit/api/",
+    "tests/functional/",
+    "tests/unit/test_logscan",
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _log_scan() -> Iterator[LogScan]:
+    """Every log record of the session goes through :data:`tests.logscan.SESSION`.
+
+    recarchive's loggers are opened to DEBUG so that their records exist to be
+    scanned (the handler keeps no record, only what it finds).
+    """
+    root, ours = logging.getLogger(), logging.getLogger("recarchive")
+    level = ours.level
+    root.addHandler(logscan.SESSION)
+    ours.setLevel(logging.DEBUG)
+    yield logscan.SESSION
+    ours.setLevel(level)
+    root.removeHandler(logscan.SESSION)
+
+
+@pytest.fixture(autouse=True)
+def _no_personal_data_logged(request: pytest.FixtureRequest, _log_scan: LogScan) -> Iterator[None]:
+    """Fail an API or CLI test when a log line (since the last check) holds personal data."""
+    yield
+    findings = _log_scan.take()
+    relative = Path(str(request.node.path)).relative_to(REPO).as_posix()
+    if findings and relative.startswith(LOG_SCANNED):
+        pytest.fail(logscan.report(findings), pytrace=False)

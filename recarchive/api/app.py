@@ -21,7 +21,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recarchive import __version__
 from recarchive.api.auth import TokenCache
-from recarchive.api.errors import error_body, install_error_handlers
+from recarchive.api.errors import (
+    error_body,
+    install_error_handlers,
+    log_unexpected,
+    unexpected_response,
+)
 from recarchive.api.metrics import ApiMetrics
 from recarchive.api.operations import health_router
 from recarchive.api.operations import router as operations_router
@@ -40,7 +45,12 @@ _SECURITY_HEADERS = [
 
 
 class _Guard:
-    """Refuses oversized query strings (414); times, counts and logs every request."""
+    """Refuses oversized query strings (414); times, counts and logs every request.
+
+    Any exception a request raises ends here: it is answered with a 500 (or,
+    once the answer has begun, only logged) and not re-raised, so the server
+    (uvicorn) never logs it with its message.
+    """
 
     def __init__(self, app: ASGIApp, metrics: ApiMetrics, max_query_bytes: int) -> None:
         self.app = app
@@ -87,6 +97,11 @@ class _Guard:
                 )
                 return
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:  # answered here: uvicorn would log its message and the input
+            if headers_at is None:
+                await unexpected_response(scope, exc)(scope, receive, send_wrapper)
+            else:  # the answer has begun: log, and let the server close the connection
+                log_unexpected(scope, exc)
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from recarchive.access.policy import Forbidden, PurposeError
 from recarchive.access.services import AccessError, UserNotFound
@@ -65,7 +67,7 @@ def install_error_handlers(app: FastAPI) -> None:
         field = _field_of(first.get("loc", ()))
         if first.get("type") == "json_invalid" or field.isdigit():
             field = "body"
-        message = str(first.get("msg", "invalid value"))
+        message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
         return _json(422, "invalid_request", f"{field}: {message}", field=field)
 
     @app.exception_handler(StarletteHTTPException)
@@ -88,11 +90,38 @@ def install_error_handlers(app: FastAPI) -> None:
         return _json(503, "unavailable", "the catalogue database is unavailable")
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        # Frames only: an exception's message can quote SQL parameters (numbers, names).
-        trace = "".join(traceback.format_tb(exc.__traceback__))
-        logger.error("request_failed", extra={"type": type(exc).__name__, "trace": trace})
-        return _json(500, "internal_error", "the request failed; the server log has the details")
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return unexpected_response(request.scope, exc)
+
+
+def log_unexpected(scope: Scope, exc: BaseException) -> str:
+    """Log an unexpected failure of a request; return the error id the log line carries.
+
+    The line names the error id, the exception class, the method and route
+    template, and the frames (file, line, code). Never the exception's
+    message, the query string or the body: a message can quote SQL
+    parameters or the input (numbers, names, identity codes).
+    """
+    error_id = uuid.uuid4().hex[:16]
+    route = getattr(scope.get("route"), "path", None) or "unmatched"
+    logger.error(
+        "request_failed",
+        extra={
+            "error_id": error_id,
+            "type": type(exc).__name__,
+            "method": scope.get("method"),
+            "route": route,
+            "trace": "".join(traceback.format_tb(exc.__traceback__)),
+        },
+    )
+    return error_id
+
+
+def unexpected_response(scope: Scope, exc: BaseException) -> JSONResponse:
+    """The 500 answer to an unexpected failure, logged by :func:`log_unexpected`."""
+    error_id = log_unexpected(scope, exc)
+    message = f"the request failed; the server log has the details under error id {error_id}"
+    return _json(500, "internal_error", message, error_id=error_id)
 
 
 def domain_response(exc: RecArchiveError) -> JSONResponse:

@@ -92,9 +92,7 @@ def holds_place(
     require(principal.role, Action.HOLD_PLACE)
     if bool(body.recording_ids) == bool(body.customer_id):
         raise FilterError("recording_ids", "give recording_ids or customer_id (one of them)")
-    until = body.until
-    if until is not None and until.tzinfo is None:
-        until = until.replace(tzinfo=runtime.settings.tz)
+    until = parse_time("until", body.until, runtime.settings.tz)
     summary = place_hold(
         runtime,
         case_ref=body.case_ref,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 #: Control characters other than tab and line breaks: never in any request field.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -19,6 +19,32 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, list | tuple):
         return [s for item in value for s in _strings(item)]
     return []
+
+
+#: How far from UTC a naive time may be read (the installation's zone: at most a day).
+_ZONE_MARGIN = dt.timedelta(days=1)
+
+
+def _convertible_to_utc(value: dt.datetime) -> dt.datetime:
+    """An aware time as UTC; a naive one within a day of the calendar's ends refused.
+
+    Python's datetimes end at years 1 and 9999: ``9999-12-31T23:59:59-14:00``
+    or ``0001-01-01T00:00:00+14:00`` cannot be converted to UTC, and a naive
+    time that close to either end may not be in the installation's zone.
+    """
+    if value.tzinfo is None:
+        if not dt.datetime.min + _ZONE_MARGIN <= value <= dt.datetime.max - _ZONE_MARGIN:
+            raise ValueError("out of the range of dates (0001-01-02 to 9999-12-30)")
+        return value
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("out of the range of dates: cannot be converted to UTC") from None
+
+
+#: A date and time in a request body: aware ones arrive as UTC, every one convertible.
+#: Naive ones are in the installation's zone (``general.timezone``); the route converts.
+ApiDateTime = Annotated[dt.datetime, AfterValidator(_convertible_to_utc)]
 
 
 class RequestBody(BaseModel):
@@ -38,6 +64,9 @@ class ErrorDetail(BaseModel):
     code: str
     message: str
     field: str | None = None
+    error_id: str | None = Field(
+        default=None, description="On a 500: the id of the server log line that explains it."
+    )
     tombstone: dict[str, Any] | None = None
 
 
@@ -148,7 +177,10 @@ class HoldIn(RequestBody):
     reason: str = Field(min_length=1, max_length=2000)
     recording_ids: list[uuid.UUID] = Field(default_factory=list, max_length=1000)
     customer_id: str | None = Field(default=None, min_length=1, max_length=64)
-    until: dt.datetime | None = None
+    until: ApiDateTime | None = Field(
+        default=None,
+        description="Until when the hold lasts; without an offset, in the installation's zone.",
+    )
 
 
 class HoldReleaseIn(RequestBody):

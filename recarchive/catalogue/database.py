@@ -105,7 +105,9 @@ def create_catalogue_engine(
         parsed = make_url(url)
     except ArgumentError as exc:
         raise ConfigError(f"setting catalogue.url: not a database URL ({exc})") from None
-    kwargs: dict[str, Any] = {"echo": echo, "future": True}
+    # hide_parameters: SQL parameters (numbers, names, free text) never reach an
+    # error message or a log line, whatever the statement that failed.
+    kwargs: dict[str, Any] = {"echo": echo, "future": True, "hide_parameters": True}
     if parsed.get_backend_name() == "sqlite":
         database = _sqlite_file(parsed)
         if database is not None:

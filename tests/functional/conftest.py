@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.functional.helpers import Result, Runner
+from tests.logscan import SESSION
 
 
 @pytest.fixture
@@ -29,6 +30,7 @@ def run_cli(tmp_path: Path) -> Runner:
             timeout=timeout,
             check=False,
         )
+        SESSION.scan_output(f"recarchive {' '.join(args[:2])}", completed.stderr)
         return Result(completed.returncode, completed.stdout, completed.stderr)
 
     return run

@@ -28,6 +28,7 @@ from recarchive.catalogue.models import CustomerMatch, Recording
 from recarchive.config import load_settings
 from recarchive.runtime import Runtime
 from tests.functional.helpers import Runner, error_lines
+from tests.logscan import SESSION
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -230,6 +231,8 @@ def test_two_processes_with_two_workers_each_archive_every_call_once(
         for _ in range(2)
     ]
     outputs = [process.communicate(timeout=300) for process in processes]
+    for _, stderr in outputs:
+        SESSION.scan_output("recarchive ingest", stderr)
     assert [p.returncode for p in processes] == [0, 0], outputs
     archived = sum(json.loads(out)["archived"] for out, _ in outputs)
     expected = len([c for c in manifest["calls"] if c["expected"] == "archived"])
@@ -258,10 +261,12 @@ def test_sigterm_finishes_the_recording_in_hand_and_exits(
     )  # fmt: skip
     assert process.stderr is not None
     for line in process.stderr:  # wait until it is archiving
+        SESSION.scan_output("recarchive ingest", line)
         if '"event": "archived"' in line:
             break
     process.send_signal(signal.SIGTERM)
-    out, _ = process.communicate(timeout=60)
+    out, rest = process.communicate(timeout=60)
+    SESSION.scan_output("recarchive ingest", rest)
     assert process.returncode == 0
     summary = json.loads(out)
     assert summary["archived"] >= 1

@@ -22,6 +22,7 @@ from tests.api_fixtures import (
     close_runtime,
     tokens,
 )
+from tests.logscan import SESSION
 
 
 def free_port() -> int:
@@ -76,6 +77,12 @@ def test_serve_answers_counts_every_process_and_stops_on_sigterm(
             )
             assert (audio.status_code, len(audio.content)) == (206, 100)
             metrics = client.get("/metrics").text
+            # Personal data in a query string and a body that is refused: in no log line.
+            by_number = client.get("/api/v1/recordings", params={"number": "040 123 4567"})
+            assert by_number.status_code == 403
+            hold = {"case_ref": "D-1", "reason": "Maija Meikäläinen 131052-308T",
+                    "customer_id": "C-1", "until": "9999-12-31T23:59:59-14:00"}  # fmt: skip
+            assert client.post("/api/v1/holds", json=hold).status_code == 422
         searches = [
             line
             for line in metrics.splitlines()
@@ -90,4 +97,5 @@ def test_serve_answers_counts_every_process_and_stops_on_sigterm(
     # uvicorn finishes the requests in hand, then re-raises SIGTERM (a clean stop for systemd).
     assert server.returncode in (0, -signal.SIGTERM), stderr
     assert "Traceback" not in stderr
+    SESSION.scan_output("recarchive serve", stderr)
     assert not list((tmp_path / "var" / "work").glob("metrics-*"))

@@ -55,6 +55,7 @@ from tests.api_fixtures import (
     tokens,
 )
 from tests.functional.helpers import Result, Runner, assert_one_line_error, error_lines
+from tests.logscan import SESSION
 
 Q, D, P, A, ADM = (
     Role.QA_TRAINER,
@@ -155,6 +156,7 @@ def run_with_stdin(args: list[str], env: Mapping[str, str], text: str, cwd: Path
         timeout=120,
         check=False,
     )
+    SESSION.scan_output(f"recarchive {' '.join(args[:2])}", completed.stderr)
     return Result(completed.returncode, completed.stdout, completed.stderr)
 
 

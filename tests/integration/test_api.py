@@ -387,6 +387,8 @@ def test_dates_at_the_edge_of_the_calendar_and_forged_cursors_are_422(
         query = {"cursor": base64.urlsafe_b64encode(raw).decode().rstrip("=")}
     field = next(iter(query))
     assert_error(world.as_role(D).get(RECORDINGS, params=query), 422, "invalid_request", field)
+    response = world.as_role(D).post(f"{RECORDINGS}/search", json=query)
+    assert_error(response, 422, "invalid_request", field)
     if field != "cursor":
         auditor = world.as_role(A)
         assert_error(auditor.get("/api/v1/audit", params=query), 422, "invalid_request", field)
@@ -985,6 +987,16 @@ HOLD_BAD_INPUT: list[tuple[dict[str, Any], str]] = [
     ({"case_ref": "D-1", "recording_ids": ["RID"]}, "reason"),
     ({"case_ref": "D-1", "reason": "r", "customer_id": ""}, "customer_id"),
     ({"case_ref": "D-1", "reason": "r", "recording_ids": ["RID"], "until": "soon"}, "until"),
+    # Times Python cannot convert to UTC, and naive ones at the calendar's ends.
+    ({"case_ref": "D-1", "reason": "r", "customer_id": "C-1",
+      "until": "9999-12-31T23:59:59-14:00"}, "until"),
+    ({"case_ref": "D-1", "reason": "r", "recording_ids": ["RID"],
+      "until": "0001-01-01T00:00:00+14:00"}, "until"),
+    ({"case_ref": "D-1", "reason": "r", "recording_ids": ["RID"],
+      "until": "0001-01-01T00:00:00"}, "until"),
+    ({"case_ref": "D-1", "reason": "r", "recording_ids": ["RID"],
+      "until": "9999-12-31T23:59:59"}, "until"),
+    ({"case_ref": "D-1", "reason": "r", "recording_ids": ["RID"], "until": 10**30}, "until"),
     ({"case_ref": "D-1", "reason": "r", "recording_ids": ["RID"], "extra": 1}, "extra"),
     ({"case_ref": "x" * 129, "reason": "r", "recording_ids": ["RID"]}, "case_ref"),
 ]  # fmt: skip
