@@ -40,7 +40,7 @@ from recarchive.access.models import Role
 from recarchive.access.services import add_user
 from recarchive.api.app import create_app
 from recarchive.catalogue.database import create_catalogue_engine, transaction, utcnow
-from recarchive.catalogue.identity import hash_identity_code, normalise_phone
+from recarchive.catalogue.identity import hash_identity_code, normalise_phone, phone_hash
 from recarchive.catalogue.migrate import upgrade_schema
 from recarchive.catalogue.models import (
     Customer,
@@ -258,15 +258,15 @@ def add_customer(
     """A customer directory entry; the identity code is kept only as its keyed hash."""
     logscan.remember_customer(name, phones, identity_code)  # never to be logged
     kind = hashed = None
+    key = runtime.settings.secret("identity_hash_key") or ""
     if identity_code is not None:
-        key = runtime.settings.secret("identity_hash_key") or ""
         kind, hashed = hash_identity_code(identity_code, key)
     region = runtime.settings.ingest.default_region
     customer = Customer(
         customer_id=customer_id, name=name, identity_hash=hashed, identity_kind=kind
     )
     customer.phones = [
-        CustomerPhone(e164=e164)
+        CustomerPhone(phone_hash=phone_hash(e164, key))
         for e164 in dict.fromkeys(normalise_phone(p, region=region) for p in phones)
     ]
     with transaction(runtime.sessions) as session:

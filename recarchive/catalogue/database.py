@@ -88,6 +88,8 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Deleted rows are overwritten, not left in free pages of the file (erasure means gone).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -207,3 +209,19 @@ def lock_for_write(session: Session) -> None:
     """
     if session.get_bind().dialect.name == "sqlite":
         session.execute(text("UPDATE audit_events SET seq = seq WHERE 0 = 1"))
+
+
+def truncate_journal(engine: Engine) -> None:
+    """After a deletion: leave no old image of deleted rows in SQLite's write-ahead log.
+
+    ``secure_delete`` zeroes deleted content in the database file, but the
+    WAL still holds the page images written before the deletion until they
+    are overwritten. A ``TRUNCATE`` checkpoint copies the log into the file
+    and empties it. It waits (busy timeout) for readers of an older snapshot;
+    if they keep it busy, the next deletion's checkpoint finishes the job.
+    Nothing to do on PostgreSQL, whose dead rows are the server's to vacuum.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -189,7 +189,7 @@ def _check_row(line: int, fields: list[str], columns: list[str], key: str, regio
     phones: set[str] = set()
     for position, number in enumerate(numbers, start=1):
         try:
-            phones.add(identity.normalise_phone(number, region=region))
+            phones.add(identity.phone_hash(identity.normalise_phone(number, region=region), key))
         except identity.InvalidPhoneNumber:
             row.problems.append(f"phone_numbers: number #{position} is not a valid phone number")
     row.phones = frozenset(phones)
@@ -246,10 +246,10 @@ def _apply(session: Session, rows: list[_Row], report: DirectoryImportReport, wr
     query = sa.select(*_STORED).where(Customer.customer_id.in_(list(valid)))
     stored = {values["customer_id"]: dict(values) for values in session.execute(query).mappings()}
     stored_phones: dict[str, set[str]] = {customer_id: set() for customer_id in stored}
-    phone_query = sa.select(CustomerPhone.customer_id, CustomerPhone.e164)
+    phone_query = sa.select(CustomerPhone.customer_id, CustomerPhone.phone_hash)
     phone_query = phone_query.where(CustomerPhone.customer_id.in_(list(stored)))
-    for customer_id, e164 in session.execute(phone_query):
-        stored_phones[customer_id].add(e164)
+    for customer_id, digest in session.execute(phone_query):
+        stored_phones[customer_id].add(digest)
     now = utcnow()
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -264,7 +264,7 @@ def _apply(session: Session, rows: list[_Row], report: DirectoryImportReport, wr
         else:
             report.updated += 1
             updates.append(row.values | {"updated_at": now})
-        phones.extend({"customer_id": customer_id, "e164": e164} for e164 in row.phones)
+        phones.extend({"customer_id": customer_id, "phone_hash": h} for h in row.phones)
     if write and inserts:
         session.execute(sa.insert(Customer), inserts)
     if write and updates:
@@ -373,11 +373,12 @@ def import_directory(
     return report
 
 
-def match_caller(session: Session, e164: str | None) -> CallerMatch:
+def match_caller(session: Session, e164: str | None, *, hash_key: str) -> CallerMatch:
     """Match a caller's E.164 number (None when withheld) against the directory."""
     if not e164:
         return CallerMatch(CustomerMatch.UNKNOWN)
-    query = sa.select(CustomerPhone.customer_id).where(CustomerPhone.e164 == e164)
+    digest = identity.phone_hash(e164, hash_key)
+    query = sa.select(CustomerPhone.customer_id).where(CustomerPhone.phone_hash == digest)
     candidates = tuple(session.scalars(query.distinct().order_by(CustomerPhone.customer_id)))
     if not candidates:
         return CallerMatch(CustomerMatch.UNKNOWN)
@@ -393,6 +394,9 @@ def find_customers_by_identity(session: Session, text: str, *, hash_key: str) ->
     return list(session.scalars(query.order_by(Customer.customer_id)))
 
 
-def find_customers_by_phone(session: Session, text: str, *, region: str = "FI") -> list[str]:
+def find_customers_by_phone(
+    session: Session, text: str, *, hash_key: str, region: str = "FI"
+) -> list[str]:
     """Ids of the customers with this phone number, sorted. Raises InvalidPhoneNumber."""
-    return list(match_caller(session, identity.normalise_phone(text, region=region)).candidates)
+    e164 = identity.normalise_phone(text, region=region)
+    return list(match_caller(session, e164, hash_key=hash_key).candidates)

@@ -176,6 +176,17 @@ def identity_hash(code_compact: str, key: str) -> str:
     return digest.hexdigest()
 
 
+def phone_hash(e164: str, key: str) -> str:
+    """HMAC-SHA-256 (hex) of an E.164 number under the identity-hash key.
+
+    The customer directory keeps phone numbers only in this form: it answers
+    "which customers have this number" without holding the number itself.
+    """
+    if not key:
+        raise ConfigError("the identity-hash key is empty")
+    return hmac.new(key.encode("utf-8"), f"phone:{e164}".encode(), hashlib.sha256).hexdigest()
+
+
 def hash_identity_code(text: str, key: str) -> tuple[IdentityKind, str]:
     """Validate an identity code as typed and return its kind and keyed hash."""
     kind, code = parse_identity_code(text)

@@ -42,11 +42,15 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade_schema(engine: Engine) -> tuple[str | None, str]:
+def upgrade_schema(
+    engine: Engine, *, identity_hash_key: str | None = None
+) -> tuple[str | None, str]:
     """Bring the schema to the newest revision; returns ``(before, after)``.
 
     Harmless on a database that is already current. Each migration runs in a
     transaction, so an interrupted upgrade leaves the previous revision.
+    ``identity_hash_key`` is needed by migrations that hash data already
+    stored (0006: the directory's phone numbers).
     """
     before = current_revision(engine)
     head = head_revision()
@@ -54,6 +58,7 @@ def upgrade_schema(engine: Engine) -> tuple[str | None, str]:
         config = alembic_config()
         with engine.begin() as connection:
             config.attributes["connection"] = connection
+            config.attributes["identity_hash_key"] = identity_hash_key
             command.upgrade(config, "head")
         logger.info("catalogue_upgraded", extra={"from_revision": before, "to_revision": head})
     return before, head

@@ -101,8 +101,9 @@ class CustomerPhone(Base):
     customer_id: Mapped[str] = mapped_column(
         ForeignKey("customers.customer_id", ondelete="CASCADE"), primary_key=True
     )
-    #: Phone number in E.164 form (``+358401234567``).
-    e164: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+    #: Keyed hash of the number in E.164 form (:func:`~recarchive.catalogue.identity.phone_hash`):
+    #: the directory never holds a number in clear.
+    phone_hash: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
 
     customer: Mapped[Customer] = relationship(back_populates="phones")
 

@@ -33,7 +33,11 @@ class InitReport:
 
 
 def initialise(
-    engine: Engine, store: ObjectStore, *, backstop: Mapping[str, int] | None = None
+    engine: Engine,
+    store: ObjectStore,
+    *,
+    backstop: Mapping[str, int] | None = None,
+    identity_hash_key: str | None = None,
 ) -> InitReport:
     """Create or upgrade the catalogue schema, create the bucket, install the backstop.
 
@@ -47,7 +51,7 @@ def initialise(
     from recarchive.catalogue.migrate import upgrade_schema  # Alembic: only `init` needs it
 
     check_connection(engine)
-    before, after = upgrade_schema(engine)
+    before, after = upgrade_schema(engine, identity_hash_key=identity_hash_key)
     created = store.create()
     store.check()
     installed: Mapping[str, int] | None = None

@@ -25,6 +25,7 @@ def init_command(app: AppContext) -> None:
         app.runtime.engine,
         app.runtime.store,
         backstop={name: days + grace for name, days in periods.items()},
+        identity_hash_key=app.settings.secret("identity_hash_key"),
     )
     if report.schema_changed:
         before = report.revision_before or "empty"

@@ -176,6 +176,7 @@ class Pipeline:
 
     @functools.cached_property
     def _forget_key(self) -> str:
+        """The identity-hash key: directory phone hashes and forgotten work items."""
         return self.settings.secret("identity_hash_key") or ""
 
     def _call_archived(self, session: Any, source: str, problem: Problem) -> bool:
@@ -399,7 +400,7 @@ class Pipeline:
             started_at=facts.started_at, reasons=reasons, queue=facts.queue, source=item.source
         )
         with self.runtime.sessions() as session:
-            match = match_caller(session, customer_number)
+            match = match_caller(session, customer_number, hash_key=self._forget_key)
             held = customers_held(session, match.candidates, utcnow())
         tag_class = expected_tag(self.settings.retention, retention.rule, held=held)
         return _Plan(caller, called, match, reasons, retention, tag_class)

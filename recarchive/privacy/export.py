@@ -44,6 +44,7 @@ from recarchive.privacy.subjects import (
     SharedDecisions,
     Subject,
     SubjectQuery,
+    customer_numbers,
     find_subject,
     register_request,
     request_dict,
@@ -340,9 +341,8 @@ def _manifest(
         name, numbers = None, [subject.number] if subject.number else []
         if subject.customer_id is not None:
             customer = session.get(Customer, subject.customer_id)
-            if customer is not None:
-                name = customer.name
-                numbers = sorted(p.e164 for p in customer.phones)
+            name = customer.name if customer is not None else None
+            numbers = customer_numbers(session, subject.customer_id)
         restrictions = [restriction_dict(r) for r in subject_restrictions(session, subject)]
         requests = [
             request_dict(r)

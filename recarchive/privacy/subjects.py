@@ -28,10 +28,16 @@ from sqlalchemy.orm import Session
 from recarchive.access.audit import append_event
 from recarchive.access.services import Principal
 from recarchive.catalogue.database import transaction, utcnow
-from recarchive.catalogue.identity import IdentifierError, hash_identity_code, normalise_phone
+from recarchive.catalogue.identity import (
+    IdentifierError,
+    hash_identity_code,
+    normalise_phone,
+    phone_hash,
+)
 from recarchive.catalogue.models import (
     Customer,
     CustomerPhone,
+    Direction,
     Recording,
     RecordingCandidate,
     RecordingStatus,
@@ -140,7 +146,7 @@ def find_subject(runtime: Runtime, query: SubjectQuery) -> Subject:
         ids = list(
             session.scalars(
                 select(CustomerPhone.customer_id)
-                .where(CustomerPhone.e164 == e164)
+                .where(CustomerPhone.phone_hash == phone_hash(e164, key))
                 .distinct()
                 .order_by(CustomerPhone.customer_id)
             )
@@ -334,9 +340,8 @@ def show_subject(
         name, numbers = None, [subject.number] if subject.number else []
         if subject.customer_id is not None:
             customer = session.get(Customer, subject.customer_id)
-            if customer is not None:
-                name = customer.name
-                numbers = sorted(phone.e164 for phone in customer.phones)
+            name = customer.name if customer is not None else None
+            numbers = customer_numbers(session, subject.customer_id)
         restrictions = subject_restrictions(session, subject)
         shared = _shared_calls(session, subject)
         requests = list(
@@ -396,6 +401,23 @@ def _shared_calls(session: Session, subject: Subject) -> list[dict[str, Any]]:
         }
         for i in ids
     ]
+
+
+def customer_numbers(session: Session, customer_id: str) -> list[str]:
+    """The customer's numbers as their calls show them (the directory keeps only hashes).
+
+    The customer's side of each call: the caller of an inbound call, the
+    called number of an outbound one.
+    """
+    rows = session.execute(
+        select(Recording.direction, Recording.caller_number, Recording.called_number).where(
+            Recording.customer_id == customer_id, Recording.status == RecordingStatus.ACTIVE
+        )
+    ).all()
+    numbers = {
+        called if direction is Direction.OUTBOUND else caller for direction, caller, called in rows
+    }
+    return sorted(n for n in numbers if n)
 
 
 def subject_restrictions(session: Session, subject: Subject) -> list[ProcessingRestriction]:

@@ -28,7 +28,12 @@ from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from recarchive.access.audit import append_event
-from recarchive.catalogue.database import lock_for_write, transaction, utcnow
+from recarchive.catalogue.database import (
+    lock_for_write,
+    transaction,
+    truncate_journal,
+    utcnow,
+)
 from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.errors import RecArchiveError, StoreError
 from recarchive.retention.rules import Buried, bury, held_condition
@@ -236,4 +241,6 @@ def delete_doomed(
                 .values(status=RecordingStatus.ACTIVE)
                 .execution_options(synchronize_session=False)
             )
+    if gone:
+        truncate_journal(runtime.engine)
     return gone, failed

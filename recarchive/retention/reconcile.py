@@ -59,7 +59,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from recarchive.access.audit import append_event
-from recarchive.catalogue.database import transaction, utcnow
+from recarchive.catalogue.database import transaction, truncate_journal, utcnow
 from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.errors import ObjectNotFound
 from recarchive.retention.models import Tombstone
@@ -355,6 +355,8 @@ def _tombstone(runtime: Runtime, gone: dict[uuid.UUID, str], report: ReconcileRe
             )
         if settled:
             session.execute(delete(Recording).where(Recording.id.in_(settled)))
+    if not report.dry_run and gone:
+        truncate_journal(runtime.engine)
 
 
 def _classify(recording: Recording, held: bool, now: dt.datetime) -> tuple[str, str]:

@@ -12,18 +12,15 @@ import json
 import logging
 import os
 import stat
-import subprocess
-import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from recarchive.catalogue.database import create_catalogue_engine
-from recarchive.cli import cli
+from tests.functional.embedded import configure, generate, invoke
 
-REPO = Path(__file__).resolve().parents[2]
 SHARED_BITS = stat.S_IRWXG | stat.S_IRWXO
 
 
@@ -51,15 +48,6 @@ def _restore_logging() -> Iterator[None]:
         logger.handlers[:], logger.level, logger.propagate = saved
 
 
-def invoke(env: Mapping[str, str], *args: str) -> Result:
-    """Run ``recarchive ARGS`` in-process with only ``env``'s RECARCHIVE_*/AWS_* variables."""
-    foreign: dict[str, str | None] = {
-        name: None for name in os.environ if name.startswith(("RECARCHIVE_", "AWS_"))
-    }
-    result = CliRunner().invoke(cli, list(args), env={**foreign, **env}, catch_exceptions=False)
-    return result
-
-
 def warnings_of(result: Result) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
 
@@ -68,27 +56,6 @@ def loose_paths(root: Path) -> list[str]:
     """Everything under ``root`` (and itself) that a group or other users can reach."""
     found = [root, *root.rglob("*")]
     return [f"{p} {mode(p):04o}" for p in found if mode(p) & SHARED_BITS]
-
-
-def configure(tmp_path: Path, spool: Path) -> dict[str, str]:
-    template = (REPO / "docs" / "examples" / "demo.toml.in").read_text(encoding="utf-8")
-    data_dir = tmp_path / "install" / "var"  # "install" is missing too: created 0700
-    text = template.replace("@DATA_DIR@", str(data_dir)).replace("@SPOOL@", str(spool))
-    config = tmp_path / "recarchive.toml"
-    config.write_text(text, encoding="utf-8")
-    return {"RECARCHIVE_CONFIG": str(config), "RECARCHIVE_REASONS_DEFAULT_CODE": ""}
-
-
-def generate(out: Path, count: int) -> dict[str, object]:
-    subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "gen_calls.py"), "--out", str(out),
-         "--layout", "spool", "--count", str(count), "--day", "2026-03-14", "--engine", "tones",
-         "--min-seconds", "2", "--max-seconds", "3", "--seed", "5", "--customers", "5",
-         "--jobs", "1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    manifest: dict[str, object] = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    return manifest
 
 
 def test_an_ingested_recording_leaves_nothing_readable_by_others(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from recarchive.access.models import AuditEvent, Role, User
 from recarchive.catalogue.database import create_catalogue_engine, table_names
+from recarchive.catalogue.identity import phone_hash
 from recarchive.catalogue.intake import WorkItem, WorkState
 from recarchive.catalogue.migrate import current_revision, head_revision, upgrade_schema
 from recarchive.catalogue.models import (
@@ -104,7 +105,7 @@ def test_recording_round_trip_keeps_utc_and_relations(sessions: sessionmaker[Ses
             Customer(
                 customer_id="C-1001",
                 name="Asiakas Yksi",
-                phones=[CustomerPhone(e164="+358401234567")],
+                phones=[CustomerPhone(phone_hash=phone_hash("+358401234567", "k" * 32))],
             )
         )
         recording = make_recording(customer_id="C-1001", customer_match=CustomerMatch.MATCHED)
@@ -122,7 +123,9 @@ def test_recording_round_trip_keeps_utc_and_relations(sessions: sessionmaker[Ses
         assert loaded.direction is Direction.INBOUND
         assert loaded.customer_match is CustomerMatch.MATCHED
         phone_owner = session.scalars(
-            select(CustomerPhone.customer_id).where(CustomerPhone.e164 == "+358401234567")
+            select(CustomerPhone.customer_id).where(
+                CustomerPhone.phone_hash == phone_hash("+358401234567", "k" * 32)
+            )
         ).all()
         assert phone_owner == ["C-1001"]
 
@@ -231,3 +234,36 @@ def test_hold_tombstone_user_audit_and_work_item_rows(sessions: sessionmaker[Ses
         events = session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
         assert events[-1].seq >= 1
         assert events[-1].details == {}
+
+
+def test_upgrade_hashes_the_directory_phone_numbers_in_place(empty_catalogue_url: str) -> None:
+    """0006: numbers stored in clear by an older recarchive become keyed hashes."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from recarchive.catalogue.migrate import alembic_config, upgrade_schema
+    from recarchive.errors import CatalogueError
+
+    engine = create_catalogue_engine(empty_catalogue_url)
+    try:
+        config = alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0005")
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO customers (customer_id, name, created_at, updated_at) "
+                    "VALUES ('C-1', 'Asiakas', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+            )
+            connection.execute(text("INSERT INTO customer_phones VALUES ('C-1', '+358401234567')"))
+        with pytest.raises((RuntimeError, CatalogueError), match="identity-hash key"):
+            upgrade_schema(engine)
+        assert current_revision(engine) == "0005"  # nothing half-done
+        upgrade_schema(engine, identity_hash_key="k" * 32)
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT * FROM customer_phones")).all()
+        assert [tuple(row) for row in rows] == [("C-1", phone_hash("+358401234567", "k" * 32))]
+    finally:
+        engine.dispose()

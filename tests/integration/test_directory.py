@@ -20,12 +20,27 @@ from recarchive.catalogue.directory import (
     import_directory,
     match_caller,
 )
-from recarchive.catalogue.identity import InvalidIdentityCode, InvalidPhoneNumber, identity_hash
+from recarchive.catalogue.identity import (
+    InvalidIdentityCode,
+    InvalidPhoneNumber,
+    identity_hash,
+    phone_hash,
+)
 from recarchive.catalogue.models import Customer, CustomerMatch, CustomerPhone, IdentityKind
 from recarchive.errors import CatalogueError
 
 KEY = "directory-test-key-" * 3
 HEADER = "customer_id,name,phone_numbers,identity_code"
+#: The numbers the tests expect to find (the directory holds only their keyed hashes).
+KNOWN_NUMBERS = (
+    "+358401234567",
+    "+35891234567",
+    "+46701234567",
+    "+358401000003",
+    "+358402000001",
+    "+358409000001",
+    "+358409000002",
+)
 
 
 def csv_file(*lines: str, header: str = HEADER) -> io.StringIO:
@@ -37,9 +52,13 @@ def load(sessions: sessionmaker[Session], *lines: str, **options: object) -> Dir
 
 
 def phones_of(sessions: sessionmaker[Session], customer_id: str) -> set[str]:
+    """The customer's numbers, as the E.164 numbers whose keyed hashes the directory holds."""
     with sessions() as session:
-        query = select(CustomerPhone.e164).where(CustomerPhone.customer_id == customer_id)
-        return set(session.scalars(query))
+        query = select(CustomerPhone.phone_hash).where(CustomerPhone.customer_id == customer_id)
+        stored = set(session.scalars(query))
+    known = {phone_hash(number, KEY): number for number in KNOWN_NUMBERS}
+    assert stored <= set(known), "the directory holds something that is not a known number's hash"
+    return {known[digest] for digest in stored}
 
 
 def customer(sessions: sessionmaker[Session], customer_id: str) -> Customer | None:
@@ -228,20 +247,20 @@ def test_matching_callers(sessions: sessionmaker[Session]) -> None:
         "match-3,Minna Match,0407000002,",
     )
     with sessions() as session:
-        unique = match_caller(session, "+358407000001")
+        unique = match_caller(session, "+358407000001", hash_key=KEY)
         assert unique.status is CustomerMatch.MATCHED
         assert (unique.customer_id, unique.candidates) == ("match-2", ("match-2",))
-        shared = match_caller(session, "+358407000002")
+        shared = match_caller(session, "+358407000002", hash_key=KEY)
         assert shared.status is CustomerMatch.AMBIGUOUS
         assert shared.customer_id is None
         assert shared.candidates == ("match-1", "match-2", "match-3")
-        unknown = match_caller(session, "+358407999999")
+        unknown = match_caller(session, "+358407999999", hash_key=KEY)
         assert (unknown.status, unknown.customer_id, unknown.candidates) == (
             CustomerMatch.UNKNOWN,
             None,
             (),
         )
-        assert match_caller(session, None).status is CustomerMatch.UNKNOWN
+        assert match_caller(session, None, hash_key=KEY).status is CustomerMatch.UNKNOWN
 
 
 def test_finding_customers_by_identity_and_phone(sessions: sessionmaker[Session]) -> None:
@@ -258,13 +277,16 @@ def test_finding_customers_by_identity_and_phone(sessions: sessionmaker[Session]
         ]
         assert find_customers_by_identity(session, "20774740", hash_key=KEY) == ["find-3"]
         assert find_customers_by_identity(session, "131052-308T", hash_key="other-" * 8) == []
-        assert find_customers_by_phone(session, "+358 40 800 0001") == ["find-1", "find-2"]
-        assert find_customers_by_phone(session, "040-8000003") == ["find-3"]
-        assert find_customers_by_phone(session, "040 899 9999") == []
+        assert find_customers_by_phone(session, "+358 40 800 0001", hash_key=KEY) == [
+            "find-1",
+            "find-2",
+        ]
+        assert find_customers_by_phone(session, "040-8000003", hash_key=KEY) == ["find-3"]
+        assert find_customers_by_phone(session, "040 899 9999", hash_key=KEY) == []
         with pytest.raises(InvalidIdentityCode):
             find_customers_by_identity(session, "131052-308U", hash_key=KEY)
         with pytest.raises(InvalidPhoneNumber):
-            find_customers_by_phone(session, "anonymous")
+            find_customers_by_phone(session, "anonymous", hash_key=KEY)
 
 
 def test_semicolon_file_with_bom_and_crlf(sessions: sessionmaker[Session], tmp_path: Path) -> None:

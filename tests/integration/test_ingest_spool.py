@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from recarchive.catalogue.database import create_catalogue_engine, transaction
+from recarchive.catalogue.identity import phone_hash
 from recarchive.catalogue.intake import QuarantineEntry, WorkItem, WorkState
 from recarchive.catalogue.migrate import upgrade_schema
 from recarchive.catalogue.models import Customer, CustomerMatch, CustomerPhone, Direction, Recording
@@ -245,24 +246,27 @@ def runtime(spool: Path, empty_catalogue_url: str, store_settings: str) -> Itera
     engine.dispose()
     runtime = Runtime(make_settings(spool, empty_catalogue_url, store_settings))
     runtime.store.create()
+    key = runtime.settings.secret("identity_hash_key") or ""
     with transaction(runtime.sessions) as session:
         session.add(
             Customer(
-                customer_id="C-1", name="Asiakas Yksi", phones=[CustomerPhone(e164="+358401234567")]
+                customer_id="C-1",
+                name="Asiakas Yksi",
+                phones=[CustomerPhone(phone_hash=phone_hash("+358401234567", key))],
             )
         )
         session.add(
             Customer(
                 customer_id="C-2",
                 name="Asiakas Kaksi",
-                phones=[CustomerPhone(e164="+358509998888")],
+                phones=[CustomerPhone(phone_hash=phone_hash("+358509998888", key))],
             )
         )
         session.add(
             Customer(
                 customer_id="C-3",
                 name="Asiakas Kolme",
-                phones=[CustomerPhone(e164="+358509998888")],
+                phones=[CustomerPhone(phone_hash=phone_hash("+358509998888", key))],
             )
         )
     yield runtime
