@@ -124,6 +124,8 @@ class CatalogueSettings(_Section):
 class StorageSettings(_Section):
     backend: Literal["filesystem", "s3"] = "filesystem"
     root: OptionalPath = None
+    #: Age after which the leftovers of an unfinished write are swept (at most 30 days).
+    abandoned_after_hours: int = Field(default=24, ge=1, le=720)
 
 
 class S3Settings(_Section):

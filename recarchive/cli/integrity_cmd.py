@@ -50,7 +50,9 @@ def reconcile_command(
     A recording whose object is gone becomes a tombstone (rule
     bucket-lifecycle past its retain_until, missing-object before it or while
     held). Objects without a catalogue row are reported, and deleted only
-    with --delete-orphans. Exit status 1 when a recording was lost before its
+    with --delete-orphans. What writes that never finished left in the store
+    (temporary files, incomplete multipart uploads) is deleted once older
+    than storage.abandoned_after_hours. Exit status 1 when a recording was lost before its
     time or while held, a deleted object came back, or a deletion failed.
     """
     report = reconcile_store(
@@ -75,6 +77,10 @@ def reconcile_command(
         _ids("orphaned objects", report.orphans, report.orphan_keys)
         click.echo(f"younger orphans, left alone: {report.young_orphans}")
         _ids("deleted objects that came back", report.resurrected, report.resurrected_keys)
+        swept = "would delete" if dry_run else "deleted"
+        click.echo(
+            f"{swept}, left by unfinished writes: {report.swept} ({human_size(report.swept_bytes)})"
+        )
         if delete_orphans and not dry_run:
             click.echo(
                 f"deleted: {report.orphans_deleted} orphan(s), "

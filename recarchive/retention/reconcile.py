@@ -16,6 +16,13 @@ catalogue and settles what the two disagree on:
   its object but never committed its row); an object with a tombstone was
   deleted once and is back ("resurrected").
 
+Leftovers of writes that never finished (a filesystem store's temporary
+files, S3 multipart uploads: partial copies of audio that no key shows) are
+deleted irreversibly, unless ``dry_run``, when their last write is older than
+``abandoned_after`` (``storage.abandoned_after_hours``, 24 by default), by
+:meth:`~recarchive.storage.interfaces.ObjectStore.sweep_abandoned`; they are
+counted in the report and in the ``reconcile.run`` audit event.
+
 Deletes objects irreversibly only when asked (``delete_orphans`` and not
 ``dry_run``): orphans last modified at or before ``now - orphan_min_age``
 (one day by default: an ingest stores its object before it commits its row,
@@ -112,6 +119,9 @@ class ReconcileReport:
     resurrected: int = 0
     resurrected_deleted: int = 0
     delete_failed: int = 0
+    #: Leftovers of abandoned writes deleted (found, when dry), and the bytes they held.
+    swept: int = 0
+    swept_bytes: int = 0
     backstop_ids: list[str] = dataclasses.field(default_factory=list)
     missing_ids: list[str] = dataclasses.field(default_factory=list)
     held_missing_ids: list[str] = dataclasses.field(default_factory=list)
@@ -133,9 +143,15 @@ def reconcile_store(
     orphan_min_age: dt.timedelta = dt.timedelta(days=1),
     delete_orphans: bool = False,
     dry_run: bool = False,
+    abandoned_after: dt.timedelta | None = None,
 ) -> ReconcileReport:
-    """Settle what store and catalogue disagree on; see the module docstring."""
+    """Settle what store and catalogue disagree on; see the module docstring.
+
+    ``abandoned_after`` defaults to the setting ``storage.abandoned_after_hours``.
+    """
     report = ReconcileReport(now=now or utcnow(), dry_run=dry_run, delete_orphans=delete_orphans)
+    if abandoned_after is None:
+        abandoned_after = dt.timedelta(hours=runtime.settings.storage.abandoned_after_hours)
     young_after = report.now - orphan_min_age
     with runtime.engine.connect() as connection:
         try:
@@ -156,12 +172,14 @@ def reconcile_store(
             raise
         _LISTED.drop(connection)
         connection.commit()
+    swept = runtime.store.sweep_abandoned(report.now - abandoned_after, dry_run=dry_run)
+    report.swept, report.swept_bytes = swept.count, swept.size_bytes
     summary = {
         field: getattr(report, field)
         for field in (
             "checked_objects", "checked_rows", "tombstoned_backstop", "tombstoned_missing",
             "held_missing", "finished_expiry", "orphans", "young_orphans", "orphans_deleted",
-            "resurrected", "resurrected_deleted", "delete_failed",
+            "resurrected", "resurrected_deleted", "delete_failed", "swept", "swept_bytes",
         )
     }  # fmt: skip
     if not dry_run:

@@ -111,8 +111,10 @@ def run_nightly_if_due(runtime: Runtime, *, now: dt.datetime | None = None) -> N
     Deletes irreversibly what :func:`~recarchive.retention.expiry.expire_recordings`
     deletes (cutoff: now), then turns rows whose objects the bucket's backstop
     removed into tombstones (:func:`~recarchive.retention.reconcile.reconcile_store`,
-    which deletes no object by default). Returns None when not due or when
-    another process runs it.
+    which deletes no object by default) and deletes what writes that never
+    finished left in the store, once older than ``storage.abandoned_after_hours``
+    (cutoff: now minus that). Returns None when not due or when another
+    process runs it.
     """
     now = now or utcnow()
     settings = runtime.settings
@@ -126,7 +128,7 @@ def run_nightly_if_due(runtime: Runtime, *, now: dt.datetime | None = None) -> N
         logger.info("nightly_started", extra={"scheduled": scheduled.isoformat()})
         report = expire_recordings(runtime, now=max(scheduled, now))
         erasures = resume_pending_erasures(runtime)
-        reconciled = reconcile_store(runtime)
+        reconciled = reconcile_store(runtime, now=now)
         with transaction(runtime.sessions) as session:
             append_event(
                 session,
@@ -145,6 +147,8 @@ def run_nightly_if_due(runtime: Runtime, *, now: dt.datetime | None = None) -> N
                         "tombstoned_backstop": reconciled.tombstoned_backstop,
                         "tombstoned_missing": reconciled.tombstoned_missing,
                         "orphans": reconciled.orphans,
+                        "swept": reconciled.swept,
+                        "swept_bytes": reconciled.swept_bytes,
                     },
                 },
             )

@@ -16,13 +16,14 @@ the new one, never part of one. The two renames (sidecar, then data) and
 deletes are serialised by the lock, among threads and processes alike, so
 concurrent writers of one key cannot mix one's data with another's sidecar.
 Temporary files of a crashed process stay in ``tmp/`` (never listed) until
-removed by hand. The sidecar records the size and mtime of the
-data file it describes; a sidecar that does not match its file (left by a
-crash between the two renames) is ignored, so a stale SHA-256 is never
-reported. Keys that pass through a symbolic link, or start with
-``.recarchive``, are refused. Unlike S3, a filesystem cannot hold both ``a``
-and ``a/b``: the second of them is refused with
-:class:`~recarchive.errors.InvalidObjectKey`.
+:meth:`~FilesystemObjectStore.sweep_abandoned` removes them once their
+modification time is old enough (the nightly reconciliation does). The
+sidecar records the size and mtime of the data file it describes; a
+sidecar that does not match its file (left by a crash between the two
+renames) is ignored, so a stale SHA-256 is never reported. Keys that pass
+through a symbolic link, or start with ``.recarchive``, are refused. Unlike
+S3, a filesystem cannot hold both ``a`` and ``a/b``: the second of them is
+refused with :class:`~recarchive.errors.InvalidObjectKey`.
 
 Paths, sidecars, the lock and the translation of ``OSError`` live in
 :mod:`recarchive.storage.filesystem_layout`; this module holds the
@@ -32,6 +33,7 @@ Paths, sidecars, the lock and the translation of ``OSError`` live in
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import errno
 import hashlib
 import os
@@ -43,14 +45,23 @@ from typing import Any, BinaryIO
 
 from recarchive.errors import InvalidObjectKey, ObjectNotFound, StoreAccessDenied, StoreError
 from recarchive.private_files import make_private_dir
-from recarchive.storage.filesystem_layout import INTERNAL_DIR, FilesystemLayout, fsync_dir
+from recarchive.storage.filesystem_layout import (
+    DATA_TEMP_PREFIX,
+    INTERNAL_DIR,
+    META_TEMP_PREFIX,
+    FilesystemLayout,
+    fsync_dir,
+    logger,
+)
 from recarchive.storage.interfaces import (
     CHUNK_SIZE,
     ByteRange,
     DeleteResult,
     ObjectInfo,
+    SweepResult,
     check_written,
     validate_content_type,
+    validate_cutoff,
     validate_expected,
     validate_key,
     validate_metadata,
@@ -153,7 +164,7 @@ class FilesystemObjectStore(FilesystemLayout):
         temps: list[str] = []
         try:
             try:
-                fd, data_tmp = tempfile.mkstemp(dir=self._tmp_dir(), prefix="put-")
+                fd, data_tmp = tempfile.mkstemp(dir=self._tmp_dir(), prefix=DATA_TEMP_PREFIX)
             except OSError as exc:
                 raise self._error(exc, key) from exc
             temps.append(data_tmp)
@@ -381,3 +392,47 @@ class FilesystemObjectStore(FilesystemLayout):
                 if temp:
                     os.unlink(temp)
             raise self._error(exc, key) from exc
+
+    def sweep_abandoned(self, older_than: dt.datetime, *, dry_run: bool = False) -> SweepResult:
+        """Delete temp files of writes in ``.recarchive/tmp`` modified before ``older_than``.
+
+        Only regular files named as a write names them (data ``put-*``,
+        sidecar ``meta-*``) are considered. A live write keeps writing its
+        data file, so its modification time stays recent. Each file is
+        looked at and deleted under the exclusive store lock, the one every
+        rename into place takes: a write is never caught between its sidecar
+        and its data rename, and a file already renamed into place is no
+        longer in ``tmp/``.
+        """
+        cutoff_ns = int(validate_cutoff(older_than).timestamp() * 1_000_000_000)
+        self._require_root()
+        tmp = os.path.join(self._real_root(), INTERNAL_DIR, "tmp")
+        try:
+            with os.scandir(tmp) as scan:
+                names = sorted(
+                    entry.name
+                    for entry in scan
+                    if entry.name.startswith((DATA_TEMP_PREFIX, META_TEMP_PREFIX))
+                )
+        except (FileNotFoundError, NotADirectoryError):
+            return SweepResult()
+        except OSError as exc:
+            raise self._error(exc) from exc
+        count = size = 0
+        try:
+            with self._locked(shared=dry_run):
+                for name in names:
+                    path = os.path.join(tmp, name)
+                    with contextlib.suppress(FileNotFoundError):
+                        st = os.lstat(path)
+                        if not stat.S_ISREG(st.st_mode) or st.st_mtime_ns >= cutoff_ns:
+                            continue
+                        if not dry_run:
+                            os.unlink(path)
+                        count += 1
+                        size += st.st_size
+        except OSError as exc:
+            raise self._error(exc) from exc
+        if count and not dry_run:
+            logger.info("storage.abandoned_swept", extra={"count": count, "size_bytes": size})
+        return SweepResult(count=count, size_bytes=size)

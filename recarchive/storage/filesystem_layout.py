@@ -37,6 +37,11 @@ from recarchive.storage.interfaces import ObjectInfo, validate_key
 logger = logging.getLogger("recarchive.storage.filesystem")
 
 INTERNAL_DIR = ".recarchive"
+#: Name prefixes of the temporary files of writes in ``.recarchive/tmp``: data, then sidecar.
+#: :meth:`~recarchive.storage.filesystem.FilesystemObjectStore.sweep_abandoned` removes
+#: only files with these prefixes.
+DATA_TEMP_PREFIX = "put-"
+META_TEMP_PREFIX = "meta-"
 
 
 def fsync_dir(path: str) -> None:
@@ -140,7 +145,7 @@ class FilesystemLayout:
         )
 
     def _temp_json(self, doc: Mapping[str, Any]) -> str:
-        fd, name = tempfile.mkstemp(dir=self._tmp_dir(), prefix="meta-", suffix=".json")
+        fd, name = tempfile.mkstemp(dir=self._tmp_dir(), prefix=META_TEMP_PREFIX, suffix=".json")
         try:
             with os.fdopen(fd, "wb") as file:
                 file.write(json.dumps(doc, sort_keys=True).encode())

@@ -95,6 +95,16 @@ class DeleteResult:
     failed: Mapping[str, str]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class SweepResult:
+    """Outcome of :meth:`ObjectStore.sweep_abandoned`: leftovers removed (or, dry, found)."""
+
+    #: Leftovers of abandoned writes removed (found, in a dry run).
+    count: int = 0
+    #: Bytes they held (as far as the backend tells: uploaded parts on S3).
+    size_bytes: int = 0
+
+
 class ObjectReader(Protocol):
     """An open object (or byte range of one): read it, then close it."""
 
@@ -196,6 +206,35 @@ class ObjectStore(Protocol):
 
     def set_tags(self, key: str, tags: Mapping[str, str]) -> None:
         """Replace the object's tags. Raises :class:`~recarchive.errors.ObjectNotFound`."""
+
+    def sweep_abandoned(self, older_than: dt.datetime, *, dry_run: bool = False) -> SweepResult:
+        """Remove the leftovers of writes that never finished, from before ``older_than``.
+
+        A write killed mid-way (``kill -9``, a crash, a power cut) can leave a
+        partial copy of the data outside any object: a temporary file of the
+        filesystem store, an incomplete multipart upload on S3. No object,
+        listing or key shows it, so nothing else ever deletes it. This
+        removes such leftovers whose last write (filesystem: modification
+        time; S3: initiation of the upload) is strictly before ``older_than``,
+        an aware datetime, and returns how many there were and how many bytes
+        they held. Objects are never touched.
+
+        A write still in progress keeps writing, so its leftovers stay young:
+        the caller chooses ``older_than`` far enough back (the setting
+        ``storage.abandoned_after_hours``) that only abandoned writes are
+        older. A write whose leftovers are removed under it fails; it never
+        makes a partial object visible. With ``dry_run`` nothing is removed
+        and the result counts what would be. Raises :class:`ValueError` for a
+        naive ``older_than``; leftovers removed before a
+        :class:`~recarchive.errors.StoreError` stay removed.
+        """
+
+
+def validate_cutoff(older_than: dt.datetime) -> dt.datetime:
+    """Return ``older_than`` if it is an aware datetime; raise :class:`ValueError` otherwise."""
+    if older_than.tzinfo is None or older_than.utcoffset() is None:
+        raise ValueError(f"sweep cutoff must be an aware datetime, got {older_than.isoformat()}")
+    return older_than
 
 
 def validate_key(key: str) -> str:

@@ -8,9 +8,10 @@ signature (``x-amz-content-sha256``), which the server checks against the
 bytes it received before it stores them.
 Every botocore error is translated at one boundary (:meth:`S3ObjectStore._boundary`)
 into a :class:`~recarchive.errors.StoreError` subclass, chained with ``from``;
-the mapping itself is in :mod:`recarchive.storage.s3_errors`, and the handling
+the mapping itself is in :mod:`recarchive.storage.s3_errors`, the handling
 of bytes that needs no store state (Content-MD5, upload parts, the reader) in
-:mod:`recarchive.storage.s3_transfer`.
+:mod:`recarchive.storage.s3_transfer`, and the sweep of abandoned multipart
+uploads in :mod:`recarchive.storage.s3_sweep`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from recarchive.storage.interfaces import (
     ByteRange,
     DeleteResult,
     ObjectInfo,
+    SweepResult,
     check_written,
     validate_content_type,
     validate_expected,
@@ -42,12 +44,14 @@ from recarchive.storage.interfaces import (
     validate_tags,
 )
 from recarchive.storage.s3_errors import client_error, transport_error
+from recarchive.storage.s3_sweep import sweep_uploads
 from recarchive.storage.s3_transfer import (
     DigestedBody,
     S3Reader,
     add_content_md5,
     choose_known_digest_signer,
     iter_parts,
+    object_info,
     prehash,
     read_up_to,
     stream_position,
@@ -403,30 +407,19 @@ class S3ObjectStore:
         if content_range:  # "bytes START-END/TOTAL"
             span, _, total = content_range.removeprefix("bytes ").partition("/")
             first, _, last = span.partition("-")
-            info = self._info(key, response, int(total))
+            info = object_info(key, response, int(total))
             return S3Reader(self, info, body, (int(first), int(last)))
-        info = self._info(key, response, length)
+        info = object_info(key, response, length)
         if byte_range is not None and byte_range.resolve(length) != (0, length - 1):
             body.close()
             raise StoreError(f"S3 server ignored the byte range asked for {key!r}")
         return S3Reader(self, info, body, (0, length - 1))
 
-    def _info(self, key: str, response: Mapping[str, Any], size: int) -> ObjectInfo:
-        metadata = dict(response.get("Metadata") or {})
-        return ObjectInfo(
-            key=key,
-            size=size,
-            last_modified=response["LastModified"],
-            sha256=metadata.pop(SHA256_METADATA, None),
-            content_type=response.get("ContentType"),
-            metadata=metadata,
-        )
-
     def head(self, key: str) -> ObjectInfo:
         validate_key(key)
         with self._boundary("head", key):
             response = self._client.head_object(Bucket=self.bucket, Key=key)
-        return self._info(key, response, response["ContentLength"])
+        return object_info(key, response, response["ContentLength"])
 
     def exists(self, key: str) -> bool:
         try:
@@ -492,3 +485,7 @@ class S3ObjectStore:
             self._client.put_object_tagging(
                 Bucket=self.bucket, Key=key, Tagging={"TagSet": tag_set}
             )
+
+    def sweep_abandoned(self, older_than: dt.datetime, *, dry_run: bool = False) -> SweepResult:
+        """Abort multipart uploads initiated before ``older_than`` (see ``s3_sweep``)."""
+        return sweep_uploads(self, older_than, dry_run=dry_run)

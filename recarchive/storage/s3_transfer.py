@@ -2,7 +2,7 @@
 
 Pieces of :class:`~recarchive.storage.s3.S3ObjectStore` that need none of its
 state: the Content-MD5 header, signing with a body digest already known, the
-TagSet form of tags, reading and pre-hashing
+TagSet form of tags, the ObjectInfo of a response, reading and pre-hashing
 the data to upload (spooling it when it cannot be read twice), cutting it into
 multipart-upload parts, and the reader of GetObject bodies.
 """
@@ -14,14 +14,19 @@ import hashlib
 import io
 import tempfile
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import botocore.auth
 from botocore.auth import S3SigV4Auth
 
 from recarchive.errors import StoreError
-from recarchive.storage.interfaces import CHUNK_SIZE, ObjectInfo, check_written
+from recarchive.storage.interfaces import (
+    CHUNK_SIZE,
+    SHA256_METADATA,
+    ObjectInfo,
+    check_written,
+)
 
 if TYPE_CHECKING:
     from botocore.awsrequest import AWSRequest
@@ -171,6 +176,19 @@ def iter_parts(head: bytes, source: BinaryIO, part_size: int) -> Iterator[bytes]
         part = bytes(buffer[:part_size])
         del buffer[:part_size]
         yield part
+
+
+def object_info(key: str, response: Mapping[str, Any], size: int) -> ObjectInfo:
+    """The ObjectInfo of a GetObject or HeadObject response for an object of ``size`` bytes."""
+    metadata = dict(response.get("Metadata") or {})
+    return ObjectInfo(
+        key=key,
+        size=size,
+        last_modified=response["LastModified"],
+        sha256=metadata.pop(SHA256_METADATA, None),
+        content_type=response.get("ContentType"),
+        metadata=metadata,
+    )
 
 
 class S3Reader:

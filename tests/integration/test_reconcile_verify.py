@@ -10,12 +10,14 @@ running reconciliation with a clock two days ahead (``now=``).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
 import os
 import subprocess
 import sys
+import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,9 +38,12 @@ from recarchive.retention.holds import place_hold
 from recarchive.retention.integrity import verify_integrity
 from recarchive.retention.models import Tombstone
 from recarchive.retention.reconcile import reconcile_store
+from recarchive.retention.tasks import NIGHTLY_ACTION, run_nightly_if_due
 from recarchive.runtime import Runtime
+from recarchive.storage.filesystem import FilesystemObjectStore
 from recarchive.storage.interfaces import ObjectInfo, ObjectReader
 from tests.integration.test_retention import DAY, T0, add_recording, runtime, state  # noqa: F401
+from tests.integration.test_store_sweep import abandon_write, leftovers
 
 CORRUPT = b"not the recording that was archived"
 
@@ -217,6 +222,82 @@ def test_small_batches_cover_everything(
     )
 
 
+# --- reconcile: what interrupted writes left ------------------------------------
+
+#: A put of a large recording, stopped after 3 MiB until it is killed.
+KILLED_PUT = textwrap.dedent(
+    """
+    import io, sys
+    from recarchive.storage.filesystem import FilesystemObjectStore
+
+    class Telephony(io.RawIOBase):
+        served = 0
+        def readable(self):
+            return True
+        def readinto(self, buffer):
+            if self.served == 3:
+                print("written", flush=True)
+                sys.stdin.read()  # until killed
+            self.served += 1
+            buffer[:] = b"U" * len(buffer)
+            return len(buffer)
+
+    store = FilesystemObjectStore(sys.argv[1])
+    store.put("recordings/2025/01/10/killed.wav", io.BufferedReader(Telephony(), 1024 * 1024))
+    """
+)
+
+
+def test_a_put_killed_mid_write_is_swept_by_reconcile_once_old_enough(
+    cli: tuple[Runtime, Any],
+) -> None:
+    runtime, _ = cli
+    root = runtime.settings.storage_root
+    with subprocess.Popen(
+        [sys.executable, "-c", KILLED_PUT, str(root)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    ) as writer:  # fmt: skip
+        try:
+            assert writer.stdout is not None
+            assert writer.stdout.readline() == "written\n"
+        finally:
+            writer.kill()  # SIGKILL: no cleanup runs
+            writer.wait(30)
+    assert writer.returncode == -9
+    [temp] = (root / ".recarchive" / "tmp").iterdir()
+    assert temp.name.startswith("put-")
+    assert temp.read_bytes() == b"U" * 3 * 1024 * 1024  # a copy of the audio, in no object
+    assert state(runtime) == (set(), set(), set())
+
+    young = reconcile_store(runtime)  # it may be a write still at work
+    assert (young.swept, young.swept_bytes) == (0, 0)
+    assert temp.exists()
+
+    later = utcnow() + dt.timedelta(hours=25)  # past storage.abandoned_after_hours (24)
+    dry = reconcile_store(runtime, now=later, dry_run=True)
+    assert (dry.swept, dry.swept_bytes) == (1, 3 * 1024 * 1024)
+    assert temp.exists()
+    report = reconcile_store(runtime, now=later)
+    assert (report.swept, report.swept_bytes) == (1, 3 * 1024 * 1024)
+    assert not report.needs_attention
+    assert list((root / ".recarchive" / "tmp").iterdir()) == []
+    run = [e.details for e in audit(runtime) if e.action == "reconcile.run"][-1]
+    assert (run["swept"], run["swept_bytes"]) == (1, 3 * 1024 * 1024)
+
+
+def test_the_nightly_job_sweeps_and_records_it(runtime: Runtime) -> None:
+    expected = abandon_write(runtime.store)
+    assert leftovers(runtime.store) > 0
+    night = utcnow() + 2 * DAY
+    assert run_nightly_if_due(runtime, now=night) is not None
+    assert leftovers(runtime.store) == 0
+    [run] = [e.details for e in audit(runtime) if e.action == NIGHTLY_ACTION]
+    assert (run["reconcile"]["swept"], run["reconcile"]["swept_bytes"]) == (
+        expected.count,
+        expected.size_bytes,
+    )
+
+
 # --- verify -------------------------------------------------------------------
 
 
@@ -333,17 +414,27 @@ def test_reconcile_command(cli: tuple[Runtime, Any], tmp_path: Path) -> None:
     orphan = put_orphan(runtime)
     old = (utcnow() - 2 * DAY).timestamp()
     os.utime(tmp_path / "var" / "objects" / orphan, (old, old))
+    store = runtime.store
+    assert isinstance(store, FilesystemObjectStore)
+    abandon_write(store, b"x" * 2048)
+    temps = list((store.root / ".recarchive" / "tmp").iterdir())
+    for temp in temps:
+        os.utime(temp, (old, old))
 
     dry = run("reconcile", "--dry-run", "--delete-orphans", "--json")
     assert dry.returncode == 1, dry.stderr
     body = json.loads(dry.stdout)
     assert (body["tombstoned_missing"], body["orphans"], body["dry_run"]) == (1, 1, True)
+    assert body["swept"] == 2
     assert state(runtime) == ({lost.id}, set(), {orphan})
+    assert all(temp.exists() for temp in temps)
 
     result = run("reconcile", "--delete-orphans")
     assert result.returncode == 1, result.stderr
     assert f"LOST before retain_until: 1\n  {lost.id}\n" in result.stdout
     assert "deleted: 1 orphan(s)" in result.stdout
+    assert "deleted, left by unfinished writes: 2 (2.0 KiB)" in result.stdout
+    assert not any(temp.exists() for temp in temps)
     assert "Traceback" not in result.stderr
     assert state(runtime) == (set(), {lost.id}, set())
 
