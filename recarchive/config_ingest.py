@@ -26,6 +26,10 @@ class IngestSettings(_Section):
     max_attempts: int = Field(default=5, ge=1, le=100)
     settle_s: float = Field(default=10.0, ge=0)
     max_size_mb: int = Field(default=2048, ge=1)
+    #: Days a resolved quarantine entry is kept (0: deleted at the next housekeeping).
+    quarantine_keep_days: int = Field(default=30, ge=0, le=36500)
+    #: Days an unresolved quarantine entry is kept (the retention promise).
+    quarantine_max_days: int = Field(default=365, ge=1, le=36500)
 
 
 class AudioSettings(_Section):
@@ -122,6 +126,9 @@ class SpoolSourceSettings(_Section):
     timezone: str = ""
     after_archive: Literal["delete", "move"] = "delete"
     done_dir: OptionalPath = None
+    #: With ``after_archive = "move"``: days a moved file stays in ``done_dir``
+    #: (0: deleted at the next housekeeping). Ignored with ``"delete"``.
+    done_keep_days: int = Field(default=7, ge=0, le=3650)
     expect_recording_for_answered: bool = True
     cdr_wait_minutes: float = Field(default=60.0, ge=0)
 

@@ -11,6 +11,7 @@ import click
 
 from recarchive.catalogue.database import utcnow
 from recarchive.cli.common import AppContext, human_size, parse_time, pass_app
+from recarchive.ingest.housekeeping import HousekeepingClock, housekeep_safely
 from recarchive.ingest.tasks import StopFlag
 from recarchive.retention.apply import apply_policy
 from recarchive.retention.expiry import check_clock, expire_recordings
@@ -160,12 +161,15 @@ def scheduler_command(app: AppContext, once: bool) -> None:
 
     Any number of schedulers (and long-running ingests) may run: a lock
     (a PostgreSQL advisory lock, or a lock file on SQLite) lets exactly one
-    of them run each night's job. SIGTERM stops it between jobs.
+    of them run each night's job. After each nightly run, and hourly, it
+    also housekeeps ingest: spool done_dir copies and quarantine entries
+    past their time are deleted. SIGTERM stops it between jobs.
     """
     settings = app.settings
     zone = ZoneInfo(settings.general.timezone)
     stop = StopFlag()
     stop.install()
+    housekeeping = HousekeepingClock()
     while True:
         run = run_nightly_if_due(app.runtime)
         if run is not None:
@@ -173,6 +177,16 @@ def scheduler_command(app: AppContext, once: bool) -> None:
                 f"nightly run for {run.scheduled.isoformat()}: deleted {run.expiry.deleted}, "
                 f"held {run.expiry.held_skipped}, failed {run.expiry.failed}"
             )
+        if run is not None or housekeeping.due():
+            cleaned = housekeep_safely(app.runtime)
+            housekeeping.done()
+            if cleaned is not None and (run is not None or once):
+                click.echo(
+                    f"housekeeping: done_dir files deleted {cleaned.done.aged} (aged), "
+                    f"{cleaned.done.forgotten} (erased or expired calls); quarantine entries "
+                    f"deleted {cleaned.quarantine_resolved} (resolved), "
+                    f"{cleaned.quarantine_expired} (unresolved, past quarantine_max_days)"
+                )
         if once or stop():
             return
         now = utcnow()

@@ -5,6 +5,11 @@ parent process discovers and the children only claim and process work, so
 discovery never runs twice at once on one machine; on PostgreSQL any number
 of such processes on any number of machines share the queue safely.
 
+After a ``--once`` run, and in a continuous run hourly and after each
+nightly run, the parent process housekeeps
+(:func:`~recarchive.ingest.housekeeping.housekeep_ingest`): done_dir copies
+and quarantine entries past their time are deleted.
+
 SIGTERM and SIGINT finish the recording in hand, then stop. A catalogue
 that vanished or was replaced under the run stops it for good (a restart
 opens the new one): nothing more is acknowledged to a source.
@@ -30,6 +35,7 @@ from recarchive.catalogue.guard import CatalogueIdentity
 from recarchive.catalogue.intake import WorkItem, WorkState
 from recarchive.config import Settings
 from recarchive.errors import CatalogueError, CatalogueReplaced, RecArchiveError, StoreError
+from recarchive.ingest.housekeeping import HousekeepingClock, housekeep_safely
 from recarchive.ingest.services import Pipeline
 from recarchive.ingest.sources import build_sources
 from recarchive.ingest.summary import IngestSummary
@@ -116,6 +122,7 @@ def run_ingest(
     runtime = Runtime(settings)
     pipeline = Pipeline(runtime, build_sources(settings, sources))
     total = IngestSummary()
+    housekeeping = HousekeepingClock()
     try:
         while True:
             runtime.check_catalogue(reread=True)  # the first pass records what was opened
@@ -133,6 +140,8 @@ def run_ingest(
             if fatal and error is not None:
                 raise _replaced(error, total)
             if once or stop():
+                if once and error is None:
+                    housekeep_safely(runtime)
                 if error is None and total.unreadable_sources:
                     names = ", ".join(sorted(total.unreadable_sources))
                     error = f"source(s) {names} could not be read"
@@ -148,7 +157,9 @@ def run_ingest(
             )
             if stop():
                 return total
-            _nightly(runtime)
+            if _nightly(runtime) or housekeeping.due():
+                housekeep_safely(runtime)
+                housekeeping.done()
     except CatalogueReplaced as exc:  # found between drains (discovery, a new pass)
         logger.error("ingest_stopped", extra={"error": exc.message})
         raise _replaced(exc.message, total) from exc
@@ -156,12 +167,16 @@ def run_ingest(
         runtime.close()
 
 
-def _nightly(runtime: Runtime) -> None:
-    """A long-running ingest also runs the nightly expiry when it is due (one runner)."""
+def _nightly(runtime: Runtime) -> bool:
+    """A long-running ingest also runs the nightly expiry when it is due (one runner).
+
+    True when this process ran it.
+    """
     try:
-        run_nightly_if_due(runtime)
+        return run_nightly_if_due(runtime) is not None
     except RecArchiveError as exc:
         logger.error("nightly_failed", extra={"error": exc.message})
+        return False
 
 
 def _pending(runtime: Runtime) -> int:

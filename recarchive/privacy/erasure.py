@@ -28,6 +28,7 @@ from recarchive.access.policy import Action, require
 from recarchive.access.services import Principal
 from recarchive.catalogue.database import lock_for_write, transaction, utcnow
 from recarchive.catalogue.models import Recording, RecordingStatus
+from recarchive.ingest.housekeeping import housekeep_safely
 from recarchive.privacy.models import RequestKind, RequestStatus, SubjectRequest
 from recarchive.privacy.subjects import (
     NO_DECISIONS,
@@ -213,6 +214,8 @@ def erase_subject(
         _erase_ids(runtime, ids, report, principal.user_name)
     report.arrived_later = [i for i in _subject_ids(runtime, subject) if i not in seen]
     _finish(runtime, report, principal.user_name, client_addr)
+    if report.erased:  # the erased calls' copies in spool done_dirs go now
+        housekeep_safely(runtime)
     logger.info(
         "subject_erasure",
         extra={
@@ -277,4 +280,6 @@ def resume_pending_erasures(runtime: Runtime) -> list[ErasureReport]:
         if report.erased or not waiting or not report.waiting:
             _finish(runtime, report, "system", None)
             reports.append(report)
+    if any(report.erased for report in reports):  # their copies in spool done_dirs go now
+        housekeep_safely(runtime)
     return reports

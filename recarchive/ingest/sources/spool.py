@@ -9,7 +9,8 @@ what its file name tells.
 
 The source reference is the file's path relative to the spool root. After
 the archive acknowledges a recording, the file is deleted or moved to the
-done directory, never before.
+done directory, never before. Moved files are deleted by
+:meth:`SpoolSource.sweep_done` (see :mod:`recarchive.ingest.sources.done_dir`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ from recarchive.ingest.interfaces import (
     Problem,
     RecordingGone,
     SourceError,
+)
+from recarchive.ingest.sources.done_dir import (
+    DoneDirSweep,
+    ForgottenRefs,
+    mark_moved,
+    sweep_done_dir,
 )
 from recarchive.private_files import make_private_dir
 
@@ -250,12 +257,55 @@ class SpoolSource:
             return
         if self.settings.after_archive == "move":
             assert self.settings.done_dir is not None
-            target = self.settings.done_dir / discovery.source_ref
-            make_private_dir(target.parent)
-            shutil.move(path, target)
+            if not self._move_to_done(path, self.settings.done_dir / discovery.source_ref):
+                return
         else:
             path.unlink(missing_ok=True)
         _prune_empty_parents(path.parent, self.root)
+
+    def _move_to_done(self, path: Path, target: Path) -> bool:
+        """Move an archived file into done_dir, stamped with the time of the move.
+
+        Returns False when the file is gone (another process acknowledged
+        it). A sweep may remove the empty target directory between its
+        creation and the move: then it is made again.
+        """
+        for attempt in range(3):
+            make_private_dir(target.parent)
+            try:
+                shutil.move(path, target)
+            except FileNotFoundError:
+                if not path.exists():
+                    return False
+                if attempt == 2:
+                    raise
+                continue
+            mark_moved(target)
+            return True
+        return False  # pragma: no cover (the loop returns or raises)
+
+    # --- done_dir --------------------------------------------------------------
+
+    def sweep_done(self, now: dt.datetime, forgotten: ForgottenRefs) -> DoneDirSweep:
+        """Delete, irreversibly, the files in done_dir that are due; return the counts.
+
+        Due: moved more than ``done_keep_days`` before ``now``, or (at once)
+        their call was erased or expired, which ``forgotten`` tells from
+        their references. Nothing is done with ``after_archive = "delete"``.
+        Raises :class:`SourceError` when done_dir holds the spool itself.
+        """
+        done_dir = self.settings.done_dir
+        if self.settings.after_archive != "move" or done_dir is None:
+            return DoneDirSweep()
+        if self.root.resolve().is_relative_to(done_dir.resolve()):
+            raise SourceError(f"source {self.name}: done_dir contains the spool; not swept")
+        cutoff = now - dt.timedelta(days=self.settings.done_keep_days)
+        return sweep_done_dir(
+            done_dir,
+            cutoff=cutoff.timestamp(),
+            forgotten=forgotten,
+            extensions=AUDIO_EXTENSIONS,
+        )
 
 
 class _CdrState:
