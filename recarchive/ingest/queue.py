@@ -133,6 +133,14 @@ def known_states(
     return found
 
 
+def find_item(session: Session, source: str, source_ref: str, forget_key: str) -> WorkItem:
+    """The work item of ``source_ref``, also when its call was deleted (see :func:`_states`)."""
+    refs = [source_ref, forgotten_ref(forget_key, source, source_ref)]
+    return session.scalars(
+        select(WorkItem).where(WorkItem.source == source, WorkItem.source_ref.in_(refs))
+    ).one()
+
+
 def count_duplicate(session: Session, source: str, source_ref: str) -> None:
     """Count one more delivery of a recording that is already queued or archived."""
     session.execute(

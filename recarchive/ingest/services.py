@@ -210,11 +210,7 @@ class Pipeline:
         otherwise it is quarantined and left in place.
         """
         with self.runtime.sessions() as session:
-            item = session.scalars(
-                select(WorkItem).where(
-                    WorkItem.source == name, WorkItem.source_ref == discovery.source_ref
-                )
-            ).one()
+            item = queue.find_item(session, name, discovery.source_ref, self._forget_key)
             archived_sha = (item.payload or {}).get("source_sha256")
         try:
             fetched = source.fetch(discovery, self.work_dir)
@@ -228,7 +224,7 @@ class Pipeline:
             self._acknowledge(source, discovery, item.id)
             summary.duplicates += 1
             with transaction(self.runtime.sessions) as session:
-                queue.count_duplicate(session, name, discovery.source_ref)
+                queue.count_duplicate(session, name, item.source_ref)
             logger.info("duplicate_acknowledged", extra={"work_item_id": str(item.id)})
             return
         with transaction(self.runtime.sessions) as session:

@@ -203,7 +203,8 @@ def bury(
     items keep only a keyed digest of their source reference (so the same
     delivery is still recognised and not archived again) and of the call id
     (so a late CDR row is not reported as a call without recording); their
-    payload (numbers, agent, queue, CDR fields) and last error go. Resolved
+    payload (numbers, agent, queue, CDR fields) and last error go; the SHA-256 of
+    the bytes archived stays, as in the tombstone. Resolved
     quarantine entries about the same source reference go too. Returns False
     when the recording already has a tombstone (nothing is done then).
     """
@@ -251,7 +252,14 @@ def forget_intake(
             .execution_options(synchronize_session=False)
         )
         item.source_ref = forgotten_ref(digest_key, item.source, original)
-        item.payload = {"call": forgotten_call(digest_key, item.source, call_id)} if call_id else {}
+        # What stays: the digest of the call id, and the SHA-256 of the bytes archived
+        # (as in the tombstone), so a redelivery is told apart from a different file.
+        kept: dict[str, str] = {}
+        if call_id:
+            kept["call"] = forgotten_call(digest_key, item.source, call_id)
+        if item.payload.get("source_sha256"):
+            kept["source_sha256"] = item.payload["source_sha256"]
+        item.payload = kept
         item.last_error = None
         item.claimed_by = None
         item.updated_at = now

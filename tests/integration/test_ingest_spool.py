@@ -28,6 +28,7 @@ from recarchive.config import Settings, load_settings
 from recarchive.ingest.services import Pipeline
 from recarchive.ingest.sources import build_sources
 from recarchive.ingest.tasks import run_ingest
+from recarchive.retention.expiry import expire_recordings
 from recarchive.runtime import Runtime
 from tests.s3env import s3_environment
 
@@ -455,6 +456,40 @@ def test_a_recording_that_arrives_late_settles_its_missing_report(
     assert archived == 1
     assert entry.resolution == "recording_arrived"
     assert entry.resolved_at is not None
+
+
+def test_a_deleted_call_leaves_digests_only_and_is_not_reported_or_archived_again(
+    runtime: Runtime, spool: Path, audio: dict[str, Path]
+) -> None:
+    """After expiry (or erasure) the call's work item keeps keyed digests only; the CDR
+    row still in Master.csv is not a "missing recording", and the same file delivered
+    again is known as archived, not archived twice."""
+    started = dt.datetime.fromisoformat(RECENT)
+    name = f"in-0201234000-0407778888-{started:%Y%m%d-%H%M%S}-1742219999.155.wav"
+    path = put(spool / "monitor" / f"{started:%Y/%m/%d}" / name, audio["pcm"])
+    run_ingest(runtime.settings, once=True)
+    assert "call:1742219999.155" not in quarantine_reasons(runtime)
+    with runtime.sessions() as session:
+        recording = session.scalars(
+            select(Recording).where(Recording.call_id == "1742219999.155")
+        ).one()
+
+    expire_recordings(runtime, now=recording.retain_until)
+    with runtime.sessions() as session:
+        item = session.scalars(select(WorkItem).where(WorkItem.recording_id == recording.id)).one()
+    assert item.source_ref.startswith("forgotten:")
+    assert "0407778888" not in item.source_ref
+    assert set(item.payload) <= {"call", "source_sha256"}
+    assert "1742219999" not in item.payload["call"]
+
+    put(path, audio["pcm"])  # the telephony system delivers the same file again
+    summary = run_ingest(runtime.settings, once=True)
+    assert (summary.archived, summary.duplicates) == (0, 1)
+    assert not path.exists()  # acknowledged: the same bytes as archived
+    assert "call:1742219999.155" not in quarantine_reasons(runtime)
+    with runtime.sessions() as session:
+        again = select(func.count()).where(Recording.call_id == "1742219999.155")
+        assert session.scalar(again) == 0  # not archived a second time
 
 
 def test_a_running_source_reads_cdr_lines_appended_between_passes(
