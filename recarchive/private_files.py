@@ -16,6 +16,7 @@ fixes each one.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import shlex
 import stat
@@ -37,6 +38,7 @@ __all__ = [
     "installation_paths",
     "make_private_dir",
     "open_private",
+    "sweep_stale_files",
 ]
 
 PRIVATE_DIR_MODE = 0o700
@@ -185,3 +187,36 @@ def _installation_paths(settings: Settings, catalogue_file: Path | None) -> Iter
     for source in settings.sources:
         if isinstance(source, SpoolSourceSettings) and source.after_archive == "move":
             yield from [source.done_dir] if source.done_dir else []
+
+
+def sweep_stale_files(
+    directory: Path, older_than: dt.datetime, *, dry_run: bool = False
+) -> tuple[int, int]:
+    """Delete the regular files under ``directory`` last written before ``older_than``.
+
+    For scratch directories (the work directory) whose files belong to an
+    operation in progress: a file nobody has written since the cutoff was
+    left by a process that died (its temporary audio must not outlive the
+    call). Symbolic links are neither followed nor deleted; directories stay.
+    Returns how many files and bytes were (or, with ``dry_run``, would be)
+    deleted. A missing directory holds nothing.
+    """
+    cutoff = older_than.timestamp()
+    count = size = 0
+    for root, _dirs, files in os.walk(directory, followlinks=False):
+        for name in files:
+            path = os.path.join(root, name)
+            try:
+                info = os.lstat(path)
+            except FileNotFoundError:
+                continue  # finished and removed meanwhile
+            if not stat.S_ISREG(info.st_mode) or info.st_mtime >= cutoff:
+                continue
+            if not dry_run:
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    continue
+            count += 1
+            size += info.st_size
+    return count, size

@@ -69,6 +69,7 @@ from recarchive.access.audit import append_event
 from recarchive.catalogue.database import transaction, truncate_journal, utcnow
 from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.errors import ObjectNotFound
+from recarchive.private_files import sweep_stale_files
 from recarchive.retention.models import Tombstone
 from recarchive.retention.rules import Buried, bury, held_recording_ids
 from recarchive.runtime import Runtime
@@ -172,8 +173,12 @@ def reconcile_store(
             raise
         _LISTED.drop(connection)
         connection.commit()
-    swept = runtime.store.sweep_abandoned(report.now - abandoned_after, dry_run=dry_run)
-    report.swept, report.swept_bytes = swept.count, swept.size_bytes
+    cutoff = report.now - abandoned_after
+    swept = runtime.store.sweep_abandoned(cutoff, dry_run=dry_run)
+    # The work directory too: temporary audio of downloads, transcodes and exports.
+    scratch, scratch_bytes = sweep_stale_files(runtime.settings.work_dir, cutoff, dry_run=dry_run)
+    report.swept = swept.count + scratch
+    report.swept_bytes = swept.size_bytes + scratch_bytes
     summary = {
         field: getattr(report, field)
         for field in (

@@ -285,6 +285,36 @@ def test_a_put_killed_mid_write_is_swept_by_reconcile_once_old_enough(
     assert (run["swept"], run["swept_bytes"]) == (1, 3 * 1024 * 1024)
 
 
+def test_temporary_audio_a_dead_process_left_in_the_work_directory_is_swept(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    work = runtime.settings.work_dir
+    (work / "nested").mkdir(parents=True, exist_ok=True)
+    stale = work / "download-1.wav"
+    stale.write_bytes(b"A" * 4096)
+    old_transcode = work / "nested" / "play-2.opus.partial"
+    old_transcode.write_bytes(b"B" * 1024)
+    fresh = work / "download-3.wav"  # an operation still writing it
+    outside = tmp_path / "elsewhere.wav"
+    outside.write_bytes(b"C" * 10)
+    (work / "link.wav").symlink_to(outside)
+    day_ago = (utcnow() - dt.timedelta(hours=30)).timestamp()
+    for path in (stale, old_transcode):
+        os.utime(path, (day_ago, day_ago))
+    fresh.write_bytes(b"D" * 100)
+
+    dry = reconcile_store(runtime, dry_run=True)
+    assert (dry.swept, dry.swept_bytes) == (2, 4096 + 1024)
+    assert stale.exists()
+    report = reconcile_store(runtime)
+    assert (report.swept, report.swept_bytes) == (2, 4096 + 1024)
+    assert not stale.exists()
+    assert not old_transcode.exists()
+    assert fresh.exists()
+    assert (work / "link.wav").is_symlink()
+    assert outside.read_bytes() == b"C" * 10
+
+
 def test_the_nightly_job_sweeps_and_records_it(runtime: Runtime) -> None:
     expected = abandon_write(runtime.store)
     assert leftovers(runtime.store) > 0
