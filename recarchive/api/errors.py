@@ -26,7 +26,7 @@ from recarchive.api.auth import Unauthenticated
 from recarchive.catalogue.reasons import RecordingNotFound, UnknownReasonCode
 from recarchive.errors import CatalogueUnavailable, RecArchiveError, StoreUnavailable
 from recarchive.lookup.filters import FilterError
-from recarchive.lookup.services import (
+from recarchive.lookup.views import (
     AudioMissing,
     Gone,
     NotFound,

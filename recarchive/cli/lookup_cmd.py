@@ -25,7 +25,8 @@ from recarchive.catalogue.migrate import require_current_schema
 from recarchive.cli.common import AppContext, human_size, pass_app
 from recarchive.errors import RecArchiveError
 from recarchive.lookup.filters import MAX_LIMIT, parse_filters
-from recarchive.lookup.services import RecordingView, open_audio, search
+from recarchive.lookup.services import open_audio, search
+from recarchive.lookup.views import RecordingView
 from recarchive.media.transcode import PlaybackFormat, transcode_for_playback
 from recarchive.private_files import make_private_dir, open_private
 

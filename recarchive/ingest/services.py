@@ -22,7 +22,6 @@ Logs carry work-item ids and object keys, never numbers or names.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -31,23 +30,19 @@ import uuid
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from recarchive.catalogue.database import transaction, utcnow
-from recarchive.catalogue.directory import CallerMatch, match_caller
-from recarchive.catalogue.identity import try_normalise_phone
 from recarchive.catalogue.intake import (
     FORGOTTEN_PREFIX,
-    QuarantineEntry,
     WorkItem,
-    WorkState,
     forgotten_call,
 )
-from recarchive.catalogue.models import Direction, Recording, RecordingCandidate, RecordingReason
+from recarchive.catalogue.models import Recording
 from recarchive.errors import CatalogueError, CatalogueReplaced, StoreError
 from recarchive.ingest import queue
+from recarchive.ingest.cataloguing import Plan, Stored, catalogue_recording, plan_recording
 from recarchive.ingest.files import (
     CONTENT_TYPES,
     object_key,
@@ -77,27 +72,14 @@ from recarchive.media.interfaces import (
 from recarchive.media.probe import probe_recording
 from recarchive.media.transcode import transcode_to_opus
 from recarchive.private_files import make_private_dir
-from recarchive.retention.policy import RetentionDecision, RetentionPolicy
-from recarchive.retention.rules import CLASS_TAG, customers_held, expected_tag
+from recarchive.retention.policy import RetentionPolicy
+from recarchive.retention.rules import CLASS_TAG
 from recarchive.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
 #: Shortest wait before a deferred recording (still being written) is looked at again.
 _RECHECK_S = 30.0
-
-
-@dataclasses.dataclass(frozen=True)
-class _Plan:
-    """What the catalogue will say about a recording, decided before it is stored."""
-
-    caller: str | None
-    called: str | None
-    match: CallerMatch
-    reasons: list[str]
-    retention: RetentionDecision
-    #: Object tag: the retention class, or the held class under a customer hold.
-    tag_class: str
 
 
 class Pipeline:
@@ -302,10 +284,17 @@ class Pipeline:
         finally:
             release(fetched)
 
-    def _archive(
-        self, item: WorkItem, source: Source, discovery: Discovery, fetched: Fetched, label: str
-    ) -> str:
-        kept_at = None if fetched.temporary else str(fetched.path)
+    def _admit(
+        self,
+        item: WorkItem,
+        source: Source,
+        discovery: Discovery,
+        fetched: Fetched,
+        label: str,
+        kept_at: str | None,
+    ) -> AudioInfo | str:
+        """The decoded audio's facts, or the outcome that stops here (too large, unsettled,
+        not audio: quarantined or deferred)."""
         limit = self.settings.ingest.max_size_mb * 1024 * 1024
         if fetched.size > limit:
             maximum = self.settings.ingest.max_size_mb
@@ -315,14 +304,13 @@ class Pipeline:
         locator = unsettled(discovery, self._now) if unsettled is not None else None
         if locator is not None:
             return self._defer(item, "file changed since it was discovered", locator=locator)
-        audio = self.settings.audio
         try:
-            info = probe_recording(
+            return probe_recording(
                 fetched.path,
                 extension=discovery.extension,
                 allowed_codecs=self.allowed_codecs,
                 label=label,
-                timeout_s=audio.decode_timeout_s,
+                timeout_s=self.settings.audio.decode_timeout_s,
             )
         except StillBeingWritten as exc:
             return self._defer(item, exc.message)
@@ -330,6 +318,15 @@ class Pipeline:
             if isinstance(exc, MediaToolFailed):
                 raise
             return self._quarantine(item, exc.reason, exc.message, kept_at)
+
+    def _archive(
+        self, item: WorkItem, source: Source, discovery: Discovery, fetched: Fetched, label: str
+    ) -> str:
+        kept_at = None if fetched.temporary else str(fetched.path)
+        admitted = self._admit(item, source, discovery, fetched, label, kept_at)
+        if isinstance(admitted, str):
+            return admitted
+        info, audio = admitted, self.settings.audio
         with contextlib.ExitStack() as cleanup:
             sha: str | None
             if audio.store_format == "opus":
@@ -371,9 +368,11 @@ class Pipeline:
                 if stored.sha256 is None:  # every store's put reports it; a guard, not a path
                     raise StoreError(f"the store reported no SHA-256 for {key!r}")
                 sha = source_sha = stored.sha256
-            committed = self._commit(
-                item, discovery, plan, info, stored_info, key, extension, size, sha, source_sha
-            )
+            stored_as = Stored(key, extension, size, sha, source_sha, stored_info)
+            with transaction(self.runtime.sessions) as session:
+                committed = catalogue_recording(
+                    session, item, self.worker, discovery.facts, plan, info, stored_as
+                )
         if not committed:
             logger.warning("lease_lost", extra={"work_item_id": str(item.id)})
             return "retry"
@@ -385,80 +384,17 @@ class Pipeline:
         item.payload = {**item.payload, "bytes_in": fetched.size, "bytes_out": size}
         return "archived"
 
-    def _plan(self, item: WorkItem, discovery: Discovery) -> _Plan:
-        facts = discovery.facts
-        region = self.settings.ingest.default_region
-        caller = try_normalise_phone(facts.caller_number or "", region=region)
-        called = try_normalise_phone(facts.called_number or "", region=region)
-        customer_number = called if facts.direction is Direction.OUTBOUND else caller
-        reasons = self.tagger.reasons_for(facts)
-        retention = self.policy.decide(
-            started_at=facts.started_at, reasons=reasons, queue=facts.queue, source=item.source
-        )
+    def _plan(self, item: WorkItem, discovery: Discovery) -> Plan:
         with self.runtime.sessions() as session:
-            match = match_caller(session, customer_number, hash_key=self._forget_key)
-            held = customers_held(session, match.candidates, utcnow())
-        tag_class = expected_tag(self.settings.retention, retention.rule, held=held)
-        return _Plan(caller, called, match, reasons, retention, tag_class)
-
-    def _commit(
-        self,
-        item: WorkItem,
-        discovery: Discovery,
-        plan: _Plan,
-        info: AudioInfo,
-        stored: AudioInfo,
-        key: str,
-        extension: str,
-        size: int,
-        sha: str,
-        source_sha: str,
-    ) -> bool:
-        facts = discovery.facts
-        with transaction(self.runtime.sessions) as session:
-            current = session.get(WorkItem, item.id, with_for_update=True)
-            if (
-                current is None
-                or current.state is not WorkState.CLAIMED
-                or (current.claimed_by != self.worker)
-            ):
-                return False
-            match = plan.match
-            recording = Recording(
-                id=item.id,
+            return plan_recording(
+                session,
+                self.settings,
+                self.tagger,
+                self.policy,
                 source=item.source,
-                source_ref=item.source_ref,
-                call_id=facts.call_id,
-                started_at=facts.started_at,
-                duration_ms=info.duration_ms,
-                direction=facts.direction,
-                caller_number=plan.caller,
-                called_number=plan.called,
-                agent=facts.agent,
-                queue=facts.queue,
-                customer_id=match.customer_id,
-                customer_match=match.status,
-                object_key=key,
-                format=extension,
-                codec=stored.codec,
-                channels=stored.channels,
-                sample_rate=stored.sample_rate,
-                size_bytes=size,
-                sha256=sha,
-                retention_class=plan.retention.retention_class,
-                retain_until=plan.retention.retain_until,
-                retention_rule=plan.retention.rule,
+                facts=discovery.facts,
+                hash_key=self._forget_key,
             )
-            recording.reasons = [RecordingReason(code=code) for code in plan.reasons]
-            recording.candidates = [
-                RecordingCandidate(customer_id=customer) for customer in match.candidates
-            ]
-            session.add(recording)
-            queue.complete(current, item.id)
-            current.payload = {**current.payload, "source_sha256": source_sha}
-            if facts.call_id:
-                _close_missing_report(session, item.source, facts.call_id)
-        return True
 
     # --- outcomes ------------------------------------------------------------
 
@@ -541,18 +477,3 @@ class Pipeline:
             if on_item is not None:
                 on_item(outcome)
         return summary
-
-
-def _close_missing_report(session: Session, source: str, call_id: str) -> None:
-    """The recording of a call reported as missing arrived late: settle that report."""
-    session.execute(
-        update(QuarantineEntry)
-        .where(
-            QuarantineEntry.source == source,
-            QuarantineEntry.source_ref == f"call:{call_id}",
-            QuarantineEntry.reason == "cdr_without_recording",
-            QuarantineEntry.resolved_at.is_(None),
-        )
-        .values(resolved_at=utcnow(), resolution="recording_arrived")
-        .execution_options(synchronize_session=False)
-    )

@@ -17,7 +17,7 @@ import datetime as dt
 import functools
 import uuid
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import (
@@ -53,6 +53,17 @@ from recarchive.catalogue.models import (
 )
 from recarchive.errors import ObjectNotFound, RecArchiveError
 from recarchive.lookup.filters import Cursor, SearchFilters, check_limit
+from recarchive.lookup.views import (
+    AudioMissing,
+    Gone,
+    NotFound,
+    RangeNotSatisfiable,
+    RecordingView,
+    SearchPage,
+    TombstoneView,
+    holds_for,
+    role_view,
+)
 from recarchive.privacy.models import RestrictionKind
 from recarchive.privacy.visibility import (
     check_restrictions,
@@ -61,200 +72,9 @@ from recarchive.privacy.visibility import (
     visible_condition,
 )
 from recarchive.retention.models import Tombstone
-from recarchive.retention.rules import held_condition, holds_covering
+from recarchive.retention.rules import held_condition
 from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import ByteRange, ObjectReader
-
-
-class LookupFailed(RecArchiveError):
-    """the recording cannot be served"""
-
-
-class NotFound(LookupFailed):
-    """no such recording"""
-
-
-class Gone(LookupFailed):
-    """the recording was deleted"""
-
-    def __init__(self, tombstone: TombstoneView) -> None:
-        super().__init__(
-            f"recording {tombstone.recording_id} was deleted at "
-            f"{tombstone.deleted_at.isoformat()} ({tombstone.rule})"
-        )
-        self.tombstone = tombstone
-
-
-class RangeNotSatisfiable(LookupFailed):
-    """the requested byte range is not satisfiable"""
-
-    def __init__(self, size: int) -> None:
-        super().__init__(f"requested range not satisfiable (the recording has {size} bytes)")
-        self.size = size
-
-
-class AudioMissing(LookupFailed):
-    """the recording's audio object is missing from the store"""
-
-
-@dataclasses.dataclass(frozen=True)
-class TombstoneView:
-    recording_id: uuid.UUID
-    deleted_at: dt.datetime
-    rule: str
-    sha256: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": str(self.recording_id),
-            "deleted_at": self.deleted_at.isoformat(),
-            "rule": self.rule,
-            "sha256": self.sha256,
-        }
-
-
-@dataclasses.dataclass(frozen=True)
-class HoldView:
-    hold_id: uuid.UUID
-    case_ref: str
-    placed_at: dt.datetime
-    until: dt.datetime | None
-    on_customer: bool
-
-
-@dataclasses.dataclass(frozen=True)
-class RecordingView:
-    """What one role may see of a recording."""
-
-    id: uuid.UUID
-    started_at: dt.datetime
-    duration_ms: int
-    direction: str
-    agent: str | None
-    queue: str | None
-    reasons: tuple[str, ...]
-    format: str
-    codec: str
-    channels: int
-    sample_rate: int
-    size_bytes: int
-    sha256: str
-    retention_class: str
-    retention_rule: str
-    retain_until: dt.datetime
-    held: bool
-    restricted: bool
-    objected: bool
-    #: ``None`` when the role does not see identity.
-    identity: dict[str, Any] | None
-    holds: tuple[HoldView, ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": str(self.id),
-            "started_at": self.started_at.isoformat(),
-            "duration_s": round(self.duration_ms / 1000, 3),
-            "direction": self.direction,
-            "agent": self.agent,
-            "queue": self.queue,
-            "reasons": list(self.reasons),
-            "audio": {
-                "format": self.format,
-                "codec": self.codec,
-                "channels": self.channels,
-                "sample_rate": self.sample_rate,
-                "size_bytes": self.size_bytes,
-                "sha256": self.sha256,
-            },
-            "retention": {
-                "class": self.retention_class,
-                "rule": self.retention_rule,
-                "retain_until": self.retain_until.isoformat(),
-            },
-            "held": self.held,
-            "restricted": self.restricted,
-            "objected": self.objected,
-        }
-        out["customer"] = self.identity
-        out["holds"] = (
-            [
-                {
-                    "id": str(h.hold_id),
-                    "case_ref": h.case_ref,
-                    "placed_at": h.placed_at.isoformat(),
-                    "until": h.until.isoformat() if h.until else None,
-                    "on_customer": h.on_customer,
-                }
-                for h in self.holds
-            ]
-            if self.holds
-            else None
-        )
-        return out
-
-
-@dataclasses.dataclass(frozen=True)
-class SearchPage:
-    items: list[RecordingView]
-    next_cursor: str | None
-
-
-# --- what each role may see ---------------------------------------------------
-
-
-def _holds_for(session: Session, recording: Recording, now: dt.datetime) -> list[HoldView]:
-    customers = [recording.customer_id, *(c.customer_id for c in recording.candidates)]
-    return [
-        HoldView(h.id, h.case_ref, h.placed_at, h.until, h.customer_id is not None)
-        for h in holds_covering(session, recording.id, customers, now)
-    ]
-
-
-def _view(
-    recording: Any,
-    role: Role,
-    *,
-    reasons: Sequence[str],
-    candidates: Sequence[str],
-    held: bool,
-    restricted: bool,
-    objected: bool,
-    holds: Sequence[HoldView] = (),
-) -> RecordingView:
-    """The role's view of a recording (an ORM object or a row of :data:`_COLUMNS`)."""
-    identity = None
-    if role in SEES_IDENTITY:
-        identity = {
-            "customer_id": recording.customer_id,
-            "match": recording.customer_match.value,
-            "candidates": sorted(candidates),
-            "caller_number": recording.caller_number,
-            "called_number": recording.called_number,
-        }
-    return RecordingView(
-        id=recording.id,
-        started_at=recording.started_at,
-        duration_ms=recording.duration_ms,
-        direction=recording.direction.value,
-        agent=recording.agent,
-        queue=recording.queue,
-        reasons=tuple(reasons),
-        format=recording.format,
-        codec=recording.codec,
-        channels=recording.channels,
-        sample_rate=recording.sample_rate,
-        size_bytes=recording.size_bytes,
-        sha256=recording.sha256,
-        retention_class=recording.retention_class,
-        retention_rule=recording.retention_rule,
-        retain_until=recording.retain_until,
-        held=held,
-        restricted=restricted,
-        objected=objected,
-        identity=identity,
-        holds=tuple(holds) if role in SEES_IDENTITY else (),
-    )
-
 
 # --- search -------------------------------------------------------------------
 
@@ -381,6 +201,25 @@ def _page_details(
     return flags, reasons, found
 
 
+def _after(statement: Select[Any], after: Cursor | None, filters: SearchFilters) -> Select[Any]:
+    """Keyset pagination: the rows after the cursor, in the page's order."""
+    if after is None:
+        return statement
+    if filters.oldest_first:
+        return statement.where(
+            or_(
+                Recording.started_at > after.started_at,
+                and_(Recording.started_at == after.started_at, Recording.id > after.recording_id),
+            )
+        )
+    return statement.where(
+        or_(
+            Recording.started_at < after.started_at,
+            and_(Recording.started_at == after.started_at, Recording.id < after.recording_id),
+        )
+    )
+
+
 def search(
     runtime: Runtime,
     principal: Principal,
@@ -403,29 +242,14 @@ def search(
     page_size = check_limit(limit)
     after = Cursor.decode(cursor) if cursor else None
     now = now or utcnow()
-    statement = _filtered(filters, now).where(visible_condition(principal.role))
-    if filters.oldest_first:
-        order = (Recording.started_at.asc(), Recording.id.asc())
-        if after is not None:
-            statement = statement.where(
-                or_(
-                    Recording.started_at > after.started_at,
-                    and_(
-                        Recording.started_at == after.started_at, Recording.id > after.recording_id
-                    ),
-                )
-            )
-    else:
-        order = (Recording.started_at.desc(), Recording.id.desc())
-        if after is not None:
-            statement = statement.where(
-                or_(
-                    Recording.started_at < after.started_at,
-                    and_(
-                        Recording.started_at == after.started_at, Recording.id < after.recording_id
-                    ),
-                )
-            )
+    statement = _after(
+        _filtered(filters, now).where(visible_condition(principal.role)), after, filters
+    )
+    order = (
+        (Recording.started_at.asc(), Recording.id.asc())
+        if filters.oldest_first
+        else (Recording.started_at.desc(), Recording.id.desc())
+    )
     statement = statement.order_by(*order).limit(page_size + 1)
     with transaction(runtime.sessions) as session:
         rows = list(session.execute(statement))
@@ -442,7 +266,7 @@ def search(
         for r in rows:
             held, restricted, objected = flags.get(r.id, (False, False, False))
             items.append(
-                _view(
+                role_view(
                     r,
                     principal.role,
                     reasons=reasons.get(r.id, []),
@@ -507,8 +331,8 @@ def get_recording(
     with transaction(runtime.sessions) as session:
         recording = _load(session, recording_id, principal.role)
         restrictions = restrictions_for(session, recording)
-        holds = _holds_for(session, recording, now)
-        view = _view(
+        holds = holds_for(session, recording, now)
+        view = role_view(
             recording,
             principal.role,
             reasons=recording.reason_codes,

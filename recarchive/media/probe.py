@@ -184,6 +184,28 @@ def _container_claim_ms(
     return ms_or_none(fmt.get("duration"))
 
 
+def _decoded_ms(
+    path: Path, options: dict[str, object], wav: WavHeader | None, name: str, timeout_s: float
+) -> int:
+    """Decode the whole recording; its length in ms. Raises what a failed decode means."""
+    # A RIFF WAV is decoded without -xerror (see the module docstring); real
+    # decoding errors still print, and a WAV cut short fails on its length.
+    args = _decode_args(path, options, exit_on_error=wav is None)
+    outcome = run_ffmpeg(args, path, label=name, timeout_s=timeout_s)
+    if outcome.failure is not None:
+        claimed, present = (wav.claimed_ms, wav.present_ms) if wav else (None, None)
+        if claimed is not None and present is not None and durations_disagree(claimed, present):
+            raise HeaderLengthMismatch(
+                f"{name}: the WAV header claims {claimed / 1000:.1f} s of audio "
+                f"but the file holds {present / 1000:.1f} s"
+            )
+        raise TruncatedAudio(f"{name} does not decode cleanly: {outcome.failure}")
+    decoded_ms = round((outcome.out_time_us or 0) / 1000)
+    if decoded_ms <= 0:
+        raise NoAudioFrames(f"{name} decodes to no audio")
+    return decoded_ms
+
+
 def probe_recording(
     path: Path,
     *,
@@ -233,21 +255,7 @@ def probe_recording(
     if codec not in allowed_codecs:
         raise UnsupportedCodec(f"{name} uses the codec {codec}, which is not accepted")
 
-    # A RIFF WAV is decoded without -xerror (see the module docstring); real
-    # decoding errors still print, and a WAV cut short fails on its length.
-    args = _decode_args(path, options, exit_on_error=wav is None)
-    outcome = run_ffmpeg(args, path, label=name, timeout_s=timeout_s)
-    if outcome.failure is not None:
-        claimed, present = (wav.claimed_ms, wav.present_ms) if wav else (None, None)
-        if claimed is not None and present is not None and durations_disagree(claimed, present):
-            raise HeaderLengthMismatch(
-                f"{name}: the WAV header claims {claimed / 1000:.1f} s of audio "
-                f"but the file holds {present / 1000:.1f} s"
-            )
-        raise TruncatedAudio(f"{name} does not decode cleanly: {outcome.failure}")
-    decoded_ms = round((outcome.out_time_us or 0) / 1000)
-    if decoded_ms <= 0:
-        raise NoAudioFrames(f"{name} decodes to no audio")
+    decoded_ms = _decoded_ms(path, options, wav, name, timeout_s)
 
     container = str(fmt.get("format_name") or "unknown").split(",")[0]
     container = _CONTAINER_NAMES.get(container, container)

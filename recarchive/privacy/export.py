@@ -256,23 +256,32 @@ def export_subject(
         manifest_bytes = json.dumps(manifest, ensure_ascii=False, indent=2).encode()
         archive.writestr("manifest.json", manifest_bytes)
         sums.append(f"{hashlib.sha256(manifest_bytes).hexdigest()}  manifest.json")
-        retention_days = runtime.settings.retention.default_days
-        fields = {
-            "generated": generated.strftime("%Y-%m-%d %H:%M"),
-            "count": report.recordings,
-            "request_id": report.request_id,
-        }
-        summaries = {
-            "LUE_MINUT.txt": _SUMMARY_FI.format(retention=f"{retention_days} päivää", **fields),
-            "README.txt": _SUMMARY_EN.format(retention_en=f"{retention_days} days", **fields),
-        }
-        for name, text in summaries.items():
-            data = text.encode()
-            archive.writestr(name, data)
-            sums.append(f"{hashlib.sha256(data).hexdigest()}  {name}")
+        sums += _write_summaries(runtime, archive, generated, report)
         archive.writestr("SHA256SUMS", "\n".join(sums) + "\n")
     _record(runtime, principal, subject, report, ids, client_addr)
     return report
+
+
+def _write_summaries(
+    runtime: Runtime, archive: zipfile.ZipFile, generated: dt.datetime, report: ExportReport
+) -> list[str]:
+    """The Finnish and English summaries; their SHA256SUMS lines."""
+    retention_days = runtime.settings.retention.default_days
+    fields = {
+        "generated": generated.strftime("%Y-%m-%d %H:%M"),
+        "count": report.recordings,
+        "request_id": report.request_id,
+    }
+    summaries = {
+        "LUE_MINUT.txt": _SUMMARY_FI.format(retention=f"{retention_days} päivää", **fields),
+        "README.txt": _SUMMARY_EN.format(retention_en=f"{retention_days} days", **fields),
+    }
+    sums = []
+    for name, text in summaries.items():
+        data = text.encode()
+        archive.writestr(name, data)
+        sums.append(f"{hashlib.sha256(data).hexdigest()}  {name}")
+    return sums
 
 
 def _scratch(runtime: Runtime) -> Path:
