@@ -374,7 +374,8 @@ def test_crash_after_store_before_commit_is_finished_by_a_rerun(
     def crash(*_args: object, **_kwargs: object) -> bool:
         raise KeyboardInterrupt("simulated crash")
 
-    monkeypatch.setattr(pipeline, "_commit", crash)
+    # The process dies after the object is stored, before its row is written.
+    monkeypatch.setattr("recarchive.ingest.services.catalogue_recording", crash)
     with pytest.raises(KeyboardInterrupt):
         pipeline.process_next()
     monkeypatch.undo()
