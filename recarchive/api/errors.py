@@ -23,7 +23,7 @@ from starlette.types import Scope
 from recarchive.access.policy import Forbidden, PurposeError
 from recarchive.access.services import AccessError, UserNotFound
 from recarchive.api.auth import Unauthenticated
-from recarchive.catalogue.reasons import RecordingNotFound, UnknownReasonCode
+from recarchive.privacy.reasons import RecordingNotFound, UnknownReasonCode
 from recarchive.errors import CatalogueUnavailable, RecArchiveError, StoreUnavailable
 from recarchive.lookup.filters import FilterError
 from recarchive.lookup.views import (

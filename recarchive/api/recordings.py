@@ -26,7 +26,7 @@ from recarchive.api.schemas import (
     SearchIn,
     SearchOut,
 )
-from recarchive.catalogue.reasons import correct_reasons
+from recarchive.privacy.reasons import correct_reasons
 from recarchive.errors import RecArchiveError
 from recarchive.lookup.filters import FilterError, SearchFilters, parse_filters
 from recarchive.lookup.services import AudioAccess, get_recording, open_audio, search

@@ -7,7 +7,7 @@ import uuid
 
 import click
 
-from recarchive.catalogue.reasons import correct_reasons
+from recarchive.privacy.reasons import correct_reasons
 from recarchive.cli.common import AppContext, pass_app
 
 

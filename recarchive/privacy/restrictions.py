@@ -9,7 +9,7 @@ the moment of access (:mod:`recarchive.lookup.services`).
 
 Rectification relinks a recording to the right customer (or to none); the
 old value stays in the audit log. Reason codes are corrected with
-:func:`recarchive.catalogue.reasons.correct_reasons`, also audited.
+:func:`recarchive.privacy.reasons.correct_reasons`, also audited.
 """
 
 from __future__ import annotations
@@ -259,7 +259,7 @@ def relink_recording(
     with transaction(runtime.sessions) as session:
         recording = session.get(Recording, recording_id, with_for_update=True)
         if recording is None or recording.status is not RecordingStatus.ACTIVE:
-            from recarchive.catalogue.reasons import RecordingNotFound
+            from recarchive.privacy.reasons import RecordingNotFound
 
             raise RecordingNotFound(f"no recording {recording_id}")
         if customer_id is not None and session.get(Customer, customer_id) is None:

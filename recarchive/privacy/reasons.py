@@ -1,4 +1,4 @@
-"""Staff corrections of a recording's reason codes, recorded in the audit log."""
+"""Rectifying a recording's reason codes (staff corrections), recorded in the audit log."""
 
 from __future__ import annotations
 

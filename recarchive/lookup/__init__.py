@@ -1,0 +1,1 @@
+"""Lookup: search, metadata and audio for staff, by role and purpose, audited."""
