@@ -23,7 +23,6 @@ from starlette.types import Scope
 from recarchive.access.policy import Forbidden, PurposeError
 from recarchive.access.services import AccessError, UserNotFound
 from recarchive.api.auth import Unauthenticated
-from recarchive.privacy.reasons import RecordingNotFound, UnknownReasonCode
 from recarchive.errors import CatalogueUnavailable, RecArchiveError, StoreUnavailable
 from recarchive.lookup.filters import FilterError
 from recarchive.lookup.views import (
@@ -33,6 +32,7 @@ from recarchive.lookup.views import (
     RangeNotSatisfiable,
 )
 from recarchive.privacy.export import ExportError
+from recarchive.privacy.reasons import RecordingNotFound, UnknownReasonCode
 from recarchive.privacy.restrictions import RestrictionError, RestrictionNotFound
 from recarchive.privacy.subjects import AmbiguousSubject, SubjectError, SubjectNotFound
 from recarchive.privacy.visibility import Restricted

@@ -26,12 +26,12 @@ from recarchive.api.schemas import (
     SearchIn,
     SearchOut,
 )
-from recarchive.privacy.reasons import correct_reasons
 from recarchive.errors import RecArchiveError
 from recarchive.lookup.filters import FilterError, SearchFilters, parse_filters
 from recarchive.lookup.services import AudioAccess, get_recording, open_audio, search
 from recarchive.lookup.views import AudioMissing
 from recarchive.media.transcode import PlaybackFormat, transcode_for_playback
+from recarchive.privacy.reasons import correct_reasons
 from recarchive.private_files import make_private_dir, open_private
 from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import ByteRange

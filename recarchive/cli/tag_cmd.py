@@ -7,8 +7,8 @@ import uuid
 
 import click
 
-from recarchive.privacy.reasons import correct_reasons
 from recarchive.cli.common import AppContext, pass_app
+from recarchive.privacy.reasons import correct_reasons
 
 
 @click.command("tag")
