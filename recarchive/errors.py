@@ -4,17 +4,99 @@ The docstring of each class is its default message, so ``raise ObjectNotFound()`
 already says something useful; callers add specifics with a message argument.
 Messages name the input and what is wrong with it, and never carry personal
 data (names, identity codes, phone numbers): ids and object keys only.
+
+Each error belongs to a category that carries its HTTP status and stable
+code: :class:`NotFoundError` (404), :class:`GoneError` (410),
+:class:`ConflictError` (409), :class:`RefusedError` (403),
+:class:`InvalidInputError` (422) and :class:`UnavailableError` (503); what
+belongs to none is a fault of recarchive or its backends (500). A domain
+error subclasses its category, and the API answers by category
+(``api/errors.py: domain_response``), so a new error is answered as its
+category says, never by a list that forgets it.
 """
 
 from __future__ import annotations
+
+from typing import Any, ClassVar
 
 
 class RecArchiveError(Exception):
     """recarchive failed."""
 
+    #: The HTTP status and the stable ``error.code`` of the category.
+    http_status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    #: Logged as an error (event name) when answered: a fault the operator must see.
+    log_event: ClassVar[str | None] = None
+
     def __init__(self, message: str | None = None) -> None:
         self.message = message or (self.__doc__ or "").strip().splitlines()[0]
         super().__init__(self.message)
+
+    def details(self) -> dict[str, Any]:
+        """Fields the API adds to the error body (``field``, ``candidates``...)."""
+        return {}
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers that go with the answer (``Content-Range``...)."""
+        return {}
+
+
+# --- categories -------------------------------------------------------------
+
+
+class NotFoundError(RecArchiveError):
+    """Nothing has that id."""
+
+    http_status = 404
+    code = "not_found"
+
+    def details(self) -> dict[str, Any]:
+        return {}
+
+
+class GoneError(RecArchiveError):
+    """It existed and was deleted."""
+
+    http_status = 410
+    code = "gone"
+
+
+class ConflictError(RecArchiveError):
+    """The request conflicts with the current state."""
+
+    http_status = 409
+    code = "conflict"
+
+    def details(self) -> dict[str, Any]:
+        return {}
+
+
+class RefusedError(RecArchiveError):
+    """The caller may not do this."""
+
+    http_status = 403
+    code = "forbidden"
+
+
+class InvalidInputError(RecArchiveError):
+    """The input is not valid."""
+
+    http_status = 422
+    code = "invalid_request"
+    #: The input field at fault, when one is.
+    field: str | None = None
+
+    def details(self) -> dict[str, Any]:
+        return {"field": self.field} if self.field else {}
+
+
+class UnavailableError(RecArchiveError):
+    """A service recarchive needs cannot be reached."""
+
+    http_status = 503
+    code = "unavailable"
+    log_event = "backend_unavailable"
 
 
 # --- configuration ----------------------------------------------------------
@@ -35,7 +117,7 @@ class CatalogueError(RecArchiveError):
     """The catalogue database failed."""
 
 
-class CatalogueUnavailable(CatalogueError):
+class CatalogueUnavailable(UnavailableError, CatalogueError):
     """The catalogue database cannot be reached."""
 
 
@@ -50,7 +132,7 @@ class StoreError(RecArchiveError):
     """The object store failed."""
 
 
-class StoreUnavailable(StoreError):
+class StoreUnavailable(UnavailableError, StoreError):
     """The object store cannot be reached."""
 
 

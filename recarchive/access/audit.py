@@ -81,6 +81,10 @@ class AuditEntry:
     at: dt.datetime = dataclasses.field(default_factory=utcnow)
 
 
+class AuditChainBroken(RecArchiveError):
+    """The audit log's hash chain is broken: an entry was edited, removed or reordered."""
+
+
 def _lock_chain(session: Session) -> str:
     """Serialise appenders and return the hash of the chain's last entry.
 

@@ -11,7 +11,7 @@ import enum
 from collections.abc import Mapping
 
 from recarchive.access.models import Role
-from recarchive.errors import RecArchiveError
+from recarchive.errors import InvalidInputError, RefusedError
 
 
 class Action(enum.StrEnum):
@@ -78,12 +78,14 @@ SEES_IDENTITY: frozenset[Role] = frozenset({_D, _P})
 TRAINING_ROLES: frozenset[Role] = frozenset({_Q})
 
 
-class Forbidden(RecArchiveError):
+class Forbidden(RefusedError):
     """your role does not allow this"""
 
 
-class PurposeError(RecArchiveError):
+class PurposeError(InvalidInputError):
     """the purpose is missing or not allowed"""
+
+    field = "purpose"
 
 
 def allowed(role: Role, action: Action) -> bool:

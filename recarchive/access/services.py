@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, selectinload
 from recarchive.access.audit import append_event
 from recarchive.access.models import ApiToken, Role, User
 from recarchive.catalogue.database import transaction, utcnow
-from recarchive.errors import RecArchiveError, SecretMissing
+from recarchive.errors import ConflictError, NotFoundError, SecretMissing
 from recarchive.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ MAX_TOKEN_DAYS = 3650
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
-class AccessError(RecArchiveError):
+class AccessError(ConflictError):
     """The user or token change was refused."""
 
 
@@ -46,7 +46,7 @@ class UserExists(AccessError):
     """A user with that name already exists."""
 
 
-class UserNotFound(AccessError):
+class UserNotFound(NotFoundError, AccessError):
     """No user has that name."""
 
 

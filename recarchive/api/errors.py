@@ -20,23 +20,8 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
-from recarchive.access.policy import Forbidden, PurposeError
-from recarchive.access.services import AccessError, UserNotFound
 from recarchive.api.auth import Unauthenticated
-from recarchive.errors import CatalogueUnavailable, RecArchiveError, StoreUnavailable
-from recarchive.lookup.filters import FilterError
-from recarchive.lookup.views import (
-    AudioMissing,
-    Gone,
-    NotFound,
-    RangeNotSatisfiable,
-)
-from recarchive.privacy.export import ExportError
-from recarchive.privacy.reasons import RecordingNotFound, UnknownReasonCode
-from recarchive.privacy.restrictions import RestrictionError, RestrictionNotFound
-from recarchive.privacy.subjects import AmbiguousSubject, SubjectError, SubjectNotFound
-from recarchive.privacy.visibility import Restricted
-from recarchive.retention.holds import HoldError, HoldNotFound
+from recarchive.errors import RecArchiveError
 
 logger = logging.getLogger(__name__)
 
@@ -125,43 +110,21 @@ def unexpected_response(scope: Scope, exc: BaseException) -> JSONResponse:
 
 
 def domain_response(exc: RecArchiveError) -> JSONResponse:
-    """The answer for a recarchive error raised by a service."""
-    if isinstance(exc, AmbiguousSubject):
-        return _json(409, "ambiguous_subject", exc.message, candidates=exc.candidates)
-    if isinstance(exc, SubjectNotFound | RestrictionNotFound):
-        return _json(404, "not_found", exc.message)
-    if isinstance(exc, SubjectError):
-        return _json(422, "invalid_request", exc.message, field="subject")
-    if isinstance(exc, RestrictionError):
-        return _json(409, "conflict", exc.message)
-    if isinstance(exc, ExportError):  # stored audio failed its checksum: a server-side fault
-        logger.error("export_failed", extra={"error": exc.message})
-        return _json(500, "integrity_error", exc.message)
-    if isinstance(exc, FilterError):
-        return _json(422, "invalid_request", exc.message, field=exc.field)
-    if isinstance(exc, Restricted):
-        return _json(403, "restricted", exc.message)
-    if isinstance(exc, Forbidden):
-        return _json(403, "forbidden", exc.message)
-    if isinstance(exc, PurposeError):
-        return _json(422, "invalid_request", exc.message, field="purpose")
-    if isinstance(exc, Gone):
-        return _json(410, "gone", exc.message, tombstone=exc.tombstone.as_dict())
-    if isinstance(exc, NotFound | RecordingNotFound | HoldNotFound | UserNotFound):
-        return _json(404, "not_found", exc.message)
-    if isinstance(exc, AudioMissing):
-        logger.error("audio_object_missing", extra={"error": exc.message})
-        return _json(404, "audio_missing", exc.message)
-    if isinstance(exc, RangeNotSatisfiable):
-        response = _json(416, "range_not_satisfiable", exc.message)
-        response.headers["Content-Range"] = f"bytes */{exc.size}"
-        return response
-    if isinstance(exc, UnknownReasonCode):
-        return _json(422, "invalid_request", exc.message, field="codes")
-    if isinstance(exc, HoldError | AccessError):
-        return _json(409, "conflict", exc.message)
-    if isinstance(exc, CatalogueUnavailable | StoreUnavailable):
-        logger.error("backend_unavailable", extra={"error": exc.message})
-        return _json(503, "unavailable", exc.message)
-    logger.error("request_failed", extra={"error": exc.message, "type": type(exc).__name__})
-    return _json(500, "internal_error", "the request failed; the server log has the details")
+    """The answer for a recarchive error raised by a service: its category decides.
+
+    The status, the code and the extra fields come from the error's class
+    (see :mod:`recarchive.errors`); a fault (500, or an error marked with a
+    log event) is logged without personal data, and a 500 that belongs to no
+    category answers with a generic message rather than the error's.
+    """
+    if exc.log_event is not None or exc.http_status >= 500:
+        logger.error(
+            exc.log_event or "request_failed",
+            extra={"error": exc.message, "type": type(exc).__name__},
+        )
+    message = exc.message
+    if exc.code == "internal_error":
+        message = "the request failed; the server log has the details"
+    response = _json(exc.http_status, exc.code, message, **exc.details())
+    response.headers.update(exc.headers())
+    return response

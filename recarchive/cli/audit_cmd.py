@@ -7,14 +7,9 @@ import json
 import click
 from sqlalchemy import select
 
-from recarchive.access.audit import entry_content, verify_chain
+from recarchive.access.audit import AuditChainBroken, entry_content, verify_chain
 from recarchive.access.models import AuditEvent
 from recarchive.cli.common import AppContext, parse_time, pass_app
-from recarchive.errors import RecArchiveError
-
-
-class AuditChainBroken(RecArchiveError):
-    """The audit log's hash chain is broken: an entry was edited, removed or reordered."""
 
 
 @click.group("audit")

@@ -21,7 +21,7 @@ from recarchive.catalogue.identity import (
     normalise_phone,
 )
 from recarchive.catalogue.models import Direction
-from recarchive.errors import RecArchiveError
+from recarchive.errors import InvalidInputError
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -29,7 +29,7 @@ MAX_REASONS = 20
 _TEXT_MAX = 128
 
 
-class FilterError(RecArchiveError):
+class FilterError(InvalidInputError):
     """a search filter is not valid"""
 
     def __init__(self, field: str, message: str) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from recarchive.access.models import Role
 from recarchive.access.policy import SEES_IDENTITY
 from recarchive.catalogue.models import Recording
-from recarchive.errors import RecArchiveError
+from recarchive.errors import GoneError, NotFoundError, RecArchiveError
 from recarchive.retention.rules import holds_covering
 
 
@@ -25,11 +25,11 @@ class LookupFailed(RecArchiveError):
     """the recording cannot be served"""
 
 
-class NotFound(LookupFailed):
+class NotFound(NotFoundError, LookupFailed):
     """no such recording"""
 
 
-class Gone(LookupFailed):
+class Gone(GoneError, LookupFailed):
     """the recording was deleted"""
 
     def __init__(self, tombstone: TombstoneView) -> None:
@@ -39,17 +39,30 @@ class Gone(LookupFailed):
         )
         self.tombstone = tombstone
 
+    def details(self) -> dict[str, Any]:
+        return {"tombstone": self.tombstone.as_dict()}
+
 
 class RangeNotSatisfiable(LookupFailed):
     """the requested byte range is not satisfiable"""
+
+    http_status = 416
+    code = "range_not_satisfiable"
 
     def __init__(self, size: int) -> None:
         super().__init__(f"requested range not satisfiable (the recording has {size} bytes)")
         self.size = size
 
+    def headers(self) -> dict[str, str]:
+        return {"Content-Range": f"bytes */{self.size}"}
+
 
 class AudioMissing(LookupFailed):
     """the recording's audio object is missing from the store"""
+
+    http_status = 404
+    code = "audio_missing"
+    log_event = "audio_object_missing"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -69,6 +69,10 @@ _ROWS = 500
 class ExportError(RecArchiveError):
     """the export could not be written"""
 
+    #: Stored audio failed its checksum: a fault of the archive, for the operator.
+    code = "integrity_error"
+    log_event = "export_failed"
+
 
 @dataclasses.dataclass
 class ExportReport:

@@ -11,15 +11,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from recarchive.access.audit import append_event
 from recarchive.catalogue.database import transaction
 from recarchive.catalogue.models import ReasonSource, Recording, RecordingReason
-from recarchive.errors import RecArchiveError
+from recarchive.errors import InvalidInputError, NotFoundError
 
 
-class RecordingNotFound(RecArchiveError):
+class RecordingNotFound(NotFoundError):
     """No recording has that id."""
 
 
-class UnknownReasonCode(RecArchiveError):
+class UnknownReasonCode(InvalidInputError):
     """The reason code is not in the configured taxonomy."""
+
+    field = "codes"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,7 +25,7 @@ from recarchive.access.policy import CASE_REQUIRED, Action, Purpose, require
 from recarchive.access.services import Principal
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import Customer, CustomerMatch, Recording, RecordingStatus
-from recarchive.errors import RecArchiveError
+from recarchive.errors import ConflictError, NotFoundError
 from recarchive.privacy.models import (
     ProcessingRestriction,
     RequestKind,
@@ -47,11 +47,11 @@ from recarchive.runtime import Runtime
 logger = logging.getLogger(__name__)
 
 
-class RestrictionError(RecArchiveError):
+class RestrictionError(ConflictError):
     """the restriction cannot be placed or lifted"""
 
 
-class RestrictionNotFound(RestrictionError):
+class RestrictionNotFound(NotFoundError, RestrictionError):
     """no restriction has that id"""
 
 

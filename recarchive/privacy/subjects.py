@@ -42,7 +42,7 @@ from recarchive.catalogue.models import (
     RecordingCandidate,
     RecordingStatus,
 )
-from recarchive.errors import RecArchiveError
+from recarchive.errors import ConflictError, InvalidInputError, NotFoundError
 from recarchive.privacy.models import (
     ProcessingRestriction,
     RequestKind,
@@ -53,16 +53,20 @@ from recarchive.retention.rules import held_condition
 from recarchive.runtime import Runtime
 
 
-class SubjectError(RecArchiveError):
+class SubjectError(InvalidInputError):
     """the data subject cannot be identified"""
 
+    field = "subject"
 
-class SubjectNotFound(SubjectError):
+
+class SubjectNotFound(NotFoundError, SubjectError):
     """the archive holds nothing about this subject"""
 
 
-class AmbiguousSubject(SubjectError):
+class AmbiguousSubject(ConflictError, SubjectError):
     """several customers match; name the exact customer"""
+
+    code = "ambiguous_subject"
 
     def __init__(self, what: str, candidates: list[str]) -> None:
         super().__init__(
@@ -70,6 +74,9 @@ class AmbiguousSubject(SubjectError):
             "give the exact customer id"
         )
         self.candidates = candidates
+
+    def details(self) -> dict[str, Any]:
+        return {"candidates": self.candidates}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,6 +34,8 @@ __all__ = [
 class Restricted(Forbidden):
     """processing of this recording is restricted"""
 
+    code = "restricted"
+
 
 def restriction_condition(kinds: Sequence[RestrictionKind]) -> ColumnElement[bool]:
     """SQL: an unlifted restriction of one of ``kinds`` covers the recording (``Recording``)."""

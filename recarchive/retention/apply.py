@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 from recarchive.access.audit import append_event
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import Recording, RecordingStatus
-from recarchive.errors import RecArchiveError
+from recarchive.errors import ConflictError
 from recarchive.retention.policy import RetentionDecision, RetentionPolicy
 from recarchive.retention.rules import held_recording_ids, retag
 from recarchive.runtime import Runtime
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 _CHUNK = 1000
 
 
-class PolicyChangeRefused(RecArchiveError):
+class PolicyChangeRefused(ConflictError):
     """The policy change would shorten the retention of held recordings; nothing changed."""
 
 

@@ -35,7 +35,7 @@ from recarchive.catalogue.database import (
     utcnow,
 )
 from recarchive.catalogue.models import Recording, RecordingStatus
-from recarchive.errors import RecArchiveError, StoreError
+from recarchive.errors import InvalidInputError, StoreError
 from recarchive.retention.rules import Buried, bury, held_condition
 from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import DeleteResult
@@ -47,7 +47,7 @@ BATCH = 1000
 _MAX_FUTURE = dt.timedelta(days=1)
 
 
-class ClockRefused(RecArchiveError):
+class ClockRefused(InvalidInputError):
     """The simulated clock is not plausible; nothing was deleted."""
 
 

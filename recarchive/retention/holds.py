@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from recarchive.access.audit import append_event
 from recarchive.catalogue.database import lock_for_write, transaction, utcnow
 from recarchive.catalogue.models import Recording, RecordingCandidate, RecordingStatus
-from recarchive.errors import RecArchiveError, StoreError
+from recarchive.errors import ConflictError, NotFoundError, RecArchiveError, StoreError
 from recarchive.retention.models import Hold, HoldRecording
 from recarchive.retention.rules import (
     CLASS_TAG,
@@ -50,11 +50,11 @@ __all__ = [
 MAX_HOLD_YEARS = 100
 
 
-class HoldError(RecArchiveError):
+class HoldError(ConflictError):
     """The hold cannot be placed or released."""
 
 
-class HoldNotFound(HoldError):
+class HoldNotFound(NotFoundError, HoldError):
     """No hold has that id."""
 
 
