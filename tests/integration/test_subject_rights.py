@@ -36,7 +36,7 @@ from recarchive.access.audit import entry_content, verify_chain
 from recarchive.access.models import AuditEvent, Role
 from recarchive.access.services import Principal, add_user, authenticate
 from recarchive.catalogue.database import transaction, utcnow
-from recarchive.catalogue.models import Recording, RecordingStatus
+from recarchive.catalogue.models import CustomerMatch, Recording, RecordingStatus
 from recarchive.errors import StoreUnavailable
 from recarchive.privacy.erasure import erase_subject, resume_pending_erasures
 from recarchive.privacy.export import export_subject
@@ -1158,6 +1158,80 @@ def test_an_objection_by_number_covers_an_unlinked_callers_later_calls(world: Wo
     )
     assert lifted.status_code == 200, lifted.text
     assert trainer_sees() == {str(first.id), str(later.id), str(other.id)}
+
+
+def test_calls_from_a_shared_number_reach_every_right_of_each_customer(world: World) -> None:
+    """A number two customers share: its calls are each candidate's, as the officer decides."""
+    runtime, privacy, trainer = world.runtime, world.as_role(P), world.as_role(Q)
+    number, agent = new_number(), unique("agent")
+    first, second = unique("C"), unique("C")
+    for customer in (first, second):
+        add_customer(runtime, customer, "Kotitalous Yhteinen", [national(number)])
+    shared = [
+        add_recording(
+            runtime,
+            caller_number=number,
+            agent=agent,
+            customer_match=CustomerMatch.AMBIGUOUS,
+            candidates=[first, second],
+        )
+        for _ in range(2)
+    ]
+    ids = sorted(str(r.id) for r in shared)
+
+    def trainer_sees() -> set[str]:
+        found = trainer.get(RECORDINGS, params={"agent": agent}).json()["items"]
+        return {item["id"] for item in found}
+
+    assert trainer_sees() == set(ids)
+    # The number alone names nobody; by customer, the shared calls are listed as such.
+    assert_error(privacy.post(f"{SUBJECTS}/find", json={"number": number}), 409)
+    shown = privacy.post(f"{SUBJECTS}/find", json={"customer_id": first}).json()
+    assert sorted(call["id"] for call in shown["shared_calls"]) == ids
+    assert {tuple(call["other_candidates"]) for call in shown["shared_calls"]} == {(second,)}
+
+    # One customer objects: the calls leave training at once, for everyone.
+    objected = privacy.post(f"{SUBJECTS}/object", json={"subject": {"customer_id": second}})
+    assert objected.status_code == 200, objected.text
+    assert trainer_sees() == set()
+    assert_error(trainer.get(audio(shared[0]), params={"purpose": "training"}), 404)
+
+    # Export: nothing shared without a decision, and the request says what waits.
+    plain = privacy.post(f"{SUBJECTS}/export", json={"customer_id": first})
+    assert plain.status_code == 200, plain.text
+    with zipfile.ZipFile(io.BytesIO(plain.content)) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["recordings"] == []
+    assert manifest["shared_number_calls"] == {"included": 0, "left_out": 0, "undecided": 2}
+    decided = privacy.post(
+        f"{SUBJECTS}/export",
+        json={"customer_id": first, "include_shared": [ids[0]], "leave_out_shared": [ids[1]]},
+    )
+    with zipfile.ZipFile(io.BytesIO(decided.content)) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+    assert [row["id"] for row in manifest["recordings"]] == [ids[0]]
+    assert manifest["recordings"][0]["shared_number"] is True
+    request = request_row(runtime, manifest["request_id"])
+    assert request.outcome["shared_included"] == [ids[0]]
+    assert request.outcome["shared_left_out"] == [ids[1]]
+    # A decision on a call that is not a shared call of this customer is refused.
+    stranger = str(add_recording(runtime, caller_number=new_number()).id)
+    refused = privacy.post(
+        f"{SUBJECTS}/export", json={"customer_id": first, "include_shared": [stranger]}
+    )
+    assert_error(refused, 422, "invalid_request")
+
+    # Erasure takes exactly the calls the officer includes; the others stay, listed.
+    erased = privacy.post(
+        f"{SUBJECTS}/erase", json={"customer_id": first, "include_shared": [ids[1]]}
+    )
+    assert erased.status_code == 200, erased.text
+    body = erased.json()
+    assert body["erased"] == [ids[1]]
+    assert body["shared"]["shared_undecided"] == [ids[0]]
+    assert "shares with others" in body["message"]
+    assert recording_row(runtime, uuid.UUID(ids[1])) is None
+    assert recording_row(runtime, uuid.UUID(ids[0])) is not None
 
 
 # --- 7. the register, and who may use it ------------------------------------------------------
