@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,16 @@ from tests.logscan import LogScan
 
 POSTGRES_ENV = "RECARCHIVE_TEST_POSTGRES_URL"
 REPO = Path(__file__).resolve().parent.parent
+
+
+def require_ffmpeg() -> None:
+    """Skip without ffmpeg/ffprobe, or fail when RECARCHIVE_TEST_REQUIRE_FFMPEG=1 (scripts/test)."""
+    if shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None:
+        return
+    message = "ffmpeg/ffprobe not installed (Debian's ffmpeg; scripts/test installs it)"
+    if os.environ.get("RECARCHIVE_TEST_REQUIRE_FFMPEG") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def _require(service: str, variable: str, hint: str) -> None:

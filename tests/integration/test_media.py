@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import stat
 import struct
 import subprocess
@@ -41,11 +40,13 @@ from recarchive.media.transcode import (
     transcode_for_playback,
     transcode_to_opus,
 )
+from tests.conftest import require_ffmpeg
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None,
-    reason="ffmpeg/ffprobe not installed",
-)
+
+@pytest.fixture(autouse=True)
+def _ffmpeg() -> None:
+    require_ffmpeg()
+
 
 PHONE = "0401234567"
 SECONDS = 6

@@ -11,7 +11,6 @@ import email.utils
 import importlib.util
 import json
 import re
-import shutil
 import sys
 import wave
 from collections.abc import Callable
@@ -22,9 +21,15 @@ from typing import Any
 import pytest
 from stdnum.fi import hetu, ytunnus
 
+from tests.conftest import require_ffmpeg
+
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
+
+@pytest.fixture(autouse=True)
+def _ffmpeg() -> None:
+    require_ffmpeg()
+
 
 # the FreePBX file name pattern, as the spool source reads it
 FREEPBX_NAME = re.compile(
