@@ -30,8 +30,8 @@ from recarchive.privacy.restrictions import (
     relink_recording,
     restrict,
 )
+from recarchive.privacy.shared import SharedDecisions
 from recarchive.privacy.subjects import (
-    SharedDecisions,
     SubjectQuery,
     list_requests,
     request_dict,

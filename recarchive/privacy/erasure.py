@@ -30,14 +30,12 @@ from recarchive.catalogue.database import lock_for_write, transaction, utcnow
 from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.ingest.housekeeping import housekeep_safely
 from recarchive.privacy.models import RequestKind, RequestStatus, SubjectRequest
+from recarchive.privacy.shared import NO_DECISIONS, SharedDecisions, shared_recording_ids
 from recarchive.privacy.subjects import (
-    NO_DECISIONS,
-    SharedDecisions,
     Subject,
     SubjectQuery,
     find_subject,
     register_request,
-    shared_recording_ids,
     subject_condition,
 )
 from recarchive.retention.expiry import delete_doomed, doomed
@@ -187,7 +185,7 @@ def erase_subject(
     require(principal.role, Action.SUBJECT)
     subject = find_subject(runtime, query)
     with runtime.sessions() as session:
-        shared_ids = shared_recording_ids(session, subject)
+        shared_ids = shared_recording_ids(session, subject.customer_id)
     included = shared.split(shared_ids)[0]
     report = ErasureReport(
         request_id=uuid.uuid4(), status=RequestStatus.RECEIVED, shared=shared.outcome(shared_ids)

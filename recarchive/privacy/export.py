@@ -39,9 +39,8 @@ from recarchive.catalogue.models import Customer, Recording, RecordingStatus
 from recarchive.errors import RecArchiveError
 from recarchive.media.transcode import transcode_for_playback
 from recarchive.privacy.models import RequestKind, RequestStatus, SubjectRequest
+from recarchive.privacy.shared import NO_DECISIONS, SharedDecisions, shared_recording_ids
 from recarchive.privacy.subjects import (
-    NO_DECISIONS,
-    SharedDecisions,
     Subject,
     SubjectQuery,
     customer_numbers,
@@ -49,7 +48,6 @@ from recarchive.privacy.subjects import (
     register_request,
     request_dict,
     restriction_dict,
-    shared_recording_ids,
     subject_condition,
     subject_restrictions,
 )
@@ -216,7 +214,7 @@ def export_subject(
     manifest_rows: list[dict[str, Any]] = []
     sums: list[str] = []
     with runtime.sessions() as session:
-        shared_ids = shared_recording_ids(session, subject)
+        shared_ids = shared_recording_ids(session, subject.customer_id)
         included = set(shared.split(shared_ids)[0])
         report.shared = shared.outcome(shared_ids)
         ids = list(

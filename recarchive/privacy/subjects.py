@@ -19,10 +19,9 @@ import datetime as dt
 import hashlib
 import hmac
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from recarchive.access.audit import append_event
@@ -39,7 +38,6 @@ from recarchive.catalogue.models import (
     CustomerPhone,
     Direction,
     Recording,
-    RecordingCandidate,
     RecordingStatus,
 )
 from recarchive.errors import ConflictError, InvalidInputError, NotFoundError
@@ -49,6 +47,7 @@ from recarchive.privacy.models import (
     RequestStatus,
     SubjectRequest,
 )
+from recarchive.privacy.shared import shared_calls
 from recarchive.retention.rules import held_condition
 from recarchive.runtime import Runtime
 
@@ -188,75 +187,6 @@ def subject_condition(subject: Subject) -> ColumnElement[bool]:
     return _unlinked_number(subject.number)
 
 
-def shared_condition(subject: Subject) -> ColumnElement[bool]:
-    """SQL: a call from a number the subject shares with other customers.
-
-    No customer is linked to such a call; the subject is one of its
-    candidates. Restriction and objection cover it at once (see
-    :mod:`recarchive.privacy.visibility`); export and erasure take it only
-    on the privacy officer's decision for that call (:class:`SharedDecisions`).
-    """
-    if subject.customer_id is None:
-        return false()
-    candidate_of = select(RecordingCandidate.recording_id).where(
-        RecordingCandidate.customer_id == subject.customer_id
-    )
-    return and_(Recording.customer_id.is_(None), Recording.id.in_(candidate_of))
-
-
-def shared_recording_ids(session: Session, subject: Subject) -> list[uuid.UUID]:
-    """The live calls of :func:`shared_condition`, oldest first."""
-    return list(
-        session.scalars(
-            select(Recording.id)
-            .where(shared_condition(subject), Recording.status == RecordingStatus.ACTIVE)
-            .order_by(Recording.started_at, Recording.id)
-        )
-    )
-
-
-@dataclasses.dataclass(frozen=True)
-class SharedDecisions:
-    """The privacy officer's decision on each call from a shared number: include or leave out."""
-
-    include: frozenset[uuid.UUID] = frozenset()
-    exclude: frozenset[uuid.UUID] = frozenset()
-
-    def split(
-        self, shared: Sequence[uuid.UUID]
-    ) -> tuple[list[uuid.UUID], list[uuid.UUID], list[uuid.UUID]]:
-        """``shared`` as (included, left out, undecided); refuses decisions on other calls."""
-        both = self.include & self.exclude
-        if both:
-            raise SubjectError(
-                f"call {', '.join(sorted(map(str, both)))} is both included and left out"
-            )
-        strangers = (self.include | self.exclude) - set(shared)
-        if strangers:
-            raise SubjectError(
-                f"call {', '.join(sorted(map(str, strangers)))} is not a call from a number "
-                "this customer shares with others; decide only on the calls listed by "
-                "`subject show`"
-            )
-        included = [i for i in shared if i in self.include]
-        excluded = [i for i in shared if i in self.exclude]
-        undecided = [i for i in shared if i not in self.include and i not in self.exclude]
-        return included, excluded, undecided
-
-    def outcome(self, shared: Sequence[uuid.UUID]) -> dict[str, Any]:
-        """What the request records about the shared calls."""
-        included, excluded, undecided = self.split(shared)
-        return {
-            "shared_included": [str(i) for i in included],
-            "shared_left_out": [str(i) for i in excluded],
-            "shared_undecided": [str(i) for i in undecided],
-        }
-
-
-#: No decision on any shared call: they are all listed as undecided and left alone.
-NO_DECISIONS = SharedDecisions()
-
-
 def subject_recordings(session: Session, subject: Subject) -> list[Recording]:
     return list(
         session.scalars(
@@ -350,7 +280,7 @@ def show_subject(
             name = customer.name if customer is not None else None
             numbers = customer_numbers(session, subject.customer_id)
         restrictions = subject_restrictions(session, subject)
-        shared = _shared_calls(session, subject)
+        shared = shared_calls(session, subject.customer_id)
         requests = list(
             session.scalars(
                 select(SubjectRequest)
@@ -382,32 +312,6 @@ def show_subject(
             requests=[request_dict(r) for r in requests],
             shared=shared,
         )
-
-
-def _shared_calls(session: Session, subject: Subject) -> list[dict[str, Any]]:
-    ids = shared_recording_ids(session, subject)
-    if not ids:
-        return []
-    rows = session.execute(
-        select(Recording.id, Recording.started_at).where(Recording.id.in_(ids))
-    ).all()
-    started = dict(rows)
-    others: dict[uuid.UUID, list[str]] = {i: [] for i in ids}
-    for recording_id, customer_id in session.execute(
-        select(RecordingCandidate.recording_id, RecordingCandidate.customer_id)
-        .where(RecordingCandidate.recording_id.in_(ids))
-        .order_by(RecordingCandidate.customer_id)
-    ):
-        if customer_id != subject.customer_id:
-            others[recording_id].append(customer_id)
-    return [
-        {
-            "id": str(i),
-            "started_at": started[i].isoformat(),
-            "other_candidates": others[i],
-        }
-        for i in ids
-    ]
 
 
 def customer_numbers(session: Session, customer_id: str) -> list[str]:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from recarchive.access.models import Role
 from recarchive.access.services import add_user, authenticate
 from recarchive.catalogue.database import create_catalogue_engine, transaction, utcnow
+from recarchive.catalogue.identity import phone_hash
 from recarchive.catalogue.intake import QuarantineEntry
 from recarchive.catalogue.migrate import upgrade_schema
 from recarchive.catalogue.models import Customer, CustomerPhone, Recording
@@ -109,11 +110,22 @@ def catalogue(empty_catalogue_url: str) -> str:
 @pytest.fixture
 def runtime(spool: Path, catalogue: str) -> Iterator[Runtime]:
     runtime = open_runtime(spool, catalogue)
+    key = runtime.settings.secret("identity_hash_key") or ""
     with transaction(runtime.sessions) as session:
-        session.add(Customer(customer_id="C-1", name="Asiakas Yksi",
-                             phones=[CustomerPhone(e164="+358401234567")]))  # fmt: skip
-        session.add(Customer(customer_id="C-2", name="Asiakas Kaksi",
-                             phones=[CustomerPhone(e164="+358509990000")]))  # fmt: skip
+        session.add(
+            Customer(
+                customer_id="C-1",
+                name="Asiakas Yksi",
+                phones=[CustomerPhone(phone_hash=phone_hash("+358401234567", key))],
+            )
+        )
+        session.add(
+            Customer(
+                customer_id="C-2",
+                name="Asiakas Kaksi",
+                phones=[CustomerPhone(phone_hash=phone_hash("+358509990000", key))],
+            )
+        )
     summary = run_ingest(runtime.settings, once=True)
     assert summary.archived == 3
     yield runtime
