@@ -120,7 +120,8 @@ def show_command(
     click.echo(f"subject: {overview.subject.label()} (reference {overview.subject.ref})")
     if overview.name:
         click.echo(f"name: {overview.name}")
-    click.echo(f"numbers: {', '.join(overview.numbers) or '-'}")
+    # The directory keeps numbers as keyed hashes: these are the ones their calls came from.
+    click.echo(f"numbers: {', '.join(overview.numbers) or '- (none on their own calls)'}")
     click.echo(
         f"recordings: {overview.recordings} "
         f"(first {data['first_call'] or '-'}, last {data['last_call'] or '-'}), "
