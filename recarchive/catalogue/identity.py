@@ -187,6 +187,13 @@ def phone_hash(e164: str, key: str) -> str:
     return hmac.new(key.encode("utf-8"), f"phone:{e164}".encode(), hashlib.sha256).hexdigest()
 
 
+def number_ref(e164: str, key: str) -> str:
+    """``number:`` and the keyed hash of an E.164 number: how requests and restrictions name
+    an unlinked caller without keeping their number."""
+    digest = hmac.new(key.encode(), f"number:{e164}".encode(), hashlib.sha256).hexdigest()
+    return f"number:{digest}"
+
+
 def hash_identity_code(text: str, key: str) -> tuple[IdentityKind, str]:
     """Validate an identity code as typed and return its kind and keyed hash."""
     kind, code = parse_identity_code(text)

@@ -25,6 +25,7 @@ from recarchive.ingest import queue
 from recarchive.ingest.interfaces import CallFacts
 from recarchive.ingest.tagging import ReasonTagger
 from recarchive.media.interfaces import AudioInfo
+from recarchive.privacy.visibility import recall_numbers
 from recarchive.retention.policy import RetentionDecision, RetentionPolicy
 from recarchive.retention.rules import customers_held, expected_tag
 
@@ -88,6 +89,8 @@ def catalogue_recording(
     plan: Plan,
     decoded: AudioInfo,
     stored: Stored,
+    *,
+    hash_key: str,
 ) -> bool:
     """Write the recording's row and complete its work item; False when the claim was lost."""
     current = session.get(WorkItem, item.id, with_for_update=True)
@@ -124,6 +127,8 @@ def catalogue_recording(
         RecordingCandidate(customer_id=customer) for customer in match.candidates
     ]
     session.add(recording)
+    if match.customer_id is None:
+        recall_numbers(session, [plan.caller, plan.called], hash_key)
     queue.complete(current, item.id)
     current.payload = {**current.payload, "source_sha256": stored.source_sha256}
     if facts.call_id:

@@ -371,7 +371,14 @@ class Pipeline:
             stored_as = Stored(key, extension, size, sha, source_sha, stored_info)
             with transaction(self.runtime.sessions) as session:
                 committed = catalogue_recording(
-                    session, item, self.worker, discovery.facts, plan, info, stored_as
+                    session,
+                    item,
+                    self.worker,
+                    discovery.facts,
+                    plan,
+                    info,
+                    stored_as,
+                    hash_key=self._forget_key,
                 )
         if not committed:
             logger.warning("lease_lost", extra={"work_item_id": str(item.id)})

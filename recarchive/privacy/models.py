@@ -68,7 +68,12 @@ class ProcessingRestriction(Base):
     customer_id: Mapped[str | None] = mapped_column(String(64), index=True)
     recording_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), index=True)
     #: E.164 number of a caller no customer is linked to: covers their calls, later ones too.
+    #: Kept in clear only while a recording holds the same number (it is matched against
+    #: recordings in SQL); the keyed ``number_ref`` stays and brings it back when a call
+    #: from the number is archived again (``retention/rules.py: forget_numbers``).
     number: Mapped[str | None] = mapped_column(String(32), index=True)
+    #: ``number:`` + keyed hash of the number (:func:`~recarchive.catalogue.identity.number_ref`).
+    number_ref: Mapped[str | None] = mapped_column(String(80), index=True)
     allowed_purpose: Mapped[str | None] = mapped_column(String(32))
     case_ref: Mapped[str | None] = mapped_column(String(128))
     request_id: Mapped[uuid.UUID | None] = mapped_column(

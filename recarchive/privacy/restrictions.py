@@ -111,11 +111,13 @@ def _place(
             scopes.append((subject.customer_id, subject.number, None))
         scopes += [(None, None, rid) for rid in ids]
         for customer_id, number, recording_id in scopes:
+            unlinked = number if customer_id is None else None
             row = ProcessingRestriction(
                 id=uuid.uuid4(),
                 kind=kind,
                 customer_id=customer_id,
-                number=number if customer_id is None else None,
+                number=unlinked,
+                number_ref=subject.ref if subject is not None and unlinked else None,
                 recording_id=recording_id,
                 allowed_purpose=allowed_purpose,
                 case_ref=case_ref,

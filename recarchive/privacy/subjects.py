@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
-import hmac
 import uuid
 from typing import Any
 
@@ -31,6 +29,7 @@ from recarchive.catalogue.identity import (
     IdentifierError,
     hash_identity_code,
     normalise_phone,
+    number_ref,
     phone_hash,
 )
 from recarchive.catalogue.models import (
@@ -111,11 +110,6 @@ class Subject:
 
     def label(self) -> str:
         return f"customer {self.customer_id}" if self.customer_id else "an unlinked caller"
-
-
-def number_ref(e164: str, key: str) -> str:
-    digest = hmac.new(key.encode(), f"number:{e164}".encode(), hashlib.sha256).hexdigest()
-    return f"number:{digest}"
 
 
 def find_subject(runtime: Runtime, query: SubjectQuery) -> Subject:
@@ -338,7 +332,7 @@ def subject_restrictions(session: Session, subject: Subject) -> list[ProcessingR
     if subject.customer_id is not None:
         conditions.append(ProcessingRestriction.customer_id == subject.customer_id)
     if subject.number is not None:
-        conditions.append(ProcessingRestriction.number == subject.number)
+        conditions.append(ProcessingRestriction.number_ref == subject.ref)
     return list(
         session.scalars(
             select(ProcessingRestriction)

@@ -36,7 +36,7 @@ from recarchive.catalogue.database import (
 )
 from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.errors import InvalidInputError, StoreError
-from recarchive.retention.rules import Buried, bury, held_condition
+from recarchive.retention.rules import Buried, bury, forget_numbers, held_condition
 from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import DeleteResult
 
@@ -234,6 +234,7 @@ def delete_doomed(
         if gone:
             ids = [item.recording_id for item in gone]
             session.execute(delete(Recording).where(Recording.id.in_(ids)))
+            forget_numbers(session)
         if failed:
             session.execute(
                 update(Recording)

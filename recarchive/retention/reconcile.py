@@ -71,7 +71,7 @@ from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.errors import ObjectNotFound
 from recarchive.private_files import sweep_stale_files
 from recarchive.retention.models import Tombstone
-from recarchive.retention.rules import Buried, bury, held_recording_ids
+from recarchive.retention.rules import Buried, bury, forget_numbers, held_recording_ids
 from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import ObjectInfo, ObjectStore
 
@@ -378,6 +378,7 @@ def _tombstone(runtime: Runtime, gone: dict[uuid.UUID, str], report: ReconcileRe
             )
         if settled:
             session.execute(delete(Recording).where(Recording.id.in_(settled)))
+            forget_numbers(session)
     if not report.dry_run and gone:
         truncate_journal(runtime.engine)
 

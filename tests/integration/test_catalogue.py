@@ -267,3 +267,40 @@ def test_upgrade_hashes_the_directory_phone_numbers_in_place(empty_catalogue_url
         assert [tuple(row) for row in rows] == [("C-1", phone_hash("+358401234567", "k" * 32))]
     finally:
         engine.dispose()
+
+
+def test_upgrade_gives_number_restrictions_their_keyed_reference(empty_catalogue_url: str) -> None:
+    """0007: a restriction on an unlinked caller's number gets ``number_ref``."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from recarchive.catalogue.identity import number_ref
+    from recarchive.catalogue.migrate import alembic_config, upgrade_schema
+
+    engine = create_catalogue_engine(empty_catalogue_url)
+    try:
+        config = alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0006")
+        restriction = uuid.uuid4()
+        stored_id = restriction.hex if engine.dialect.name == "sqlite" else str(restriction)
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO processing_restrictions (id, kind, number, created_at, "
+                    "created_by) VALUES (:id, 'objection', '+358401234567', CURRENT_TIMESTAMP, "
+                    "'officer')"
+                ),
+                {"id": stored_id},
+            )
+        with pytest.raises(RuntimeError, match="identity-hash key"):
+            upgrade_schema(engine)
+        upgrade_schema(engine, identity_hash_key="k" * 32)
+        with engine.connect() as connection:
+            ref = connection.execute(
+                text("SELECT number_ref FROM processing_restrictions")
+            ).scalar()
+        assert ref == number_ref("+358401234567", "k" * 32)
+    finally:
+        engine.dispose()

@@ -12,6 +12,7 @@ import os
 import shutil
 import struct
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,7 +20,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from recarchive.catalogue.database import create_catalogue_engine, transaction
+from recarchive.access.models import Role
+from recarchive.access.services import Principal
+from recarchive.catalogue.database import create_catalogue_engine, transaction, utcnow
 from recarchive.catalogue.identity import phone_hash
 from recarchive.catalogue.intake import QuarantineEntry, WorkItem, WorkState
 from recarchive.catalogue.migrate import upgrade_schema
@@ -28,6 +31,11 @@ from recarchive.config import Settings, load_settings
 from recarchive.ingest.services import Pipeline
 from recarchive.ingest.sources import build_sources
 from recarchive.ingest.tasks import run_ingest
+from recarchive.lookup.services import get_recording
+from recarchive.lookup.views import NotFound
+from recarchive.privacy.models import ProcessingRestriction
+from recarchive.privacy.restrictions import object_to_training
+from recarchive.privacy.subjects import SubjectQuery
 from recarchive.retention.expiry import expire_recordings
 from recarchive.runtime import Runtime
 from tests.s3env import s3_environment
@@ -491,6 +499,38 @@ def test_a_deleted_call_leaves_digests_only_and_is_not_reported_or_archived_agai
     with runtime.sessions() as session:
         again = select(func.count()).where(Recording.call_id == "1742219999.155")
         assert session.scalar(again) == 0  # not archived a second time
+
+
+def test_an_objection_on_an_unlinked_number_keeps_no_number_once_its_calls_are_gone(
+    runtime: Runtime, spool: Path, audio: dict[str, Path]
+) -> None:
+    """The number lives in the restriction only while a recording holds it; the keyed
+    reference brings it back with the next call from the number, which stays out of QA."""
+    started = dt.datetime.fromisoformat(RECENT)
+    day = spool / "monitor" / f"{started:%Y/%m/%d}"
+    put(day / f"in-0201234000-0407778888-{started:%Y%m%d-%H%M%S}-1742219999.155.wav", audio["pcm"])
+    run_ingest(runtime.settings, once=True)
+    officer = Principal(uuid.uuid4(), "officer", Role.PRIVACY_OFFICER, uuid.uuid4())
+    _, [objection] = object_to_training(runtime, officer, query=SubjectQuery(number="0407778888"))
+    assert objection.number == "+358407778888"
+
+    expire_recordings(runtime, now=utcnow() + dt.timedelta(days=2000))
+    with runtime.sessions() as session:
+        kept = session.get_one(ProcessingRestriction, objection.id)
+        stored = [str(value) for value in session.execute(select(ProcessingRestriction)).one()]
+    assert kept.number is None
+    assert kept.number_ref is not None
+    assert not any("407778888" in value for value in stored)
+
+    later = started + dt.timedelta(minutes=5)
+    put(day / f"in-0201234000-0407778888-{later:%Y%m%d-%H%M%S}-1742220300.160.wav", audio["pcm"])
+    assert run_ingest(runtime.settings, once=True).archived == 1
+    with runtime.sessions() as session:
+        assert session.get_one(ProcessingRestriction, objection.id).number == "+358407778888"
+        [recording] = session.scalars(select(Recording)).all()
+    trainer = Principal(uuid.uuid4(), "trainer", Role.QA_TRAINER, uuid.uuid4())
+    with pytest.raises(NotFound):
+        get_recording(runtime, trainer, recording.id)
 
 
 def test_a_running_source_reads_cdr_lines_appended_between_passes(
