@@ -41,6 +41,13 @@ SHAPES = re.compile(
     re.IGNORECASE,
 )
 
+#: Opaque ids whose hex digits can spell a number by chance (UUIDs, digests): not scanned.
+_OPAQUE = re.compile(
+    r"(?<![0-9a-f])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?![0-9a-f])"
+    r"|(?<![0-9a-f])[0-9a-f]{32,}(?![0-9a-f])",
+    re.IGNORECASE,
+)
+
 _NUMBER_LITERAL = re.compile(r"(?<![\w+])(?:\+358|0)\d[\d ]{5,13}\d(?!\d)")
 _HETU_LITERAL = re.compile(r"(?<![\w-])\d{6}[-+A-FU-Y]\d{3}[0-9A-Y](?!\w)")
 _NAME_IN_CALL = re.compile(r"add_customer\([^,()]+,\s*[^,()]+,\s*\"([^\"]+)\"")
@@ -153,6 +160,7 @@ class PersonalDataScanner:
 
     def find(self, text: str) -> list[str]:
         """The personal values (and shapes) in ``text``; empty when it is clean."""
+        text = _OPAQUE.sub(" ", text)
         found = {m.group() for m in self._compiled().finditer(text)}
         found |= {m.group() for m in SHAPES.finditer(text)}
         return sorted(found)
