@@ -174,17 +174,7 @@ def doomed(
             Recording.id.in_(list(ids)), Recording.status == RecordingStatus.DELETING
         )
     )
-    return [
-        Buried(
-            recording_id=r.id,
-            object_key=r.object_key,
-            sha256=r.sha256,
-            size_bytes=r.size_bytes,
-            retain_until=r.retain_until,
-            rule=rule(r),
-        )
-        for r in rows
-    ]
+    return [Buried.of(r, rule(r)) for r in rows]
 
 
 def delete_doomed(

@@ -352,14 +352,7 @@ def _tombstone(runtime: Runtime, gone: dict[uuid.UUID, str], report: ReconcileRe
             settled.append(recording.id)
             bury(
                 session,
-                Buried(
-                    recording_id=recording.id,
-                    object_key=recording.object_key,
-                    sha256=recording.sha256,
-                    size_bytes=recording.size_bytes,
-                    retain_until=recording.retain_until,
-                    rule=rule,
-                ),
+                Buried.of(recording, rule),
                 deleted_by=ACTOR,
                 digest_key=digest_key,
                 now=utcnow(),

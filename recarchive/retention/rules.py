@@ -188,6 +188,18 @@ class Buried:
     #: ``retention:<rule>``, ``erasure``, ``bucket-lifecycle``...
     rule: str
 
+    @classmethod
+    def of(cls, recording: Recording, rule: str) -> Buried:
+        """What the tombstone of ``recording`` will record, deleted under ``rule``."""
+        return cls(
+            recording_id=recording.id,
+            object_key=recording.object_key,
+            sha256=recording.sha256,
+            size_bytes=recording.size_bytes,
+            retain_until=recording.retain_until,
+            rule=rule,
+        )
+
 
 def bury(
     session: Session,
