@@ -22,7 +22,7 @@ class IngestSettings(_Section):
     poll_interval_s: float = Field(default=30.0, gt=0)
     default_region: str = Field(default="FI", pattern=r"^[A-Z]{2}$")
     work_dir: OptionalPath = None
-    lease_s: int = Field(default=900, ge=30)
+    lease_s: int = Field(default=60, ge=30)
     max_attempts: int = Field(default=5, ge=1, le=100)
     settle_s: float = Field(default=10.0, ge=0)
     max_size_mb: int = Field(default=2048, ge=1)

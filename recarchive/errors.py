@@ -98,6 +98,9 @@ class UnavailableError(RecArchiveError):
     code = "unavailable"
     log_event = "backend_unavailable"
 
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "5"}  # a blip: clients may try again soon
+
 
 # --- configuration ----------------------------------------------------------
 
@@ -119,6 +122,17 @@ class CatalogueError(RecArchiveError):
 
 class CatalogueUnavailable(UnavailableError, CatalogueError):
     """The catalogue database cannot be reached."""
+
+
+class CatalogueMisconfigured(CatalogueError):
+    """The catalogue refuses this installation (credentials, database, schema).
+
+    Waiting will not cure it: long-running processes stop, the operator must act.
+    """
+
+    http_status = 503
+    code = "unavailable"
+    log_event = "backend_unavailable"
 
 
 class CatalogueReplaced(CatalogueUnavailable):

@@ -25,10 +25,11 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import URL, Dialect, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from recarchive.errors import CatalogueUnavailable, ConfigError
+from recarchive.catalogue import failures
+from recarchive.errors import CatalogueError, CatalogueUnavailable, ConfigError
 from recarchive.private_files import create_private_file, make_private_dir
 
 logger = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ def create_catalogue_engine(
         raise ConfigError(f"setting catalogue.url: {exc}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _on_sqlite_connect)
+    failures.install(engine)
     return engine
 
 
@@ -167,14 +169,20 @@ def describe_url(engine: Engine) -> str:
 
 
 def check_connection(engine: Engine) -> None:
-    """Connect once; raise :class:`~recarchive.errors.CatalogueUnavailable` if it fails."""
+    """Connect once; raise :class:`~recarchive.errors.CatalogueUnavailable` if it fails
+    (:class:`~recarchive.errors.CatalogueMisconfigured` if waiting will not help)."""
     try:
         with engine.connect() as connection:
             connection.exec_driver_sql("SELECT 1")
-    except (OperationalError, DBAPIError) as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise CatalogueUnavailable(
+    except CatalogueError as exc:
+        reason = failures.reason_of(exc.__cause__) if exc.__cause__ else exc.message
+        raise type(exc)(
             f"setting catalogue.url: cannot connect to {describe_url(engine)}: {reason}"
+        ) from exc
+    except DBAPIError as exc:
+        raise CatalogueUnavailable(
+            f"setting catalogue.url: cannot connect to {describe_url(engine)}: "
+            f"{failures.reason_of(exc)}"
         ) from exc
 
 

@@ -31,8 +31,14 @@ from sqlalchemy import Connection, Engine, literal_column, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from recarchive.catalogue.database import describe_url, utcnow
+from recarchive.catalogue.failures import reason_of
 from recarchive.catalogue.models import Installation
-from recarchive.errors import CatalogueReplaced, CatalogueUnavailable
+from recarchive.errors import (
+    CatalogueError,
+    CatalogueMisconfigured,
+    CatalogueReplaced,
+    CatalogueUnavailable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,14 +81,12 @@ def _read_installation(connection: Connection, url: str) -> tuple[uuid.UUID, int
     return row[0], (int(row[1]) if len(row) > 1 and row[1] is not None else None)
 
 
-def _reason(exc: SQLAlchemyError) -> str:
+def _reason(exc: SQLAlchemyError | CatalogueError) -> str:
     """The driver's first line (no SQL, no parameters), or the error's type."""
-    orig = getattr(exc, "orig", None)
-    text = str(orig).strip() if orig is not None else ""
-    return text.splitlines()[0] if text else type(exc).__name__
+    return reason_of(exc.__cause__ if isinstance(exc, CatalogueError) and exc.__cause__ else exc)
 
 
-def _unavailable(url: str, exc: SQLAlchemyError) -> CatalogueUnavailable:
+def _unavailable(url: str, exc: SQLAlchemyError | CatalogueError) -> CatalogueUnavailable:
     return CatalogueUnavailable(f"catalogue {url}: cannot read its installation id: {_reason(exc)}")
 
 
@@ -102,15 +106,18 @@ def read_identity(engine: Engine) -> CatalogueIdentity:
     """What the catalogue is now; a process records this when it opens the catalogue.
 
     Raises :class:`~recarchive.errors.CatalogueUnavailable` when it cannot be
-    read (an older schema has no installation row: ``recarchive init``).
+    reached now, :class:`~recarchive.errors.CatalogueMisconfigured` when it has
+    no installation row to read (no schema or an older one: ``recarchive init``).
     """
     url = describe_url(engine)
     try:
         with engine.connect() as connection:
             installation_id, oid = _read_installation(connection, url)
-    except SQLAlchemyError as exc:
+    except (CatalogueReplaced, CatalogueUnavailable):
+        raise  # a catalogue that cannot be reached now may be reachable later
+    except (SQLAlchemyError, CatalogueError) as exc:
         unavailable = _unavailable(url, exc)
-        raise CatalogueUnavailable(f"{unavailable.message} (run `recarchive init`?)") from exc
+        raise CatalogueMisconfigured(f"{unavailable.message} (run `recarchive init`?)") from exc
     path = sqlite_path(engine)
     file_id = _file_id(path, url) if path is not None else None
     return CatalogueIdentity(url, installation_id, path, file_id, oid)
@@ -138,7 +145,9 @@ def check_catalogue_identity(
     try:
         with engine.connect() as connection:
             installation_id, oid = _read_installation(connection, url)
-    except SQLAlchemyError as exc:
+    except CatalogueReplaced:
+        raise
+    except (SQLAlchemyError, CatalogueError) as exc:
         raise _unavailable(url, exc) from exc
     if installation_id != opened.installation_id:
         raise CatalogueReplaced(
@@ -167,7 +176,9 @@ def check_catalogue_writable(engine: Engine, opened: CatalogueIdentity) -> None:
     try:
         with engine.begin() as connection:
             written = connection.execute(statement).rowcount
-    except SQLAlchemyError as exc:
+    except CatalogueReplaced:
+        raise
+    except (SQLAlchemyError, CatalogueError) as exc:
         raise CatalogueUnavailable(f"catalogue {opened.url}: cannot write: {_reason(exc)}") from exc
     if written != 1:
         raise CatalogueReplaced(

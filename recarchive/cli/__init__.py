@@ -12,13 +12,17 @@ tools' imports, which used to take most of a second at every start.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from recarchive import __version__
 from recarchive.cli.common import AppContext
 from recarchive.errors import RecArchiveError
+
+logger = logging.getLogger(__name__)
 
 #: Command name -> "module:attribute" under recarchive.cli.
 COMMANDS = {
@@ -95,4 +99,15 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except RecArchiveError as exc:
         click.echo(f"Error: {exc.message}", err=True)
+        sys.exit(1)
+    except SQLAlchemyError as exc:
+        # Not a failure of the catalogue's reach (those are RecArchiveErrors, see
+        # catalogue/failures.py): a statement the catalogue refused. Its message
+        # may quote values, so only its class is shown; the log has the frames.
+        logger.exception("command_failed")
+        click.echo(
+            f"Error: the catalogue refused a statement ({type(exc).__name__}); "
+            "this is a fault of recarchive: please report it with the log",
+            err=True,
+        )
         sys.exit(1)

@@ -10,7 +10,8 @@ import click
 
 from recarchive.cli.common import AppContext, human_size, pass_app
 from recarchive.ingest.summary import IngestSummary
-from recarchive.ingest.tasks import IngestIncomplete, StopFlag, run_ingest
+from recarchive.ingest.tasks import IngestIncomplete, run_ingest
+from recarchive.lifecycle import StopFlag
 
 
 @click.command("ingest")

@@ -11,8 +11,9 @@ import click
 
 from recarchive.catalogue.database import utcnow
 from recarchive.cli.common import AppContext, human_size, parse_time, pass_app
+from recarchive.errors import CatalogueReplaced, CatalogueUnavailable, StoreUnavailable
 from recarchive.ingest.housekeeping import HousekeepingClock, housekeep_safely
-from recarchive.ingest.tasks import StopFlag
+from recarchive.lifecycle import Backoff, StopFlag
 from recarchive.retention.apply import apply_policy
 from recarchive.retention.expiry import check_clock, expire_recordings
 from recarchive.retention.holds import list_holds, place_hold, release_hold
@@ -163,34 +164,52 @@ def scheduler_command(app: AppContext, once: bool) -> None:
     (a PostgreSQL advisory lock, or a lock file on SQLite) lets exactly one
     of them run each night's job. After each nightly run, and hourly, it
     also housekeeps ingest: spool done_dir copies and quarantine entries
-    past their time are deleted. SIGTERM stops it between jobs.
+    past their time are deleted. SIGTERM stops it between jobs. While the
+    catalogue or the store cannot be reached it logs so, waits and tries
+    again; --once stops with one line instead.
     """
     settings = app.settings
     zone = ZoneInfo(settings.general.timezone)
     stop = StopFlag()
     stop.install()
     housekeeping = HousekeepingClock()
+    backoff = Backoff("scheduler")
     while True:
-        run = run_nightly_if_due(app.runtime)
-        if run is not None:
-            click.echo(
-                f"nightly run for {run.scheduled.isoformat()}: deleted {run.expiry.deleted}, "
-                f"held {run.expiry.held_skipped}, failed {run.expiry.failed}"
-            )
-        if run is not None or housekeeping.due():
-            cleaned = housekeep_safely(app.runtime)
-            housekeeping.done()
-            if cleaned is not None and (run is not None or once):
-                click.echo(
-                    f"housekeeping: done_dir files deleted {cleaned.done.aged} (aged), "
-                    f"{cleaned.done.forgotten} (erased or expired calls); quarantine entries "
-                    f"deleted {cleaned.quarantine_resolved} (resolved), "
-                    f"{cleaned.quarantine_expired} (unresolved, past quarantine_max_days)"
-                )
+        try:
+            _scheduler_tick(app, housekeeping, once=once)
+        except CatalogueReplaced:
+            raise  # another catalogue is at its place: a restart opens it
+        except (CatalogueUnavailable, StoreUnavailable) as exc:
+            if once:
+                raise
+            wait = backoff.failed(exc.message)  # logged when the outage starts and ends
+        else:
+            backoff.succeeded()
+            now = utcnow()
+            wake = next_scheduled(now, settings.retention.expiry_time, zone)
+            wait = min(max(1.0, (wake - now).total_seconds()), 300.0)
         if once or stop():
             return
-        now = utcnow()
-        wake = next_scheduled(now, settings.retention.expiry_time, zone)
-        stop.sleep(min(max(1.0, (wake - now).total_seconds()), 300.0))
+        stop.sleep(wait)
         if stop():
             return
+
+
+def _scheduler_tick(app: AppContext, housekeeping: HousekeepingClock, *, once: bool) -> None:
+    """Run the nightly job if due, and housekeeping when due; print what was done."""
+    run = run_nightly_if_due(app.runtime)
+    if run is not None:
+        click.echo(
+            f"nightly run for {run.scheduled.isoformat()}: deleted {run.expiry.deleted}, "
+            f"held {run.expiry.held_skipped}, failed {run.expiry.failed}"
+        )
+    if run is not None or housekeeping.due():
+        cleaned = housekeep_safely(app.runtime)
+        housekeeping.done()
+        if cleaned is not None and (run is not None or once):
+            click.echo(
+                f"housekeeping: done_dir files deleted {cleaned.done.aged} (aged), "
+                f"{cleaned.done.forgotten} (erased or expired calls); quarantine entries "
+                f"deleted {cleaned.quarantine_resolved} (resolved), "
+                f"{cleaned.quarantine_expired} (unresolved, past quarantine_max_days)"
+            )

@@ -12,8 +12,15 @@ import click
 from recarchive.catalogue.migrate import require_current_schema
 from recarchive.cli.common import AppContext, pass_app
 from recarchive.config import CONFIG_ENV
-from recarchive.errors import ConfigError
+from recarchive.errors import (
+    CatalogueReplaced,
+    CatalogueUnavailable,
+    ConfigError,
+    StoreUnavailable,
+)
+from recarchive.lifecycle import Backoff, StopFlag
 from recarchive.private_files import make_private_dir
+from recarchive.runtime import Runtime
 
 
 def split_bind(bind: str) -> tuple[str, int]:
@@ -25,6 +32,32 @@ def split_bind(bind: str) -> tuple[str, int]:
     if not host or not 0 < port < 65536:
         raise ConfigError(f"bind address {bind!r}: give HOST:PORT, e.g. 127.0.0.1:8080")
     return host.strip("[]"), port
+
+
+def _wait_for_backends(runtime: Runtime) -> bool:
+    """Check the schema, the catalogue and the store; wait while one cannot be reached.
+
+    A catalogue or store that is down when ``serve`` starts (a host booting
+    before the database) is waited for, with backoff, instead of ending the
+    service; what waiting does not cure (no schema, refused credentials)
+    raises. False when SIGTERM or Ctrl-C came while waiting.
+    """
+    stop = StopFlag()
+    stop.install()
+    backoff = Backoff("serve")
+    while not stop():
+        try:
+            require_current_schema(runtime.engine)
+            runtime.check_catalogue()  # records which catalogue this process serves
+            runtime.store.check()
+        except CatalogueReplaced:
+            raise
+        except (CatalogueUnavailable, StoreUnavailable) as exc:
+            stop.sleep(backoff.failed(exc.message))
+            continue
+        backoff.succeeded()
+        return True
+    return False
 
 
 @click.command("serve")
@@ -54,9 +87,8 @@ def serve_command(app: AppContext, bind: str | None, workers: int | None) -> Non
     host, port = split_bind(bind or app.settings.api.bind)
     processes = workers or app.settings.api.workers
     runtime = app.runtime
-    require_current_schema(runtime.engine)
-    runtime.check_catalogue()  # records which catalogue this process serves
-    runtime.store.check()
+    if not _wait_for_backends(runtime):
+        return
     click.echo(
         f"recarchive serving on http://{host}:{port}/ (API /api/v1, player /), "
         f"{processes} process(es)",

@@ -21,7 +21,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from recarchive.catalogue.database import utcnow
-from recarchive.catalogue.intake import QuarantineEntry, WorkItem, WorkState, forgotten_ref
+from recarchive.catalogue.intake import (
+    FORGOTTEN_PREFIX,
+    QuarantineEntry,
+    WorkItem,
+    WorkState,
+    forgotten_call,
+    forgotten_ref,
+)
+from recarchive.catalogue.models import Recording
 from recarchive.ingest.interfaces import Discovery, Problem
 
 _IN_CHUNK = 500
@@ -131,6 +139,26 @@ def known_states(
             states = _states(session, source, chunk, forget_key)
             found.update({ref: state.value for ref, state in states.items()})
     return found
+
+
+def call_archived(session: Session, source: str, call_id: str, forget_key: str) -> bool:
+    """Whether the call's recording is archived, or was archived and since deleted."""
+    found = session.scalar(
+        select(Recording.id).where(Recording.source == source, Recording.call_id == call_id)
+    )
+    if found is not None:
+        return True
+    digest = forgotten_call(forget_key, source, call_id)
+    forgotten = session.scalar(
+        select(WorkItem.id)
+        .where(
+            WorkItem.source == source,
+            WorkItem.source_ref.startswith(FORGOTTEN_PREFIX),
+            WorkItem.payload["call"].as_string() == digest,
+        )
+        .limit(1)
+    )
+    return forgotten is not None
 
 
 def find_item(session: Session, source: str, source_ref: str, forget_key: str) -> WorkItem:

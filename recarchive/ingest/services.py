@@ -35,12 +35,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.intake import (
-    FORGOTTEN_PREFIX,
     WorkItem,
-    forgotten_call,
 )
 from recarchive.catalogue.models import Recording
-from recarchive.errors import CatalogueError, CatalogueReplaced, StoreError
+from recarchive.errors import CatalogueError, CatalogueReplaced, RecArchiveError, StoreError
 from recarchive.ingest import queue
 from recarchive.ingest.cataloguing import Plan, Stored, catalogue_recording, plan_recording
 from recarchive.ingest.files import (
@@ -60,6 +58,7 @@ from recarchive.ingest.interfaces import (
     Source,
     SourceError,
 )
+from recarchive.ingest.leases import LeaseKeeper, OwedReleases
 from recarchive.ingest.summary import IngestSummary, count_outcome
 from recarchive.ingest.tagging import ReasonTagger
 from recarchive.media.interfaces import (
@@ -95,6 +94,7 @@ class Pipeline:
             frozenset(self.settings.audio.allowed_codecs) or DEFAULT_ALLOWED_CODECS
         )
         self.worker = worker_name()
+        self.owed = OwedReleases(self.worker)
         self.work_dir = self.settings.work_dir
         make_private_dir(self.work_dir)
         #: The clock of the item in hand (tests and operators may simulate it).
@@ -131,8 +131,9 @@ class Pipeline:
         summary.discovered += len(discoveries)
         with transaction(self.runtime.sessions) as session:
             for problem in problems:
-                if problem.reason == "cdr_without_recording" and self._call_archived(
-                    session, name, problem
+                call_id = problem.source_ref.removeprefix("call:")
+                if problem.reason == "cdr_without_recording" and queue.call_archived(
+                    session, name, call_id, self._forget_key
                 ):
                     continue
                 if queue.record_problem(session, name, problem):
@@ -160,26 +161,6 @@ class Pipeline:
     def _forget_key(self) -> str:
         """The identity-hash key: directory phone hashes and forgotten work items."""
         return self.settings.secret("identity_hash_key") or ""
-
-    def _call_archived(self, session: Any, source: str, problem: Problem) -> bool:
-        """Whether the call's recording is archived, or was archived and since deleted."""
-        call_id = problem.source_ref.removeprefix("call:")
-        found = session.scalar(
-            select(Recording.id).where(Recording.source == source, Recording.call_id == call_id)
-        )
-        if found is not None:
-            return True
-        digest = forgotten_call(self._forget_key, source, call_id)
-        forgotten = session.scalar(
-            select(WorkItem.id)
-            .where(
-                WorkItem.source == source,
-                WorkItem.source_ref.startswith(FORGOTTEN_PREFIX),
-                WorkItem.payload["call"].as_string() == digest,
-            )
-            .limit(1)
-        )
-        return forgotten is not None
 
     def _acknowledge_redelivery(
         self, name: str, source: Source, discovery: Discovery, summary: IngestSummary
@@ -246,18 +227,37 @@ class Pipeline:
             )
         if item is None:
             return None
+        lease_s = self.settings.ingest.lease_s
         try:
-            outcome = self._process(item)
+            with LeaseKeeper(self.runtime.sessions, item.id, self.worker, lease_s):
+                outcome = self._process(item)
         except CatalogueReplaced:
             raise  # nothing more is written to a catalogue that is not the one opened
         except (StoreError, CatalogueError, MediaToolFailed) as exc:
-            error = exc.message
-            try:
-                self._finish(item, lambda i: queue.release_for_retry(i, now=now, error=error))
-            except SQLAlchemyError:
-                logger.exception("release_failed", extra={"work_item_id": str(item.id)})
+            self._release_after(item, exc, now)
             raise
         return outcome, item
+
+    def _release_after(self, item: WorkItem, exc: RecArchiveError, now: dt.datetime) -> None:
+        """Put ``item`` back after an infrastructure failure, or owe it until the catalogue is back.
+
+        A catalogue that failed costs the recording no attempt: it was not its fault.
+        """
+        error = exc.message
+
+        def change(current: WorkItem) -> None:
+            queue.release_for_retry(current, now=now, error=error)
+            if isinstance(exc, CatalogueError):
+                current.attempts = max(0, current.attempts - 1)
+
+        try:
+            self._finish(item, change)
+        except (RecArchiveError, SQLAlchemyError) as failed:
+            self.owed.owe(item.id, failed)
+
+    def release_owed(self) -> int:
+        """Put back the claims this worker could not release during an outage."""
+        return self.owed.pay(self.runtime.sessions)
 
     def _process(self, item: WorkItem) -> str:
         label = f"work item {item.id}"

@@ -23,14 +23,21 @@ class IngestSummary:
     quarantined: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     #: Sources that could not be read this pass, with the reason.
     unreadable_sources: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: Items still queued at the end of the run (in backoff, deferred, claimed
+    #: elsewhere); None when the catalogue could not be asked.
+    waiting: int | None = 0
+    #: Passes that ended early because the catalogue or the store failed, and the last reason.
+    paused: int = 0
+    last_error: str | None = None
 
     def merge(self, other: IngestSummary) -> None:
-        for field in ("discovered", "archived", "duplicates", "deferred", "retried"):
+        for field in ("discovered", "archived", "duplicates", "deferred", "retried", "paused"):
             setattr(self, field, getattr(self, field) + getattr(other, field))
         self.bytes_in += other.bytes_in
         self.bytes_out += other.bytes_out
         self.quarantined.update(other.quarantined)
         self.unreadable_sources.update(other.unreadable_sources)
+        self.last_error = other.last_error or self.last_error
 
     def as_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)

@@ -10,23 +10,26 @@ nightly run, the parent process housekeeps
 (:func:`~recarchive.ingest.housekeeping.housekeep_ingest`): done_dir copies
 and quarantine entries past their time are deleted.
 
-SIGTERM and SIGINT finish the recording in hand, then stop. A catalogue
-that vanished or was replaced under the run stops it for good (a restart
-opens the new one): nothing more is acknowledged to a source.
+SIGTERM and SIGINT finish the recording in hand, then stop. A catalogue or
+store that cannot be reached pauses the run: the pass ends, the claims in
+hand are released (or their short leases run out), and the run tries again
+with backoff until it is back. A catalogue that vanished or was replaced
+under the run stops it for good (a restart opens the new one), as do
+refused credentials, a missing schema or bucket: nothing more is
+acknowledged to a source.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import os
 import queue
 import signal
-import threading
 from collections.abc import Callable
-from types import FrameType
 from typing import Any
 
 from sqlalchemy import func, select
@@ -34,11 +37,20 @@ from sqlalchemy import func, select
 from recarchive.catalogue.guard import CatalogueIdentity
 from recarchive.catalogue.intake import WorkItem, WorkState
 from recarchive.config import Settings
-from recarchive.errors import CatalogueError, CatalogueReplaced, RecArchiveError, StoreError
+from recarchive.errors import (
+    BucketNotFound,
+    CatalogueError,
+    CatalogueMisconfigured,
+    CatalogueReplaced,
+    RecArchiveError,
+    StoreAccessDenied,
+    StoreError,
+)
 from recarchive.ingest.housekeeping import HousekeepingClock, housekeep_safely
 from recarchive.ingest.services import Pipeline
 from recarchive.ingest.sources import build_sources
 from recarchive.ingest.summary import IngestSummary
+from recarchive.lifecycle import Backoff, StopFlag
 from recarchive.logs import configure_logging
 from recarchive.media.interfaces import MediaToolFailed
 from recarchive.retention.tasks import run_nightly_if_due
@@ -46,29 +58,10 @@ from recarchive.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
-#: Seconds to wait after the store or the catalogue failed before trying again.
-_INFRASTRUCTURE_BACKOFF_S = 10.0
-
-
-class StopFlag:
-    """Set by SIGTERM/SIGINT; the loops check it between recordings."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-
-    def install(self) -> None:
-        def handler(signum: int, _frame: FrameType | None) -> None:
-            logger.info("stop_requested", extra={"signal": signal.Signals(signum).name})
-            self.event.set()
-
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
-
-    def __call__(self) -> bool:
-        return self.event.is_set()
-
-    def sleep(self, seconds: float) -> None:
-        self.event.wait(seconds)
+#: Failures that waiting does not cure: the run stops with one line (the operator must act).
+_FATAL = (CatalogueReplaced, CatalogueMisconfigured, StoreAccessDenied, BucketNotFound)
+#: Failures of the infrastructure, not of a recording: the pass ends, the run waits and goes on.
+_PAUSING = (StoreError, CatalogueError, MediaToolFailed)
 
 
 class IngestIncomplete(RecArchiveError):
@@ -79,27 +72,38 @@ class IngestIncomplete(RecArchiveError):
         self.summary = summary
 
 
+@dataclasses.dataclass
+class PassResult:
+    """What one pass (discovery and a drain) did, and the failure that ended it early."""
+
+    summary: IngestSummary = dataclasses.field(default_factory=IngestSummary)
+    error: str | None = None
+    #: The failure ends the run: waiting will not cure it.
+    fatal: bool = False
+
+    def failed(self, exc: RecArchiveError) -> PassResult:
+        self.error = exc.message
+        self.fatal = isinstance(exc, _FATAL)
+        return self
+
+
 def _drain_safely(
     pipeline: Pipeline, stop: StopFlag, on_item: Callable[[str], None] | None
-) -> tuple[IngestSummary, str | None, bool]:
-    """Drain; on an infrastructure failure log it and return what went wrong, and
-    whether it ends the run (the catalogue opened is gone or was replaced)."""
-    summary = IngestSummary()
+) -> PassResult:
+    """Drain; an infrastructure failure ends the drain and is returned, counts kept."""
+    result = PassResult()
     try:
-        summary = pipeline.drain(should_stop=stop, on_item=on_item, summary=summary)
-    except CatalogueReplaced as exc:
-        logger.error("ingest_stopped", extra={"error": exc.message})
-        return summary, exc.message, True
-    except (StoreError, CatalogueError, MediaToolFailed) as exc:
-        logger.error("ingest_paused", extra={"error": exc.message})
-        return summary, exc.message, False
-    return summary, None, False
+        pipeline.drain(should_stop=stop, on_item=on_item, summary=result.summary)
+    except _PAUSING as exc:
+        return result.failed(exc)
+    return result
 
 
-def _replaced(error: str, summary: IngestSummary) -> IngestIncomplete:
+def _stopped(error: str, summary: IngestSummary) -> IngestIncomplete:
+    logger.error("ingest_stopped", extra={"error": error})
     return IngestIncomplete(
         f"ingest stopped: {error}; nothing was acknowledged to a source after that, "
-        "restart once the catalogue is in place",
+        "restart once the catalogue or the store is in place",
         summary,
     )
 
@@ -116,55 +120,111 @@ def run_ingest(
 ) -> IngestSummary:
     """Discover and archive; with ``once``, drain what is there and return.
 
-    Returns the summary of everything this process and its workers did.
+    Returns the summary of everything this process and its workers did. A
+    catalogue or store that cannot be reached ends the pass, not the run: the
+    run waits (:class:`~recarchive.lifecycle.Backoff`) and goes on when it is
+    back; with ``once`` it stops with :class:`IngestIncomplete`. A failure
+    that waiting does not cure (a replaced catalogue, no schema, refused
+    credentials, no bucket) stops the run.
     """
     stop = stop or StopFlag()
     runtime = Runtime(settings)
     pipeline = Pipeline(runtime, build_sources(settings, sources))
-    total = IngestSummary()
-    housekeeping = HousekeepingClock()
+    run = _Run(settings, runtime, pipeline, workers, sources, stop)
     try:
         while True:
-            runtime.check_catalogue(reread=True)  # the first pass records what was opened
-            discovered = pipeline.discover()
-            total.merge(discovered)
-            if on_discovered is not None:
-                on_discovered(_pending(runtime))
-            if workers > 1:
-                runtime.engine.dispose()  # no open connection may be shared with a child
-                opened = runtime.catalogue_guard.opened
-                drained, error, fatal = _drain_in_children(settings, workers, sources, stop, opened)
+            result = run.one_pass(on_discovered, on_item)
+            run.total.merge(result.summary)
+            if result.fatal and result.error is not None:
+                raise _stopped(result.error, run.total)
+            if result.error is None:
+                run.backoff.succeeded()
             else:
-                drained, error, fatal = _drain_safely(pipeline, stop, on_item)
-            total.merge(drained)
-            if fatal and error is not None:
-                raise _replaced(error, total)
+                run.total.paused += 1
+                run.total.last_error = result.error
             if once or stop():
-                if once and error is None:
-                    housekeep_safely(runtime)
-                if error is None and total.unreadable_sources:
-                    names = ", ".join(sorted(total.unreadable_sources))
-                    error = f"source(s) {names} could not be read"
-                if error is not None:
-                    raise IngestIncomplete(
-                        f"ingest stopped early: {error}; what was archived is kept, "
-                        "the rest is retried on the next run",
-                        total,
-                    )
-                return total
-            stop.sleep(
-                settings.ingest.poll_interval_s if error is None else _INFRASTRUCTURE_BACKOFF_S
+                return run.finish(result.error, once=once)
+            wait = (
+                settings.ingest.poll_interval_s
+                if result.error is None
+                else run.backoff.failed(result.error)
             )
+            stop.sleep(wait)
             if stop():
-                return total
-            if _nightly(runtime) or housekeeping.due():
+                return run.finish(None, once=False)
+            if result.error is None and (_nightly(runtime) or run.housekeeping.due()):
                 housekeep_safely(runtime)
-                housekeeping.done()
-    except CatalogueReplaced as exc:  # found between drains (discovery, a new pass)
-        logger.error("ingest_stopped", extra={"error": exc.message})
-        raise _replaced(exc.message, total) from exc
+                run.housekeeping.done()
     finally:
         runtime.close()
+
+
+class _Run:
+    """The state of one ``run_ingest``: its totals, its backoff, how to run a pass."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        runtime: Runtime,
+        pipeline: Pipeline,
+        workers: int,
+        sources: list[str] | None,
+        stop: StopFlag,
+    ) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.pipeline = pipeline
+        self.workers = workers
+        self.sources = sources
+        self.stop = stop
+        self.total = IngestSummary()
+        self.housekeeping = HousekeepingClock()
+        self.backoff = Backoff("ingest")
+
+    def one_pass(
+        self,
+        on_discovered: Callable[[int], None] | None,
+        on_item: Callable[[str], None] | None,
+    ) -> PassResult:
+        """Discover, then drain here or in worker processes."""
+        try:
+            self.runtime.check_catalogue(reread=True)  # the first pass records what was opened
+            self.pipeline.release_owed()
+            discovered = self.pipeline.discover()
+            if on_discovered is not None:
+                on_discovered(_pending(self.runtime))
+        except _PAUSING as exc:
+            return PassResult().failed(exc)
+        if self.workers > 1:
+            self.runtime.engine.dispose()  # no open connection may be shared with a child
+            opened = self.runtime.catalogue_guard.opened
+            result = _drain_in_children(
+                self.settings, self.workers, self.sources, self.stop, opened
+            )
+        else:
+            result = _drain_safely(self.pipeline, self.stop, on_item)
+        result.summary.merge(discovered)
+        return result
+
+    def finish(self, error: str | None, *, once: bool) -> IngestSummary:
+        """The run's summary, with what still waits; raise if ``once`` ended early."""
+        if once and error is None:
+            housekeep_safely(self.runtime)
+        try:
+            self.total.waiting = _pending(self.runtime)
+        except _PAUSING as exc:  # the catalogue went away again: say so, do not guess
+            self.total.waiting = None
+            error = error or exc.message
+        if once and error is None and self.total.unreadable_sources:
+            names = ", ".join(sorted(self.total.unreadable_sources))
+            error = f"source(s) {names} could not be read"
+        if once and error is not None:
+            raise IngestIncomplete(
+                f"ingest stopped early: {error}; what was archived is kept, "
+                "the rest is retried on the next run",
+                self.total,
+            )
+        return self.total
 
 
 def _nightly(runtime: Runtime) -> bool:
@@ -192,16 +252,33 @@ def _pending(runtime: Runtime) -> int:
 
 
 def _child(
-    settings: Settings, sources: list[str] | None, results: Any, opened: CatalogueIdentity
+    settings: Settings,
+    sources: list[str] | None,
+    results: Any,
+    opened: CatalogueIdentity,
+    index: int,
 ) -> None:
+    """Drain in a worker process; report the counts after every recording and at the end.
+
+    The running counts reach the parent as they change, so a worker that is
+    killed mid-pass still has what it archived counted.
+    """
     configure_logging(settings.general.log_level, settings.general.log_format)
     stop = StopFlag()
     stop.install()
+    result = PassResult()
+
+    def progress(_outcome: str) -> None:
+        results.put(("progress", index, result.summary.as_dict(), None, False))
+
     runtime = Runtime(settings, opened=opened)  # the catalogue the parent opened, no other
     try:
         pipeline = Pipeline(runtime, build_sources(settings, sources))
-        summary, error, fatal = _drain_safely(pipeline, stop, None)
-        results.put((summary.as_dict(), error, fatal))
+        pipeline.drain(should_stop=stop, on_item=progress, summary=result.summary)
+    except _PAUSING as exc:
+        result.failed(exc)
+    try:
+        results.put(("done", index, result.summary.as_dict(), result.error, result.fatal))
     finally:
         runtime.close()
 
@@ -212,7 +289,7 @@ def _drain_in_children(
     sources: list[str] | None,
     stop: StopFlag,
     opened: CatalogueIdentity,
-) -> tuple[IngestSummary, str | None, bool]:
+) -> PassResult:
     # fork where there is one: the children start with everything imported (a
     # spawned child spends about a second importing); the parent holds no open
     # connection at this point and runs no threads. Each child builds its own
@@ -222,37 +299,42 @@ def _drain_in_children(
     )
     results = context.Queue()
     children = [
-        context.Process(target=_child, args=(settings, sources, results, opened), daemon=False)
-        for _ in range(workers)
+        context.Process(
+            target=_child, args=(settings, sources, results, opened, index), daemon=False
+        )
+        for index in range(workers)
     ]
     for child in children:
         child.start()
-    summary = IngestSummary()
-    error: str | None = None
-    fatal = False
-    received = 0
-    while received < len(children):
+    counts: dict[int, dict[str, Any]] = {}
+    done: set[int] = set()
+    result = PassResult()
+    while len(done) < len(children):
         if stop():
             for child in children:
                 if child.is_alive() and child.pid is not None:
                     _signal_child(child.pid)
         try:
-            values, child_error, child_fatal = results.get(timeout=0.5)
+            kind, index, values, child_error, child_fatal = results.get(timeout=0.5)
         except queue.Empty:
             if not any(child.is_alive() for child in children) and results.empty():
-                error = error or "a worker process died"
+                result.error = result.error or "a worker process died"
                 break
             continue
-        received += 1
-        if child_fatal and not fatal:  # the reason that ends the run is the one reported
-            error, fatal = child_error, True
-        error = error or child_error
-        summary.merge(_summary_from_dict(values))
+        counts[index] = values
+        if kind != "done":
+            continue
+        done.add(index)
+        if child_fatal and not result.fatal:  # the reason that ends the run is the one reported
+            result.error, result.fatal = child_error, True
+        result.error = result.error or child_error
     for child in children:
         child.join()
         if child.exitcode not in (0, None):
-            error = error or f"a worker process exited with status {child.exitcode}"
-    return summary, error, fatal
+            result.error = result.error or f"a worker process exited with status {child.exitcode}"
+    for values in counts.values():
+        result.summary.merge(_summary_from_dict(values))
+    return result
 
 
 def _signal_child(pid: int) -> None:

@@ -32,6 +32,20 @@ _DENIED_CODES = frozenset(
 )
 #: The server found that the body it received does not match the signed SHA-256 (or MD5).
 _CORRUPTED_CODES = frozenset({"XAmzContentSHA256Mismatch", "BadDigest", "InvalidDigest"})
+#: The server is overloaded or down: waiting cures it.
+_BUSY_CODES = frozenset(
+    {
+        "SlowDown",
+        "ServiceUnavailable",
+        "InternalError",
+        "RequestTimeout",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeTooSkewed",
+        "503",
+        "500",
+    }
+)
 _TRANSPORT_ERRORS = (BotoConnectionError, HTTPClientError, IncompleteReadError, Urllib3HTTPError)
 
 
@@ -61,6 +75,12 @@ def client_error(
         )
     if code == "InvalidRange" or status == 416:
         return InvalidRange(f"byte range lies outside object {key!r}")
+    if code in _BUSY_CODES or (isinstance(status, int) and status >= 500):
+        # Still failing after botocore's own retries (standard mode: 5xx and
+        # throttling are retried with backoff): the server is down or overloaded.
+        return StoreUnavailable(
+            f"S3 at {endpoint_url} could not serve {action} on {where} ({code or status})"
+        )
     message = error.get("Message") or ""
     return StoreError(f"S3 {action} on {where} failed: {code or status} {message}".strip())
 
