@@ -175,7 +175,7 @@ def check_connection(engine: Engine) -> None:
         with engine.connect() as connection:
             connection.exec_driver_sql("SELECT 1")
     except CatalogueError as exc:
-        reason = failures.reason_of(exc.__cause__) if exc.__cause__ else exc.message
+        reason = exc.message.removeprefix(f"catalogue {describe_url(engine)}: ")
         raise type(exc)(
             f"setting catalogue.url: cannot connect to {describe_url(engine)}: {reason}"
         ) from exc

@@ -83,7 +83,9 @@ def _read_installation(connection: Connection, url: str) -> tuple[uuid.UUID, int
 
 def _reason(exc: SQLAlchemyError | CatalogueError) -> str:
     """The driver's first line (no SQL, no parameters), or the error's type."""
-    return reason_of(exc.__cause__ if isinstance(exc, CatalogueError) and exc.__cause__ else exc)
+    if isinstance(exc, CatalogueError):  # translated: "catalogue URL: reason"
+        return exc.message.partition(": ")[2] or exc.message
+    return reason_of(exc)
 
 
 def _unavailable(url: str, exc: SQLAlchemyError | CatalogueError) -> CatalogueUnavailable:

@@ -95,3 +95,11 @@ def _print_summary(summary: IngestSummary, as_json: bool) -> None:
     click.echo(f"bytes out    {human_size(summary.bytes_out)}")
     for name, reason in sorted(summary.unreadable_sources.items()):
         click.echo(f"unreadable   {name}: {reason}")
+    waiting = (
+        "unknown (the catalogue could not be asked)"
+        if summary.waiting is None
+        else (f"{summary.waiting} (queued: backoff, still being written or claimed elsewhere)")
+    )
+    click.echo(f"waiting      {waiting}")
+    if summary.paused:
+        click.echo(f"paused       {summary.paused} time(s), last: {summary.last_error}")

@@ -43,12 +43,14 @@ class LeaseKeeper:
         item_id: uuid.UUID,
         worker: str,
         lease_s: float,
+        *,
+        interval_s: float | None = None,
     ) -> None:
         self._sessions = sessions
         self._item_id = item_id
         self._worker = worker
         self._lease = dt.timedelta(seconds=lease_s)
-        self._interval = max(1.0, lease_s / 3)
+        self._interval = interval_s if interval_s is not None else max(1.0, lease_s / 3)
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
         self.renewals = 0
@@ -64,7 +66,9 @@ class LeaseKeeper:
         _traceback: TracebackType | None,
     ) -> None:
         self._done.set()
-        self._thread.join()
+        # A renewal blocked on the catalogue is not waited for: when it lands
+        # late it changes nothing (the item is no longer claimed by this worker).
+        self._thread.join(timeout=2.0)
 
     def _run(self) -> None:
         failing = False

@@ -137,9 +137,7 @@ def run_ingest(
             run.total.merge(result.summary)
             if result.fatal and result.error is not None:
                 raise _stopped(result.error, run.total)
-            if result.error is None:
-                run.backoff.succeeded()
-            else:
+            if result.error is not None:
                 run.total.paused += 1
                 run.total.last_error = result.error
             if once or stop():
@@ -195,6 +193,7 @@ class _Run:
                 on_discovered(_pending(self.runtime))
         except _PAUSING as exc:
             return PassResult().failed(exc)
+        self.backoff.succeeded()  # the catalogue answers: an outage ends here
         if self.workers > 1:
             self.runtime.engine.dispose()  # no open connection may be shared with a child
             opened = self.runtime.catalogue_guard.opened
