@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from recarchive.access.models import AuditEvent
 from recarchive.catalogue.intake import QuarantineEntry
 from recarchive.catalogue.models import Recording
+from recarchive.errors import RecArchiveError
 from recarchive.runtime import Runtime
 
 GAUGE_TTL_S = 15.0
@@ -57,7 +58,7 @@ class _CatalogueCollector(Collector):
             if self._cached is None or time.monotonic() - self._cached[0] > GAUGE_TTL_S:
                 try:
                     self._cached = (time.monotonic(), self._read())
-                except SQLAlchemyError:
+                except (SQLAlchemyError, RecArchiveError):  # the catalogue is down: no gauges
                     return
             values = self._cached[1]
         recordings = GaugeMetricFamily(
