@@ -313,14 +313,23 @@ class AuditWriter:
                     if not self._queue and not self._closed:
                         self._wakeup.wait(self._idle_s)
                     if not self._queue:
+                        # Decided under the lock that :meth:`record` takes: an entry
+                        # queued after this starts a new thread, none can be left to
+                        # a thread that is leaving.
+                        self._forget_thread()
                         return
                     count = min(len(self._queue), self._batch_limit)
                     batch = [self._queue.popleft() for _ in range(count)]
                 self._write(batch)
-        finally:
-            # However the thread ends, the next entry starts a new one.
-            with self._wakeup:
-                self._thread = None
+        except BaseException:
+            with self._wakeup:  # however the thread ends, the next entry starts a new one
+                self._forget_thread()
+            raise
+
+    def _forget_thread(self) -> None:
+        """Called with the lock held, by the writer thread that is leaving."""
+        if self._thread is threading.current_thread():
+            self._thread = None
 
     def _write(self, batch: list[_Pending]) -> None:
         try:

@@ -235,3 +235,39 @@ def test_a_writer_whose_thread_is_gone_starts_another(
     writer.record(_entry(1))
     writer.close()
     assert verify_chain(sessions).entries == len(chain) + 1
+
+
+class _SlowToReturn(threading.Condition):
+    """The writer's lock, taken late by the writer thread on its third try.
+
+    The third time the writer thread takes its lock after a batch is, in a
+    writer whose thread decides to leave and only then says so, the moment
+    between the two: an entry queued then must not be left to the thread
+    that is leaving.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writer_acquires = 0
+        self.delayed = threading.Event()
+
+    def __enter__(self) -> bool:
+        if threading.current_thread().name == "recarchive-audit":
+            self.writer_acquires += 1
+            if self.writer_acquires == 3:
+                self.delayed.set()
+                time.sleep(0.5)
+        return super().__enter__()
+
+
+def test_an_entry_queued_while_the_idle_thread_leaves_is_written(
+    sessions: sessionmaker[Session], chain: list[int]
+) -> None:
+    writer = AuditWriter(sessions, idle_s=0.05, wait_s=3)
+    slow = _SlowToReturn()
+    writer._wakeup = slow  # white box: widen the moment the thread leaves
+    writer.record(_entry(1))
+    slow.delayed.wait(1.0)  # a writer that leaves in two steps is between them now
+    writer.record(_entry(2))  # refused after wait_s when its wake-up went to the leaving thread
+    writer.close()
+    assert verify_chain(sessions).entries == len(chain) + 2
