@@ -165,6 +165,7 @@ LOG_SCANNED = (
     "tests/integration/test_api",
     "tests/unit/api/",
     "tests/functional/",
+    "tests/faults/",
     "tests/unit/test_logscan",
 )
 
