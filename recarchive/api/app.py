@@ -8,20 +8,24 @@ never the query string (it can hold a phone number or an identity code).
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recarchive import __version__
 from recarchive.api.auth import TokenCache
 from recarchive.api.errors import (
+    domain_response,
     error_body,
     install_error_handlers,
     log_unexpected,
@@ -33,6 +37,8 @@ from recarchive.api.operations import router as operations_router
 from recarchive.api.player import router as player_router
 from recarchive.api.recordings import router as recordings_router
 from recarchive.api.subjects import router as subjects_router
+from recarchive.catalogue.migrate import require_current_schema
+from recarchive.errors import RecArchiveError
 from recarchive.runtime import Runtime
 
 logger = logging.getLogger("recarchive.api.access")
@@ -159,10 +165,15 @@ def create_app_from_environment() -> FastAPI:
     settings = load_settings()
     configure_logging(settings.general.log_level, settings.general.log_format)
     runtime = Runtime(settings)
-    runtime.check_catalogue()  # records which catalogue this worker serves
-    app = create_app(runtime)
+    app = create_app(runtime, pending_check=functools.partial(startup_check, runtime))
     settle_heap()
     return app
+
+
+def startup_check(runtime: Runtime) -> None:
+    """The schema is the one this recarchive needs; record which catalogue this process serves."""
+    require_current_schema(runtime.engine)
+    runtime.check_catalogue()
 
 
 def settle_heap() -> None:
@@ -177,8 +188,38 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-def create_app(runtime: Runtime) -> FastAPI:
-    """The application serving ``runtime``'s catalogue and store."""
+class _Ready:
+    """Until the start-up check has passed once, each request runs it first; 503 while it fails.
+
+    For a server started while the catalogue was down (``serve`` does not
+    wait to listen): it answers, with 503 and ``Retry-After``, and serves as
+    soon as the catalogue is back and its schema is the one this recarchive
+    needs.
+    """
+
+    def __init__(self, app: ASGIApp, check: Callable[[], None]) -> None:
+        self.app = app
+        self.check: Callable[[], None] | None = check
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        check = self.check
+        # Only the API needs the catalogue: the player's pages, the OpenAPI
+        # document and /healthz (which reports the outage itself) answer as usual.
+        if check is not None and scope["type"] == "http" and scope["path"].startswith("/api/"):
+            try:
+                await run_in_threadpool(check)
+            except RecArchiveError as exc:
+                await domain_response(exc)(scope, receive, send)
+                return
+            self.check = None
+        await self.app(scope, receive, send)
+
+
+def create_app(runtime: Runtime, *, pending_check: Callable[[], None] | None = None) -> FastAPI:
+    """The application serving ``runtime``'s catalogue and store.
+
+    ``pending_check``: the start-up check that could not pass yet (see :class:`_Ready`).
+    """
     app = FastAPI(
         title="recarchive",
         version=__version__,
@@ -196,6 +237,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(subjects_router)
     app.include_router(health_router)
     app.include_router(player_router)
+    if pending_check is not None:
+        app.add_middleware(_Ready, check=pending_check)  # inside _Guard: logged and counted
     app.add_middleware(
         _Guard,
         metrics=app.state.metrics,

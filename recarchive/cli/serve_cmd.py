@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -9,7 +11,6 @@ from typing import Any
 
 import click
 
-from recarchive.catalogue.migrate import require_current_schema
 from recarchive.cli.common import AppContext, pass_app
 from recarchive.config import CONFIG_ENV
 from recarchive.errors import (
@@ -18,9 +19,10 @@ from recarchive.errors import (
     ConfigError,
     StoreUnavailable,
 )
-from recarchive.lifecycle import Backoff, StopFlag
 from recarchive.private_files import make_private_dir
 from recarchive.runtime import Runtime
+
+logger = logging.getLogger(__name__)
 
 
 def split_bind(bind: str) -> tuple[str, int]:
@@ -34,30 +36,26 @@ def split_bind(bind: str) -> tuple[str, int]:
     return host.strip("[]"), port
 
 
-def _wait_for_backends(runtime: Runtime) -> bool:
-    """Check the schema, the catalogue and the store; wait while one cannot be reached.
+def _startup_check(runtime: Runtime) -> bool:
+    """Check the schema, the catalogue and the store; False when one cannot be reached now.
 
     A catalogue or store that is down when ``serve`` starts (a host booting
-    before the database) is waited for, with backoff, instead of ending the
-    service; what waiting does not cure (no schema, refused credentials)
-    raises. False when SIGTERM or Ctrl-C came while waiting.
+    before its database) does not stop it: it listens and answers 503 until
+    they are back (:class:`~recarchive.api.app._Ready`). What waiting does
+    not cure (an outdated schema, refused credentials) stops it here.
     """
-    stop = StopFlag()
-    stop.install()
-    backoff = Backoff("serve")
-    while not stop():
-        try:
-            require_current_schema(runtime.engine)
-            runtime.check_catalogue()  # records which catalogue this process serves
-            runtime.store.check()
-        except CatalogueReplaced:
-            raise
-        except (CatalogueUnavailable, StoreUnavailable) as exc:
-            stop.sleep(backoff.failed(exc.message))
-            continue
-        backoff.succeeded()
-        return True
-    return False
+    from recarchive.api.app import startup_check
+
+    try:
+        startup_check(runtime)
+        runtime.store.check()
+    except CatalogueReplaced:
+        raise
+    except (CatalogueUnavailable, StoreUnavailable) as exc:
+        logger.error("paused", extra={"task": "serve", "error": exc.message})
+        click.echo(f"warning: {exc.message}; answering 503 until it is back", err=True)
+        return False
+    return True
 
 
 @click.command("serve")
@@ -81,14 +79,13 @@ def serve_command(app: AppContext, bind: str | None, workers: int | None) -> Non
     """
     import uvicorn
 
-    from recarchive.api.app import create_app, settle_heap
+    from recarchive.api.app import create_app, settle_heap, startup_check
     from recarchive.api.metrics import MULTIPROCESS_ENV
 
     host, port = split_bind(bind or app.settings.api.bind)
     processes = workers or app.settings.api.workers
     runtime = app.runtime
-    if not _wait_for_backends(runtime):
-        return
+    ready = _startup_check(runtime)
     click.echo(
         f"recarchive serving on http://{host}:{port}/ (API /api/v1, player /), "
         f"{processes} process(es)",
@@ -103,7 +100,8 @@ def serve_command(app: AppContext, bind: str | None, workers: int | None) -> Non
         "timeout_graceful_shutdown": 10,
     }
     if processes == 1:
-        application = create_app(runtime)
+        pending = None if ready else functools.partial(startup_check, runtime)
+        application = create_app(runtime, pending_check=pending)
         settle_heap()
         uvicorn.run(application, **options)
         return
