@@ -9,8 +9,9 @@ import click
 
 from recarchive.catalogue.database import sqlite_file
 from recarchive.config import Settings, load_settings
+from recarchive.installation import installation_paths
 from recarchive.logs import configure_logging
-from recarchive.private_files import find_loose_modes, installation_paths
+from recarchive.private_files import find_loose_modes
 from recarchive.runtime import Runtime
 
 
@@ -41,7 +42,7 @@ pass_app = click.make_pass_decorator(AppContext)
 def warn_loose_modes(app: AppContext) -> int:
     """Print one warning on stderr per existing private path a group or others can reach.
 
-    The paths are those of :func:`~recarchive.private_files.installation_paths`;
+    The paths are those of :func:`~recarchive.installation.installation_paths`;
     each line names the path, its mode, the expected mode and the ``chmod``
     that fixes it. Returns the number of warnings.
     """
