@@ -33,6 +33,7 @@ from recarchive.api.operations import router as operations_router
 from recarchive.api.player import router as player_router
 from recarchive.api.recordings import router as recordings_router
 from recarchive.api.subjects import router as subjects_router
+from recarchive.composition import compose
 from recarchive.runtime import Runtime
 
 logger = logging.getLogger("recarchive.api.access")
@@ -178,7 +179,8 @@ def settle_heap() -> None:
 
 
 def create_app(runtime: Runtime) -> FastAPI:
-    """The application serving ``runtime``'s catalogue and store."""
+    """The application serving ``runtime``'s catalogue and store (composes the process)."""
+    compose()
     app = FastAPI(
         title="recarchive",
         version=__version__,

@@ -8,6 +8,7 @@ import functools
 import click
 
 from recarchive.catalogue.database import sqlite_file
+from recarchive.composition import compose
 from recarchive.config import Settings, load_settings
 from recarchive.installation import installation_paths
 from recarchive.logs import configure_logging
@@ -16,10 +17,14 @@ from recarchive.runtime import Runtime
 
 
 class AppContext:
-    """Settings and runtime, built on first use so that ``--help`` needs no config."""
+    """Settings and runtime, built on first use so that ``--help`` needs no config.
+
+    Creating it composes the process (:func:`~recarchive.composition.compose`).
+    """
 
     def __init__(self, config_file: str | None) -> None:
         self.config_file = config_file
+        compose()
 
     @functools.cached_property
     def settings(self) -> Settings:
