@@ -20,14 +20,9 @@ import datetime as dt
 import os
 import shlex
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Literal
-
-from recarchive.config_ingest import SpoolSourceSettings
-
-if TYPE_CHECKING:  # only for annotations: recarchive.config imports this module
-    from recarchive.config import Settings
+from typing import BinaryIO, Literal
 
 __all__ = [
     "PRIVATE_DIR_MODE",
@@ -35,7 +30,6 @@ __all__ = [
     "LooseMode",
     "create_private_file",
     "find_loose_modes",
-    "installation_paths",
     "make_private_dir",
     "open_private",
     "sweep_stale_files",
@@ -154,39 +148,6 @@ def find_loose_modes(paths: Iterable[Path | str]) -> list[LooseMode]:
             expected = PRIVATE_DIR_MODE if stat.S_ISDIR(st.st_mode) else PRIVATE_FILE_MODE
             found.append(LooseMode(path, mode, expected))
     return found
-
-
-def installation_paths(settings: Settings, catalogue_file: Path | None) -> list[Path]:
-    """The paths of an installation that must be private, whether or not they exist yet.
-
-    The data directory, the SQLite catalogue file ``catalogue_file`` (None for
-    PostgreSQL) with its directory, ``-wal`` and ``-shm``, the work directory,
-    the development secrets, the filesystem store's root and internal
-    directories, and the ``done_dir`` of spool sources. The objects themselves
-    are not walked (a store may hold millions).
-    """
-    return list(dict.fromkeys(_installation_paths(settings, catalogue_file)))
-
-
-def _installation_paths(settings: Settings, catalogue_file: Path | None) -> Iterator[Path]:
-    data_dir = settings.general.data_dir
-    yield data_dir
-    if catalogue_file is not None:
-        yield catalogue_file.parent
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            yield catalogue_file.with_name(catalogue_file.name + suffix)
-    yield settings.work_dir
-    secrets_dir = data_dir / "secrets"
-    yield secrets_dir
-    if secrets_dir.is_dir():
-        yield from sorted(secrets_dir.iterdir())
-    if settings.storage.backend == "filesystem":
-        internal = settings.storage_root / ".recarchive"
-        yield from (settings.storage_root, internal, internal / "tmp", internal / "meta")
-        yield internal / "lock"
-    for source in settings.sources:
-        if isinstance(source, SpoolSourceSettings) and source.after_archive == "move":
-            yield from [source.done_dir] if source.done_dir else []
 
 
 def sweep_stale_files(

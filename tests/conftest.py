@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from recarchive.catalogue.database import create_catalogue_engine, session_factory
 from recarchive.catalogue.migrate import upgrade_schema
+from recarchive.composition import compose
 from tests import logscan
 from tests.logscan import LogScan
 
@@ -155,6 +156,13 @@ def engine(catalogue_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def sessions(engine: Engine) -> sessionmaker[Session]:
     return session_factory(engine)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _composed() -> None:
+    """The test process is composed as the CLI and the API compose theirs (events' handlers),
+    so that tests calling services directly see what the entry points see."""
+    compose()
 
 
 # --- no personal data in log lines -----------------------------------------------

@@ -23,10 +23,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from recarchive.access.audit import append_event
+from recarchive.access.interfaces import AccessContext
 from recarchive.access.models import ApiToken, Role, User
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.errors import ConflictError, NotFoundError, SecretMissing
-from recarchive.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def _dummy_hash() -> str:
     return TOKEN_HASHER.hash(secrets.token_urlsafe(32))
 
 
-def _pepper(runtime: Runtime) -> str:
+def _pepper(runtime: AccessContext) -> str:
     pepper = runtime.settings.secret("token_pepper")
     if pepper is None:  # required=True never returns None; keeps the type checker honest
         raise SecretMissing("secret token_pepper is not set")
@@ -136,7 +136,7 @@ def _lock_user(session: Session, name: str) -> User:
 
 
 def _new_token(
-    runtime: Runtime, session: Session, user: User, actor: str, days: int, note: str | None
+    runtime: AccessContext, session: Session, user: User, actor: str, days: int, note: str | None
 ) -> IssuedToken:
     token_id, secret = uuid.uuid4(), secrets.token_urlsafe(32)
     expires_at = utcnow() + dt.timedelta(days=days)
@@ -152,7 +152,7 @@ def _new_token(
 
 
 def add_user(
-    runtime: Runtime,
+    runtime: AccessContext,
     name: str,
     role: Role | str,
     *,
@@ -184,7 +184,7 @@ def add_user(
 
 
 def issue_token(
-    runtime: Runtime,
+    runtime: AccessContext,
     user_name: str,
     *,
     actor: str,
@@ -200,7 +200,7 @@ def issue_token(
         return _new_token(runtime, session, user, actor, days, description)
 
 
-def revoke_token(runtime: Runtime, token_id: uuid.UUID, *, actor: str) -> str:
+def revoke_token(runtime: AccessContext, token_id: uuid.UUID, *, actor: str) -> str:
     """Revoke a token; returns its user's name (:class:`TokenNotFound`; :class:`AccessError`)."""
     with transaction(runtime.sessions) as session:
         token = session.get(ApiToken, token_id, with_for_update=True)
@@ -216,7 +216,7 @@ def revoke_token(runtime: Runtime, token_id: uuid.UUID, *, actor: str) -> str:
     return user_name
 
 
-def disable_user(runtime: Runtime, name: str, *, actor: str) -> int:
+def disable_user(runtime: AccessContext, name: str, *, actor: str) -> int:
     """Disable a user, revoking their tokens; returns how many (:class:`UserNotFound`)."""
     now = utcnow()
     with transaction(runtime.sessions) as session:
@@ -233,7 +233,7 @@ def disable_user(runtime: Runtime, name: str, *, actor: str) -> int:
     return len(revoked)
 
 
-def list_users(runtime: Runtime, *, now: dt.datetime | None = None) -> list[UserSummary]:
+def list_users(runtime: AccessContext, *, now: dt.datetime | None = None) -> list[UserSummary]:
     """Every user, by name, with the number of usable tokens and when one was last used."""
     now = now or utcnow()
     with runtime.sessions() as session:
@@ -256,7 +256,9 @@ def _refuse(reason: str, token_id: uuid.UUID | None = None) -> InvalidToken:
     return InvalidToken()
 
 
-def authenticate(runtime: Runtime, token_text: str, *, now: dt.datetime | None = None) -> Principal:
+def authenticate(
+    runtime: AccessContext, token_text: str, *, now: dt.datetime | None = None
+) -> Principal:
     """The principal a token speaks for, or :class:`InvalidToken`.
 
     Every refusal (malformed, unknown, wrong secret, revoked, expired,
@@ -286,7 +288,7 @@ def authenticate(runtime: Runtime, token_text: str, *, now: dt.datetime | None =
 
 
 def revalidate(
-    runtime: Runtime, principal: Principal, *, now: dt.datetime | None = None
+    runtime: AccessContext, principal: Principal, *, now: dt.datetime | None = None
 ) -> Principal:
     """Whether a token that :func:`authenticate` accepted is still in force.
 

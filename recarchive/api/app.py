@@ -38,6 +38,7 @@ from recarchive.api.player import router as player_router
 from recarchive.api.recordings import router as recordings_router
 from recarchive.api.subjects import router as subjects_router
 from recarchive.catalogue.migrate import require_current_schema
+from recarchive.composition import compose
 from recarchive.errors import RecArchiveError
 from recarchive.runtime import Runtime
 
@@ -218,8 +219,10 @@ class _Ready:
 def create_app(runtime: Runtime, *, pending_check: Callable[[], None] | None = None) -> FastAPI:
     """The application serving ``runtime``'s catalogue and store.
 
-    ``pending_check``: the start-up check that could not pass yet (see :class:`_Ready`).
+    ``pending_check``: the start-up check that could not pass yet (see
+    :class:`_Ready`). Composes the process (:func:`~recarchive.composition.compose`).
     """
+    compose()
     app = FastAPI(
         title="recarchive",
         version=__version__,

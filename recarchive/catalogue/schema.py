@@ -9,6 +9,7 @@ from __future__ import annotations
 from recarchive.access import models as access_models
 from recarchive.catalogue import intake as intake_models
 from recarchive.catalogue import models as catalogue_models
+from recarchive.catalogue import restrictions as restriction_models
 from recarchive.catalogue.database import Base
 from recarchive.privacy import models as privacy_models
 from recarchive.retention import models as retention_models
@@ -21,5 +22,6 @@ __all__ = [
     "intake_models",
     "metadata",
     "privacy_models",
+    "restriction_models",
     "retention_models",
 ]

@@ -8,17 +8,23 @@ import functools
 import click
 
 from recarchive.catalogue.database import sqlite_file
+from recarchive.composition import compose
 from recarchive.config import Settings, load_settings
+from recarchive.installation import installation_paths
 from recarchive.logs import configure_logging
-from recarchive.private_files import find_loose_modes, installation_paths
+from recarchive.private_files import find_loose_modes
 from recarchive.runtime import Runtime
 
 
 class AppContext:
-    """Settings and runtime, built on first use so that ``--help`` needs no config."""
+    """Settings and runtime, built on first use so that ``--help`` needs no config.
+
+    Creating it composes the process (:func:`~recarchive.composition.compose`).
+    """
 
     def __init__(self, config_file: str | None) -> None:
         self.config_file = config_file
+        compose()
 
     @functools.cached_property
     def settings(self) -> Settings:
@@ -41,7 +47,7 @@ pass_app = click.make_pass_decorator(AppContext)
 def warn_loose_modes(app: AppContext) -> int:
     """Print one warning on stderr per existing private path a group or others can reach.
 
-    The paths are those of :func:`~recarchive.private_files.installation_paths`;
+    The paths are those of :func:`~recarchive.installation.installation_paths`;
     each line names the path, its mode, the expected mode and the ``chmod``
     that fixes it. Returns the number of warnings.
     """

@@ -20,12 +20,12 @@ from recarchive.catalogue.directory import CallerMatch, match_caller
 from recarchive.catalogue.identity import try_normalise_phone
 from recarchive.catalogue.intake import QuarantineEntry, WorkItem, WorkState
 from recarchive.catalogue.models import Direction, Recording, RecordingCandidate, RecordingReason
+from recarchive.catalogue.restrictions import recall_numbers
 from recarchive.config import Settings
 from recarchive.ingest import queue
 from recarchive.ingest.interfaces import CallFacts
 from recarchive.ingest.tagging import ReasonTagger
 from recarchive.media.interfaces import AudioInfo
-from recarchive.privacy.visibility import recall_numbers
 from recarchive.retention.policy import RetentionDecision, RetentionPolicy
 from recarchive.retention.rules import customers_held, expected_tag
 

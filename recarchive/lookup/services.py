@@ -51,6 +51,7 @@ from recarchive.catalogue.models import (
     RecordingReason,
     RecordingStatus,
 )
+from recarchive.catalogue.restrictions import RestrictionKind
 from recarchive.errors import ObjectNotFound, RecArchiveError
 from recarchive.lookup.filters import Cursor, SearchFilters, check_limit
 from recarchive.lookup.views import (
@@ -64,7 +65,6 @@ from recarchive.lookup.views import (
     holds_for,
     role_view,
 )
-from recarchive.privacy.models import RestrictionKind
 from recarchive.privacy.visibility import (
     check_restrictions,
     restriction_condition,

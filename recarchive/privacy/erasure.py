@@ -2,8 +2,10 @@
 
 Recordings under a hold are not deleted: the request is registered as
 pending, naming each waiting recording and the holds that keep it, and
-:func:`resume_pending_erasures` erases them once no hold covers them (called
-when a hold is released, and by every nightly run as a safety net).
+:func:`resume_pending_erasures` erases them once no hold covers them: when a
+hold is released (:func:`resume_after_hold_release`), and in every nightly
+run as a safety net (:func:`resume_after_nightly_expiry`); the composition
+root subscribes both to retention's events (``retention/events.py``).
 
 Deletion works as expiry does: the recordings are first marked ``deleting``
 in a transaction that re-checks the holds (so a hold placed at the same
@@ -28,6 +30,7 @@ from recarchive.access.policy import Action, require
 from recarchive.access.services import Principal
 from recarchive.catalogue.database import lock_for_write, transaction, utcnow
 from recarchive.catalogue.models import Recording, RecordingStatus
+from recarchive.errors import RecArchiveError
 from recarchive.ingest.housekeeping import housekeep_safely
 from recarchive.privacy.models import RequestKind, RequestStatus, SubjectRequest
 from recarchive.privacy.shared import NO_DECISIONS, SharedDecisions, shared_recording_ids
@@ -38,6 +41,7 @@ from recarchive.privacy.subjects import (
     register_request,
     subject_condition,
 )
+from recarchive.retention.events import HoldReleased, NightlyExpiryDone
 from recarchive.retention.expiry import delete_doomed, doomed
 from recarchive.retention.rules import Buried, held_condition, holds_covering
 from recarchive.runtime import Runtime
@@ -281,3 +285,20 @@ def resume_pending_erasures(runtime: Runtime) -> list[ErasureReport]:
     if any(report.erased for report in reports):  # their copies in spool done_dirs go now
         housekeep_safely(runtime)
     return reports
+
+
+def resume_after_hold_release(event: HoldReleased) -> None:
+    """A hold was released: the erasure requests waiting for it finish now.
+
+    A failure is logged and left to the nightly run; the release stands.
+    """
+    try:
+        resume_pending_erasures(event.runtime)
+    except RecArchiveError as exc:
+        logger.warning("pending_erasures_not_resumed", extra={"error": exc.message})
+
+
+def resume_after_nightly_expiry(event: NightlyExpiryDone) -> dict[str, int]:
+    """The nightly run's safety net: finish every pending erasure no hold keeps any more."""
+    erasures = resume_pending_erasures(event.runtime)
+    return {"erasures_resumed": sum(len(e.erased) for e in erasures)}

@@ -1,4 +1,8 @@
-"""Privacy tables: data-subject requests and the restrictions they put in place."""
+"""Privacy tables: data-subject requests.
+
+The restrictions and objections they put in place are in
+``catalogue/restrictions.py``: ingest and retention keep that table right too.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text, Uuid
+from sqlalchemy import JSON, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from recarchive.catalogue.database import Base, UTCDateTime, utcnow
@@ -49,37 +53,3 @@ class SubjectRequest(Base):
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     note: Mapped[str | None] = mapped_column(Text)
-
-
-class RestrictionKind(enum.StrEnum):
-    #: Kept, served to nobody except for the stated purpose.
-    RESTRICTION = "restriction"
-    #: Excluded from training use; still available for disputes.
-    OBJECTION = "objection"
-
-
-class ProcessingRestriction(Base):
-    """A restriction or a training objection, on a customer, a caller's number or a recording."""
-
-    __tablename__ = "processing_restrictions"
-
-    id: Mapped[uuid.UUID] = uuid_key()
-    kind: Mapped[RestrictionKind] = enum_column(RestrictionKind)
-    customer_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    recording_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), index=True)
-    #: E.164 number of a caller no customer is linked to: covers their calls, later ones too.
-    #: Kept in clear only while a recording holds the same number (it is matched against
-    #: recordings in SQL); the keyed ``number_ref`` stays and brings it back when a call
-    #: from the number is archived again (``retention/rules.py: forget_numbers``).
-    number: Mapped[str | None] = mapped_column(String(32), index=True)
-    #: ``number:`` + keyed hash of the number (:func:`~recarchive.catalogue.identity.number_ref`).
-    number_ref: Mapped[str | None] = mapped_column(String(80), index=True)
-    allowed_purpose: Mapped[str | None] = mapped_column(String(32))
-    case_ref: Mapped[str | None] = mapped_column(String(128))
-    request_id: Mapped[uuid.UUID | None] = mapped_column(
-        Uuid(), ForeignKey("subject_requests.id", ondelete="SET NULL")
-    )
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    created_by: Mapped[str] = mapped_column(String(128))
-    lifted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    lifted_by: Mapped[str | None] = mapped_column(String(128))

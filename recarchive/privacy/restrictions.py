@@ -25,14 +25,9 @@ from recarchive.access.policy import CASE_REQUIRED, Action, Purpose, require
 from recarchive.access.services import Principal
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import Customer, CustomerMatch, Recording, RecordingStatus
+from recarchive.catalogue.restrictions import ProcessingRestriction, RestrictionKind
 from recarchive.errors import ConflictError, NotFoundError
-from recarchive.privacy.models import (
-    ProcessingRestriction,
-    RequestKind,
-    RequestStatus,
-    RestrictionKind,
-    SubjectRequest,
-)
+from recarchive.privacy.models import RequestKind, RequestStatus, SubjectRequest
 from recarchive.privacy.subjects import (
     Subject,
     SubjectError,

@@ -39,13 +39,9 @@ from recarchive.catalogue.models import (
     Recording,
     RecordingStatus,
 )
+from recarchive.catalogue.restrictions import ProcessingRestriction
 from recarchive.errors import ConflictError, InvalidInputError, NotFoundError
-from recarchive.privacy.models import (
-    ProcessingRestriction,
-    RequestKind,
-    RequestStatus,
-    SubjectRequest,
-)
+from recarchive.privacy.models import RequestKind, RequestStatus, SubjectRequest
 from recarchive.privacy.shared import shared_calls
 from recarchive.retention.rules import held_condition
 from recarchive.runtime import Runtime

@@ -14,19 +14,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, true
 from sqlalchemy.orm import Session
 
 from recarchive.access.models import Role
 from recarchive.access.policy import TRAINING_ROLES, Forbidden, Purpose
-from recarchive.catalogue.identity import number_ref
 from recarchive.catalogue.models import Recording, RecordingCandidate
-from recarchive.privacy.models import ProcessingRestriction, RestrictionKind
+from recarchive.catalogue.restrictions import ProcessingRestriction, RestrictionKind
 
 __all__ = [
     "Restricted",
     "check_restrictions",
-    "recall_numbers",
     "restriction_condition",
     "restrictions_for",
     "visible_condition",
@@ -118,22 +116,3 @@ def check_restrictions(
                 "processing of this recording is restricted to "
                 f"{scope or restriction.allowed_purpose or 'no purpose'}"
             )
-
-
-def recall_numbers(session: Session, numbers: Sequence[str | None], hash_key: str) -> None:
-    """A call from an unlinked number arrives: restrictions on it get their number back.
-
-    They keep only the keyed ``number_ref`` while no recording holds the
-    number (:func:`recarchive.retention.rules.forget_numbers`); visibility
-    matches numbers in SQL, so the number returns with the call that holds it.
-    """
-    for number in {n for n in numbers if n}:
-        session.execute(
-            update(ProcessingRestriction)
-            .where(
-                ProcessingRestriction.number.is_(None),
-                ProcessingRestriction.number_ref == number_ref(number, hash_key),
-            )
-            .values(number=number)
-            .execution_options(synchronize_session=False)
-        )

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from recarchive.access.audit import append_event
 from recarchive.catalogue.database import lock_for_write, transaction, utcnow
 from recarchive.catalogue.models import Recording, RecordingCandidate, RecordingStatus
-from recarchive.errors import ConflictError, NotFoundError, RecArchiveError, StoreError
+from recarchive.errors import ConflictError, NotFoundError, StoreError
+from recarchive.retention.events import HOLD_RELEASED, HoldReleased
 from recarchive.retention.models import Hold, HoldRecording
 from recarchive.retention.rules import (
     CLASS_TAG,
@@ -198,7 +199,7 @@ def release_hold(
     Raises :class:`HoldNotFound` and :class:`HoldError` (already released,
     naming when and by whom). A recording whose retention has ended is then
     deleted by the next expiry run; one waiting for a data subject's erasure
-    is erased at once.
+    is erased at once (:data:`~recarchive.retention.events.HOLD_RELEASED`).
     """
     now = utcnow()
     with transaction(runtime.sessions) as session:
@@ -230,13 +231,8 @@ def release_hold(
     # After the commit: a failed retag only delays the backstop.
     retag(runtime.sessions, runtime.store, runtime.settings.retention, freed, utcnow())
     if freed:
-        # Erasure requests waiting for this hold finish now (the nightly run retries).
-        from recarchive.privacy.erasure import resume_pending_erasures
-
-        try:
-            resume_pending_erasures(runtime)
-        except RecArchiveError as exc:
-            logger.warning("pending_erasures_not_resumed", extra={"error": exc.message})
+        # What waited for this hold goes on now: erasure requests (privacy).
+        HOLD_RELEASED.publish(HoldReleased(runtime, hold.id, tuple(r.id for r in freed)))
     return HoldSummary(hold=hold, recordings=len(covered))
 
 

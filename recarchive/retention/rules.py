@@ -9,7 +9,9 @@
   setting it (:func:`retag`).
 - What a deletion leaves and what it takes with it (:func:`bury`): a
   tombstone without personal data, and the call's intake records scrubbed
-  down to keyed digests in the same transaction.
+  down to keyed digests in the same transaction; restrictions on a number no
+  recording holds any more keep only its keyed reference (:func:`forget_numbers`,
+  defined with their table in ``catalogue/restrictions.py``).
 
 Expiry, erasure, reconciliation, holds, relinking, retention changes, ingest
 and the lookup views all call these; none writes its own version.
@@ -23,7 +25,7 @@ import logging
 import uuid
 from collections.abc import Collection, Iterable, Sequence
 
-from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from recarchive.catalogue.intake import (
@@ -34,10 +36,10 @@ from recarchive.catalogue.intake import (
     forgotten_ref,
 )
 from recarchive.catalogue.models import Recording, RecordingCandidate
+from recarchive.catalogue.restrictions import forget_numbers
 from recarchive.catalogue.services import CLASS_TAG
 from recarchive.config import RetentionSettings
 from recarchive.errors import StoreError
-from recarchive.privacy.models import ProcessingRestriction
 from recarchive.retention.models import Hold, HoldRecording, Tombstone
 from recarchive.retention.policy import RetentionPolicy
 from recarchive.storage.interfaces import ObjectStore
@@ -50,6 +52,7 @@ __all__ = [
     "bury",
     "customers_held",
     "expected_tag",
+    "forget_numbers",
     "held_condition",
     "held_recording_ids",
     "hold_in_force",
@@ -277,32 +280,3 @@ def forget_intake(
         item.claimed_by = None
         item.updated_at = now
     return len(items)
-
-
-def forget_numbers(session: Session) -> int:
-    """Clear the number of restrictions whose number no live recording holds any more.
-
-    A restriction or objection on an unlinked caller's number keeps the
-    number in clear only while a recording holds it too (visibility matches
-    them in SQL); after the last such call is deleted only its keyed
-    ``number_ref`` remains, and ingest brings the number back with the next
-    call from it (``ingest/cataloguing.py``). Call after deleting recordings,
-    in the same transaction; returns how many restrictions were cleared.
-    """
-    held = exists().where(
-        or_(
-            Recording.caller_number == ProcessingRestriction.number,
-            Recording.called_number == ProcessingRestriction.number,
-        )
-    )
-    result = session.execute(
-        update(ProcessingRestriction)
-        .where(
-            ProcessingRestriction.number.is_not(None),
-            ProcessingRestriction.number_ref.is_not(None),
-            ~held,
-        )
-        .values(number=None)
-        .execution_options(synchronize_session=False)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)

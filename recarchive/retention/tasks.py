@@ -29,8 +29,8 @@ from sqlalchemy import select, text
 from recarchive.access.audit import append_event
 from recarchive.access.models import AuditEvent
 from recarchive.catalogue.database import transaction, utcnow
-from recarchive.privacy.erasure import resume_pending_erasures
 from recarchive.private_files import make_private_dir, open_private
+from recarchive.retention.events import NIGHTLY_EXPIRY_DONE, NightlyExpiryDone
 from recarchive.retention.expiry import ExpiryReport, expire_recordings
 from recarchive.retention.reconcile import reconcile_store
 from recarchive.runtime import Runtime
@@ -109,8 +109,11 @@ def run_nightly_if_due(runtime: Runtime, *, now: dt.datetime | None = None) -> N
     """Run the nightly expiry, then reconciliation, if today's run is due and not done.
 
     Deletes irreversibly what :func:`~recarchive.retention.expiry.expire_recordings`
-    deletes (cutoff: now), then turns rows whose objects the bucket's backstop
-    removed into tombstones (:func:`~recarchive.retention.reconcile.reconcile_store`,
+    deletes (cutoff: now), then publishes
+    :data:`~recarchive.retention.events.NIGHTLY_EXPIRY_DONE` (privacy erases,
+    irreversibly, what pending erasure requests wait for and no hold keeps any
+    more), then turns rows whose objects the bucket's backstop removed into
+    tombstones (:func:`~recarchive.retention.reconcile.reconcile_store`,
     which deletes no object by default) and deletes what writes that never
     finished left in the store, once older than ``storage.abandoned_after_hours``
     (cutoff: now minus that). Returns None when not due or when another
@@ -127,7 +130,7 @@ def run_nightly_if_due(runtime: Runtime, *, now: dt.datetime | None = None) -> N
             return None
         logger.info("nightly_started", extra={"scheduled": scheduled.isoformat()})
         report = expire_recordings(runtime, now=max(scheduled, now))
-        erasures = resume_pending_erasures(runtime)
+        after_expiry = NIGHTLY_EXPIRY_DONE.publish(NightlyExpiryDone(runtime, scheduled))
         reconciled = reconcile_store(runtime, now=now)
         with transaction(runtime.sessions) as session:
             append_event(
@@ -142,7 +145,7 @@ def run_nightly_if_due(runtime: Runtime, *, now: dt.datetime | None = None) -> N
                     "held_skipped": report.held_skipped,
                     "failed": report.failed,
                     "by_rule": dict(report.by_rule),
-                    "erasures_resumed": sum(len(e.erased) for e in erasures),
+                    **{name: n for counts in after_expiry for name, n in counts.items()},
                     "reconcile": {
                         "tombstoned_backstop": reconciled.tombstoned_backstop,
                         "tombstoned_missing": reconciled.tombstoned_missing,

@@ -408,12 +408,12 @@ class S3ObjectStore:
             span, _, total = content_range.removeprefix("bytes ").partition("/")
             first, _, last = span.partition("-")
             info = object_info(key, response, int(total))
-            return S3Reader(self, info, body, (int(first), int(last)))
+            return S3Reader(self._boundary, info, body, (int(first), int(last)))
         info = object_info(key, response, length)
         if byte_range is not None and byte_range.resolve(length) != (0, length - 1):
             body.close()
             raise StoreError(f"S3 server ignored the byte range asked for {key!r}")
-        return S3Reader(self, info, body, (0, length - 1))
+        return S3Reader(self._boundary, info, body, (0, length - 1))
 
     def head(self, key: str) -> ObjectInfo:
         validate_key(key)
@@ -488,4 +488,4 @@ class S3ObjectStore:
 
     def sweep_abandoned(self, older_than: dt.datetime, *, dry_run: bool = False) -> SweepResult:
         """Abort multipart uploads initiated before ``older_than`` (see ``s3_sweep``)."""
-        return sweep_uploads(self, older_than, dry_run=dry_run)
+        return sweep_uploads(self._client, self.bucket, self._boundary, older_than, dry_run=dry_run)

@@ -7,6 +7,9 @@ return, chained with ``from``, so that callers never see boto.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
 from botocore.exceptions import (
     ClientError,
     HTTPClientError,
@@ -26,6 +29,10 @@ from recarchive.errors import (
     StoreError,
     StoreUnavailable,
 )
+
+#: The store's error boundary (``action``, object key or None): helpers of the store
+#: get it handed, so that they need not know the store.
+Boundary = Callable[[str, str | None], AbstractContextManager[None]]
 
 _DENIED_CODES = frozenset(
     {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "Forbidden"}

@@ -19,27 +19,31 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from recarchive.storage.interfaces import SweepResult, validate_cutoff
+from recarchive.storage.s3_errors import Boundary
 
 if TYPE_CHECKING:
-    from recarchive.storage.s3 import S3ObjectStore
+    from mypy_boto3_s3.client import S3Client
 
 logger = logging.getLogger("recarchive.storage.s3")
 
 
-def sweep_uploads(store: S3ObjectStore, older_than: dt.datetime, *, dry_run: bool) -> SweepResult:
+def sweep_uploads(
+    client: S3Client, bucket: str, boundary: Boundary, older_than: dt.datetime, *, dry_run: bool
+) -> SweepResult:
     """Abort (or, dry, count) the bucket's multipart uploads initiated before ``older_than``."""
     validate_cutoff(older_than)
-    client = store._client
     count = size = 0
-    with store._boundary("list multipart uploads"):
-        pages = client.get_paginator("list_multipart_uploads").paginate(Bucket=store.bucket)
+    with boundary("list multipart uploads", None):
+        pages = client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket)
         for page in pages:
             for upload in page.get("Uploads", []):
                 if "Key" not in upload or "UploadId" not in upload or "Initiated" not in upload:
                     continue
                 if upload["Initiated"] >= older_than:
                     continue
-                held = _sweep_one(store, upload["Key"], upload["UploadId"], dry_run=dry_run)
+                held = _sweep_one(
+                    client, bucket, boundary, upload["Key"], upload["UploadId"], dry_run=dry_run
+                )
                 if held is not None:
                     count += 1
                     size += held
@@ -48,19 +52,20 @@ def sweep_uploads(store: S3ObjectStore, older_than: dt.datetime, *, dry_run: boo
     return SweepResult(count=count, size_bytes=size)
 
 
-def _sweep_one(store: S3ObjectStore, key: str, upload_id: str, *, dry_run: bool) -> int | None:
+def _sweep_one(
+    client: S3Client, bucket: str, boundary: Boundary, key: str, upload_id: str, *, dry_run: bool
+) -> int | None:
     """Bytes in the upload's parts, aborting it unless dry; None when it is gone already."""
-    client = store._client
-    with store._boundary("abort abandoned upload", key):
+    with boundary("abort abandoned upload", key):
         try:
             held = 0
             parts = client.get_paginator("list_parts").paginate(
-                Bucket=store.bucket, Key=key, UploadId=upload_id
+                Bucket=bucket, Key=key, UploadId=upload_id
             )
             for page in parts:
                 held += sum(part.get("Size", 0) for part in page.get("Parts", []))
             if not dry_run:
-                client.abort_multipart_upload(Bucket=store.bucket, Key=key, UploadId=upload_id)
+                client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
                 return None  # completed or aborted by its writer (or another sweep) meanwhile

@@ -27,13 +27,12 @@ from recarchive.storage.interfaces import (
     ObjectInfo,
     check_written,
 )
+from recarchive.storage.s3_errors import Boundary
 
 if TYPE_CHECKING:
     from botocore.awsrequest import AWSRequest
     from botocore.response import StreamingBody
     from mypy_boto3_s3.type_defs import TagTypeDef
-
-    from recarchive.storage.s3 import S3ObjectStore
 
 
 def tag_set_from_header(encoded: str) -> list[TagTypeDef]:
@@ -195,15 +194,15 @@ class S3Reader:
     """A GetObject response body; botocore errors while reading are translated."""
 
     def __init__(
-        self, store: S3ObjectStore, info: ObjectInfo, body: StreamingBody, span: tuple[int, int]
+        self, boundary: Boundary, info: ObjectInfo, body: StreamingBody, span: tuple[int, int]
     ) -> None:
         self.info = info
         self.content_range = span
-        self._store = store
+        self._boundary = boundary
         self._body = body
 
     def read(self, size: int = -1) -> bytes:
-        with self._store._boundary("read", self.info.key):
+        with self._boundary("read", self.info.key):
             return self._body.read(None if size < 0 else size)
 
     def iter_chunks(self, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
@@ -211,7 +210,7 @@ class S3Reader:
             yield chunk
 
     def close(self) -> None:
-        with self._store._boundary("close", self.info.key):
+        with self._boundary("close", self.info.key):
             self._body.close()
 
     def __enter__(self) -> S3Reader:

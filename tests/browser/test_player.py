@@ -35,8 +35,8 @@ from recarchive.api.app import create_app
 from recarchive.catalogue.database import create_catalogue_engine, transaction, utcnow
 from recarchive.catalogue.migrate import upgrade_schema
 from recarchive.catalogue.models import CustomerMatch, Direction, Recording, RecordingReason
+from recarchive.catalogue.restrictions import ProcessingRestriction, RestrictionKind
 from recarchive.config import load_settings
-from recarchive.privacy.models import ProcessingRestriction, RestrictionKind
 from recarchive.retention.holds import place_hold
 from recarchive.runtime import Runtime
 

@@ -32,8 +32,9 @@ from recarchive.access.models import AuditEvent, Role
 from recarchive.access.services import Principal, authenticate
 from recarchive.catalogue.database import utcnow
 from recarchive.catalogue.models import Recording
+from recarchive.catalogue.restrictions import ProcessingRestriction
 from recarchive.privacy.export import export_subject
-from recarchive.privacy.models import ProcessingRestriction, RequestKind, SubjectRequest
+from recarchive.privacy.models import RequestKind, SubjectRequest
 from recarchive.privacy.restrictions import object_to_training
 from recarchive.privacy.subjects import SubjectQuery, find_subject, request_dict
 from recarchive.retention.holds import place_hold, release_hold

@@ -29,7 +29,7 @@ from recarchive.access.models import AuditEvent, Role
 from recarchive.access.services import add_user, revoke_token
 from recarchive.catalogue.database import table_names, transaction, utcnow
 from recarchive.catalogue.models import Customer, Recording
-from recarchive.privacy.models import ProcessingRestriction, RestrictionKind
+from recarchive.catalogue.restrictions import ProcessingRestriction, RestrictionKind
 from recarchive.retention.expiry import expire_recordings
 from recarchive.retention.holds import place_hold
 from recarchive.runtime import Runtime

@@ -27,13 +27,13 @@ from recarchive.catalogue.identity import phone_hash
 from recarchive.catalogue.intake import QuarantineEntry, WorkItem, WorkState
 from recarchive.catalogue.migrate import upgrade_schema
 from recarchive.catalogue.models import Customer, CustomerMatch, CustomerPhone, Direction, Recording
+from recarchive.catalogue.restrictions import ProcessingRestriction
 from recarchive.config import Settings, load_settings
 from recarchive.ingest.services import Pipeline
 from recarchive.ingest.sources import build_sources
 from recarchive.ingest.tasks import run_ingest
 from recarchive.lookup.services import get_recording
 from recarchive.lookup.views import NotFound
-from recarchive.privacy.models import ProcessingRestriction
 from recarchive.privacy.restrictions import object_to_training
 from recarchive.privacy.subjects import SubjectQuery
 from recarchive.retention.expiry import expire_recordings

@@ -37,15 +37,11 @@ from recarchive.access.models import AuditEvent, Role
 from recarchive.access.services import Principal, add_user, authenticate
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import CustomerMatch, Recording, RecordingStatus
+from recarchive.catalogue.restrictions import ProcessingRestriction
 from recarchive.errors import StoreUnavailable
 from recarchive.privacy.erasure import erase_subject, resume_pending_erasures
 from recarchive.privacy.export import export_subject
-from recarchive.privacy.models import (
-    ProcessingRestriction,
-    RequestKind,
-    RequestStatus,
-    SubjectRequest,
-)
+from recarchive.privacy.models import RequestKind, RequestStatus, SubjectRequest
 from recarchive.privacy.subjects import SubjectQuery, request_dict, show_subject
 from recarchive.retention.expiry import expire_recordings
 from recarchive.retention.holds import place_hold, release_hold

@@ -1,0 +1,51 @@
+"""The composition root: which domain acts on which other domain's events.
+
+Imports point down (docs/architecture.md); where a lower domain's event
+must reach a higher one, the lower one publishes to a topic
+(:mod:`recarchive.events`) and this module subscribes the higher one's
+handler. :func:`compose` is called by every entry point before it does any
+work: the CLI (``cli/common.py: AppContext``) and the API (``api/app.py:
+create_app``); the tests call it once for the whole run. Calling it again
+changes nothing.
+
+- a hold released (``retention/events.py: HOLD_RELEASED``) → pending erasures
+  resume (``privacy/erasure.py: resume_after_hold_release``);
+- the nightly run has expired what was due (``NIGHTLY_EXPIRY_DONE``) → pending
+  erasures resume, their count goes into the run's audit entry
+  (``resume_after_nightly_expiry``).
+
+The handlers import privacy when first called, so that a command that never
+releases a hold or runs the nightly job does not pay for privacy's imports
+at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from recarchive.retention.events import (
+    HOLD_RELEASED,
+    NIGHTLY_EXPIRY_DONE,
+    HoldReleased,
+    NightlyExpiryDone,
+)
+
+__all__ = ["compose"]
+
+
+def compose() -> None:
+    """Subscribe every handler to its topic (idempotent)."""
+    HOLD_RELEASED.subscribe(resume_erasures_after_release)
+    NIGHTLY_EXPIRY_DONE.subscribe(resume_erasures_after_expiry)
+
+
+def resume_erasures_after_release(event: HoldReleased) -> None:
+    from recarchive.privacy.erasure import resume_after_hold_release
+
+    resume_after_hold_release(event)
+
+
+def resume_erasures_after_expiry(event: NightlyExpiryDone) -> Mapping[str, int]:
+    from recarchive.privacy.erasure import resume_after_nightly_expiry
+
+    return resume_after_nightly_expiry(event)
