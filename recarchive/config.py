@@ -161,6 +161,18 @@ class ApiSettings(_Section):
 class SecretsSettings(_Section):
     identity_hash_key_file: OptionalPath = None
     token_pepper_file: OptionalPath = None
+    audit_key_file: OptionalPath = None
+
+
+class AuditSettings(_Section):
+    #: Filesystem store: the file anchors are appended to (default <data_dir>/audit-anchors.jsonl).
+    anchor_file: OptionalPath = None
+    #: S3 store: the Object Lock bucket of the anchors (default "<s3.bucket>-audit").
+    anchor_bucket: str = Field(default="", pattern=r"^$|^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    anchor_lock_mode: Literal["COMPLIANCE", "GOVERNANCE"] = "COMPLIANCE"
+    anchor_retain_days: int = Field(default=3650, ge=1, le=36500)
+    #: Shortest time between two anchors of one process (a busy server anchors once per period).
+    anchor_min_interval_s: float = Field(default=5.0, ge=0, le=3600)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,6 +195,7 @@ SECRETS: Mapping[str, _SecretSpec] = {
         "RECARCHIVE_IDENTITY_HASH_KEY", "secrets", "identity_hash_key_file", True
     ),
     "token_pepper": _SecretSpec("RECARCHIVE_TOKEN_PEPPER", "secrets", "token_pepper_file", True),
+    "audit_key": _SecretSpec("RECARCHIVE_AUDIT_KEY", "secrets", "audit_key_file", True),
 }
 
 
@@ -201,6 +214,7 @@ class Settings(BaseModel):
     reasons: ReasonSettings = ReasonSettings()
     api: ApiSettings = ApiSettings()
     secrets: SecretsSettings = SecretsSettings()
+    audit: AuditSettings = AuditSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
 
     #: Environment the secrets are read from (not a setting; kept for lookups).
@@ -222,6 +236,16 @@ class Settings(BaseModel):
     def storage_root(self) -> Path:
         """Root directory of the filesystem object store."""
         return self.storage.root or self.general.data_dir / "objects"
+
+    @property
+    def anchor_file(self) -> Path:
+        """The file audit anchors are appended to on the filesystem store."""
+        return self.audit.anchor_file or self.general.data_dir / "audit-anchors.jsonl"
+
+    @property
+    def anchor_bucket(self) -> str:
+        """The Object Lock bucket of the audit anchors on S3."""
+        return self.audit.anchor_bucket or f"{self.s3.bucket}-audit"
 
     @property
     def work_dir(self) -> Path:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import functools
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from recarchive.access.anchoring import APPENDED_INFO, KEYS_INFO, AnchorPublisher, LazyKeys
 from recarchive.access.audit import AuditWriter
 from recarchive.catalogue.database import create_catalogue_engine, session_factory
 from recarchive.catalogue.guard import CatalogueGuard, CatalogueIdentity, read_identity
 from recarchive.config import Settings
 from recarchive.storage.interfaces import ObjectStore
-from recarchive.storage.services import open_store
+from recarchive.storage.services import open_anchor_sink, open_store
 
 
 class Runtime:
@@ -38,8 +39,31 @@ class Runtime:
         )
 
     @functools.cached_property
+    def audit_keys(self) -> LazyKeys:
+        """The audit key's seal and signing keys, read from the secret when first needed."""
+        return LazyKeys(lambda: self.settings.secret("audit_key") or "")
+
+    @functools.cached_property
     def sessions(self) -> sessionmaker[Session]:
-        return session_factory(self.engine)
+        """Sessions that seal the audit entries they append, and anchor them once committed."""
+        factory = session_factory(self.engine, info={KEYS_INFO: self.audit_keys})
+        event.listen(factory, "after_commit", self._after_commit)
+        return factory
+
+    def _after_commit(self, session: Session) -> None:
+        if session.info.pop(APPENDED_INFO, False):
+            self.anchors.poke()
+
+    @functools.cached_property
+    def anchors(self) -> AnchorPublisher:
+        """Publishes the audit chain's head outside the catalogue after entries are committed."""
+        return AnchorPublisher(
+            self.sessions,
+            open_anchor_sink(self.settings, self.store),
+            self.audit_keys.get,
+            lambda: str(self.catalogue_guard.opened.installation_id),
+            min_interval_s=self.settings.audit.anchor_min_interval_s,
+        )
 
     @functools.cached_property
     def catalogue_guard(self) -> CatalogueGuard:
@@ -60,8 +84,15 @@ class Runtime:
     def store(self) -> ObjectStore:
         return open_store(self.settings)
 
+    def quiesce(self) -> None:
+        """Publish what waits and end this process's helper threads (before a fork)."""
+        if "anchors" in self.__dict__:
+            self.anchors.flush()
+
     def close(self) -> None:
         if "audit" in self.__dict__:
             self.audit.close()
+        if "anchors" in self.__dict__:
+            self.anchors.close()
         if "engine" in self.__dict__:
             self.engine.dispose()

@@ -24,8 +24,10 @@ from sqlalchemy import Table, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from recarchive.access.anchoring import APPENDED_INFO, Anchor, session_keys
 from recarchive.access.models import AuditEvent
 from recarchive.catalogue.database import lock_for_write, transaction, utcnow
+from recarchive.catalogue.seals import AuditKeys
 from recarchive.errors import CatalogueUnavailable, RecArchiveError
 
 logger = logging.getLogger(__name__)
@@ -101,7 +103,7 @@ def _lock_chain(session: Session) -> str:
     return previous or GENESIS_HASH
 
 
-def _event(entry: AuditEntry, prev_hash: str) -> AuditEvent:
+def _event(entry: AuditEntry, prev_hash: str, keys: AuditKeys | None) -> AuditEvent:
     event = AuditEvent(
         at=entry.at,
         actor=entry.actor,
@@ -115,6 +117,7 @@ def _event(entry: AuditEntry, prev_hash: str) -> AuditEvent:
         prev_hash=prev_hash,
     )
     event.hash = entry_hash(event)
+    event.seal = keys.seal(event.hash) if keys is not None else None
     return event
 
 
@@ -146,7 +149,8 @@ def append_event(
         client_addr=client_addr,
         details=details,
     )
-    event = _event(entry, _lock_chain(session))
+    event = _event(entry, _lock_chain(session), session_keys(session))
+    session.info[APPENDED_INFO] = True  # the commit is anchored (Runtime's after_commit hook)
     session.add(event)
     session.flush()
     return event
@@ -159,10 +163,12 @@ def append_entries(session: Session, entries: Sequence[AuditEntry]) -> list[str]
     so ``seq`` follows the chain on both backends.
     """
     previous = _lock_chain(session)
+    keys = session_keys(session)
+    session.info[APPENDED_INFO] = True
     rows = []
     hashes = []
     for entry in entries:
-        event = _event(entry, previous)
+        event = _event(entry, previous, keys)
         rows.append({column: getattr(event, column) for column in _INSERTED})
         hashes.append(event.hash)
         previous = event.hash
@@ -185,6 +191,7 @@ _INSERTED = (
     "details",
     "prev_hash",
     "hash",
+    "seal",
 )
 
 
@@ -357,34 +364,105 @@ class ChainReport:
     #: Sequence number of the first entry that does not fit the chain, if any.
     broken_at: int | None
     problem: str | None
+    #: Anchors compared with the chain, and the newest one.
+    anchors: int = 0
+    latest_anchor: Anchor | None = None
+    #: Entries after the newest anchor (committed since, not yet anchored).
+    unanchored: int = 0
 
     @property
     def intact(self) -> bool:
         return self.broken_at is None
 
 
-def verify_chain(sessions: sessionmaker[Session], *, batch: int = 5000) -> ChainReport:
-    """Walk the whole log in order and check every link and every entry's hash."""
-    expected_prev = GENESIS_HASH
-    count = 0
-    last_seq = 0
+def verify_chain(
+    sessions: sessionmaker[Session],
+    *,
+    batch: int = 5000,
+    keys: AuditKeys | None = None,
+    anchors: Sequence[Anchor] = (),
+) -> ChainReport:
+    """Walk the whole log in order and check every link and every entry's hash.
+
+    With ``keys``, every entry's seal too (an entry recarchive did not write
+    has none that matches). With ``anchors`` (their signatures already
+    checked), every anchored entry must be there with the anchored hash, and
+    the log must not end before the newest anchor. The first problem found
+    is reported, with the entry it concerns.
+    """
+    walk = _ChainWalk(keys, anchors)
     with sessions() as session:
         while True:
             events = session.scalars(
                 select(AuditEvent)
-                .where(AuditEvent.seq > last_seq)
+                .where(AuditEvent.seq > walk.last_seq)
                 .order_by(AuditEvent.seq)
                 .limit(batch)
             ).all()
             if not events:
-                return ChainReport(entries=count, broken_at=None, problem=None)
+                return walk.finish()
             for event in events:
-                count += 1
-                last_seq = event.seq
-                if event.prev_hash != expected_prev:
-                    return ChainReport(count, event.seq, "link to the previous entry is broken")
-                recomputed = entry_hash(event)
-                if recomputed != event.hash:
-                    return ChainReport(count, event.seq, "entry content does not match its hash")
-                expected_prev = event.hash
+                problem = walk.step(event)
+                if problem is not None:
+                    return ChainReport(walk.count, event.seq, problem, len(anchors))
             session.expunge_all()
+
+
+class _ChainWalk:
+    """The state of :func:`verify_chain` between entries."""
+
+    def __init__(self, keys: AuditKeys | None, anchors: Sequence[Anchor]) -> None:
+        self.keys = keys
+        self.by_seq: dict[int, list[Anchor]] = {}
+        for anchor in anchors:  # several processes may anchor the same head
+            self.by_seq.setdefault(anchor.seq, []).append(anchor)
+        self.seqs = sorted(self.by_seq)
+        self.expected_prev = GENESIS_HASH
+        self.count = 0
+        self.last_seq = 0
+        self.next_anchored = 0  # index into seqs of the next anchored entry to meet
+        self.count_at_latest = 0
+
+    def step(self, event: AuditEvent) -> str | None:
+        self.count += 1
+        self.last_seq = event.seq
+        if self.next_anchored < len(self.seqs) and self.seqs[self.next_anchored] < event.seq:
+            missing = self.by_seq[self.seqs[self.next_anchored]][0]
+            return (
+                f"entry {missing.seq}, anchored at {missing.at.isoformat()}, is missing "
+                "(entries were removed)"
+            )
+        if event.prev_hash != self.expected_prev:
+            return "link to the previous entry is broken"
+        if entry_hash(event) != event.hash:
+            return "entry content does not match its hash"
+        if self.keys is not None and not self.keys.seal_matches(event.hash, event.seal):
+            return "entry has no valid seal: recarchive did not write it (forged or rewritten)"
+        for anchor in self.by_seq.get(event.seq, ()):
+            if anchor.hash != event.hash:
+                return (
+                    f"entry differs from the anchor published at {anchor.at.isoformat()} "
+                    "(the log was rewritten)"
+                )
+        if event.seq in self.by_seq:
+            self.next_anchored += 1
+            self.count_at_latest = self.count
+        self.expected_prev = event.hash
+        return None
+
+    def finish(self) -> ChainReport:
+        anchors = sum(len(found) for found in self.by_seq.values())
+        latest = self.by_seq[self.seqs[-1]][-1] if self.seqs else None
+        if self.next_anchored < len(self.seqs):
+            cut = self.by_seq[self.seqs[self.next_anchored]][0]
+            where = f"after entry {self.last_seq}" if self.last_seq else "before its first entry"
+            return ChainReport(
+                self.count,
+                cut.seq,
+                f"the log ends {where}, but the anchor published at {cut.at.isoformat()} "
+                f"names entry {cut.seq}: entries were removed from its end",
+                anchors,
+                latest,
+            )
+        unanchored = self.count - self.count_at_latest
+        return ChainReport(self.count, None, None, anchors, latest, unanchored)

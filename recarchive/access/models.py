@@ -80,3 +80,6 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: HMAC of ``hash`` with the installation's audit key: only recarchive can write
+    #: an entry that verifies (see :mod:`recarchive.access.anchoring`).
+    seal: Mapped[str | None] = mapped_column(String(64))

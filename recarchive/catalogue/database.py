@@ -186,9 +186,13 @@ def check_connection(engine: Engine) -> None:
         ) from exc
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded objects usable after commit."""
-    return sessionmaker(engine, expire_on_commit=False)
+def session_factory(engine: Engine, *, info: dict[str, Any] | None = None) -> sessionmaker[Session]:
+    """Sessions that keep loaded objects usable after commit.
+
+    ``info`` seeds each session's ``Session.info`` (the audit keys, see
+    :class:`~recarchive.runtime.Runtime`).
+    """
+    return sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 @contextlib.contextmanager

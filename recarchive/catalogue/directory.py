@@ -362,6 +362,8 @@ def import_directory(
                     _remove_absent(session, report, write=not dry_run)
                 if not dry_run:
                     session.commit()
+        except CatalogueError as exc:  # unreachable or not set up (catalogue/failures.py)
+            raise type(exc)(f"catalogue failed on rows from line {line}: {exc.message}") from None
         except SQLAlchemyError as exc:
             # The driver's message may quote values (names, numbers): keep only its kind.
             orig = getattr(exc, "orig", None) or exc

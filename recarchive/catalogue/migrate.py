@@ -43,14 +43,15 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade_schema(
-    engine: Engine, *, identity_hash_key: str | None = None
+    engine: Engine, *, identity_hash_key: str | None = None, audit_key: str | None = None
 ) -> tuple[str | None, str]:
     """Bring the schema to the newest revision; returns ``(before, after)``.
 
     Harmless on a database that is already current. Each migration runs in a
     transaction, so an interrupted upgrade leaves the previous revision.
     ``identity_hash_key`` is needed by migrations that hash data already
-    stored (0006: the directory's phone numbers).
+    stored (0006: the directory's phone numbers), ``audit_key`` by those
+    that seal it (0008: the audit log's entries).
     """
     before = current_revision(engine)
     head = head_revision()
@@ -59,6 +60,7 @@ def upgrade_schema(
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             config.attributes["identity_hash_key"] = identity_hash_key
+            config.attributes["audit_key"] = audit_key
             command.upgrade(config, "head")
         logger.info("catalogue_upgraded", extra={"from_revision": before, "to_revision": head})
     return before, head

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, func, select
 
 from recarchive.catalogue.database import check_connection, describe_url, session_factory
 from recarchive.catalogue.models import Customer, Recording
+from recarchive.storage.anchors import AnchorSink
 from recarchive.storage.interfaces import ObjectStore
 
 #: Object tag carrying the retention class (the backstop's lifecycle rules match it).
@@ -26,6 +27,9 @@ class InitReport:
     store_created: bool
     #: Lifecycle expiry rules installed in the bucket (``{class: days}``); None: no lifecycle.
     backstop: Mapping[str, int] | None = None
+    #: Where the audit anchors go, and whether that place was created now.
+    anchors: str | None = None
+    anchors_created: bool = False
 
     @property
     def schema_changed(self) -> bool:
@@ -38,12 +42,16 @@ def initialise(
     *,
     backstop: Mapping[str, int] | None = None,
     identity_hash_key: str | None = None,
+    audit_key: str | None = None,
+    anchor_sink: AnchorSink | None = None,
 ) -> InitReport:
     """Create or upgrade the catalogue schema, create the bucket, install the backstop.
 
     ``backstop`` maps each retention class to the days after which the
     bucket's own lifecycle rules expire objects tagged with it; it is
-    installed where the store has lifecycle rules (S3). Running it again on an
+    installed where the store has lifecycle rules (S3). ``anchor_sink`` is
+    where the audit chain's anchors go: created (an Object Lock bucket, a
+    file) unless it exists. Running it again on an
     installation that is current changes nothing. Raises
     :class:`~recarchive.errors.CatalogueUnavailable` or a
     :class:`~recarchive.errors.StoreError` when either cannot be reached.
@@ -51,9 +59,10 @@ def initialise(
     from recarchive.catalogue.migrate import upgrade_schema  # Alembic: only `init` needs it
 
     check_connection(engine)
-    before, after = upgrade_schema(engine, identity_hash_key=identity_hash_key)
+    before, after = upgrade_schema(engine, identity_hash_key=identity_hash_key, audit_key=audit_key)
     created = store.create()
     store.check()
+    anchors_created = anchor_sink.create() if anchor_sink is not None else False
     installed: Mapping[str, int] | None = None
     install = getattr(store, "install_expiry_rules", None)
     if backstop is not None and install is not None:
@@ -69,6 +78,8 @@ def initialise(
         revision_after=after,
         store_created=created,
         backstop=installed,
+        anchors=anchor_sink.where if anchor_sink is not None else None,
+        anchors_created=anchors_created,
     )
 
 

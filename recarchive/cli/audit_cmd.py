@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from pathlib import Path
 
 import click
 from sqlalchemy import select
 
+from recarchive.access.anchoring import AnchorInvalid, load_anchors
 from recarchive.access.audit import AuditChainBroken, entry_content, verify_chain
 from recarchive.access.models import AuditEvent
 from recarchive.cli.common import AppContext, parse_time, pass_app
+from recarchive.private_files import open_private
 
 
 @click.group("audit")
@@ -20,14 +24,87 @@ def audit_group() -> None:
 @audit_group.command("verify")
 @pass_app
 def verify_command(app: AppContext) -> None:
-    """Walk the whole log; exit 1 naming the first entry that breaks the chain."""
-    report = verify_chain(app.runtime.sessions)
+    """Check the whole log: links, hashes, seals, and the published anchors.
+
+    Exits 1 naming the first entry that does not match: one edited, removed
+    or reordered, one recarchive did not write (no valid seal), one that
+    differs from its anchor, or a log that ends before its newest anchor.
+    """
+    runtime = app.runtime
+    keys = runtime.audit_keys.get()
+    sink = runtime.anchors.sink
+    installation = str(runtime.catalogue_guard.opened.installation_id)
+    try:
+        anchors = load_anchors(sink, keys, installation)
+    except AnchorInvalid as exc:
+        raise AuditChainBroken(f"audit anchors in {sink.where}: {exc.message}") from exc
+    report = verify_chain(runtime.sessions, keys=keys, anchors=anchors)
     if not report.intact:
         raise AuditChainBroken(
             f"audit log broken at entry {report.broken_at}: {report.problem} "
-            f"({report.entries} entries read)"
+            f"({report.entries} entries read, {report.anchors} anchors in {sink.where})"
         )
-    click.echo(f"audit log intact: {report.entries} entries")
+    click.echo(f"audit log intact: {report.entries} entries, every one sealed")
+    latest = report.latest_anchor
+    if latest is None:
+        click.echo(f"no anchor in {sink.where} yet: a cut tail would not be seen", err=True)
+        return
+    click.echo(
+        f"{report.anchors} anchor(s) in {sink.where}; the newest names entry {latest.seq} "
+        f"({latest.at.isoformat()}); {report.unanchored} entries since, not anchored yet"
+    )
+
+
+@audit_group.group("anchors")
+def anchors_group() -> None:
+    """The chain's head, published outside the catalogue."""
+
+
+@anchors_group.command("publish")
+@pass_app
+def publish_command(app: AppContext) -> None:
+    """Anchor the chain's head now (it is also anchored after every commit)."""
+    anchor = app.runtime.anchors.publish()
+    if anchor is None:
+        click.echo("the head is anchored already")
+        return
+    click.echo(f"anchored entry {anchor.seq} in {app.runtime.anchors.sink.where}")
+
+
+@anchors_group.command("export")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    required=True,
+    help="JSON file to write (refused if it exists).",
+)
+@pass_app
+def anchors_export_command(app: AppContext, output: Path) -> None:
+    """Write every anchor and the public key, for an auditor to check without any secret.
+
+    With `recarchive audit export` (the entries), the auditor can check each
+    anchor's Ed25519 signature with the public key, recompute every entry's
+    hash, and compare the anchored hashes: see docs/api.md, "The audit log".
+    """
+    runtime = app.runtime
+    keys = runtime.audit_keys.get()
+    installation = str(runtime.catalogue_guard.opened.installation_id)
+    anchors = load_anchors(runtime.anchors.sink, keys, installation)
+    document = {
+        "installation_id": installation,
+        "public_key_ed25519": base64.b64encode(keys.public_bytes).decode(),
+        "key_id": keys.key_id,
+        "anchors": [json.loads(anchor.to_bytes()) for anchor in anchors],
+    }
+    try:
+        with open_private(output, "xb") as handle:
+            handle.write(json.dumps(document, indent=1, sort_keys=True).encode() + b"\n")
+    except FileExistsError:
+        raise click.BadParameter(f"{output} exists", param_hint="--output") from None
+    except OSError as exc:
+        raise click.BadParameter(f"{output}: {exc.strerror}", param_hint="--output") from None
+    click.echo(f"{len(anchors)} anchor(s) written to {output}")
 
 
 @audit_group.command("export")

@@ -7,7 +7,7 @@ import click
 from recarchive.catalogue.services import initialise
 from recarchive.cli.common import AppContext, pass_app, warn_loose_modes
 from recarchive.retention.policy import RetentionPolicy
-from recarchive.storage.services import describe_store
+from recarchive.storage.services import describe_store, open_anchor_sink
 
 
 @click.command("init")
@@ -26,6 +26,8 @@ def init_command(app: AppContext) -> None:
         app.runtime.store,
         backstop={name: days + grace for name, days in periods.items()},
         identity_hash_key=app.settings.secret("identity_hash_key"),
+        audit_key=app.settings.secret("audit_key"),
+        anchor_sink=open_anchor_sink(app.settings, app.runtime.store),
     )
     if report.schema_changed:
         before = report.revision_before or "empty"
@@ -34,6 +36,9 @@ def init_command(app: AppContext) -> None:
         click.echo(f"catalogue {report.catalogue}: schema current ({report.revision_after})")
     state = "created" if report.store_created else "exists"
     click.echo(f"{describe_store(app.settings)}: {state}")
+    if report.anchors:
+        state = "created" if report.anchors_created else "exists"
+        click.echo(f"audit anchors in {report.anchors}: {state}")
     if report.backstop:
         rules = ", ".join(f"{name} after {days} days" for name, days in report.backstop.items())
         click.echo(f"lifecycle backstop: objects tagged {rules}")

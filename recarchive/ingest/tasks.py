@@ -195,6 +195,7 @@ class _Run:
             return PassResult().failed(exc)
         self.backoff.succeeded()  # the catalogue answers: an outage ends here
         if self.workers > 1:
+            self.runtime.quiesce()  # no helper thread runs across a fork
             self.runtime.engine.dispose()  # no open connection may be shared with a child
             opened = self.runtime.catalogue_guard.opened
             result = _drain_in_children(

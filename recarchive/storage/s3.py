@@ -153,6 +153,11 @@ class S3ObjectStore:
     def endpoint_url(self) -> str:
         return str(self._client.meta.endpoint_url)
 
+    @property
+    def client(self) -> S3Client:
+        """The boto3 client (for another bucket of the same server: the audit anchors)."""
+        return self._client
+
     # --- the error boundary -------------------------------------------------
 
     @contextlib.contextmanager

@@ -12,6 +12,7 @@ import uuid
 
 from recarchive.config import Settings
 from recarchive.errors import IntegrityError, StoreError
+from recarchive.storage.anchors import AnchorSink, FileAnchorSink, S3AnchorSink
 from recarchive.storage.interfaces import ByteRange, ObjectStore
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,22 @@ def open_store(settings: Settings) -> ObjectStore:
     from recarchive.storage.filesystem import FilesystemObjectStore
 
     return FilesystemObjectStore(settings.storage_root)
+
+
+def open_anchor_sink(settings: Settings, store: ObjectStore) -> AnchorSink:
+    """Where the audit chain's anchors go: an Object Lock bucket on S3, else a file."""
+    if settings.storage.backend == "s3":
+        from recarchive.storage.s3 import S3ObjectStore
+
+        if isinstance(store, S3ObjectStore):
+            return S3AnchorSink(
+                store.client,
+                settings.anchor_bucket,
+                endpoint_url=store.endpoint_url,
+                mode=settings.audit.anchor_lock_mode,
+                retain_days=settings.audit.anchor_retain_days,
+            )
+    return FileAnchorSink(settings.anchor_file)
 
 
 def describe_store(settings: Settings) -> str:

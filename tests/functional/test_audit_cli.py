@@ -19,16 +19,19 @@ from tests.functional.helpers import Runner, assert_one_line_error
 def test_verify_then_detect_an_edit_and_export(
     run_cli: Runner, tmp_path: Path, empty_catalogue_url: str
 ) -> None:
-    env = {"RECARCHIVE_CATALOGUE_URL": empty_catalogue_url}
+    env = {
+        "RECARCHIVE_CATALOGUE_URL": empty_catalogue_url,
+        "RECARCHIVE_GENERAL_DATA_DIR": str(tmp_path),  # one audit key for the CLI and the test
+    }
     assert run_cli("init", env=env).returncode == 0
-    runtime = Runtime(load_settings(env={**env, "RECARCHIVE_GENERAL_DATA_DIR": str(tmp_path)}))
+    runtime = Runtime(load_settings(env=env))
     try:
         for case in ("D-1", "D-2", "D-3"):
             with transaction(runtime.sessions) as session:
                 append_event(session, actor="maija", action="hold.place", case_ref=case)
         ok = run_cli("audit", "verify", env=env)
         assert ok.returncode == 0, ok.stderr
-        assert ok.stdout.strip() == "audit log intact: 3 entries"
+        assert ok.stdout.splitlines()[0] == "audit log intact: 3 entries, every one sealed"
 
         exported = run_cli("audit", "export", "--from", "2000-01-01T00:00:00+00:00", env=env)
         lines = [json.loads(line) for line in exported.stdout.splitlines()]

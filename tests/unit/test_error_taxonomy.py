@@ -21,7 +21,7 @@ from recarchive.errors import (
 #: Errors of the packages staff reach through the API and the CLI.
 DOMAINS = ("recarchive.access", "recarchive.lookup", "recarchive.privacy", "recarchive.retention")
 #: Deliberate faults of the archive itself (500 with a log line).
-FAULTS = {"ExportError", "LookupFailed", "AuditChainBroken"}
+FAULTS = {"ExportError", "LookupFailed", "AuditChainBroken", "AnchorInvalid"}
 
 
 def every_error() -> list[type[RecArchiveError]]:
