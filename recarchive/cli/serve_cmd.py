@@ -60,6 +60,22 @@ def _wait_for_backends(runtime: Runtime) -> bool:
     return False
 
 
+def uvicorn_options(host: str, port: int) -> dict[str, Any]:
+    """How ``serve`` runs uvicorn (one process or several)."""
+    return {
+        "host": host,
+        "port": port,
+        "access_log": False,
+        "log_config": None,
+        "server_header": False,
+        "timeout_graceful_shutdown": 10,
+        # uvicorn would believe X-Forwarded-For and -Proto from loopback
+        # (forwarded_allow_ips); recarchive.api.proxies decides, from
+        # api.trusted_proxies only.
+        "proxy_headers": False,
+    }
+
+
 @click.command("serve")
 @click.option(
     "--bind",
@@ -94,14 +110,7 @@ def serve_command(app: AppContext, bind: str | None, workers: int | None) -> Non
         f"{processes} process(es)",
         err=True,
     )
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "access_log": False,
-        "log_config": None,
-        "server_header": False,
-        "timeout_graceful_shutdown": 10,
-    }
+    options = uvicorn_options(host, port)
     if processes == 1:
         application = create_app(runtime)
         settle_heap()
