@@ -83,3 +83,27 @@ class AuditEvent(Base):
     #: HMAC of ``hash`` with the installation's audit key: only recarchive can write
     #: an entry that verifies (see :mod:`recarchive.access.anchoring`).
     seal: Mapped[str | None] = mapped_column(String(64))
+
+
+class WebSession(Base):
+    """A web-player sign-in: the browser's cookie holds a random secret, this row its hash.
+
+    Tied to the token it was opened with: revoking the token, disabling the
+    user or signing out ends it. Deleted at sign-out, when found ended, and
+    by the sweep each sign-in makes (:mod:`recarchive.access.sessions`).
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[uuid.UUID] = uuid_key()
+    #: SHA-256 (hex) of the cookie's secret; the secret itself is never stored.
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    token_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)

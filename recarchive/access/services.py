@@ -57,6 +57,15 @@ class TokenNotFound(AccessError):
 class InvalidToken(AccessError):
     """invalid or expired token"""
 
+    #: Why, for the log and the audit entry of the refusal (never shown to the caller):
+    #: ``malformed``, ``unknown_token``, ``wrong_secret``, ``revoked``, ``expired``,
+    #: ``user_disabled``; and the token and user, when known.
+    reason: str = "invalid"
+    token_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+    user_name: str | None = None
+    role: Role | None = None
+
 
 @dataclasses.dataclass(frozen=True)
 class IssuedToken:
@@ -250,10 +259,16 @@ def list_users(runtime: AccessContext, *, now: dt.datetime | None = None) -> lis
         return summaries
 
 
-def _refuse(reason: str, token_id: uuid.UUID | None = None) -> InvalidToken:
+def _refuse(
+    reason: str, token_id: uuid.UUID | None = None, user: User | None = None
+) -> InvalidToken:
     extra = {"reason": reason, "token_id": str(token_id) if token_id else None}
     logger.info("token_refused", extra=extra)
-    return InvalidToken()
+    refused = InvalidToken()
+    refused.reason, refused.token_id = reason, token_id
+    if user is not None:
+        refused.user_id, refused.user_name, refused.role = user.id, user.name, user.role
+    return refused
 
 
 def authenticate(
@@ -298,11 +313,21 @@ def revalidate(
     one read of the token row tells without another Argon2 check. Raises
     :class:`InvalidToken` like :func:`authenticate`.
     """
+    return token_in_force(runtime, principal.token_id, now=now)
+
+
+def token_in_force(
+    runtime: AccessContext, token_id: uuid.UUID, *, now: dt.datetime | None = None
+) -> Principal:
+    """The principal of the token ``token_id`` if it is in force (:class:`InvalidToken`).
+
+    For a token whose secret was checked before (:func:`revalidate`, web sessions).
+    """
     now = now or utcnow()
     with transaction(runtime.sessions) as session:
-        token = session.get(ApiToken, principal.token_id)
+        token = session.get(ApiToken, token_id)
         if token is None:
-            raise _refuse("unknown_token", principal.token_id)
+            raise _refuse("unknown_token", token_id)
         return _in_force(token, now)
 
 
@@ -310,11 +335,11 @@ def _in_force(token: ApiToken, now: dt.datetime) -> Principal:
     """The token's principal unless it is revoked, expired or its user disabled."""
     user = token.user
     if user.disabled_at is not None:  # before revoked: disabling revokes every token
-        raise _refuse("user_disabled", token.id)
+        raise _refuse("user_disabled", token.id, user)
     if token.revoked_at is not None:
-        raise _refuse("revoked", token.id)
+        raise _refuse("revoked", token.id, user)
     if token.expires_at <= now:
-        raise _refuse("expired", token.id)
+        raise _refuse("expired", token.id, user)
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         token.last_used_at = now
     return Principal(user.id, user.name, user.role, token.id)

@@ -18,12 +18,13 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recarchive import __version__
 from recarchive.api.auth import TokenCache
+from recarchive.api.docs import router as docs_router
 from recarchive.api.errors import (
     domain_response,
     error_body,
@@ -34,8 +35,11 @@ from recarchive.api.errors import (
 from recarchive.api.metrics import ApiMetrics
 from recarchive.api.operations import health_router
 from recarchive.api.operations import router as operations_router
+from recarchive.api.origin import check_origin
 from recarchive.api.player import router as player_router
+from recarchive.api.proxies import ForwardedClient, TrustedProxies
 from recarchive.api.recordings import router as recordings_router
+from recarchive.api.refusals import RefusalAuditor, RefusalLimiter
 from recarchive.api.subjects import router as subjects_router
 from recarchive.catalogue.migrate import require_current_schema
 from recarchive.composition import compose
@@ -223,28 +227,32 @@ def create_app(runtime: Runtime, *, pending_check: Callable[[], None] | None = N
     :class:`_Ready`). Composes the process (:func:`~recarchive.composition.compose`).
     """
     compose()
+    api = runtime.settings.api
     app = FastAPI(
         title="recarchive",
         version=__version__,
         summary="Call-recording archive: lookup, playback for a stated purpose, holds, audit.",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served by recarchive.api.docs from installed files, not a CDN
         redoc_url=None,
+        # Before any route's own dependencies: posts that carry the session cookie,
+        # and every sign-in and sign-out, must come from this site.
+        dependencies=[Depends(check_origin)],
     )
     app.state.runtime = runtime
-    app.state.token_cache = TokenCache(runtime.settings.api.token_cache_s)
+    app.state.token_cache = TokenCache(api.token_cache_s)
     app.state.metrics = ApiMetrics(runtime)
+    app.state.refusals = RefusalAuditor(runtime, RefusalLimiter(api.refusal_audit_per_minute))
     install_error_handlers(app)
     app.include_router(recordings_router)
     app.include_router(operations_router)
     app.include_router(subjects_router)
     app.include_router(health_router)
     app.include_router(player_router)
+    app.include_router(docs_router)
     if pending_check is not None:
-        app.add_middleware(_Ready, check=pending_check)  # inside _Guard: logged and counted
-    app.add_middleware(
-        _Guard,
-        metrics=app.state.metrics,
-        max_query_bytes=runtime.settings.api.max_query_bytes,
-    )
+        app.add_middleware(_Ready, check=pending_check)  # inside the others: logged and counted
+    # Outermost last: the guard sees every request, after the client address is settled.
+    app.add_middleware(ForwardedClient, proxies=TrustedProxies(api.trusted_proxies))
+    app.add_middleware(_Guard, metrics=app.state.metrics, max_query_bytes=api.max_query_bytes)
     return app

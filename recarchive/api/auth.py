@@ -1,4 +1,4 @@
-"""Who is calling: bearer tokens (and, for the web player's GETs, the sign-in cookie).
+"""Who is calling: a bearer token, or the web player's session cookie (GET and HEAD only).
 
 An Argon2 check costs tens of milliseconds, so a verified token is
 remembered for ``api.token_cache_s`` seconds, keyed by a SHA-256 of the
@@ -8,9 +8,14 @@ expired, user disabled: one row, no Argon2, since the secret presented is
 the one already checked); its secret is checked in full again after
 :data:`VERIFIED_S`, or when the process restarts.
 
-The cookie is accepted only for safe methods (GET, HEAD): an ``<audio>``
-element cannot send an Authorization header, and a cookie that cannot
-change anything needs no CSRF token. It is HttpOnly and SameSite=Strict.
+The cookie holds a web session's secret, never a token
+(:mod:`recarchive.access.sessions`), and is checked in the catalogue on
+every request: a session signed out, timed out, or whose token was revoked
+stops working at once, in every process. It is accepted for safe methods
+(GET, HEAD) only: an ``<audio>`` element cannot send an Authorization header,
+and a cookie that cannot change anything gives a forged request nothing to
+do. It is HttpOnly, SameSite=Strict, and Origin is checked on every other
+method that carries it (:mod:`recarchive.api.origin`).
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ from collections.abc import Iterator
 from fastapi import Request
 
 from recarchive.access.services import InvalidToken, Principal, authenticate, revalidate
+from recarchive.access.sessions import resume_session
 from recarchive.runtime import Runtime
 
-COOKIE_NAME = "recarchive_token"
+COOKIE_NAME = "recarchive_session"
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
 #: How long a token's secret, once checked, is not checked again (its state still is,
 #: every ``token_cache_s``).
@@ -34,11 +40,21 @@ VERIFIED_S = 3600.0
 
 
 class Unauthenticated(Exception):
-    """No usable credentials: answered 401 with a ``WWW-Authenticate`` challenge."""
+    """No usable credentials: answered 401 with a ``WWW-Authenticate`` challenge.
 
-    def __init__(self, message: str) -> None:
+    ``reason`` and what is known of the token and its user go to the audit
+    entry of the refusal (:mod:`recarchive.api.refusals`), never to the caller.
+    """
+
+    def __init__(self, message: str, reason: str, refused: InvalidToken | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.reason = reason
+        self.refused = refused
+
+    @classmethod
+    def of(cls, refused: InvalidToken) -> Unauthenticated:
+        return cls(refused.message, refused.reason, refused)
 
 
 class TokenCache:
@@ -130,18 +146,27 @@ class TokenCache:
                     self._flights[key] = (lock, waiting - 1)
 
 
-def credentials(request: Request) -> str:
+def credentials(request: Request) -> tuple[str, str]:
+    """``("bearer", token)`` or ``("session", cookie)``; :class:`Unauthenticated` if neither."""
     header = request.headers.get("authorization")
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated("use 'Authorization: Bearer <token>'")
-        return token.strip()
+            raise Unauthenticated("use 'Authorization: Bearer <token>'", "malformed_header")
+        return "bearer", token.strip()
     if request.method in _SAFE_METHODS:
         cookie = request.cookies.get(COOKIE_NAME)
         if cookie:
-            return cookie
-    raise Unauthenticated("a token is required")
+            return "session", cookie
+    raise Unauthenticated("a token is required", "missing_token")
+
+
+def session_principal(runtime: Runtime, cookie: str) -> Principal:
+    """The principal of a web session's cookie (:class:`Unauthenticated` when it has ended)."""
+    try:
+        return resume_session(runtime, cookie)
+    except InvalidToken as exc:
+        raise Unauthenticated.of(exc) from None
 
 
 def principal_for(runtime: Runtime, cache: TokenCache, token: str) -> Principal:
@@ -161,6 +186,6 @@ def principal_for(runtime: Runtime, cache: TokenCache, token: str) -> Principal:
                 principal = authenticate(runtime, token)
         except InvalidToken as exc:
             cache.forget(token)
-            raise Unauthenticated(exc.message) from None
+            raise Unauthenticated.of(exc) from None
         cache.put(token, principal, secret_checked=known is None)
         return principal

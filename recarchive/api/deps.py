@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from recarchive.access.services import Principal
-from recarchive.api.auth import TokenCache, credentials, principal_for
+from recarchive.api.auth import TokenCache, credentials, principal_for, session_principal
 from recarchive.runtime import Runtime
 
 
@@ -30,17 +30,29 @@ def get_cache(request: Request) -> TokenCache:
 
 
 async def get_principal(request: Request) -> Principal:
-    """The authenticated caller; 401 (:class:`Unauthenticated`) otherwise."""
-    token = credentials(request)
-    cache = get_cache(request)
-    cached = cache.get(token)
-    if cached is not None:
-        return cached  # every route that reads the catalogue checks it (RuntimeDep)
-    # In the thread pool: the catalogue check may re-read the installation id.
-    return await run_in_threadpool(lambda: principal_for(get_runtime(request), cache, token))
+    """The authenticated caller; 401 (:class:`Unauthenticated`) otherwise.
+
+    Kept in ``request.state.principal`` so that a refusal (403) further on
+    can name who was refused.
+    """
+    kind, secret = credentials(request)
+    if kind == "session":
+        principal = await run_in_threadpool(lambda: session_principal(get_runtime(request), secret))
+    else:
+        cache = get_cache(request)
+        cached = cache.get(secret)
+        if cached is not None:
+            principal = cached  # every route that reads the catalogue checks it (RuntimeDep)
+        else:  # in the thread pool: the catalogue check may re-read the installation id
+            principal = await run_in_threadpool(
+                lambda: principal_for(get_runtime(request), cache, secret)
+            )
+    request.state.principal = principal
+    return principal
 
 
 def client_addr(request: Request) -> str | None:
+    """The client's address: the peer, or what a trusted proxy says (:mod:`.proxies`)."""
     return request.client.host if request.client else None
 
 

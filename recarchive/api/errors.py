@@ -17,11 +17,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
+from recarchive.api import refusals
 from recarchive.api.auth import Unauthenticated
-from recarchive.errors import RecArchiveError
+from recarchive.api.refusals import RefusalAuditor
+from recarchive.errors import RecArchiveError, RefusedError
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +44,9 @@ def _field_of(loc: Sequence[Any]) -> str:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Unauthenticated)
-    async def _unauthenticated(_request: Request, exc: Unauthenticated) -> JSONResponse:
+    async def _unauthenticated(request: Request, exc: Unauthenticated) -> JSONResponse:
+        auditor: RefusalAuditor = request.app.state.refusals
+        await run_in_threadpool(auditor.refused, refusals.unauthenticated(request.scope, exc))
         response = _json(401, "unauthenticated", exc.message)
         response.headers["WWW-Authenticate"] = 'Bearer realm="recarchive"'
         return response
@@ -66,7 +71,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(RecArchiveError)
-    async def _domain(_request: Request, exc: RecArchiveError) -> JSONResponse:
+    async def _domain(request: Request, exc: RecArchiveError) -> JSONResponse:
+        if isinstance(exc, RefusedError):
+            auditor: RefusalAuditor = request.app.state.refusals
+            principal = getattr(request.state, "principal", None)
+            refusal = refusals.forbidden(request.scope, exc, principal)
+            await run_in_threadpool(auditor.refused, refusal)
         return domain_response(exc)
 
     @app.exception_handler(OperationalError)

@@ -4,11 +4,14 @@ Server-rendered pages plus one script (``static/player.js``) that talks to the
 same ``/api/v1`` endpoints as any other client, so every rule (roles,
 purposes, restrictions, audit) is enforced there and nowhere else.
 
-Signing in puts the token in an HttpOnly, SameSite=Strict cookie, which the
-API accepts for GET and HEAD only: the ``<audio>`` element can then stream
-with Range requests (it cannot send an Authorization header), while nothing
-that changes data can ride on the cookie. Sign-in and sign-out refuse posts
-that browsers mark as coming from another site. The pages carry a strict
+Signing in checks the token and opens a web session
+(:mod:`recarchive.access.sessions`): the cookie holds the session's random
+secret, never the token. The API accepts the cookie for GET and HEAD only:
+the ``<audio>`` element can then stream with Range requests (it cannot send
+an Authorization header), while nothing that changes data can ride on it.
+Signing out deletes the session. Sign-in, sign-out and any other post that
+carries the cookie must come from this site (:mod:`recarchive.api.origin`,
+checked before these routes run). The pages carry a strict
 Content-Security-Policy: no inline script, no third-party origin.
 """
 
@@ -25,11 +28,13 @@ from fastapi.templating import Jinja2Templates
 from recarchive import __version__
 from recarchive.access.policy import SEES_IDENTITY
 from recarchive.access.services import Principal
-from recarchive.api.auth import COOKIE_NAME, TokenCache, Unauthenticated, principal_for
+from recarchive.access.sessions import end_session as close_session
+from recarchive.access.sessions import open_session
+from recarchive.api import refusals
+from recarchive.api.auth import COOKIE_NAME, Unauthenticated, principal_for, session_principal
 from recarchive.runtime import Runtime
 
 _HERE = Path(__file__).resolve().parent
-SESSION_MAX_AGE_S = 12 * 3600
 #: Longer than any token recarchive issues; a longer "token" is refused unread.
 _TOKEN_MAX_CHARS = 256
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -49,6 +54,9 @@ CONTENT_SECURITY_POLICY = "; ".join(
 _PAGE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "Cache-Control": "no-store",
+    # Not no-referrer: under it browsers send "Origin: null" with the pages' own
+    # posts, which the Origin check (recarchive.api.origin) must refuse.
+    "Referrer-Policy": "same-origin",
 }
 
 router = APIRouter(tags=["player"], include_in_schema=False)
@@ -62,21 +70,18 @@ def _runtime(request: Request) -> Runtime:
 
 
 def _signed_in(request: Request) -> Principal | None:
-    """The principal of the sign-in cookie, or None when it is missing or no longer valid."""
-    token = request.cookies.get(COOKIE_NAME)
-    if not token or len(token) > _TOKEN_MAX_CHARS:
+    """The principal of the session cookie, or None when it is missing or has ended."""
+    cookie = request.cookies.get(COOKIE_NAME)
+    if not cookie:
         return None
-    cache: TokenCache = request.app.state.token_cache
     try:
-        return principal_for(_runtime(request), cache, token)
+        return session_principal(_runtime(request), cookie)
     except Unauthenticated:
         return None
 
 
-def _cross_site(request: Request) -> bool:
-    """Whether the browser says this post came from another site (a forged form)."""
-    site = request.headers.get("sec-fetch-site")
-    return site is not None and site not in ("same-origin", "none")
+def _client(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 def _page(
@@ -92,7 +97,13 @@ def _page(
 
 
 def _signin_page(request: Request, message: str | None, status_code: int = 200) -> HTMLResponse:
-    return _page(request, "signin.html", {"message": message}, status_code)
+    api = _runtime(request).settings.api
+    context = {
+        "message": message,
+        "idle_minutes": api.session_idle_minutes,
+        "session_hours": f"{api.session_hours:g}",
+    }
+    return _page(request, "signin.html", context, status_code)
 
 
 @router.get("/", response_model=None)
@@ -105,23 +116,27 @@ def signin_form(request: Request) -> Response:
 
 @router.post("/session", response_model=None)
 def start_session(request: Request, token: Annotated[str, Form()] = "") -> Response:
-    """Check the token and keep it in the sign-in cookie; the token is never echoed."""
-    if _cross_site(request):
-        return _signin_page(request, "Sign in from this page.", 403)
+    """Check the token and open a session; the cookie holds the session's secret, never the
+    token, and the token is never echoed. A refusal is audited (``auth.refused``)."""
+    runtime = _runtime(request)
     token = token.strip()
     try:
         if not token or len(token) > _TOKEN_MAX_CHARS:
-            raise Unauthenticated("invalid or expired token")
-        principal_for(_runtime(request), request.app.state.token_cache, token)
+            raise Unauthenticated(
+                "invalid or expired token", "malformed" if token else "missing_token"
+            )
+        principal = principal_for(runtime, request.app.state.token_cache, token)
     except Unauthenticated as exc:
+        request.app.state.refusals.refused(refusals.unauthenticated(request.scope, exc))
         return _signin_page(request, f"Sign-in failed: {exc.message}.", 401)
+    opened = open_session(runtime, principal, client_addr=_client(request))
     response = RedirectResponse("/player", status_code=303)
     response.set_cookie(
         COOKIE_NAME,
-        token,
-        max_age=SESSION_MAX_AGE_S,
+        opened.cookie,
+        max_age=round(runtime.settings.api.session_hours * 3600),
         path="/",
-        secure=_runtime(request).settings.api.secure_cookies,
+        secure=runtime.settings.api.secure_cookies,
         httponly=True,
         samesite="strict",
     )
@@ -130,11 +145,19 @@ def start_session(request: Request, token: Annotated[str, Form()] = "") -> Respo
 
 @router.post("/session/end", response_model=None)
 def end_session(request: Request) -> Response:
-    """Forget the sign-in cookie (the token itself stays valid until revoked or expired)."""
-    if _cross_site(request):
-        return _signin_page(request, "Sign out from the player page.", 403)
+    """Sign out: delete the session (a copy of the cookie opens nothing) and the cookie."""
+    cookie = request.cookies.get(COOKIE_NAME)
+    if cookie:
+        principal = _signed_in(request)
+        close_session(_runtime(request), cookie, client_addr=_client(request), principal=principal)
     response = RedirectResponse("/", status_code=303)
-    response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
+    response.delete_cookie(
+        COOKIE_NAME,
+        path="/",
+        secure=_runtime(request).settings.api.secure_cookies,
+        httponly=True,
+        samesite="strict",
+    )
     return response
 
 

@@ -58,6 +58,22 @@ def _startup_check(runtime: Runtime) -> bool:
     return True
 
 
+def uvicorn_options(host: str, port: int) -> dict[str, Any]:
+    """How ``serve`` runs uvicorn (one process or several)."""
+    return {
+        "host": host,
+        "port": port,
+        "access_log": False,
+        "log_config": None,
+        "server_header": False,
+        "timeout_graceful_shutdown": 10,
+        # uvicorn would believe X-Forwarded-For and -Proto from loopback
+        # (forwarded_allow_ips); recarchive.api.proxies decides, from
+        # api.trusted_proxies only.
+        "proxy_headers": False,
+    }
+
+
 @click.command("serve")
 @click.option(
     "--bind",
@@ -91,14 +107,7 @@ def serve_command(app: AppContext, bind: str | None, workers: int | None) -> Non
         f"{processes} process(es)",
         err=True,
     )
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "access_log": False,
-        "log_config": None,
-        "server_header": False,
-        "timeout_graceful_shutdown": 10,
-    }
+    options = uvicorn_options(host, port)
     if processes == 1:
         pending = None if ready else functools.partial(startup_check, runtime)
         application = create_app(runtime, pending_check=pending)

@@ -32,6 +32,7 @@ from sqlalchemy import select
 from recarchive.access.models import AuditEvent
 from recarchive.access.services import add_user
 from recarchive.api.app import create_app
+from recarchive.api.auth import COOKIE_NAME
 from recarchive.catalogue.database import create_catalogue_engine, transaction, utcnow
 from recarchive.catalogue.migrate import upgrade_schema
 from recarchive.catalogue.models import CustomerMatch, Direction, Recording, RecordingReason
@@ -400,3 +401,69 @@ def test_dispute_handler_needs_a_case_reference_and_sees_refusals(
     expect(page.locator("#error")).to_have_text(
         "Not allowed: processing of this recording is restricted to one dispute case"
     )
+
+
+def test_sign_out_ends_the_session_and_the_old_cookie_is_refused(
+    browser: Browser, page: Page, archive: Archive
+) -> None:
+    sign_in(page, archive, "dispute_handler")
+    [cookie] = [c for c in page.context.cookies() if c["name"] == COOKIE_NAME]
+    assert cookie["httpOnly"]
+    assert cookie["sameSite"] == "Strict"
+    assert cookie["path"] == "/"
+    assert cookie["value"] not in archive.tokens["dispute_handler"]
+    search_all(page)  # the page's script, with the session
+    me = page.request.get(f"{archive.base_url}/api/v1/me")
+    assert me.status == 200
+    assert me.json()["user"] == "handler"
+
+    # A form on another origin (about:blank: Origin null) cannot sign the user out.
+    forged = page.context.new_page()
+    forged.set_content(
+        f'<form method="post" action="{archive.base_url}/session/end">'
+        '<button type="submit">go</button></form>'
+    )
+    with forged.expect_response(f"{archive.base_url}/session/end") as answer:
+        forged.get_by_role("button", name="go").click()
+    assert answer.value.status == 403
+    assert page.request.get(f"{archive.base_url}/api/v1/me").status == 200
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{archive.base_url}/")
+    assert [c for c in page.context.cookies() if c["name"] == COOKIE_NAME] == []
+    replay = browser.new_context()
+    try:
+        replay.add_cookies([cookie])  # a copy of the cookie taken before sign-out
+        assert replay.request.get(f"{archive.base_url}/api/v1/me").status == 401
+        old = replay.new_page()
+        old.goto(f"{archive.base_url}/player")
+        expect(old.get_by_label("API token")).to_be_visible()  # sent back to sign in
+    finally:
+        replay.close()
+    with archive.runtime.sessions() as session:
+        refused = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action == "auth.refused")
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+        ).one()
+    assert refused.details["reason"] == "unknown_session"
+
+
+def test_docs_render_from_local_files_under_the_csp(page: Page, archive: Archive) -> None:
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text))
+    foreign: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            foreign.append(request.url)
+            if not request.url.startswith((archive.base_url, "data:"))
+            else None
+        ),
+    )
+    page.goto(f"{archive.base_url}/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("recarchive")
+    expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    assert foreign == []
+    assert [p for p in problems if "Content Security Policy" in p or "Refused" in p] == []

@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from recarchive.access.audit import entry_content, verify_chain
 from recarchive.access.models import AuditEvent, Role
 from recarchive.access.services import add_user, revoke_token
+from recarchive.api.app import create_app
 from recarchive.catalogue.database import table_names, transaction, utcnow
 from recarchive.catalogue.models import Customer, Recording
 from recarchive.catalogue.restrictions import ProcessingRestriction, RestrictionKind
@@ -36,6 +37,7 @@ from recarchive.runtime import Runtime
 from tests.api_fixtures import (
     ApiClient,
     RoleClient,
+    TestClient,
     add_customer,
     add_recording,
     build_runtime,
@@ -49,6 +51,7 @@ from tests.s3env import s3_environment
 Q, D, P, A = Role.QA_TRAINER, Role.DISPUTE_HANDLER, Role.PRIVACY_OFFICER, Role.AUDITOR
 HKI = dt.timezone(dt.timedelta(hours=2))  # Helsinki in March 2025 (summer time starts on the 30th)
 RECORDINGS = "/api/v1/recordings"
+BASE_URL = "http://testserver"
 
 #: Personal data used in the world: none of it may appear in an audit entry or an error message.
 NUMBER = "+358401234567"
@@ -550,10 +553,11 @@ def test_missing_garbage_and_revoked_tokens_are_401(world: World) -> None:
         "basic": {"Authorization": "Basic dXNlcjpwYXNz"},
         "forged": {"Authorization": f"Bearer {forged}"},
         "revoked": {"Authorization": f"Bearer {revoked.token}"},
-        "cookie on POST": {"Cookie": f"recarchive_token={world.role_tokens[D]}"},
+        "token in the cookie": {"Cookie": f"recarchive_session={world.role_tokens[D]}"},
+        "token in the old cookie": {"Cookie": f"recarchive_token={world.role_tokens[D]}"},
     }
     for label, headers in attempts.items():
-        method = "POST" if label == "cookie on POST" else "GET"
+        method = "GET"
         url = f"{RECORDINGS}/search" if method == "POST" else RECORDINGS
         response = client.request(
             method, url, headers=headers, json={} if method == "POST" else None
@@ -572,12 +576,14 @@ def test_missing_garbage_and_revoked_tokens_are_401(world: World) -> None:
 
 
 def test_the_sign_in_cookie_works_for_reads(world: World) -> None:
-    client = world.api.anonymous()
-    response = client.get(
-        f"{RECORDINGS}/{world.rec['a'].id}",
-        headers={"Cookie": f"recarchive_token={world.role_tokens[D]}"},
-    )
-    assert response.status_code == 200, response.text
+    """The cookie holds a web session (tests/integration/test_api_sessions.py), not a token."""
+    with TestClient(create_app(world.runtime), follow_redirects=False) as client:
+        signed_in = client.post(
+            "/session", data={"token": world.role_tokens[D]}, headers={"Origin": BASE_URL}
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        response = client.get(f"{RECORDINGS}/{world.rec['a'].id}")
+        assert response.status_code == 200, response.text
 
 
 def test_me_names_the_role_and_its_purposes(world: World) -> None:
@@ -631,7 +637,8 @@ def test_purpose_rules(world: World) -> None:
     assert_error(world.as_role(A).get(url, params=DISPUTE), 403, "forbidden")
     # A refusal for a recording that does not exist looks the same.
     assert_error(trainer.get(audio_url(uuid.uuid4()), params=DISPUTE), 403, "forbidden")
-    assert audit_since(world.runtime, seq) == []
+    # Nothing played; each 403 is on record as a refusal (test_api_refusals.py).
+    assert [e.action for e in audit_since(world.runtime, seq)] == ["access.refused"] * 5
     assert trainer.get(url, params={"purpose": "training"}).status_code == 200
     privacy = world.as_role(P)
     response = privacy.get(url, params={"purpose": "data_subject_request", "case": "DSR-1"})
@@ -1093,7 +1100,7 @@ def test_reason_correction_bad_input(world: World) -> None:
     assert_error(dispute.post(url, json={"add": "billing"}), 422, field="add")
     assert_error(dispute.post(url, json={"add": ["billing"] * 21}), 422, field="add")
     assert_error(world.as_role(Q).post(url, json={"add": ["billing"]}), 403, "forbidden")
-    assert audit_since(world.runtime, seq) == []
+    assert [e.action for e in audit_since(world.runtime, seq)] == ["access.refused"]
     assert dispute.get(f"{RECORDINGS}/{recording.id}").json()["reasons"] == ["billing"]
 
 

@@ -47,6 +47,7 @@ EXPECTED_TABLES = {
     "subject_requests",
     "tombstones",
     "users",
+    "web_sessions",
     "work_items",
 }
 
