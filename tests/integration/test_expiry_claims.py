@@ -122,7 +122,8 @@ def test_two_expiry_runs_at_once_share_the_work(
     assert set(stones) == ids
     assert set(stones.values()) == {"retention:default"}
     assert reports["first"].deleted + reports["second"].deleted == len(stones)
-    assert reports["first"].deleted > 0 and reports["second"].deleted > 0
+    assert reports["first"].deleted > 0  # both really ran at once, each on its own share
+    assert reports["second"].deleted > 0
     assert all(r.failed == r.unsettled == 0 for r in reports.values())
     assert statuses(first) == {}
     assert list(first.store.list("recordings/")) == []
