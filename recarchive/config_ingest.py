@@ -55,6 +55,9 @@ class RetentionSettings(_Section):
     held_class: str = Field(default="held", pattern=r"^[a-z0-9_-]{1,32}$")
     backstop_grace_days: int = Field(default=7, ge=0, le=3650)
     expiry_time: dt.time = dt.time(2, 30)
+    #: Minutes after which a ``deleting`` recording's claim counts as abandoned
+    #: (its run died) and another run may take it over.
+    claim_stale_minutes: int = Field(default=30, ge=1, le=1440)
     rules: list[RetentionRule] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -148,6 +148,13 @@ class Recording(Base):
     #: The retention rule that decided ``retain_until`` (``default`` or a rule's name).
     retention_rule: Mapped[str] = mapped_column(String(64), default="default")
     status: Mapped[RecordingStatus] = enum_column(RecordingStatus, default=RecordingStatus.ACTIVE)
+    #: The claim of a ``deleting`` recording (``retention/claims.py``): the run deleting
+    #: it (None: left unsettled, for the next run), since when, the tombstone rule and
+    #: data-subject request it is deleted for. All None while ``active``.
+    deleting_by: Mapped[str | None] = mapped_column(String(64))
+    deleting_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    deleting_rule: Mapped[str | None] = mapped_column(String(64))
+    deleting_request_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

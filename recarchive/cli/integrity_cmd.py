@@ -73,7 +73,9 @@ def reconcile_command(
         _ids(f"{verb}, LOST before retain_until", report.tombstoned_missing, report.missing_ids)
         _ids(f"{verb}, LOST while held", report.held_missing, report.held_missing_ids)
         if report.finished_expiry:
-            click.echo(f"{verb}, interrupted expiry finished: {report.finished_expiry}")
+            click.echo(f"{verb}, interrupted deletion finished: {report.finished_expiry}")
+        if report.deletion_in_progress:
+            click.echo(f"left to the run deleting them now: {report.deletion_in_progress}")
         _ids("orphaned objects", report.orphans, report.orphan_keys)
         click.echo(f"younger orphans, left alone: {report.young_orphans}")
         _ids("deleted objects that came back", report.resurrected, report.resurrected_keys)
@@ -122,5 +124,10 @@ def verify_command(app: AppContext, sample: int | None, all_: bool, as_json: boo
         )
         _ids("MISMATCHED (sha256 or size)", report.mismatched, report.mismatched_ids)
         _ids("MISSING", report.missing, report.missing_ids)
+        if report.unsettled:
+            click.echo(
+                f"being deleted (in progress, or unsettled until the next expiry), "
+                f"not checked: {report.unsettled}"
+            )
     if not report.intact:
         raise SystemExit(1)

@@ -103,7 +103,10 @@ def expire_command(
     """Delete, irreversibly, every recording past its retain_until that no hold covers.
 
     Objects go first, then catalogue rows, which leave tombstones (no
-    personal data). Safe to interrupt and run again.
+    personal data). Safe to interrupt, to run again, and to run from several
+    places at once (each run deletes and reports its own share). Exit status
+    1 when the store kept some objects or failed part-way (see "failed" and
+    "unsettled"; the next run retries and settles them).
     """
     now = parse_time(now_text, "--now")
     if now is not None:
@@ -114,7 +117,7 @@ def expire_command(
             "cutoff": report.cutoff.isoformat(), "dry_run": report.dry_run,
             "deleted": report.deleted, "bytes": report.bytes_deleted,
             "held_skipped": report.held_skipped, "failed": report.failed,
-            "by_rule": dict(report.by_rule),
+            "unsettled": report.unsettled, "by_rule": dict(report.by_rule),
         }, sort_keys=True))  # fmt: skip
     else:
         verb = "would delete" if dry_run else "deleted"
@@ -125,7 +128,9 @@ def expire_command(
         click.echo(f"held, not deleted: {report.held_skipped}")
         if report.failed:
             click.echo(f"failed, retried next run: {report.failed}")
-    if report.failed:
+        if report.unsettled:
+            click.echo(f"unsettled (store failed mid-way), settled next run: {report.unsettled}")
+    if report.failed or report.unsettled:
         raise SystemExit(1)
 
 
@@ -201,7 +206,8 @@ def _scheduler_tick(app: AppContext, housekeeping: HousekeepingClock, *, once: b
     if run is not None:
         click.echo(
             f"nightly run for {run.scheduled.isoformat()}: deleted {run.expiry.deleted}, "
-            f"held {run.expiry.held_skipped}, failed {run.expiry.failed}"
+            f"held {run.expiry.held_skipped}, failed {run.expiry.failed}, "
+            f"unsettled {run.expiry.unsettled}"
         )
     if run is not None or housekeeping.due():
         cleaned = housekeep_safely(app.runtime)

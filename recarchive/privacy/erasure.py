@@ -22,7 +22,7 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recarchive.access.audit import append_event
@@ -41,9 +41,10 @@ from recarchive.privacy.subjects import (
     register_request,
     subject_condition,
 )
+from recarchive.retention.claims import claim, new_run_id, stale_after
 from recarchive.retention.events import HoldReleased, NightlyExpiryDone
-from recarchive.retention.expiry import delete_doomed, doomed
-from recarchive.retention.rules import Buried, held_condition, holds_covering
+from recarchive.retention.expiry import delete_doomed
+from recarchive.retention.rules import Buried, holds_covering
 from recarchive.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -113,20 +114,20 @@ def _holds_of(session: Session, recording: Recording) -> list[dict[str, str]]:
     return [{"hold_id": str(h.id), "case_ref": h.case_ref} for h in holds]
 
 
-def _claim(session: Session, ids: list[uuid.UUID]) -> list[Buried]:
-    """Mark the unheld ones of ``ids`` ``deleting`` (holds re-checked in the statement)."""
-    now = utcnow()
-    session.execute(
-        update(Recording)
-        .where(
-            Recording.id.in_(ids),
-            Recording.status.in_([RecordingStatus.ACTIVE, RecordingStatus.DELETING]),
-            ~held_condition(now),
-        )
-        .values(status=RecordingStatus.DELETING)
-        .execution_options(synchronize_session=False)
+def _claim(
+    runtime: Runtime, session: Session, ids: list[uuid.UUID], request_id: uuid.UUID
+) -> list[Buried]:
+    """Claim the unheld ones of ``ids`` for deletion (the rule shared with expiry)."""
+    stale = stale_after(runtime.settings.retention)
+    return claim(
+        session,
+        ids,
+        run_id=new_run_id(),
+        rule="erasure",
+        held_at=utcnow(),
+        stale=stale,
+        request_id=request_id,
     )
-    return doomed(session, ids, lambda _recording: "erasure")
 
 
 def _erase_ids(
@@ -143,10 +144,14 @@ def _erase_ids(
             rows = list(
                 session.scalars(select(Recording).where(Recording.id.in_(chunk)).with_for_update())
             )
-            claimed = _claim(session, [r.id for r in rows])
+            claimed = _claim(runtime, session, [r.id for r in rows], report.request_id)
             claimed_ids = {item.recording_id for item in claimed}
             for recording in rows:
-                if recording.id not in claimed_ids:
+                if recording.id in claimed_ids:
+                    continue
+                if recording.status is RecordingStatus.DELETING:  # another run is deleting it
+                    report.failed[recording.id] = "being deleted by another run"
+                else:
                     report.waiting[recording.id] = _holds_of(session, recording)
         if not claimed:
             continue

@@ -7,12 +7,17 @@ request each on S3), then its catalogue row, which becomes a tombstone
 (recording id, object key, SHA-256, size, retain_until, deleted_at, the
 retention rule; no personal data).
 
-Safe to interrupt and to run again: a batch is first marked ``deleting`` in
-a transaction that re-checks the holds, so a hold placed at the same moment
-either wins (the recording is skipped) or is refused (the recording is
-already being deleted); a row becomes a tombstone only after the store
-confirmed its object gone; an object the store failed to delete keeps its
-row (back to ``active``) and is tried again on the next run.
+Safe to interrupt, to run again, and to run from several places at once: a
+batch is first claimed (marked ``deleting`` under this run's id, see
+``retention/claims.py``) in a transaction that re-checks the holds, so a
+hold placed at the same moment either wins (the recording is skipped) or is
+refused (the recording is already being deleted), and another run leaves
+the batch alone while the claim is live. A row becomes a tombstone only
+after the store confirmed its object gone. An object the store answered it
+still has goes back to ``active`` and is tried again on the next run; one
+whose fate is unknown (the store failed part-way through a batch) stays
+``deleting``, never ``active`` without its audio, and the next run settles
+it. Each run reports only what it deleted itself.
 """
 
 from __future__ import annotations
@@ -22,9 +27,9 @@ import datetime as dt
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy import ColumnElement, and_, delete, func, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from recarchive.access.audit import append_event
@@ -34,11 +39,21 @@ from recarchive.catalogue.database import (
     truncate_journal,
     utcnow,
 )
-from recarchive.catalogue.models import Recording, RecordingStatus
+from recarchive.catalogue.models import Recording
 from recarchive.errors import InvalidInputError, StoreError
+from recarchive.retention.claims import (
+    RETENTION_PREFIX,
+    claim,
+    claimable,
+    new_run_id,
+    owned,
+    release,
+    retention_rule_sql,
+    stale_after,
+)
 from recarchive.retention.rules import Buried, bury, forget_numbers, held_condition
 from recarchive.runtime import Runtime
-from recarchive.storage.interfaces import DeleteResult
+from recarchive.storage.interfaces import ObjectStore
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +73,10 @@ class ExpiryReport:
     deleted: int = 0
     bytes_deleted: int = 0
     held_skipped: int = 0
+    #: Objects the store kept (still there): ``active`` again, tried next run.
     failed: int = 0
+    #: Left ``deleting``: the store failed part-way, the next run settles them.
+    unsettled: int = 0
     by_rule: Counter[str] = dataclasses.field(default_factory=Counter)
     failures: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -85,96 +103,210 @@ def check_clock(runtime: Runtime, now: dt.datetime, *, force: bool = False) -> N
         )
 
 
-def _due(cutoff: dt.datetime) -> ColumnElement[bool]:
-    """Past retention; ``deleting`` ones are left over from an interrupted run."""
-    return and_(
-        Recording.retain_until <= cutoff,
-        Recording.status.in_([RecordingStatus.ACTIVE, RecordingStatus.DELETING]),
-    )
+def _due(cutoff: dt.datetime, now: dt.datetime, stale: dt.timedelta) -> ColumnElement[bool]:
+    """Past retention, and no live run is deleting it (see ``retention/claims.py``)."""
+    return and_(Recording.retain_until <= cutoff, claimable(now, stale))
 
 
 def expire_recordings(
-    runtime: Runtime, *, now: dt.datetime | None = None, dry_run: bool = False
+    runtime: Runtime,
+    *,
+    now: dt.datetime | None = None,
+    dry_run: bool = False,
+    batch_size: int | None = None,
 ) -> ExpiryReport:
-    """Delete every due, unheld recording; see the module docstring."""
+    """Delete every due, unheld recording; see the module docstring.
+
+    ``batch_size`` (default :data:`BATCH`) recordings are claimed and deleted at a time.
+    """
     cutoff = now or utcnow()
+    stale = stale_after(runtime.settings.retention)
     report = ExpiryReport(cutoff=cutoff, dry_run=dry_run)
+    due = _due(cutoff, utcnow(), stale)
     with runtime.sessions() as session:
         report.held_skipped = int(
-            session.scalar(
-                select(func.count(Recording.id)).where(_due(cutoff), held_condition(cutoff))
-            )
-            or 0
+            session.scalar(select(func.count(Recording.id)).where(due, held_condition(cutoff))) or 0
         )
-    if dry_run:
-        with runtime.sessions() as session:
+        if dry_run:
             rows = session.execute(
                 select(Recording.retention_rule, Recording.size_bytes).where(
-                    _due(cutoff), ~held_condition(cutoff)
+                    due, ~held_condition(cutoff)
                 )
             ).all()
-        for rule, size in rows:
-            report.deleted += 1
-            report.bytes_deleted += size
-            report.by_rule[rule] += 1
-        return report
-    failed_ids: set[uuid.UUID] = set()  # not retried in this run
+            for rule, size in rows:
+                report.deleted += 1
+                report.bytes_deleted += size
+                report.by_rule[rule] += 1
+            return report
+    run_id = new_run_id()
+    done_with: set[uuid.UUID] = set()  # failed or unsettled: not tried again in this run
     while True:
-        batch = _claim_batch(runtime, cutoff, failed_ids)
+        batch = _claim_batch(runtime, cutoff, done_with, run_id, batch_size or BATCH)
         if not batch:
             break
-        gone, failed = delete_doomed(runtime, batch, deleted_by="system")
-        for item in gone:
+        settled = settle_deletions(runtime, batch, deleted_by="system")
+        for item in settled.gone:
             report.deleted += 1
             report.bytes_deleted += item.size_bytes
-            report.by_rule[item.rule.removeprefix("retention:")] += 1
-        report.failed += len(failed)
-        failed_ids.update(failed)
-        report.failures.update({str(rid): reason for rid, reason in failed.items()})
-        if failed and not gone:
-            break  # the store refuses everything: stop, the rest is retried next run
+            report.by_rule[item.rule.removeprefix(RETENTION_PREFIX)] += 1
+        report.failed += len(settled.failed)
+        report.unsettled += len(settled.unsettled)
+        for outcome in (settled.failed, settled.unsettled):
+            done_with.update(outcome)
+            report.failures.update({str(rid): reason for rid, reason in outcome.items()})
+        if (settled.failed or settled.unsettled) and not settled.gone:
+            break  # the store refuses or fails everything: stop, the rest waits for the next run
     logger.info(
         "expiry_done",
-        extra={"deleted": report.deleted, "failed": report.failed, "held": report.held_skipped},
+        extra={
+            "run_id": run_id,
+            "deleted": report.deleted,
+            "failed": report.failed,
+            "unsettled": report.unsettled,
+            "held": report.held_skipped,
+        },
     )
     return report
 
 
-def _claim_batch(runtime: Runtime, cutoff: dt.datetime, skip: set[uuid.UUID]) -> list[Buried]:
-    """Mark up to :data:`BATCH` due, unheld recordings ``deleting``; return them."""
+def _claim_batch(
+    runtime: Runtime, cutoff: dt.datetime, skip: set[uuid.UUID], run_id: str, size: int
+) -> list[Buried]:
+    """Claim up to ``size`` due, unheld recordings for ``run_id``; return them."""
+    stale = stale_after(runtime.settings.retention)
     with transaction(runtime.sessions) as session:
-        lock_for_write(session)  # holds are checked and the batch marked in one step
+        lock_for_write(session)  # holds are checked and the batch claimed in one step
+        now = utcnow()
         ids = list(
             session.scalars(
                 select(Recording.id)
-                .where(_due(cutoff), ~held_condition(cutoff), Recording.id.not_in(skip))
-                .order_by(Recording.retain_until)
-                .limit(BATCH)
+                .where(_due(cutoff, now, stale), ~held_condition(cutoff), Recording.id.not_in(skip))
+                .order_by(Recording.retain_until, Recording.id)
+                .limit(size)
                 .with_for_update(skip_locked=True)
             )
         )
-        if not ids:
-            return []
-        # Re-checked in this statement (a fresh snapshot): a hold committed meanwhile wins.
-        session.execute(
-            update(Recording)
-            .where(Recording.id.in_(ids), _due(cutoff), ~held_condition(cutoff))
-            .values(status=RecordingStatus.DELETING)
-            .execution_options(synchronize_session=False)
+        return claim(
+            session,
+            ids,
+            run_id=run_id,
+            rule=retention_rule_sql(),
+            held_at=cutoff,
+            stale=stale,
+            now=now,
         )
-        return doomed(session, ids, lambda recording: f"retention:{recording.retention_rule}")
 
 
-def doomed(
-    session: Session, ids: Sequence[uuid.UUID], rule: Callable[[Recording], str]
-) -> list[Buried]:
-    """The recordings among ``ids`` that are marked ``deleting``, with their tombstone rule."""
-    rows = session.scalars(
-        select(Recording).where(
-            Recording.id.in_(list(ids)), Recording.status == RecordingStatus.DELETING
+@dataclasses.dataclass
+class Settled:
+    """What became of a claimed batch."""
+
+    #: Deleted by this run: each has its tombstone now.
+    gone: list[Buried] = dataclasses.field(default_factory=list)
+    #: The store kept the object (it is still there): ``active`` again, with why.
+    failed: dict[uuid.UUID, str] = dataclasses.field(default_factory=dict)
+    #: Unknown whether the object is gone: left ``deleting`` for the next run, with why.
+    unsettled: dict[uuid.UUID, str] = dataclasses.field(default_factory=dict)
+    #: Taken over or settled by another run meanwhile: not this run's to count.
+    taken: int = 0
+
+
+def settle_deletions(
+    runtime: Runtime,
+    batch: Sequence[Buried],
+    *,
+    deleted_by: str,
+    request_id: uuid.UUID | None = None,
+) -> Settled:
+    """Delete the claimed recordings' objects, then settle each claim by what the store said.
+
+    Gone (deleted, or absent when asked after a per-key failure): a
+    tombstone under the claim's rule, the row deleted, an audit entry. Still
+    there (asked after a per-key failure): ``active`` again. Unknown (the
+    request failed as a whole, or the store could not be asked): left
+    ``deleting`` for the next run, which deletes again (an absent object
+    counts as deleted). Only claims this run still holds are settled.
+    """
+    by_key = {item.object_key: item for item in batch}
+    deleted, kept, unknown = _delete_objects(runtime.store, list(by_key))
+    now = utcnow()
+    digest_key = runtime.settings.secret("identity_hash_key") or ""
+    settled = Settled()
+    with transaction(runtime.sessions) as session:
+        lock_for_write(session)
+        mine = owned(session, batch)
+        settled.taken = len(batch) - len(mine)
+
+        def ours(keys: Iterable[str]) -> list[Buried]:
+            return [by_key[key] for key in keys if by_key[key].recording_id in mine]
+
+        for item in ours(deleted):
+            if bury(session, item, deleted_by=deleted_by, digest_key=digest_key, now=now):
+                settled.gone.append(item)
+                _audit_deletion(session, item, deleted_by, request_id)
+            else:  # buried by another run: not this run's deletion
+                settled.taken += 1
+        if ours(deleted):
+            session.execute(
+                delete(Recording).where(Recording.id.in_([i.recording_id for i in ours(deleted)]))
+            )
+            forget_numbers(session)
+        settled.failed = {item.recording_id: kept[item.object_key] for item in ours(kept)}
+        settled.unsettled = {item.recording_id: unknown[item.object_key] for item in ours(unknown)}
+        release(session, list(settled.failed), settled=True)
+        release(session, list(settled.unsettled), settled=False)
+    if settled.gone:
+        truncate_journal(runtime.engine)
+    for recording_id, reason in settled.unsettled.items():
+        logger.warning(
+            "deletion_unsettled", extra={"recording_id": str(recording_id), "error": reason}
         )
+    return settled
+
+
+def _delete_objects(
+    store: ObjectStore, keys: list[str]
+) -> tuple[list[str], dict[str, str], dict[str, str]]:
+    """Delete ``keys``: which are gone, which the store kept, which are unknown (with why).
+
+    A request that fails as a whole may have deleted part of the batch (a
+    server dying mid-way): every key is unknown. A key that failed alone is
+    looked at: absent is gone, present is kept, and unknown if the store
+    cannot say.
+    """
+    try:
+        result = store.delete_many(keys)
+    except StoreError as exc:
+        return [], {}, dict.fromkeys(keys, exc.message)
+    wanted = set(keys)
+    deleted = [key for key in result.deleted if key in wanted]
+    kept: dict[str, str] = {}
+    unknown: dict[str, str] = {}
+    for key, why in result.failed.items():
+        if key not in wanted:
+            continue
+        try:
+            present = store.exists(key)
+        except StoreError as exc:
+            unknown[key] = f"{why}; then {exc.message}"
+            continue
+        if present:
+            kept[key] = why
+        else:
+            deleted.append(key)
+    return deleted, kept, unknown
+
+
+def _audit_deletion(
+    session: Session, item: Buried, deleted_by: str, request_id: uuid.UUID | None
+) -> None:
+    details = {"rule": item.rule}
+    request = item.request_id or request_id
+    if request is not None:
+        details["request_id"] = str(request)
+    append_event(
+        session, actor=deleted_by, action="delete", recording_id=item.recording_id, details=details
     )
-    return [Buried.of(r, rule(r)) for r in rows]
 
 
 def delete_doomed(
@@ -184,54 +316,10 @@ def delete_doomed(
     deleted_by: str,
     request_id: uuid.UUID | None = None,
 ) -> tuple[list[Buried], dict[uuid.UUID, str]]:
-    """Delete the objects, then turn the rows whose objects are gone into tombstones.
+    """:func:`settle_deletions`, for erasure: what is gone, and what is not (yet), why.
 
-    Each deletion is an audit entry. A recording whose object the store
-    could not delete (or every one, when the store is down) goes back to
-    ``active`` and is tried again later. Returns what is gone and what failed, why.
+    Not gone: the store kept the object (``active`` again), or it is unknown
+    (left ``deleting`` for the next run). Both are tried again later.
     """
-    by_key = {item.object_key: item for item in batch}
-    try:
-        result = runtime.store.delete_many(list(by_key))
-    except StoreError as exc:  # the store is down: every key failed
-        result = DeleteResult(deleted=(), failed=dict.fromkeys(by_key, exc.message))
-    gone = [by_key[key] for key in result.deleted if key in by_key]
-    failed = {by_key[key].recording_id: why for key, why in result.failed.items() if key in by_key}
-    now = utcnow()
-    digest_key = runtime.settings.secret("identity_hash_key") or ""
-    with transaction(runtime.sessions) as session:
-        for item in gone:
-            buried = bury(
-                session,
-                item,
-                deleted_by=deleted_by,
-                digest_key=digest_key,
-                now=now,
-                request_id=request_id,
-            )
-            if not buried:
-                continue
-            details = {"rule": item.rule}
-            if request_id is not None:
-                details["request_id"] = str(request_id)
-            append_event(
-                session,
-                actor=deleted_by,
-                action="delete",
-                recording_id=item.recording_id,
-                details=details,
-            )
-        if gone:
-            ids = [item.recording_id for item in gone]
-            session.execute(delete(Recording).where(Recording.id.in_(ids)))
-            forget_numbers(session)
-        if failed:
-            session.execute(
-                update(Recording)
-                .where(Recording.id.in_(list(failed)))
-                .values(status=RecordingStatus.ACTIVE)
-                .execution_options(synchronize_session=False)
-            )
-    if gone:
-        truncate_journal(runtime.engine)
-    return gone, failed
+    settled = settle_deletions(runtime, batch, deleted_by=deleted_by, request_id=request_id)
+    return settled.gone, {**settled.failed, **settled.unsettled}

@@ -9,9 +9,12 @@ catalogue and settles what the two disagree on:
   ``bucket-lifecycle`` when it was past ``retain_until`` (the bucket's
   backstop did its job); ``missing-object`` when it was not (a recording lost
   before its time) or when a hold covered it (reported apart as held and
-  missing); a row already ``deleting`` is an interrupted expiry and gets the
-  rule expiry would have written, ``retention:<rule>``. Each tombstone is an
-  audit event ``reconcile.tombstone``.
+  missing); a row already ``deleting`` is a deletion that a store failure or
+  a crash left unsettled and gets the rule its claim was for
+  (``retention:<rule>`` for an expiry, ``erasure``), as the run that claimed
+  it would have written; one a live run is deleting right now is left to
+  that run (counted as in progress). Each tombstone is an audit event
+  ``reconcile.tombstone``.
 - An object with no row and no tombstone is an orphan (an ingest that stored
   its object but never committed its row); an object with a tombstone was
   deleted once and is back ("resurrected").
@@ -66,10 +69,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from recarchive.access.audit import append_event
-from recarchive.catalogue.database import transaction, truncate_journal, utcnow
+from recarchive.catalogue.database import lock_for_write, transaction, truncate_journal, utcnow
 from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.errors import ObjectNotFound
 from recarchive.private_files import sweep_stale_files
+from recarchive.retention.claims import claim_rule, in_progress, stale_after
 from recarchive.retention.models import Tombstone
 from recarchive.retention.rules import Buried, bury, forget_numbers, held_recording_ids
 from recarchive.runtime import Runtime
@@ -110,8 +114,10 @@ class ReconcileReport:
     tombstoned_missing: int = 0
     #: Held rows whose object was gone: lost although held.
     held_missing: int = 0
-    #: ``deleting`` rows whose object was gone: an interrupted expiry, finished.
+    #: ``deleting`` rows whose object was gone: an interrupted expiry or erasure, finished.
     finished_expiry: int = 0
+    #: ``deleting`` rows whose object was gone, left to the live run deleting them.
+    deletion_in_progress: int = 0
     #: Objects without row or tombstone, older than the minimum age.
     orphans: int = 0
     young_orphans: int = 0
@@ -183,7 +189,8 @@ def reconcile_store(
         field: getattr(report, field)
         for field in (
             "checked_objects", "checked_rows", "tombstoned_backstop", "tombstoned_missing",
-            "held_missing", "finished_expiry", "orphans", "young_orphans", "orphans_deleted",
+            "held_missing", "finished_expiry", "deletion_in_progress", "orphans",
+            "young_orphans", "orphans_deleted",
             "resurrected", "resurrected_deleted", "delete_failed", "swept", "swept_bytes",
         )
     }  # fmt: skip
@@ -335,28 +342,41 @@ def _tombstone(runtime: Runtime, gone: dict[uuid.UUID, str], report: ReconcileRe
         runtime.sessions() if report.dry_run else transaction(runtime.sessions)
     )
     digest_key = runtime.settings.secret("identity_hash_key") or ""
+    stale = stale_after(runtime.settings.retention)
     with opened as session:
         statement = select(Recording).where(Recording.id.in_(list(gone)))
         if not report.dry_run:
+            lock_for_write(session)  # a run settling the same claim waits, then finds it done
             statement = statement.with_for_update()
         rows = session.scalars(statement).all()
         held = held_recording_ids(session, [row.id for row in rows], report.now)
+        busy = set(
+            session.scalars(
+                select(Recording.id).where(
+                    Recording.id.in_([row.id for row in rows]), in_progress(utcnow(), stale)
+                )
+            )
+        )
         settled = []
         for recording in rows:
             if recording.object_key != gone[recording.id]:
+                continue
+            if recording.id in busy:  # its run buries it
+                report.deletion_in_progress += 1
                 continue
             outcome, rule = _classify(recording, recording.id in held, report.now)
             _count(report, outcome, recording)
             if report.dry_run:
                 continue
             settled.append(recording.id)
-            bury(
+            if not bury(
                 session,
-                Buried.of(recording, rule),
+                Buried.of(recording, rule, request_id=recording.deleting_request_id),
                 deleted_by=ACTOR,
                 digest_key=digest_key,
                 now=utcnow(),
-            )
+            ):
+                continue
             append_event(
                 session,
                 actor=ACTOR,
@@ -378,7 +398,7 @@ def _tombstone(runtime: Runtime, gone: dict[uuid.UUID, str], report: ReconcileRe
 
 def _classify(recording: Recording, held: bool, now: dt.datetime) -> tuple[str, str]:
     if recording.status is RecordingStatus.DELETING:
-        return "finished_expiry", f"retention:{recording.retention_rule}"
+        return "finished_expiry", claim_rule(recording)
     if held:
         return "held_missing", MISSING_RULE
     if recording.retain_until <= now:

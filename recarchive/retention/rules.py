@@ -24,8 +24,10 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Collection, Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, exists, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from recarchive.catalogue.intake import (
@@ -190,9 +192,20 @@ class Buried:
     retain_until: dt.datetime
     #: ``retention:<rule>``, ``erasure``, ``bucket-lifecycle``...
     rule: str
+    #: The run whose claim this deletion is made under (``retention/claims.py``).
+    claimed_by: str | None = None
+    #: The data-subject request the recording is deleted for, if any.
+    request_id: uuid.UUID | None = None
 
     @classmethod
-    def of(cls, recording: Recording, rule: str) -> Buried:
+    def of(
+        cls,
+        recording: Recording,
+        rule: str,
+        *,
+        claimed_by: str | None = None,
+        request_id: uuid.UUID | None = None,
+    ) -> Buried:
         """What the tombstone of ``recording`` will record, deleted under ``rule``."""
         return cls(
             recording_id=recording.id,
@@ -201,6 +214,8 @@ class Buried:
             size_bytes=recording.size_bytes,
             retain_until=recording.retain_until,
             rule=rule,
+            claimed_by=claimed_by,
+            request_id=request_id,
         )
 
 
@@ -222,25 +237,46 @@ def bury(
     payload (numbers, agent, queue, CDR fields) and last error go; the SHA-256 of
     the bytes archived stays, as in the tombstone. Resolved
     quarantine entries about the same source reference go too. Returns False
-    when the recording already has a tombstone (nothing is done then).
+    when the recording already has a tombstone (nothing is done then): another
+    runner buried it, even one whose transaction commits while this one waits.
     """
-    if session.get(Tombstone, gone.recording_id) is not None:
+    values: dict[str, Any] = {
+        "recording_id": gone.recording_id,
+        "object_key": gone.object_key,
+        "sha256": gone.sha256,
+        "size_bytes": gone.size_bytes,
+        "retain_until": gone.retain_until,
+        "deleted_at": now,
+        "rule": gone.rule,
+        "deleted_by": deleted_by,
+        "request_id": request_id or gone.request_id,
+    }
+    if not _insert_tombstone(session, values):
         return False
-    session.add(
-        Tombstone(
-            recording_id=gone.recording_id,
-            object_key=gone.object_key,
-            sha256=gone.sha256,
-            size_bytes=gone.size_bytes,
-            retain_until=gone.retain_until,
-            deleted_at=now,
-            rule=gone.rule,
-            deleted_by=deleted_by,
-            request_id=request_id,
-        )
-    )
     forget_intake(session, [gone.recording_id], digest_key=digest_key, now=now)
     return True
+
+
+def _insert_tombstone(session: Session, values: dict[str, Any]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING: False when the tombstone exists already.
+
+    A concurrent insert of the same tombstone makes this one wait for it and
+    then do nothing, rather than fail on the primary key.
+    """
+    dialect = session.get_bind().dialect.name
+    conflict = ["recording_id"]
+    if dialect == "postgresql":
+        statement = postgresql.insert(Tombstone).values(**values)
+        result = session.execute(statement.on_conflict_do_nothing(index_elements=conflict))
+    elif dialect == "sqlite":
+        lite = sqlite.insert(Tombstone).values(**values)
+        result = session.execute(lite.on_conflict_do_nothing(index_elements=conflict))
+    else:
+        if session.get(Tombstone, values["recording_id"]) is not None:
+            return False
+        session.add(Tombstone(**values))
+        return True
+    return bool(getattr(result, "rowcount", 0))
 
 
 def forget_intake(

@@ -144,16 +144,25 @@ def run_nightly_if_due(runtime: Runtime, *, now: dt.datetime | None = None) -> N
                     "bytes": report.bytes_deleted,
                     "held_skipped": report.held_skipped,
                     "failed": report.failed,
+                    "unsettled": report.unsettled,
                     "by_rule": dict(report.by_rule),
                     **{name: n for counts in after_expiry for name, n in counts.items()},
                     "reconcile": {
                         "tombstoned_backstop": reconciled.tombstoned_backstop,
                         "tombstoned_missing": reconciled.tombstoned_missing,
+                        "finished_expiry": reconciled.finished_expiry,
                         "orphans": reconciled.orphans,
                         "swept": reconciled.swept,
                         "swept_bytes": reconciled.swept_bytes,
                     },
                 },
             )
-        logger.info("nightly_done", extra={"deleted": report.deleted, "failed": report.failed})
+        logger.info(
+            "nightly_done",
+            extra={
+                "deleted": report.deleted,
+                "failed": report.failed,
+                "unsettled": report.unsettled,
+            },
+        )
         return NightlyRun(scheduled=scheduled, expiry=report)
