@@ -4,8 +4,8 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-04
 
-Numbered 0009 because 0008 is taken by another change in progress; whichever
-lands second points its ``down_revision`` at the other.
+``web_sessions``: one row per signed-in browser, deleted at sign-out, when
+found ended, and by the sweep each sign-in makes.
 """
 
 from __future__ import annotations

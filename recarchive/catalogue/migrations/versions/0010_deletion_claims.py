@@ -1,7 +1,7 @@
 """Who is deleting a recording, since when, and for which rule
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-08
 
 A ``deleting`` recording now carries its claim (``recarchive/retention/claims.py``):
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
