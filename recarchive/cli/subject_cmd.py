@@ -14,7 +14,7 @@ import click
 
 from recarchive.catalogue.restrictions import ProcessingRestriction
 from recarchive.cli.common import AppContext, human_size, pass_app
-from recarchive.cli.lookup_cmd import TOKEN_OPTION, client_name, principal_from
+from recarchive.cli.staff import TOKEN_OPTION, client_name, principal_from
 from recarchive.privacy.erasure import erase_subject
 from recarchive.privacy.export import export_subject
 from recarchive.privacy.models import RequestKind, RequestStatus
