@@ -642,8 +642,8 @@ def install_probes() -> Probes:
     gc.callbacks.append(collection)
     create_app = app_module.create_app
 
-    def create_app_with_probes(runtime: Any) -> Any:
-        app = create_app(runtime)
+    def create_app_with_probes(runtime: Any, **options: Any) -> Any:
+        app = create_app(runtime, **options)
 
         @app.get("/_bench/probes", include_in_schema=False)
         def read_probes(reset: bool = False, explain: bool = False) -> dict[str, Any]:

@@ -17,14 +17,16 @@ from pathlib import Path
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.pool import NullPool
 
+from recarchive.access.models import AuditEvent
 from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.config import load_settings
 from recarchive.retention.models import Tombstone
+from recarchive.retention.tasks import NIGHTLY_ACTION
 from recarchive.runtime import Runtime
 from tests.api_fixtures import close_runtime
 from tests.faults.installation import installation_env
 from tests.faults.invariants import archive_state, assert_consistent
-from tests.faults.processes import Recarchive
+from tests.faults.processes import Recarchive, wait_for
 from tests.faults.radosgw import RadosGateway
 from tests.faults.seeding import seed_due_recordings
 from tests.functional.helpers import Result
@@ -128,4 +130,49 @@ def test_two_expiries_at_once_delete_each_recording_once(
         len(state.tombstones),
         state.audit["delete"],
         [report_of(result) for result in finished],
+    )
+
+
+def test_expire_against_a_running_ingests_nightly_job_deletes_each_recording_once(
+    tmp_path: Path, fault_catalogue: str, recarchive: Recarchive
+) -> None:
+    """A timer's ``expire`` and a long-running ingest's own nightly job, at the same time.
+
+    A long-running ingest runs the nightly job it finds due at its start (the
+    previous night's, here); an ``expire`` started with it deletes from the
+    same due recordings. Both exit 0 and every recording is deleted once.
+    """
+    env = installation_env(tmp_path, fault_catalogue, RECARCHIVE_INGEST_POLL_INTERVAL_S="1")
+    assert recarchive.run(env, "init").returncode == 0
+    seed_due_recordings(env, CONCURRENT)
+    catalogue = create_engine(fault_catalogue, poolclass=NullPool)
+
+    def nightly_deleted() -> int | None:
+        with catalogue.connect() as connection:
+            details = connection.scalars(
+                select(AuditEvent.details).where(AuditEvent.action == NIGHTLY_ACTION)
+            ).all()
+        return sum(int(d.get("deleted", 0)) for d in details) if details else None
+
+    ingest = recarchive.start(env, "ingest")
+    timer = recarchive.start(env, "expire", "--json")
+    try:
+        expired = timer.finish(timeout=180)
+        wait_for(lambda: nightly_deleted() is not None, ingest, timeout=120,
+                 what="the ingest's nightly run")  # fmt: skip
+    finally:
+        stopped = ingest.stop()
+        catalogue.dispose()
+    assert expired.returncode == 0, expired.stderr[-3000:]
+    assert stopped.returncode == 0, stopped.stderr[-3000:]
+    for result in (expired, stopped):
+        assert "Traceback" not in result.stderr
+    by_nightly = nightly_deleted() or 0
+    state = archive_state(env)
+    assert_consistent(state, audit_verify=lambda: recarchive.run(env, "audit", "verify"))
+    assert not state.rows
+    assert len(state.tombstones) == state.audit["delete"] == CONCURRENT
+    assert report_of(expired)["deleted"] + by_nightly == CONCURRENT, (
+        report_of(expired),
+        by_nightly,
     )
