@@ -61,6 +61,7 @@ from recarchive.ingest.interfaces import (
 from recarchive.ingest.leases import LeaseKeeper, OwedReleases
 from recarchive.ingest.summary import IngestSummary, count_outcome
 from recarchive.ingest.tagging import ReasonTagger
+from recarchive.media.formats import canonical_codecs
 from recarchive.media.interfaces import (
     DEFAULT_ALLOWED_CODECS,
     AudioInfo,
@@ -90,8 +91,8 @@ class Pipeline:
         self.sources = dict(sources)
         self.tagger = ReasonTagger(self.settings.reasons)
         self.policy = RetentionPolicy(self.settings.retention)
-        self.allowed_codecs = (
-            frozenset(self.settings.audio.allowed_codecs) or DEFAULT_ALLOWED_CODECS
+        self.allowed_codecs = canonical_codecs(
+            self.settings.audio.allowed_codecs or DEFAULT_ALLOWED_CODECS
         )
         self.worker = worker_name()
         self.owed = OwedReleases(self.worker)

@@ -48,33 +48,17 @@ from recarchive.ingest.sources.done_dir import (
     mark_moved,
     sweep_done_dir,
 )
+from recarchive.media.formats import RECORDING_EXTENSIONS
 from recarchive.private_files import make_private_dir
 
 logger = logging.getLogger(__name__)
 
-#: Extensions of recordings a spool holds (compared case-insensitively).
-AUDIO_EXTENSIONS = frozenset(
-    {
-        "wav",
-        "wav49",
-        "gsm",
-        "ulaw",
-        "pcm",
-        "mu",
-        "alaw",
-        "al",
-        "sln",
-        "raw",
-        "mp3",
-        "ogg",
-        "opus",
-        "flac",
-        "g722",
-    }
-)
+#: Extensions of recordings a spool holds (compared case-insensitively): every
+#: format in :data:`recarchive.media.formats.RECORDING_FORMATS`.
+AUDIO_EXTENSIONS = RECORDING_EXTENSIONS
 _FREEPBX_NAME = re.compile(
     r"^(?P<type>[a-z]+)-(?P<exten>[^-]*)-(?P<caller>[^-]*)-(?P<date>\d{8})-(?P<time>\d{6})"
-    r"-(?P<uniqueid>\d+\.\d+)\.(?P<ext>[A-Za-z0-9]+)$"
+    r"-(?P<uniqueid>\d+\.\d+)\.(?P<ext>[A-Za-z0-9-]+)$"
 )
 _UNIQUEID = re.compile(r"(?<![\d.])(\d{9,}\.\d+)(?![\d])")
 _TYPE_DIRECTION = {

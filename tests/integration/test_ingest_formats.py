@@ -1,0 +1,215 @@
+"""Every recording format Asterisk can write, through a spool pass with the real ffmpeg.
+
+The spool holds one three-second recording per extension of
+:data:`recarchive.media.formats.RECORDING_FORMATS`, made with ffmpeg where it
+can encode the format and written by hand where it cannot:
+
+- ``g729``: no encoder in Debian's ffmpeg; any sequence of 10-byte frames is a
+  valid G.729 stream (noise), 300 of them are three seconds;
+- ``g723``, ``g723sf``, ``ilbc``, ``siren7``, ``siren14``, ``vox``: no ffmpeg
+  demuxer reads what Asterisk writes, so a few bytes stand in; they must be
+  quarantined as ``unsupported_codec`` naming their codec;
+- ``spx``: no Speex encoder here; an Ogg Speex file is not hand-written,
+  so the extension is left out of this spool (the unit tests cover its entry).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from recarchive.catalogue.database import create_catalogue_engine
+from recarchive.catalogue.intake import QuarantineEntry
+from recarchive.catalogue.migrate import upgrade_schema
+from recarchive.catalogue.models import Recording
+from recarchive.config import load_settings
+from recarchive.ingest.tasks import run_ingest
+from recarchive.media.formats import FORMATS_BY_EXTENSION, format_for
+from recarchive.runtime import Runtime
+from tests.conftest import require_ffmpeg
+
+DAY = "2026/03/14"
+OLD = 1773489600.0  # 2026-03-14 12:00 UTC
+SECONDS = 3
+TONE = "sine=frequency=440:sample_rate={rate}:duration=3"
+
+#: Extension → ffmpeg output options (the input is a 3 s tone at the format's rate).
+ENCODE: dict[str, tuple[int, list[str]]] = {
+    "wav": (8000, ["-c:a", "pcm_s16le", "-f", "wav"]),
+    "wav16": (16000, ["-c:a", "pcm_s16le", "-f", "wav"]),
+    "wav49": (8000, ["-c:a", "libgsm_ms", "-f", "wav"]),
+    "WAV": (8000, ["-c:a", "libgsm_ms", "-f", "wav"]),
+    "g722": (16000, ["-c:a", "g722", "-f", "g722"]),
+    "gsm": (8000, ["-c:a", "libgsm", "-f", "gsm"]),
+    "ogg": (8000, ["-c:a", "libvorbis", "-f", "ogg"]),
+    "opus": (8000, ["-c:a", "libopus", "-b:a", "16k", "-f", "ogg"]),
+    "mp3": (8000, ["-c:a", "libmp3lame", "-b:a", "32k", "-f", "mp3"]),
+    "flac": (8000, ["-c:a", "flac", "-f", "flac"]),
+}
+for _ext in ("ulaw", "ul", "ulw", "pcm", "mu"):
+    ENCODE[_ext] = (8000, ["-f", "mulaw"])
+for _ext in ("alaw", "al", "alw"):
+    ENCODE[_ext] = (8000, ["-f", "alaw"])
+for _ext, _fmt in FORMATS_BY_EXTENSION.items():
+    if _fmt.demuxer == "s16le":
+        assert _fmt.sample_rate is not None
+        ENCODE[_ext] = (_fmt.sample_rate, ["-f", "s16le"])
+    if _fmt.demuxer == "g726le":
+        ENCODE[_ext] = (8000, ["-c:a", "g726le", "-b:a", f"{_ext[5:]}k", "-f", "g726le"])
+
+#: Written by hand: bytes of a three-second G.729 stream.
+G729_BYTES = bytes(range(256)) * 11 + bytes(184)
+#: Formats no ffmpeg demuxer reads as Asterisk writes them: (extension, codec).
+UNREADABLE = {ext: fmt.codec for ext, fmt in FORMATS_BY_EXTENSION.items() if not fmt.readable}
+NOT_IN_SPOOL = {"spx": "no Speex encoder in Debian's ffmpeg"}
+
+
+@pytest.fixture(autouse=True)
+def _ffmpeg() -> None:
+    require_ffmpeg()
+
+
+def recording_name(index: int, ext: str) -> str:
+    return f"in-0201234000-04012345{index:02d}-20260314-1100{index:02d}-17422{index:05d}.1.{ext}"
+
+
+def make_spool(root: Path) -> dict[str, str]:
+    """One recording per format; returns extension → file name."""
+    day = root / DAY
+    day.mkdir(parents=True)
+    names: dict[str, str] = {}
+    for index, ext in enumerate(sorted(FORMATS_BY_EXTENSION)):
+        if ext in NOT_IN_SPOOL:
+            continue
+        path = day / recording_name(index, ext)
+        names[ext] = path.name
+        if ext in ENCODE:
+            rate, output = ENCODE[ext]
+            subprocess.run(
+                [
+                    "ffmpeg",
+                    "-nostdin",
+                    "-v",
+                    "error",
+                    "-y",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    TONE.format(rate=rate),
+                    "-ac",
+                    "1",
+                    *output,
+                    str(path),
+                ],
+                check=True,
+            )
+        elif ext == "g729":
+            path.write_bytes(G729_BYTES)
+        else:
+            assert ext in UNREADABLE, f"no way to make a .{ext} recording"
+            path.write_bytes(os.urandom(600))
+        os.utime(path, (OLD, OLD))
+    return names
+
+
+@pytest.fixture(params=[""])
+def runtime(
+    request: pytest.FixtureRequest, tmp_path: Path, empty_catalogue_url: str
+) -> Iterator[Runtime]:
+    engine = create_catalogue_engine(empty_catalogue_url)
+    upgrade_schema(engine)
+    engine.dispose()
+    config = tmp_path / "recarchive.toml"
+    config.write_text(
+        f'[general]\ndata_dir = "{tmp_path / "var"}"\n'
+        f'[catalogue]\nurl = "{empty_catalogue_url}"\n'
+        '[storage]\nbackend = "filesystem"\n'
+        "[ingest]\nsettle_s = 5\n"
+        f"{request.param}"
+        f'[[sources]]\nkind = "spool"\nname = "pbx"\npath = "{tmp_path / "monitor"}"\n',
+        encoding="utf-8",
+    )
+    runtime = Runtime(load_settings(config, env={}))
+    runtime.store.create()
+    yield runtime
+    runtime.close()
+
+
+def test_every_format_is_archived_with_its_true_length_or_refused_by_codec(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    names = make_spool(tmp_path / "monitor")
+
+    summary = run_ingest(runtime.settings, once=True)
+
+    with runtime.sessions() as session:
+        archived = {Path(r.source_ref).name: r for r in session.scalars(select(Recording))}
+        refused = {Path(e.source_ref).name: e for e in session.scalars(select(QuarantineEntry))}
+    for ext, name in names.items():
+        fmt = format_for(ext)
+        assert fmt is not None
+        if ext in UNREADABLE:
+            entry = refused[name]
+            assert entry.reason == "unsupported_codec", ext
+            assert f"codec {UNREADABLE[ext]}," in entry.detail, entry.detail
+            continue
+        assert name not in refused, (ext, refused[name].reason, refused[name].detail)
+        row = archived[name]
+        assert abs(row.duration_ms - SECONDS * 1000) <= 500, (ext, row.duration_ms)
+        if ext in ENCODE:
+            assert row.sample_rate == ENCODE[ext][0] or row.codec in ("opus",), (ext, row)
+        if fmt.demuxer is not None:
+            assert row.codec == fmt.codec, ext
+            assert row.sample_rate == fmt.sample_rate, ext
+    assert summary.archived == len(names) - len(UNREADABLE)
+    assert len(archived) == summary.archived  # each once
+
+
+@pytest.mark.parametrize(
+    ("runtime", "archived"),
+    [
+        ('[audio]\nallowed_codecs = ["adpcm_g722"]\n', 1),
+        ('[audio]\nallowed_codecs = ["g722"]\n', 1),
+        ('[audio]\nallowed_codecs = ["pcm_s16le"]\n', 0),
+    ],
+    indirect=["runtime"],
+)
+def test_allowed_codecs_compare_canonical_names(
+    runtime: Runtime, tmp_path: Path, archived: int
+) -> None:
+    day = tmp_path / "monitor" / DAY
+    day.mkdir(parents=True)
+    path = day / recording_name(1, "g722")
+    tone = TONE.format(rate=16000)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            tone,
+            "-c:a",
+            "g722",
+            "-f",
+            "g722",
+            str(path),
+        ],
+        check=True,
+    )
+    os.utime(path, (OLD, OLD))
+    # ffprobe calls it adpcm_g722; the setting may use either name.
+    summary = run_ingest(runtime.settings, once=True)
+    assert summary.archived == archived
+    assert summary.quarantined == ({} if archived else {"unsupported_codec": 1})
+    if not archived:
+        with runtime.sessions() as session:
+            entry = session.scalars(select(QuarantineEntry)).one()
+        assert "codec g722," in entry.detail
