@@ -53,6 +53,7 @@ from recarchive.ingest.files import (
 from recarchive.ingest.interfaces import (
     Discovery,
     Fetched,
+    Ignored,
     Problem,
     RecordingGone,
     Source,
@@ -124,12 +125,18 @@ class Pipeline:
     ) -> None:
         discoveries: list[Discovery] = []
         problems: list[Problem] = []
+        ignored = 0
         for found in source.discover(now, lambda refs: self._known(name, refs)):
             if isinstance(found, Discovery):
                 discoveries.append(found)
+            elif isinstance(found, Ignored):
+                ignored += 1
             else:
                 problems.append(found)
         summary.discovered += len(discoveries)
+        summary.ignored += ignored
+        if ignored:
+            logger.info("ignored_by_rule", extra={"source": name, "count": ignored})
         with transaction(self.runtime.sessions) as session:
             for problem in problems:
                 call_id = problem.source_ref.removeprefix("call:")

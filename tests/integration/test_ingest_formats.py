@@ -121,6 +121,9 @@ def make_spool(root: Path) -> dict[str, str]:
 def runtime(
     request: pytest.FixtureRequest, tmp_path: Path, empty_catalogue_url: str
 ) -> Iterator[Runtime]:
+    """A runtime over the spool ``tmp_path/monitor``; ``request.param`` is TOML added at
+    the top level, or a (top level, spool source) pair (``{tmp}`` there is ``tmp_path``)."""
+    top, source = request.param if isinstance(request.param, tuple) else (request.param, "")
     engine = create_catalogue_engine(empty_catalogue_url)
     upgrade_schema(engine)
     engine.dispose()
@@ -130,8 +133,9 @@ def runtime(
         f'[catalogue]\nurl = "{empty_catalogue_url}"\n'
         '[storage]\nbackend = "filesystem"\n'
         "[ingest]\nsettle_s = 5\n"
-        f"{request.param}"
-        f'[[sources]]\nkind = "spool"\nname = "pbx"\npath = "{tmp_path / "monitor"}"\n',
+        f"{top}"
+        f'[[sources]]\nkind = "spool"\nname = "pbx"\npath = "{tmp_path / "monitor"}"\n'
+        f"{source.replace('{tmp}', str(tmp_path))}",
         encoding="utf-8",
     )
     runtime = Runtime(load_settings(config, env={}))
@@ -213,3 +217,62 @@ def test_allowed_codecs_compare_canonical_names(
         with runtime.sessions() as session:
             entry = session.scalars(select(QuarantineEntry)).one()
         assert "codec g722," in entry.detail
+
+
+def put(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    os.utime(path, (OLD, OLD))
+
+
+def make_cluttered_spool(root: Path) -> None:
+    """A spool with files that are no recordings, besides one that is."""
+    day = root / DAY
+    put(day / "notes.txt", b"muistiinpanoja\n")
+    put(day / ".in-0201234000-0401234567-20260314-110000-1742200000.1.wav.aB3dE", b"partial")
+    put(root / ".snapshot" / "hourly.0" / "x.wav", b"RIFF")
+    put(day / "README", b"no extension\n")
+    put(day / "in-0201234000-0401234567-20260314-110000-1742200000.1.h264", b"\x00\x00\x01")
+    put(day / "in-0201234000-0401234567-20260314-110000-1742200000.1.ul", bytes(8000))
+
+
+def quarantined_details(runtime: Runtime) -> dict[str, tuple[str, str]]:
+    with runtime.sessions() as session:
+        return {
+            e.source_ref: (e.reason, e.detail) for e in session.scalars(select(QuarantineEntry))
+        }
+
+
+@pytest.mark.parametrize("runtime", [("", 'ignore = [".*", "*.txt"]\n')], indirect=True)
+def test_every_spool_file_is_archived_quarantined_or_ignored_by_a_rule(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    make_cluttered_spool(tmp_path / "monitor")
+
+    summary = run_ingest(runtime.settings, once=True)
+
+    assert summary.archived == 1  # the .ul recording
+    # notes.txt and the hidden partial file by their patterns; .snapshot once, unentered.
+    assert summary.ignored == 3
+    assert summary.quarantined == {"unknown_format": 2}
+    details = quarantined_details(runtime)
+    assert details[f"file:{DAY}/README"][0] == "unknown_format"
+    assert "without an extension" in details[f"file:{DAY}/README"][1]
+    h264 = f"file:{DAY}/in-0201234000-0401234567-20260314-110000-1742200000.1.h264"
+    assert details[h264][0] == "unknown_format"
+    assert "extension .h264 " in details[h264][1]
+    assert (tmp_path / "monitor" / DAY / "README").exists(), "quarantined file not kept"
+
+    again = run_ingest(runtime.settings, once=True)
+    assert again.ignored == 3
+    assert sum(again.quarantined.values()) == 0  # reported once
+
+
+def test_default_rules_ignore_hidden_files_only(runtime: Runtime, tmp_path: Path) -> None:
+    make_cluttered_spool(tmp_path / "monitor")
+
+    summary = run_ingest(runtime.settings, once=True)
+
+    assert summary.ignored == 2
+    assert summary.quarantined == {"unknown_format": 3}
+    assert quarantined_details(runtime)[f"file:{DAY}/notes.txt"][0] == "unknown_format"

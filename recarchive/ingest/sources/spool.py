@@ -16,6 +16,7 @@ done directory, never before. Moved files are deleted by
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import logging
 import os
 import re
@@ -37,6 +38,7 @@ from recarchive.ingest.interfaces import (
     CallFacts,
     Discovery,
     Fetched,
+    Ignored,
     KnownRefs,
     Problem,
     RecordingGone,
@@ -89,14 +91,25 @@ class SpoolSource:
 
     # --- discovery -----------------------------------------------------------
 
-    def discover(self, now: dt.datetime, known: KnownRefs) -> Iterator[Discovery | Problem]:
+    def discover(
+        self, now: dt.datetime, known: KnownRefs
+    ) -> Iterator[Discovery | Problem | Ignored]:
+        """Every file under the spool: a recording to queue, a problem, or ignored by a rule.
+
+        Nothing is skipped silently: a file whose extension is no recording
+        format (:data:`AUDIO_EXTENSIONS`) is quarantined as ``unknown_format``
+        unless an ``ignore`` pattern matches it.
+        """
         if not self.root.is_dir():
             raise SourceError(f"source {self.name}: spool directory {self.root} does not exist")
         by_uniqueid, by_file, problems = self._read_cdr(now)
         yield from problems
         seen_uniqueids: set[str] = set()
-        for path in self._walk():
+        for path, rule in self._walk():
             relative = path.relative_to(self.root).as_posix()
+            if rule is not None:
+                yield Ignored(relative, rule)
+                continue
             if path.is_symlink():
                 yield Problem(
                     f"file:{relative}",
@@ -111,6 +124,10 @@ class SpoolSource:
                 continue
             if dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC) > now - self.settle:
                 continue  # still being written, or just finished: next pass
+            extension = path.name.rpartition(".")[2] if "." in path.name else ""
+            if extension.lower() not in AUDIO_EXTENSIONS:
+                yield _unknown_format(relative, extension, path)
+                continue
             record = by_file.get(path.name)
             name = _FREEPBX_NAME.match(path.name)
             uniqueid = name.group("uniqueid") if name else _uniqueid_in(path.name)
@@ -136,19 +153,34 @@ class SpoolSource:
         if self.settings.expect_recording_for_answered:
             yield from self._missing_recordings(by_uniqueid, seen_uniqueids, now)
 
-    def _walk(self) -> Iterator[Path]:
+    def _walk(self) -> Iterator[tuple[Path, str | None]]:
+        """Every file under the root (not done_dir), with the ignore pattern it matches.
+
+        A directory that matches a pattern is not entered: it is yielded once
+        with its pattern.
+        """
         done_dir = self.settings.done_dir.resolve() if self.settings.done_dir else None
         for directory, subdirs, files in os.walk(self.root, followlinks=False):
             current = Path(directory)
-            subdirs[:] = sorted(
-                d for d in subdirs if not d.startswith(".") and (current / d).resolve() != done_dir
-            )
-            for filename in sorted(files):
-                if filename.startswith("."):
+            entered = []
+            for name in sorted(subdirs):
+                if (current / name).resolve() == done_dir:
                     continue
-                extension = filename.rpartition(".")[2].lower() if "." in filename else ""
-                if extension in AUDIO_EXTENSIONS:
-                    yield current / filename
+                rule = self._ignore_rule(current / name)
+                if rule is None:
+                    entered.append(name)
+                else:
+                    yield current / name, rule
+            subdirs[:] = entered
+            for filename in sorted(files):
+                yield current / filename, self._ignore_rule(current / filename)
+
+    def _ignore_rule(self, path: Path) -> str | None:
+        relative = path.relative_to(self.root).as_posix()
+        for pattern in self.settings.ignore:
+            if fnmatch.fnmatchcase(path.name, pattern) or fnmatch.fnmatchcase(relative, pattern):
+                return pattern
+        return None
 
     def _read_cdr(
         self, now: dt.datetime
@@ -339,6 +371,17 @@ def _plain_file_name(name: str) -> bool:
         and name not in (".", "..")
         and "\x00" not in name
         and not name.startswith(".")
+    )
+
+
+def _unknown_format(relative: str, extension: str, path: Path) -> Problem:
+    what = f"extension .{extension}" if extension else "a name without an extension"
+    return Problem(
+        f"file:{relative}",
+        "unknown_format",
+        f"{what} is no recording format the archive reads (docs/ingest.md); "
+        "add a pattern to the source's ignore list to leave such files alone",
+        kept_at=str(path),
     )
 
 
