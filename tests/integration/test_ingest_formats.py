@@ -32,6 +32,7 @@ from recarchive.ingest.tasks import run_ingest
 from recarchive.media.formats import FORMATS_BY_EXTENSION, format_for
 from recarchive.runtime import Runtime
 from tests.conftest import require_ffmpeg
+from tests.integration.test_ingest_spool import cdr_line
 
 DAY = "2026/03/14"
 OLD = 1773489600.0  # 2026-03-14 12:00 UTC
@@ -276,3 +277,56 @@ def test_default_rules_ignore_hidden_files_only(runtime: Runtime, tmp_path: Path
     assert summary.ignored == 2
     assert summary.quarantined == {"unknown_format": 3}
     assert quarantined_details(runtime)[f"file:{DAY}/notes.txt"][0] == "unknown_format"
+
+
+PBX1_IN = "in-0201234000-0401234567-20260314-112653-pbx1-1742211234.117.wav"
+PBX2_IN = "in-0201234000-0405556666-20260314-112653-pbx2-1742211234.117.wav"
+FLAT = "pbx-hel-1-1742212862.140.wav"
+FLAT_OTHER_SYSTEM = "pbx2-1742212862.140.wav"
+SYSTEMNAME_SOURCE = 'cdr_path = "{tmp}/cdr/Master.csv"\n'
+
+
+def make_systemname_spool(tmp_path: Path) -> None:
+    """Two systems (pbx1, pbx-hel-1) sharing one CDR; the same numbers on pbx2."""
+    day = tmp_path / "monitor" / DAY
+    tone = TONE.format(rate=8000)
+    for name in (PBX1_IN, PBX2_IN, FLAT, FLAT_OTHER_SYSTEM):
+        path = day / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        args = ["-f", "lavfi", "-i", tone, "-c:a", "pcm_s16le", str(path)]
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", *args], check=True)
+        os.utime(path, (OLD, OLD))
+    common = {"channel": "PJSIP/trunk-1", "dstchannel": "PJSIP/2001-2"}
+    lines = [
+        cdr_line("pbx1-1742211234.117", "2026-03-14 11:26:53", src="0401234567",
+                 dst="0201234000", context="from-pstn", **common),
+        cdr_line("pbx-hel-1-1742212862.140", "2026-03-14 12:01:02", src="0407778888",
+                 dst="0201234000", context="from-pstn", **common),
+    ]  # fmt: skip
+    cdr = tmp_path / "cdr" / "Master.csv"
+    cdr.parent.mkdir()
+    cdr.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize("runtime", [("", SYSTEMNAME_SOURCE)], indirect=True)
+def test_systemname_prefixed_recordings_match_their_cdr_rows(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    make_systemname_spool(tmp_path)
+
+    summary = run_ingest(runtime.settings, once=True)
+
+    with runtime.sessions() as session:
+        archived = {Path(r.source_ref).name: r for r in session.scalars(select(Recording))}
+    details = quarantined_details(runtime)
+    # pbx1's FreePBX name and pbx-hel-1's flat MixMonitor name find their rows.
+    assert archived[PBX1_IN].call_id == "pbx1-1742211234.117"
+    assert archived[PBX1_IN].agent == "2001"  # from the CDR row's dstchannel
+    assert archived[FLAT].call_id == "pbx-hel-1-1742212862.140"
+    assert archived[FLAT].agent == "2001"
+    assert archived[FLAT].started_at.isoformat() == "2026-03-14T10:01:02+00:00"
+    # pbx2's call has the same numbers but no row: never matched to pbx1's.
+    assert archived[PBX2_IN].call_id == "pbx2-1742211234.117"
+    assert archived[PBX2_IN].agent is None  # from its name alone
+    assert details[f"file:{DAY}/{FLAT_OTHER_SYSTEM}"][0] == "unrecognised_name"
+    assert summary.archived == 3

@@ -2,7 +2,8 @@
 
 Recordings are files under the spool root, either the FreePBX way
 (``YYYY/MM/DD/<type>-<exten>-<from>-<YYYYMMDD>-<HHMMSS>-<uniqueid>.<ext>``) or
-flat MixMonitor files whose name holds the call's ``uniqueid``. Each is
+flat MixMonitor files whose name holds the call's ``uniqueid`` (with Asterisk's
+``systemname`` set, prefixed by it: ``pbx1-1706420300.0``). Each is
 matched with its CDR line by ``uniqueid`` (or, in a FreePBX export, by the
 ``recordingfile`` column); a recording without a CDR line is archived with
 what its file name tells.
@@ -58,10 +59,13 @@ logger = logging.getLogger(__name__)
 #: Extensions of recordings a spool holds (compared case-insensitively): every
 #: format in :data:`recarchive.media.formats.RECORDING_FORMATS`.
 AUDIO_EXTENSIONS = RECORDING_EXTENSIONS
+#: A FreePBX recording name. With Asterisk's ``systemname`` set, the uniqueid
+#: (and so the name) carries the system name first: ``…-112653-pbx1-1742211234.117.wav``.
 _FREEPBX_NAME = re.compile(
     r"^(?P<type>[a-z]+)-(?P<exten>[^-]*)-(?P<caller>[^-]*)-(?P<date>\d{8})-(?P<time>\d{6})"
-    r"-(?P<uniqueid>\d+\.\d+)\.(?P<ext>[A-Za-z0-9-]+)$"
+    r"-(?P<uniqueid>(?:[A-Za-z0-9][A-Za-z0-9_.-]*-)?\d+\.\d+)\.(?P<ext>[A-Za-z0-9-]+)$"
 )
+#: A uniqueid's epoch and sequence, anywhere in a flat MixMonitor name.
 _UNIQUEID = re.compile(r"(?<![\d.])(\d{9,}\.\d+)(?![\d])")
 _TYPE_DIRECTION = {
     "in": Direction.INBOUND,
@@ -130,9 +134,8 @@ class SpoolSource:
                 continue
             record = by_file.get(path.name)
             name = _FREEPBX_NAME.match(path.name)
-            uniqueid = name.group("uniqueid") if name else _uniqueid_in(path.name)
-            if record is None and uniqueid is not None:
-                record = by_uniqueid.get(uniqueid)
+            if record is None:
+                record = _record_for_name(path.name, name, by_uniqueid)
             if record is not None:
                 seen_uniqueids.add(record.uniqueid)
             facts = _facts(record, name, self.zone)
@@ -385,9 +388,38 @@ def _unknown_format(relative: str, extension: str, path: Path) -> Problem:
     )
 
 
-def _uniqueid_in(filename: str) -> str | None:
+def _record_for_name(
+    filename: str, name: re.Match[str] | None, by_uniqueid: dict[str, CdrRecord]
+) -> CdrRecord | None:
+    """The CDR record whose uniqueid the file name holds, system-name prefix and all.
+
+    A FreePBX name tells its uniqueid exactly. In a flat name the uniqueid's
+    numbers are found, and the ``-``-separated words before them are tried as
+    its system name, longest first (``pbx-hel-1-1742211234.117``, then
+    ``hel-1-…``, ``1-…``, then the bare numbers): uniqueids are never matched
+    without the prefix they carry, since two systems sharing a CDR store can
+    give the same numbers to different calls.
+    """
+    if name is not None:
+        return by_uniqueid.get(name.group("uniqueid"))
+    for candidate in _uniqueid_candidates(filename):
+        record = by_uniqueid.get(candidate)
+        if record is not None:
+            return record
+    return None
+
+
+def _uniqueid_candidates(filename: str) -> list[str]:
     match = _UNIQUEID.search(filename)
-    return match.group(1) if match else None
+    if match is None:
+        return []
+    words = filename[: match.start()].split("-")
+    if words and words[-1] == "":
+        words.pop()  # the separator before the numbers
+        return ["-".join([*words[i:], match.group(1)]) for i in range(len(words))] + [
+            match.group(1)
+        ]
+    return [match.group(1)]
 
 
 def _facts(
