@@ -145,10 +145,14 @@ def runtime(
     runtime.close()
 
 
+@pytest.mark.parametrize(
+    "runtime", ["", '[audio]\nstore_format = "opus"\n'], indirect=True, ids=["as-is", "opus"]
+)
 def test_every_format_is_archived_with_its_true_length_or_refused_by_codec(
     runtime: Runtime, tmp_path: Path
 ) -> None:
     names = make_spool(tmp_path / "monitor")
+    to_opus = runtime.settings.audio.store_format == "opus"
 
     summary = run_ingest(runtime.settings, once=True)
 
@@ -166,8 +170,12 @@ def test_every_format_is_archived_with_its_true_length_or_refused_by_codec(
         assert name not in refused, (ext, refused[name].reason, refused[name].detail)
         row = archived[name]
         assert abs(row.duration_ms - SECONDS * 1000) <= 500, (ext, row.duration_ms)
-        if ext in ENCODE:
-            assert row.sample_rate == ENCODE[ext][0] or row.codec in ("opus",), (ext, row)
+        if to_opus:
+            assert (row.codec, row.sample_rate) == ("opus", 48000), ext
+            continue
+        # Opus always decodes at 48 kHz; everything else keeps the rate it was made at.
+        made_at = 48000 if ext == "opus" else ENCODE.get(ext, (8000, []))[0]
+        assert row.sample_rate == made_at, (ext, row.sample_rate)
         if fmt.demuxer is not None:
             assert row.codec == fmt.codec, ext
             assert row.sample_rate == fmt.sample_rate, ext
