@@ -20,13 +20,11 @@ import datetime as dt
 import fnmatch
 import logging
 import os
-import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from recarchive.catalogue.models import Direction
 from recarchive.config import SpoolSourceSettings
 from recarchive.ingest.cdr import (
     CdrCursor,
@@ -36,7 +34,6 @@ from recarchive.ingest.cdr import (
     read_master_csv_tail,
 )
 from recarchive.ingest.interfaces import (
-    CallFacts,
     Discovery,
     Fetched,
     Ignored,
@@ -51,6 +48,7 @@ from recarchive.ingest.sources.done_dir import (
     mark_moved,
     sweep_done_dir,
 )
+from recarchive.ingest.sources.spool_names import FREEPBX_NAME, call_facts, record_for_name
 from recarchive.media.formats import RECORDING_EXTENSIONS
 from recarchive.private_files import make_private_dir
 
@@ -59,24 +57,6 @@ logger = logging.getLogger(__name__)
 #: Extensions of recordings a spool holds (compared case-insensitively): every
 #: format in :data:`recarchive.media.formats.RECORDING_FORMATS`.
 AUDIO_EXTENSIONS = RECORDING_EXTENSIONS
-#: A FreePBX recording name. With Asterisk's ``systemname`` set, the uniqueid
-#: (and so the name) carries the system name first: ``…-112653-pbx1-1742211234.117.wav``.
-_FREEPBX_NAME = re.compile(
-    r"^(?P<type>[a-z]+)-(?P<exten>[^-]*)-(?P<caller>[^-]*)-(?P<date>\d{8})-(?P<time>\d{6})"
-    r"-(?P<uniqueid>(?:[A-Za-z0-9][A-Za-z0-9_.-]*-)?\d+\.\d+)\.(?P<ext>[A-Za-z0-9-]+)$"
-)
-#: A uniqueid's epoch and sequence, anywhere in a flat MixMonitor name.
-_UNIQUEID = re.compile(r"(?<![\d.])(\d{9,}\.\d+)(?![\d])")
-_TYPE_DIRECTION = {
-    "in": Direction.INBOUND,
-    "q": Direction.INBOUND,
-    "rg": Direction.INBOUND,
-    "exten": Direction.INBOUND,
-    "external": Direction.INBOUND,
-    "out": Direction.OUTBOUND,
-    "internal": Direction.INTERNAL,
-    "conf": Direction.INTERNAL,
-}
 #: How long after the call a missing recording is still worth reporting.
 _MISSING_REPORT_WINDOW = dt.timedelta(days=7)
 
@@ -133,12 +113,12 @@ class SpoolSource:
                 yield _unknown_format(relative, extension, path)
                 continue
             record = by_file.get(path.name)
-            name = _FREEPBX_NAME.match(path.name)
+            name = FREEPBX_NAME.match(path.name)
             if record is None:
-                record = _record_for_name(path.name, name, by_uniqueid)
+                record = record_for_name(path.name, name, by_uniqueid)
             if record is not None:
                 seen_uniqueids.add(record.uniqueid)
-            facts = _facts(record, name, self.zone)
+            facts = call_facts(record, name, self.zone)
             if facts is None:
                 yield Problem(
                     f"file:{relative}",
@@ -386,102 +366,6 @@ def _unknown_format(relative: str, extension: str, path: Path) -> Problem:
         "add a pattern to the source's ignore list to leave such files alone",
         kept_at=str(path),
     )
-
-
-def _record_for_name(
-    filename: str, name: re.Match[str] | None, by_uniqueid: dict[str, CdrRecord]
-) -> CdrRecord | None:
-    """The CDR record whose uniqueid the file name holds, system-name prefix and all.
-
-    A FreePBX name tells its uniqueid exactly. In a flat name the uniqueid's
-    numbers are found, and the ``-``-separated words before them are tried as
-    its system name, longest first (``pbx-hel-1-1742211234.117``, then
-    ``hel-1-…``, ``1-…``, then the bare numbers): uniqueids are never matched
-    without the prefix they carry, since two systems sharing a CDR store can
-    give the same numbers to different calls.
-    """
-    if name is not None:
-        return by_uniqueid.get(name.group("uniqueid"))
-    for candidate in _uniqueid_candidates(filename):
-        record = by_uniqueid.get(candidate)
-        if record is not None:
-            return record
-    return None
-
-
-def _uniqueid_candidates(filename: str) -> list[str]:
-    match = _UNIQUEID.search(filename)
-    if match is None:
-        return []
-    words = filename[: match.start()].split("-")
-    if words and words[-1] == "":
-        words.pop()  # the separator before the numbers
-        return ["-".join([*words[i:], match.group(1)]) for i in range(len(words))] + [
-            match.group(1)
-        ]
-    return [match.group(1)]
-
-
-def _facts(
-    record: CdrRecord | None, name: re.Match[str] | None, zone: ZoneInfo
-) -> CallFacts | None:
-    if record is None and name is None:
-        return None
-    direction = Direction.UNKNOWN
-    if name is not None:
-        direction = _TYPE_DIRECTION.get(name.group("type"), Direction.UNKNOWN)
-    if record is None:
-        assert name is not None
-        started = dt.datetime.strptime(name.group("date") + name.group("time"), "%Y%m%d%H%M%S")
-        # FreePBX names hold the number dialled (EXTEN), then the caller id (CALLERID(num)).
-        # A queue recording (type "q") names the queue in place of the number dialled.
-        exten, caller = name.group("exten") or None, name.group("caller") or None
-        outbound = direction is Direction.OUTBOUND
-        queue = exten if name.group("type") == "q" else None
-        fields = {"agent": caller or ""} if outbound else {"did": exten or ""}
-        if queue:
-            fields = {"queue": queue}
-        return CallFacts(
-            started_at=started.replace(tzinfo=zone).astimezone(dt.UTC),
-            call_id=name.group("uniqueid"),
-            direction=direction,
-            caller_number=caller,
-            called_number=None if queue else exten,
-            agent=caller if outbound else None,
-            queue=queue,
-            fields={k: v for k, v in fields.items() if v},
-        )
-    if direction is Direction.UNKNOWN:
-        direction = _direction_from_context(record)
-    outbound = direction is Direction.OUTBOUND
-    did = record.did or (record.dst if not outbound else "")
-    fields = {
-        "userfield": record.userfield,
-        "ivr": record.ivr or "",
-        "queue": record.queue or "",
-        "did": did,
-        "dcontext": record.dcontext,
-        "agent": record.agent or "",
-    }
-    return CallFacts(
-        started_at=record.start,
-        call_id=record.uniqueid,
-        direction=direction,
-        caller_number=(record.cnum or record.src) or None,
-        called_number=record.dst or None,
-        agent=record.agent,
-        queue=record.queue,
-        fields={k: v for k, v in fields.items() if v},
-    )
-
-
-def _direction_from_context(record: CdrRecord) -> Direction:
-    context = record.dcontext.lower()
-    if context.startswith(("from-pstn", "from-trunk", "from-did", "ext-queues")):
-        return Direction.INBOUND
-    if context.startswith("from-internal"):
-        return Direction.OUTBOUND if len(record.dst) > 6 else Direction.INTERNAL
-    return Direction.UNKNOWN
 
 
 def _prune_empty_parents(directory: Path, root: Path) -> None:

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from recarchive.ingest.cdr import CdrRecord
-from recarchive.ingest.sources.spool import _FREEPBX_NAME, _record_for_name
+from recarchive.ingest.sources.spool_names import FREEPBX_NAME, record_for_name
 
 START = dt.datetime(2026, 3, 14, 9, 26, 53, tzinfo=dt.UTC)
 
@@ -32,7 +32,7 @@ def record(uniqueid: str) -> CdrRecord:
 def test_freepbx_names_tell_the_uniqueid_with_its_system_name(
     filename: str, uniqueid: str, ext: str
 ) -> None:
-    match = _FREEPBX_NAME.match(filename)
+    match = FREEPBX_NAME.match(filename)
     assert match is not None
     assert match.group("uniqueid") == uniqueid
     assert match.group("ext") == ext
@@ -56,5 +56,5 @@ def test_flat_names_match_the_cdr_uniqueid_with_its_prefix(
     rows = {uid: record(uid) for uid in ("pbx1-1742211234.117", "pbx-hel-1-1742211234.117")}
     if found is not None and "-" not in found:
         rows = {found: record(found)}
-    match = _record_for_name(filename, _FREEPBX_NAME.match(filename), rows)
+    match = record_for_name(filename, FREEPBX_NAME.match(filename), rows)
     assert (match.uniqueid if match else None) == found
