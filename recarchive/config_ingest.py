@@ -16,6 +16,10 @@ from pydantic import Field, field_validator, model_validator
 from recarchive.config_base import OptionalPath, _Section
 
 _SOURCE_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+#: Files a spool source leaves alone unless configured otherwise: hidden files
+#: and directories (copy tools' temporary files, ``.snapshot``...). Asterisk and
+#: FreePBX write nothing but recordings into the monitor spool.
+DEFAULT_SPOOL_IGNORE = (".*",)
 
 
 class IngestSettings(_Section):
@@ -134,6 +138,10 @@ class SpoolSourceSettings(_Section):
     done_keep_days: int = Field(default=7, ge=0, le=3650)
     expect_recording_for_answered: bool = True
     cdr_wait_minutes: float = Field(default=60.0, ge=0)
+    #: Glob patterns (``fnmatch``, case-sensitive) of files and directories the
+    #: source leaves alone, matched against the name and the path relative to the
+    #: spool root; counted as ignored. Any other file is archived or quarantined.
+    ignore: list[str] = Field(default_factory=lambda: list(DEFAULT_SPOOL_IGNORE))
 
     @model_validator(mode="after")
     def _done_dir_for_move(self) -> SpoolSourceSettings:

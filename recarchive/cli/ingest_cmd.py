@@ -86,6 +86,7 @@ def _print_summary(summary: IngestSummary, as_json: bool) -> None:
     click.echo(f"archived     {summary.archived}")
     click.echo(f"duplicates   {summary.duplicates} (skipped)")
     click.echo(f"deferred     {summary.deferred} (still being written; next pass)")
+    click.echo(f"ignored      {summary.ignored} (by a source's ignore rules)")
     click.echo(f"retried      {summary.retried}")
     total = sum(summary.quarantined.values())
     click.echo(f"quarantined  {total}")

@@ -110,6 +110,15 @@ class Problem:
 
 
 @dataclasses.dataclass(frozen=True)
+class Ignored:
+    """Input at the source left alone by a configured rule: counted, never queued."""
+
+    source_ref: str
+    #: The rule that matched (a spool's ``ignore`` pattern).
+    rule: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Fetched:
     """A recording handed over as a local file, readable until ``release`` is called."""
 
@@ -140,8 +149,11 @@ class Source(Protocol):
     #: The configured source name, stored with every recording.
     name: str
 
-    def discover(self, now: dt.datetime, known: KnownRefs) -> Iterator[Discovery | Problem]:
-        """Everything at the source now: recordings to queue and problems to report.
+    def discover(
+        self, now: dt.datetime, known: KnownRefs
+    ) -> Iterator[Discovery | Problem | Ignored]:
+        """Everything at the source now: recordings to queue, problems to report, and
+        what a configured rule leaves alone (:class:`Ignored`, counted only).
 
         Yields the same recordings again on every pass until acknowledged;
         the pipeline skips the ones it already has. A recording ``known`` as

@@ -53,6 +53,7 @@ from recarchive.ingest.files import (
 from recarchive.ingest.interfaces import (
     Discovery,
     Fetched,
+    Ignored,
     Problem,
     RecordingGone,
     Source,
@@ -61,6 +62,7 @@ from recarchive.ingest.interfaces import (
 from recarchive.ingest.leases import LeaseKeeper, OwedReleases
 from recarchive.ingest.summary import IngestSummary, count_outcome
 from recarchive.ingest.tagging import ReasonTagger
+from recarchive.media.formats import canonical_codecs
 from recarchive.media.interfaces import (
     DEFAULT_ALLOWED_CODECS,
     AudioInfo,
@@ -90,8 +92,8 @@ class Pipeline:
         self.sources = dict(sources)
         self.tagger = ReasonTagger(self.settings.reasons)
         self.policy = RetentionPolicy(self.settings.retention)
-        self.allowed_codecs = (
-            frozenset(self.settings.audio.allowed_codecs) or DEFAULT_ALLOWED_CODECS
+        self.allowed_codecs = canonical_codecs(
+            self.settings.audio.allowed_codecs or DEFAULT_ALLOWED_CODECS
         )
         self.worker = worker_name()
         self.owed = OwedReleases(self.worker)
@@ -123,12 +125,18 @@ class Pipeline:
     ) -> None:
         discoveries: list[Discovery] = []
         problems: list[Problem] = []
+        ignored = 0
         for found in source.discover(now, lambda refs: self._known(name, refs)):
             if isinstance(found, Discovery):
                 discoveries.append(found)
+            elif isinstance(found, Ignored):
+                ignored += 1
             else:
                 problems.append(found)
         summary.discovered += len(discoveries)
+        summary.ignored += ignored
+        if ignored:
+            logger.info("ignored_by_rule", extra={"source": name, "count": ignored})
         with transaction(self.runtime.sessions) as session:
             for problem in problems:
                 call_id = problem.source_ref.removeprefix("call:")

@@ -17,6 +17,8 @@ class IngestSummary:
     archived: int = 0
     duplicates: int = 0
     deferred: int = 0
+    #: Files at a source left alone by a configured rule (a spool's ``ignore``).
+    ignored: int = 0
     retried: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
@@ -31,7 +33,15 @@ class IngestSummary:
     last_error: str | None = None
 
     def merge(self, other: IngestSummary) -> None:
-        for field in ("discovered", "archived", "duplicates", "deferred", "retried", "paused"):
+        for field in (
+            "discovered",
+            "archived",
+            "duplicates",
+            "deferred",
+            "ignored",
+            "retried",
+            "paused",
+        ):
             setattr(self, field, getattr(self, field) + getattr(other, field))
         self.bytes_in += other.bytes_in
         self.bytes_out += other.bytes_out

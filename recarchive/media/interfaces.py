@@ -16,7 +16,6 @@ for it.
 from __future__ import annotations
 
 import dataclasses
-from enum import StrEnum
 
 from recarchive.errors import RecArchiveError
 
@@ -43,70 +42,11 @@ class AudioInfo:
     size_bytes: int
 
 
-# --- headerless telephony streams ------------------------------------------------
-
-
-class RawFormat(StrEnum):
-    """ffmpeg demuxers for the headerless streams telephony systems write."""
-
-    MULAW = "mulaw"
-    ALAW = "alaw"
-    S16LE = "s16le"
-    GSM = "gsm"
-
-
-#: Sample rate of every headerless telephony stream (narrowband).
-RAW_SAMPLE_RATE = 8000
-
-#: Extension (lower case, no dot) → raw format and sample rate. Asterisk writes
-#: ``ulaw``/``pcm``/``mu``, ``alaw``/``al``, ``sln``/``raw`` (and ``slnNN`` for
-#: wideband signed linear); FreeSWITCH writes ``gsm``. Asterisk's ``wav49`` is
-#: saved as ``.WAV``: MS-GSM inside RIFF, an ordinary WAV to ffmpeg.
-RAW_EXTENSIONS: dict[str, tuple[RawFormat, int]] = {
-    "ulaw": (RawFormat.MULAW, RAW_SAMPLE_RATE),
-    "pcm": (RawFormat.MULAW, RAW_SAMPLE_RATE),
-    "mu": (RawFormat.MULAW, RAW_SAMPLE_RATE),
-    "alaw": (RawFormat.ALAW, RAW_SAMPLE_RATE),
-    "al": (RawFormat.ALAW, RAW_SAMPLE_RATE),
-    "sln": (RawFormat.S16LE, RAW_SAMPLE_RATE),
-    "raw": (RawFormat.S16LE, RAW_SAMPLE_RATE),
-    "sln12": (RawFormat.S16LE, 12000),
-    "sln16": (RawFormat.S16LE, 16000),
-    "sln24": (RawFormat.S16LE, 24000),
-    "sln32": (RawFormat.S16LE, 32000),
-    "sln44": (RawFormat.S16LE, 44100),
-    "sln48": (RawFormat.S16LE, 48000),
-    "gsm": (RawFormat.GSM, RAW_SAMPLE_RATE),
-}
-
-
-def normalise_extension(extension: str | None) -> str:
-    """``".WAV"`` → ``"WAV"``: the extension without its dot, case kept."""
-    return (extension or "").strip().lstrip(".")
-
-
-def raw_format_for(extension: str | None) -> RawFormat | None:
-    """The raw format a file with this extension holds, or ``None`` if it has a header."""
-    entry = RAW_EXTENSIONS.get(normalise_extension(extension).lower())
-    return entry[0] if entry else None
-
-
-def input_options_for(extension: str | None) -> dict[str, object]:
-    """ffmpeg-python keyword arguments that make ffmpeg/ffprobe read a file of this extension.
-
-    Headerless streams need the demuxer, rate and channel count spelled out
-    (``{"f": "mulaw", "ar": 8000, "ac": 1}``); everything else is detected from
-    its content, so the answer is ``{}``.
-    """
-    entry = RAW_EXTENSIONS.get(normalise_extension(extension).lower())
-    if entry is None:
-        return {}
-    raw_format, sample_rate = entry
-    return {"f": raw_format.value, "ar": sample_rate, "ac": 1}
-
-
-#: Codecs accepted into the archive: telephony codecs and the common lossy and
-#: lossless ones. ``adpcm_ms`` and friends are deliberately absent.
+#: Codecs accepted into the archive, by canonical name
+#: (:func:`~recarchive.media.formats.canonical_codec`): every telephony codec
+#: Asterisk records and the common lossy and lossless ones. ``adpcm_ms`` and
+#: friends are deliberately absent. A codec accepted here that this ffmpeg cannot
+#: decode is still refused, by name (``unsupported_codec``).
 DEFAULT_ALLOWED_CODECS: frozenset[str] = frozenset(
     {
         "pcm_s16le",
@@ -122,11 +62,17 @@ DEFAULT_ALLOWED_CODECS: frozenset[str] = frozenset(
         "mp3",
         "opus",
         "vorbis",
+        "speex",
         "flac",
         "g722",
-        "adpcm_g726",
-        "adpcm_g726le",
+        "g726",
+        "g729",
+        "g723",
+        "ilbc",
+        "siren7",
+        "siren14",
         "adpcm_ima_wav",
+        "adpcm_ima_oki",
         "aac",
     }
 )

@@ -26,12 +26,21 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+import subprocess
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 import ffmpeg
 
+from recarchive.media.formats import (
+    RecordingFormat,
+    canonical_codec,
+    canonical_codecs,
+    ffmpeg_support,
+    format_for,
+    normalise_extension,
+)
 from recarchive.media.interfaces import (
     DEFAULT_ALLOWED_CODECS,
     AudioInfo,
@@ -43,9 +52,6 @@ from recarchive.media.interfaces import (
     TruncatedAudio,
     UnsupportedCodec,
     durations_disagree,
-    input_options_for,
-    normalise_extension,
-    raw_format_for,
 )
 from recarchive.media.transcode import (
     ERR_DETECT,
@@ -185,12 +191,19 @@ def _container_claim_ms(
 
 
 def _decoded_ms(
-    path: Path, options: dict[str, object], wav: WavHeader | None, name: str, timeout_s: float
+    path: Path,
+    entry: RecordingFormat | None,
+    wav: WavHeader | None,
+    name: str,
+    timeout_s: float,
 ) -> int:
     """Decode the whole recording; its length in ms. Raises what a failed decode means."""
-    # A RIFF WAV is decoded without -xerror (see the module docstring); real
-    # decoding errors still print, and a WAV cut short fails on its length.
-    args = _decode_args(path, options, exit_on_error=wav is None)
+    # A RIFF WAV is decoded without -xerror (see the module docstring), as are the
+    # formats whose demuxer does the same to a short last read; real decoding
+    # errors still print, and a WAV cut short fails on its length.
+    strict = wav is None and (entry is None or entry.strict_decode)
+    options = entry.input_options() if entry is not None else {}
+    args = _decode_args(path, options, exit_on_error=strict)
     outcome = run_ffmpeg(args, path, label=name, timeout_s=timeout_s)
     if outcome.failure is not None:
         claimed, present = (wav.claimed_ms, wav.present_ms) if wav else (None, None)
@@ -204,6 +217,27 @@ def _decoded_ms(
     if decoded_ms <= 0:
         raise NoAudioFrames(f"{name} decodes to no audio")
     return decoded_ms
+
+
+def check_codec(
+    codec: str, allowed: Collection[str], name: str, entry: RecordingFormat | None = None
+) -> None:
+    """Refuse a codec that is not accepted, or that this ffmpeg cannot read, by its name.
+
+    ``entry`` is the headerless format the codec comes in (its demuxer must exist too).
+    Raises :class:`UnsupportedCodec`, or :class:`MediaToolFailed` if ffmpeg cannot be asked.
+    """
+    if codec not in allowed:
+        raise UnsupportedCodec(f"{name} uses the codec {codec}, which is not accepted")
+    try:
+        support = ffmpeg_support()
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise MediaToolFailed(f"ffmpeg could not list its decoders: {exc}") from exc
+    why = support.cannot_read(entry) if entry is not None else None
+    if why is None and codec not in support.codecs:
+        why = "this ffmpeg has no decoder for it"
+    if why is not None:
+        raise UnsupportedCodec(f"{name} uses the codec {codec}, which cannot be decoded: {why}")
 
 
 def probe_recording(
@@ -230,8 +264,10 @@ def probe_recording(
     """
     name = label or "recording"
     ext = normalise_extension(extension if extension is not None else path.suffix)
-    options = input_options_for(ext)
-    raw = raw_format_for(ext) is not None
+    entry = format_for(ext)
+    options = entry.input_options() if entry is not None else {}
+    raw = entry is not None and entry.raw
+    allowed = canonical_codecs(allowed_codecs)
     try:
         size = path.stat().st_size
         if size == 0:
@@ -246,16 +282,18 @@ def probe_recording(
             data_offset=wav.data_offset,
             data_size=wav.data_size,
             file_size=size,
-            allowed_codecs=allowed_codecs,
+            allowed_codecs=allowed,
             name=name,
         )
+    if raw:
+        assert entry is not None
+        check_codec(entry.codec, allowed, name, entry)
 
     fmt, stream = ffprobe_audio(path, options, label=name, timeout_s=timeout_s)
-    codec = str(stream.get("codec_name") or "unknown")
-    if codec not in allowed_codecs:
-        raise UnsupportedCodec(f"{name} uses the codec {codec}, which is not accepted")
+    codec = canonical_codec(str(stream.get("codec_name") or "unknown"))
+    check_codec(codec, allowed, name)
 
-    decoded_ms = _decoded_ms(path, options, wav, name, timeout_s)
+    decoded_ms = _decoded_ms(path, entry, wav, name, timeout_s)
 
     container = str(fmt.get("format_name") or "unknown").split(",")[0]
     container = _CONTAINER_NAMES.get(container, container)

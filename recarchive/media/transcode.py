@@ -31,6 +31,7 @@ from typing import IO, Any, Literal, Self
 
 import ffmpeg
 
+from recarchive.media.formats import format_for, normalise_extension
 from recarchive.media.interfaces import (
     AudioInfo,
     EmptyRecording,
@@ -38,9 +39,6 @@ from recarchive.media.interfaces import (
     NoAudioFrames,
     NotAudio,
     TruncatedAudio,
-    input_options_for,
-    normalise_extension,
-    raw_format_for,
 )
 from recarchive.private_files import create_private_file
 
@@ -283,15 +281,16 @@ def _input(src: Path, extension: str | None, name: str) -> tuple[Any, bool]:
     without ``-xerror``: ffmpeg flags its last short read as a corrupt packet.
     """
     ext = normalise_extension(extension if extension is not None else src.suffix)
-    options = input_options_for(ext)
+    entry = format_for(ext)
+    options = entry.input_options() if entry is not None else {}
     try:
         if src.stat().st_size == 0:
             raise EmptyRecording(f"{name} is empty (0 bytes)")
-        riff = raw_format_for(ext) is None and is_riff_wave(src)
+        riff = not (entry is not None and entry.raw) and is_riff_wave(src)
     except OSError as exc:
         raise MediaToolFailed(f"{name} cannot be read: {exc.strerror}") from exc
     node = ffmpeg.input(input_url(src), err_detect=ERR_DETECT, **options)
-    return node, not riff
+    return node, not riff and (entry is None or entry.strict_decode)
 
 
 def _global_args(exit_on_error: bool, *extra: str) -> list[str]:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from recarchive.errors import RecArchiveError
+from recarchive.media.formats import input_options_for
 from recarchive.media.interfaces import (
     AudioInfo,
     EmptyRecording,
@@ -32,7 +33,6 @@ from recarchive.media.interfaces import (
     StillBeingWritten,
     TruncatedAudio,
     UnsupportedCodec,
-    input_options_for,
 )
 from recarchive.media.probe import probe_recording
 from recarchive.media.transcode import (
@@ -288,9 +288,9 @@ def test_allowed_codecs_can_be_narrowed(media: dict[str, Path]) -> None:
 def test_extension_argument_overrides_the_file_name(media: dict[str, Path]) -> None:
     info = probe_recording(media["rawalaw"], extension=".al")
     assert info.codec == "pcm_alaw"
-    assert input_options_for("ULAW") == {"f": "mulaw", "ar": 8000, "ac": 1}
+    assert input_options_for("ULAW") == {"f": "mulaw", "sample_rate": 8000, "channels": 1}
     assert input_options_for(".WAV") == {}
-    assert input_options_for("sln16") == {"f": "s16le", "ar": 16000, "ac": 1}
+    assert input_options_for("sln16") == {"f": "s16le", "sample_rate": 16000, "channels": 1}
 
 
 def test_messages_are_sanitised_of_paths_and_numbers(tmp_path: Path) -> None:

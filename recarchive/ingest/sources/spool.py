@@ -2,7 +2,8 @@
 
 Recordings are files under the spool root, either the FreePBX way
 (``YYYY/MM/DD/<type>-<exten>-<from>-<YYYYMMDD>-<HHMMSS>-<uniqueid>.<ext>``) or
-flat MixMonitor files whose name holds the call's ``uniqueid``. Each is
+flat MixMonitor files whose name holds the call's ``uniqueid`` (with Asterisk's
+``systemname`` set, prefixed by it: ``pbx1-1706420300.0``). Each is
 matched with its CDR line by ``uniqueid`` (or, in a FreePBX export, by the
 ``recordingfile`` column); a recording without a CDR line is archived with
 what its file name tells.
@@ -16,15 +17,14 @@ done directory, never before. Moved files are deleted by
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import logging
 import os
-import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from recarchive.catalogue.models import Direction
 from recarchive.config import SpoolSourceSettings
 from recarchive.ingest.cdr import (
     CdrCursor,
@@ -34,9 +34,9 @@ from recarchive.ingest.cdr import (
     read_master_csv_tail,
 )
 from recarchive.ingest.interfaces import (
-    CallFacts,
     Discovery,
     Fetched,
+    Ignored,
     KnownRefs,
     Problem,
     RecordingGone,
@@ -48,45 +48,15 @@ from recarchive.ingest.sources.done_dir import (
     mark_moved,
     sweep_done_dir,
 )
+from recarchive.ingest.sources.spool_names import FREEPBX_NAME, call_facts, record_for_name
+from recarchive.media.formats import RECORDING_EXTENSIONS
 from recarchive.private_files import make_private_dir
 
 logger = logging.getLogger(__name__)
 
-#: Extensions of recordings a spool holds (compared case-insensitively).
-AUDIO_EXTENSIONS = frozenset(
-    {
-        "wav",
-        "wav49",
-        "gsm",
-        "ulaw",
-        "pcm",
-        "mu",
-        "alaw",
-        "al",
-        "sln",
-        "raw",
-        "mp3",
-        "ogg",
-        "opus",
-        "flac",
-        "g722",
-    }
-)
-_FREEPBX_NAME = re.compile(
-    r"^(?P<type>[a-z]+)-(?P<exten>[^-]*)-(?P<caller>[^-]*)-(?P<date>\d{8})-(?P<time>\d{6})"
-    r"-(?P<uniqueid>\d+\.\d+)\.(?P<ext>[A-Za-z0-9]+)$"
-)
-_UNIQUEID = re.compile(r"(?<![\d.])(\d{9,}\.\d+)(?![\d])")
-_TYPE_DIRECTION = {
-    "in": Direction.INBOUND,
-    "q": Direction.INBOUND,
-    "rg": Direction.INBOUND,
-    "exten": Direction.INBOUND,
-    "external": Direction.INBOUND,
-    "out": Direction.OUTBOUND,
-    "internal": Direction.INTERNAL,
-    "conf": Direction.INTERNAL,
-}
+#: Extensions of recordings a spool holds (compared case-insensitively): every
+#: format in :data:`recarchive.media.formats.RECORDING_FORMATS`.
+AUDIO_EXTENSIONS = RECORDING_EXTENSIONS
 #: How long after the call a missing recording is still worth reporting.
 _MISSING_REPORT_WINDOW = dt.timedelta(days=7)
 
@@ -105,14 +75,25 @@ class SpoolSource:
 
     # --- discovery -----------------------------------------------------------
 
-    def discover(self, now: dt.datetime, known: KnownRefs) -> Iterator[Discovery | Problem]:
+    def discover(
+        self, now: dt.datetime, known: KnownRefs
+    ) -> Iterator[Discovery | Problem | Ignored]:
+        """Every file under the spool: a recording to queue, a problem, or ignored by a rule.
+
+        Nothing is skipped silently: a file whose extension is no recording
+        format (:data:`AUDIO_EXTENSIONS`) is quarantined as ``unknown_format``
+        unless an ``ignore`` pattern matches it.
+        """
         if not self.root.is_dir():
             raise SourceError(f"source {self.name}: spool directory {self.root} does not exist")
         by_uniqueid, by_file, problems = self._read_cdr(now)
         yield from problems
         seen_uniqueids: set[str] = set()
-        for path in self._walk():
+        for path, rule in self._walk():
             relative = path.relative_to(self.root).as_posix()
+            if rule is not None:
+                yield Ignored(relative, rule)
+                continue
             if path.is_symlink():
                 yield Problem(
                     f"file:{relative}",
@@ -127,14 +108,17 @@ class SpoolSource:
                 continue
             if dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC) > now - self.settle:
                 continue  # still being written, or just finished: next pass
+            extension = path.name.rpartition(".")[2] if "." in path.name else ""
+            if extension.lower() not in AUDIO_EXTENSIONS:
+                yield _unknown_format(relative, extension, path)
+                continue
             record = by_file.get(path.name)
-            name = _FREEPBX_NAME.match(path.name)
-            uniqueid = name.group("uniqueid") if name else _uniqueid_in(path.name)
-            if record is None and uniqueid is not None:
-                record = by_uniqueid.get(uniqueid)
+            name = FREEPBX_NAME.match(path.name)
+            if record is None:
+                record = record_for_name(path.name, name, by_uniqueid)
             if record is not None:
                 seen_uniqueids.add(record.uniqueid)
-            facts = _facts(record, name, self.zone)
+            facts = call_facts(record, name, self.zone)
             if facts is None:
                 yield Problem(
                     f"file:{relative}",
@@ -152,19 +136,34 @@ class SpoolSource:
         if self.settings.expect_recording_for_answered:
             yield from self._missing_recordings(by_uniqueid, seen_uniqueids, now)
 
-    def _walk(self) -> Iterator[Path]:
+    def _walk(self) -> Iterator[tuple[Path, str | None]]:
+        """Every file under the root (not done_dir), with the ignore pattern it matches.
+
+        A directory that matches a pattern is not entered: it is yielded once
+        with its pattern.
+        """
         done_dir = self.settings.done_dir.resolve() if self.settings.done_dir else None
         for directory, subdirs, files in os.walk(self.root, followlinks=False):
             current = Path(directory)
-            subdirs[:] = sorted(
-                d for d in subdirs if not d.startswith(".") and (current / d).resolve() != done_dir
-            )
-            for filename in sorted(files):
-                if filename.startswith("."):
+            entered = []
+            for name in sorted(subdirs):
+                if (current / name).resolve() == done_dir:
                     continue
-                extension = filename.rpartition(".")[2].lower() if "." in filename else ""
-                if extension in AUDIO_EXTENSIONS:
-                    yield current / filename
+                rule = self._ignore_rule(current / name)
+                if rule is None:
+                    entered.append(name)
+                else:
+                    yield current / name, rule
+            subdirs[:] = entered
+            for filename in sorted(files):
+                yield current / filename, self._ignore_rule(current / filename)
+
+    def _ignore_rule(self, path: Path) -> str | None:
+        relative = path.relative_to(self.root).as_posix()
+        for pattern in self.settings.ignore:
+            if fnmatch.fnmatchcase(path.name, pattern) or fnmatch.fnmatchcase(relative, pattern):
+                return pattern
+        return None
 
     def _read_cdr(
         self, now: dt.datetime
@@ -358,71 +357,15 @@ def _plain_file_name(name: str) -> bool:
     )
 
 
-def _uniqueid_in(filename: str) -> str | None:
-    match = _UNIQUEID.search(filename)
-    return match.group(1) if match else None
-
-
-def _facts(
-    record: CdrRecord | None, name: re.Match[str] | None, zone: ZoneInfo
-) -> CallFacts | None:
-    if record is None and name is None:
-        return None
-    direction = Direction.UNKNOWN
-    if name is not None:
-        direction = _TYPE_DIRECTION.get(name.group("type"), Direction.UNKNOWN)
-    if record is None:
-        assert name is not None
-        started = dt.datetime.strptime(name.group("date") + name.group("time"), "%Y%m%d%H%M%S")
-        # FreePBX names hold the number dialled (EXTEN), then the caller id (CALLERID(num)).
-        # A queue recording (type "q") names the queue in place of the number dialled.
-        exten, caller = name.group("exten") or None, name.group("caller") or None
-        outbound = direction is Direction.OUTBOUND
-        queue = exten if name.group("type") == "q" else None
-        fields = {"agent": caller or ""} if outbound else {"did": exten or ""}
-        if queue:
-            fields = {"queue": queue}
-        return CallFacts(
-            started_at=started.replace(tzinfo=zone).astimezone(dt.UTC),
-            call_id=name.group("uniqueid"),
-            direction=direction,
-            caller_number=caller,
-            called_number=None if queue else exten,
-            agent=caller if outbound else None,
-            queue=queue,
-            fields={k: v for k, v in fields.items() if v},
-        )
-    if direction is Direction.UNKNOWN:
-        direction = _direction_from_context(record)
-    outbound = direction is Direction.OUTBOUND
-    did = record.did or (record.dst if not outbound else "")
-    fields = {
-        "userfield": record.userfield,
-        "ivr": record.ivr or "",
-        "queue": record.queue or "",
-        "did": did,
-        "dcontext": record.dcontext,
-        "agent": record.agent or "",
-    }
-    return CallFacts(
-        started_at=record.start,
-        call_id=record.uniqueid,
-        direction=direction,
-        caller_number=(record.cnum or record.src) or None,
-        called_number=record.dst or None,
-        agent=record.agent,
-        queue=record.queue,
-        fields={k: v for k, v in fields.items() if v},
+def _unknown_format(relative: str, extension: str, path: Path) -> Problem:
+    what = f"extension .{extension}" if extension else "a name without an extension"
+    return Problem(
+        f"file:{relative}",
+        "unknown_format",
+        f"{what} is no recording format the archive reads (docs/ingest.md); "
+        "add a pattern to the source's ignore list to leave such files alone",
+        kept_at=str(path),
     )
-
-
-def _direction_from_context(record: CdrRecord) -> Direction:
-    context = record.dcontext.lower()
-    if context.startswith(("from-pstn", "from-trunk", "from-did", "ext-queues")):
-        return Direction.INBOUND
-    if context.startswith("from-internal"):
-        return Direction.OUTBOUND if len(record.dst) > 6 else Direction.INTERNAL
-    return Direction.UNKNOWN
 
 
 def _prune_empty_parents(directory: Path, root: Path) -> None:
