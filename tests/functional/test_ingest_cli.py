@@ -282,3 +282,17 @@ def test_sigterm_finishes_the_recording_in_hand_and_exits(
         assert len(list(runtime.store.list("recordings/"))) == rows
     finally:
         runtime.close()
+
+
+def test_once_with_items_still_waiting_exits_3_and_says_how_many(
+    run_cli: Runner, tmp_path: Path, empty_catalogue_url: str
+) -> None:
+    spool = tmp_path / "pbx"
+    generate(spool, count=2, seed=16, bad="still_writing")
+    env = configure(tmp_path, spool, empty_catalogue_url)
+    assert run_cli("init", env=env).returncode == 0
+    result = run_cli("ingest", "--once", env=env)
+    assert result.returncode == 3, result.stderr
+    assert "waiting      1 " in result.stdout
+    assert "1 item(s) still waiting: the next run takes them" in error_lines(result)
+    assert "Traceback" not in result.stderr
