@@ -22,7 +22,7 @@ import click
 from recarchive.access.policy import Action, require
 from recarchive.access.services import InvalidToken, Principal, authenticate
 from recarchive.catalogue.migrate import require_current_schema
-from recarchive.cli.common import AppContext, human_size, pass_app
+from recarchive.cli.common import AppContext, echo_list_summary, human_size, pass_app
 from recarchive.errors import RecArchiveError
 from recarchive.lookup.filters import MAX_LIMIT, parse_filters
 from recarchive.lookup.services import open_audio, search
@@ -179,7 +179,7 @@ def lookup_command(
             break
     if not as_json:
         more = " (more: raise --limit)" if cursor is not None else ""
-        click.echo(f"{shown} recording(s){more}", err=True)
+        echo_list_summary(f"{shown} recording(s){more}", after_rows=shown > 0)
 
 
 @click.command("get")

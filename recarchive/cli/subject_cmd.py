@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from recarchive.catalogue.restrictions import ProcessingRestriction
-from recarchive.cli.common import AppContext, human_size, pass_app
+from recarchive.cli.common import AppContext, echo_list_summary, human_size, pass_app
 from recarchive.cli.lookup_cmd import TOKEN_OPTION, client_name, principal_from
 from recarchive.privacy.erasure import erase_subject
 from recarchive.privacy.export import export_subject
@@ -409,4 +409,4 @@ def requests_command(
             f"{request.status.value:<9}  {request.subject_ref[:24]:<24}  {request.handled_by}"
         )
     if not as_json:
-        click.echo(f"{len(requests)} request(s)", err=True)
+        echo_list_summary(f"{len(requests)} request(s)", after_rows=bool(requests))

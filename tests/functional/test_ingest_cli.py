@@ -156,6 +156,11 @@ def test_quarantine_retry_after_the_file_is_fixed(
     assert run_cli("ingest", "--once", env=env).returncode == 0
     [entry] = quarantine(run_cli, env)
     assert entry["reason"] == "zero_byte"
+    listed = run_cli("quarantine", "list", env=env)
+    [row] = listed.stdout.splitlines()  # the results only: nothing else on stdout
+    assert row.startswith(entry["id"]) and " zero_byte " in row
+    # The summary on stderr, after a blank line: never run into the last row.
+    assert ("\n" + listed.stderr).endswith("\n\nopen entries by reason: zero_byte 1\n")
     broken = spool / "monitor" / entry["source_ref"]
     good = next(c for c in manifest["calls"] if c["expected"] == "archived")
     shutil.copyfile(spool / "done" / good["source_ref"], broken)
