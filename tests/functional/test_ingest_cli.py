@@ -158,7 +158,8 @@ def test_quarantine_retry_after_the_file_is_fixed(
     assert entry["reason"] == "zero_byte"
     listed = run_cli("quarantine", "list", env=env)
     [row] = listed.stdout.splitlines()  # the results only: nothing else on stdout
-    assert row.startswith(entry["id"]) and " zero_byte " in row
+    assert row.startswith(entry["id"])
+    assert " zero_byte " in row
     # The summary on stderr, after a blank line: never run into the last row.
     assert ("\n" + listed.stderr).endswith("\n\nopen entries by reason: zero_byte 1\n")
     broken = spool / "monitor" / entry["source_ref"]
