@@ -381,8 +381,16 @@ def rectify_command(
 
 
 @subject_group.command("requests")
-@click.option("--kind", type=click.Choice([k.value for k in RequestKind]))
-@click.option("--status", type=click.Choice([s.value for s in RequestStatus]))
+@click.option(
+    "--kind",
+    type=click.Choice([k.value for k in RequestKind]),
+    help="Only requests of this kind.",
+)
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in RequestStatus]),
+    help="Only requests in this status.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @TOKEN_OPTION
 @pass_app
