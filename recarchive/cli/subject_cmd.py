@@ -32,7 +32,6 @@ from recarchive.privacy.subjects import (
     request_dict,
     show_subject,
 )
-from recarchive.private_files import make_private_dir
 
 
 def _subject_options(command: Any) -> Any:
@@ -154,7 +153,7 @@ def show_command(
     "--output",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The zip file to write.",
+    help="The zip file to write, in an existing directory.",
 )
 @_shared_options
 @TOKEN_OPTION
@@ -169,11 +168,18 @@ def export_command(
     leave_out: tuple[uuid.UUID, ...],
     token_file: Path | None,
 ) -> None:
-    """Write a zip of every recording of the subject, a manifest, checksums and a summary."""
+    """Write a zip of every recording of the subject, a manifest, checksums and a summary.
+
+    The zip is written into an existing directory (a mistyped path would
+    otherwise leave a copy of personal data where nobody looks for it).
+    """
     principal = principal_from(app, token_file)
     if output.exists():
         raise click.ClickException(f"{output} exists; not overwriting it")
-    make_private_dir(output.parent)
+    if not output.parent.is_dir():
+        raise click.ClickException(
+            f"{output.parent}: no such directory; create it first, or write elsewhere"
+        )
     fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)  # mode 0600
     try:
         with os.fdopen(fd, "wb") as stream:

@@ -254,6 +254,13 @@ def test_export_writes_a_zip_of_everything(run_cli: Runner, world: World, tmp_pa
     person = world.person(2)
     env = world.as_role(P)
     out = tmp_path / "receipts" / "subject.zip"
+    before = counts(world.runtime)
+    missing = run_cli("subject", "export", "--identity-code", person.hetu, "-o", str(out),
+                      env=env)  # fmt: skip
+    assert_one_line_error(missing, f"{out.parent}: no such directory; create it first")
+    assert not out.parent.exists()  # nothing created where nobody looks for it
+    assert counts(world.runtime) == before  # refused before anything is registered or audited
+    out.parent.mkdir(mode=0o700)
     result = ok(run_cli("subject", "export", "--identity-code", person.hetu, "-o", str(out),
                         env=env))  # fmt: skip
     match = re.fullmatch(
