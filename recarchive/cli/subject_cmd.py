@@ -372,7 +372,7 @@ def rectify_command(
     if bool(customer_id) == unlink:
         raise click.UsageError("give --customer ID or --unlink")
     principal = principal_from(app, token_file)
-    before, after = relink_recording(
+    change = relink_recording(
         app.runtime,
         principal,
         recording_id,
@@ -380,10 +380,11 @@ def rectify_command(
         reason=reason,
         client_addr=client_name(),
     )
-    if before == after:
-        click.echo(f"recording {recording_id} is already linked to {after or 'nobody'}")
+    after = change.after or "nobody"
+    if not change.changed:
+        click.echo(f"recording {recording_id} is already linked to {after}")
     else:
-        click.echo(f"recording {recording_id}: {before or 'nobody'} -> {after or 'nobody'}")
+        click.echo(f"recording {recording_id}: {change.describe_before()} -> {after}")
 
 
 @subject_group.command("requests")

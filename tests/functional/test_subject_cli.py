@@ -31,12 +31,13 @@ from recarchive.access.audit import entry_content, verify_chain
 from recarchive.access.models import AuditEvent, Role
 from recarchive.access.services import Principal, authenticate
 from recarchive.catalogue.database import utcnow
-from recarchive.catalogue.models import Recording
+from recarchive.catalogue.models import CustomerMatch, Recording
 from recarchive.catalogue.restrictions import ProcessingRestriction
 from recarchive.privacy.export import export_subject
 from recarchive.privacy.models import RequestKind, SubjectRequest
 from recarchive.privacy.restrictions import object_to_training
 from recarchive.privacy.subjects import SubjectQuery, find_subject, request_dict
+from recarchive.privacy.visibility import restrictions_for
 from recarchive.retention.holds import place_hold, release_hold
 from recarchive.retention.models import Tombstone
 from recarchive.runtime import Runtime
@@ -338,6 +339,35 @@ def test_rectify_relinks_a_recording_to_the_right_customer(run_cli: Runner, worl
     unknown = run_cli("subject", "rectify", str(moved.id), "--customer", "C-NOBODY",
                       "--reason", "x", env=env)  # fmt: skip
     assert_one_line_error(unknown, "no customer 'C-NOBODY' in the directory")
+
+
+def test_rectify_settles_a_call_from_a_shared_number(run_cli: Runner, world: World) -> None:
+    first, second = world.person(0), world.person(0)
+    shared = add_recording(world.runtime, seconds=1, customer_match=CustomerMatch.AMBIGUOUS,
+                           candidates=[first.customer_id, second.customer_id])  # fmt: skip
+    ok(run_cli("subject", "restrict", "--customer", second.customer_id, "--purpose", "dispute",
+               "--case", "D-8", env=world.as_role(P)))  # fmt: skip
+    result = ok(run_cli("subject", "rectify", str(shared.id), "--customer", first.customer_id,
+                        "--reason", "named the contract", env=world.as_role(P)))  # fmt: skip
+    ids = ", ".join(sorted([first.customer_id, second.customer_id]))
+    assert result.stdout.strip() == (
+        f"recording {shared.id}: ambiguous ({ids}) -> {first.customer_id}"
+    )
+    with world.runtime.sessions() as session:
+        recording = session.get_one(Recording, shared.id)
+        assert (recording.customer_id, recording.candidates) == (first.customer_id, [])
+        # The other candidate's restriction no longer reaches a call that is not theirs.
+        assert restrictions_for(session, recording) == []
+        [entry] = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "recording.relink", AuditEvent.recording_id == shared.id
+            )
+        )
+    assert entry.details["candidates"] == sorted([first.customer_id, second.customer_id])
+    assert manifest_ids(world, first.customer_id) == {str(shared.id)}
+    again = ok(run_cli("subject", "rectify", str(shared.id), "--customer", first.customer_id,
+                       "--reason", "twice", env=world.as_role(P)))  # fmt: skip
+    assert again.stdout.strip() == f"recording {shared.id} is already linked to {first.customer_id}"
 
 
 # --- erasure ---------------------------------------------------------------------------------
