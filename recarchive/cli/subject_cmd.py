@@ -13,7 +13,13 @@ from typing import Any
 import click
 
 from recarchive.catalogue.restrictions import ProcessingRestriction
-from recarchive.cli.common import AppContext, echo_list_summary, human_size, pass_app
+from recarchive.cli.common import (
+    AppContext,
+    echo_list_summary,
+    human_size,
+    pass_app,
+    work_remains,
+)
 from recarchive.cli.lookup_cmd import TOKEN_OPTION, client_name, principal_from
 from recarchive.privacy.erasure import erase_subject
 from recarchive.privacy.export import export_subject
@@ -221,7 +227,11 @@ def erase_command(
     leave_out: tuple[uuid.UUID, ...],
     token_file: Path | None,
 ) -> None:
-    """Erase every recording of the subject now; held ones wait for their holds' release."""
+    """Erase every recording of the subject now; held ones wait for their holds' release.
+
+    Exit status 3 when the request stays pending (held recordings, or calls
+    from a shared number not yet decided): done for now, but work remains.
+    """
     principal = principal_from(app, token_file)
     query = _query(customer_id, number, identity_code)
     if not yes:
@@ -239,6 +249,8 @@ def erase_command(
     for recording_id, holds in sorted(report.waiting.items()):
         cases = ", ".join(f"{h['case_ref']} (hold {h['hold_id']})" for h in holds)
         click.echo(f"  waiting {recording_id}: held for {cases}")
+    if report.status is RequestStatus.PENDING:
+        work_remains(f"request {report.request_id} is pending: the rest waits (see above)")
 
 
 @subject_group.command("restrict")

@@ -386,8 +386,10 @@ def test_erase_waits_for_a_hold_and_finishes_when_it_is_released(
     assert "Aborted." in asked.stderr  # no one said yes
     assert world.runtime.store.exists(free.object_key)
 
-    result = ok(run_cli("subject", "erase", "--customer", person.customer_id, "--yes",
-                        "--note", "asked in writing", env=env))  # fmt: skip
+    result = run_cli("subject", "erase", "--customer", person.customer_id, "--yes",
+                     "--note", "asked in writing", env=env)  # fmt: skip
+    assert result.returncode == 3, result.stderr  # done, but work remains
+    assert "is pending: the rest waits" in error_lines(result)[-1]
     first, waiting = result.stdout.splitlines()
     match = re.fullmatch(r"request ([0-9a-f-]{36}): pending: erased 1 recording\(s\); "
                          r"1 recording\(s\) wait for the release of hold\(s\) on case\(s\) D-CLI; "
