@@ -229,8 +229,8 @@ def erase_command(
 ) -> None:
     """Erase every recording of the subject now; held ones wait for their holds' release.
 
-    Exit status 3 when the request stays pending (held recordings, or calls
-    from a shared number not yet decided): done for now, but work remains.
+    Exit status 3 when the request stays pending (held recordings wait, or
+    the store failed for some): done for now, but work remains.
     """
     principal = principal_from(app, token_file)
     query = _query(customer_id, number, identity_code)
