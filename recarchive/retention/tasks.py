@@ -71,9 +71,10 @@ def nightly_done_at(runtime: Runtime, scheduled: dt.datetime) -> dt.datetime | N
             .order_by(AuditEvent.at)
             .limit(50)
         )
-        for at, details in events:
-            if details.get("scheduled") == scheduled.isoformat():
-                return at
+        for row in events:
+            if row.details.get("scheduled") == scheduled.isoformat():
+                done_at: dt.datetime = row.at
+                return done_at
     return None
 
 
