@@ -163,3 +163,43 @@ def test_an_idle_server_stops_at_once_on_sigterm(
     # Measured on 2 cores: 0.15 s for one process, 0.7-0.8 s for two (was up to 10 s).
     assert took < limit_s
     assert server.returncode in (0, -signal.SIGTERM)
+
+
+def test_a_paused_audio_stream_does_not_hold_the_stop(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'recarchive.db'}"
+    runtime = build_runtime(url, tmp_path / "var")
+    recording = add_recording(runtime, seconds=600)  # ~9.6 MB: more than the socket buffers
+    token = tokens(runtime)[Role.QA_TRAINER]
+    close_runtime(runtime)
+    port = free_port()
+    server = _serve(tmp_path, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, server.communicate()
+            assert time.monotonic() < deadline, "the server did not come up"
+            time.sleep(0.1)
+        headers = {"Authorization": f"Bearer {token}"}
+        with (
+            httpx.Client(base_url=base, headers=headers, timeout=10) as player,
+            player.stream(
+                "GET", f"/api/v1/recordings/{recording.id}/audio", params={"purpose": "training"}
+            ) as audio,
+        ):
+            assert audio.status_code == 200
+            next(audio.iter_bytes())  # a little is played, then the player pauses
+            sent = time.monotonic()
+            server.send_signal(signal.SIGTERM)
+            server.communicate(timeout=30)
+            took = time.monotonic() - sent
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert took < 3.0  # one second of grace (it was uvicorn's 10 s)
