@@ -120,8 +120,10 @@ def serve_command(app: AppContext, bind: str | None, workers: int | None) -> Non
     """Serve the lookup API (/api/v1, /openapi.json) and the web player until stopped.
 
     Each process answers requests from a thread pool; --workers runs several
-    on the same address. SIGTERM or Ctrl-C finishes the requests in hand
-    and exits.
+    on the same address. A port in use is one line and exit status 1.
+    SIGTERM or Ctrl-C gives the requests in hand a second to finish (what
+    is still being sent then, such as a paused player's stream, is cut) and
+    exits; an idle server exits at once.
     """
     import uvicorn
 
