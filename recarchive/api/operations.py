@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import select
 
+from recarchive.access.actors import Actor
 from recarchive.access.audit import append_event, entry_content
 from recarchive.access.models import AuditEvent
 from recarchive.access.policy import PURPOSES, SEES_IDENTITY, Action, require
@@ -73,8 +74,7 @@ def holds_list(
     runtime: RuntimeDep, principal: PrincipalDep, include_released: bool = False
 ) -> HoldListOut:
     """Open holds (and released ones if asked), newest first."""
-    require(principal.role, Action.HOLD_LIST)
-    holds = list_holds(runtime, include_released=include_released)
+    holds = list_holds(runtime, Actor.staff(principal), include_released=include_released)
     return HoldListOut(items=[_hold_out(hold, count) for hold, count in holds])
 
 
@@ -89,7 +89,8 @@ def holds_place(
     body: HoldIn, runtime: RuntimeDep, principal: PrincipalDep, client: ClientDep
 ) -> HoldOut:
     """Place a hold on recordings or on every recording of a customer (audited)."""
-    require(principal.role, Action.HOLD_PLACE)
+    actor = Actor.staff(principal, client)
+    actor.require(Action.HOLD_PLACE)  # before the body is looked at: a refusal says nothing
     if bool(body.recording_ids) == bool(body.customer_id):
         raise FilterError("recording_ids", "give recording_ids or customer_id (one of them)")
     until = parse_time("until", body.until, runtime.settings.tz)
@@ -97,12 +98,10 @@ def holds_place(
         runtime,
         case_ref=body.case_ref,
         reason=body.reason,
-        actor=principal.user_name,
+        actor=actor,
         recording_ids=list(dict.fromkeys(body.recording_ids)),
         customer_id=body.customer_id,
         until=until,
-        actor_role=principal.role.value,
-        client_addr=client,
     )
     return _hold_out(summary.hold, summary.recordings)
 
@@ -125,14 +124,8 @@ def holds_release(
     client: ClientDep,
 ) -> HoldOut:
     """Release a hold (audited); recordings past retention go at the next expiry run."""
-    require(principal.role, Action.HOLD_RELEASE)
     summary = release_hold(
-        runtime,
-        hold_id,
-        actor=principal.user_name,
-        reason=body.reason,
-        actor_role=principal.role.value,
-        client_addr=client,
+        runtime, hold_id, actor=Actor.staff(principal, client), reason=body.reason
     )
     return _hold_out(summary.hold, summary.recordings)
 

@@ -15,7 +15,8 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
-from recarchive.access.policy import Action, require
+from recarchive.access.actors import Actor
+from recarchive.access.policy import Action
 from recarchive.api.deps import ClientDep, PrincipalDep, RuntimeDep
 from recarchive.api.schemas import (
     COMMON_ERRORS,
@@ -345,16 +346,15 @@ def correct_recording_reasons(
     client: ClientDep,
 ) -> ReasonsOut:
     """Replace (``set``), add or remove reason codes; the old and new codes are audited."""
-    require(principal.role, Action.TAG)
+    actor = Actor.staff(principal, client)
+    actor.require(Action.TAG)  # before the body is looked at: a refusal says nothing
     if body.set is None and not body.add and not body.remove:
         raise FilterError("set", "give set, add or remove")
     change = correct_reasons(
         runtime.sessions,
         recording_id,
         taxonomy=tuple(runtime.settings.reasons.codes),
-        actor=principal.user_name,
-        actor_role=principal.role.value,
-        client_addr=client,
+        actor=actor,
         replace=body.set,
         add=body.add,
         remove=body.remove,

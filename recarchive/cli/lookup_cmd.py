@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import sys
 import tempfile
 import uuid
@@ -19,10 +18,8 @@ from typing import IO, Any, cast
 
 import click
 
-from recarchive.access.policy import Action, require
-from recarchive.access.services import InvalidToken, Principal, authenticate
-from recarchive.catalogue.migrate import require_current_schema
 from recarchive.cli.common import AppContext, echo_list_summary, human_size, pass_app
+from recarchive.cli.staff import TOKEN_OPTION, client_name, principal_from
 from recarchive.errors import RecArchiveError
 from recarchive.lookup.filters import (
     MAX_LIMIT,
@@ -34,42 +31,6 @@ from recarchive.lookup.services import open_audio, search
 from recarchive.lookup.views import RecordingView
 from recarchive.media.transcode import PlaybackFormat, transcode_for_playback
 from recarchive.private_files import make_private_dir, open_private
-
-TOKEN_ENV = "RECARCHIVE_USER_TOKEN"  # noqa: S105 - the variable's name, not a token
-
-
-def client_name() -> str:
-    return f"shell:{socket.gethostname()}"[:64]
-
-
-def principal_from(app: AppContext, token_file: Path | None, *, subject: bool = False) -> Principal:
-    """The staff member whose token is given; with ``subject``, one who may handle requests."""
-    if token_file is not None:
-        try:
-            token = token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise click.BadParameter(
-                f"cannot read {token_file}: {exc.strerror}", param_hint="--token-file"
-            ) from None
-    else:
-        token = os.environ.get(TOKEN_ENV, "").strip()
-    if not token:
-        raise click.UsageError(f"give your API token with --token-file FILE or {TOKEN_ENV}")
-    require_current_schema(app.runtime.engine)
-    try:
-        principal = authenticate(app.runtime, token)
-    except InvalidToken as exc:
-        raise click.ClickException(exc.message) from None
-    if subject:
-        require(principal.role, Action.SUBJECT)
-    return principal
-
-
-TOKEN_OPTION = click.option(
-    "--token-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help=f"File holding your API token (default: ${TOKEN_ENV}).",
-)
 
 
 def _line(view: RecordingView, zone: Any) -> str:

@@ -6,12 +6,14 @@ import datetime as dt
 import getpass
 import json
 import uuid
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
 
 from recarchive.catalogue.database import utcnow
 from recarchive.cli.common import AppContext, human_size, parse_time, pass_app
+from recarchive.cli.staff import TOKEN_OPTION, staff_actor
 from recarchive.errors import CatalogueReplaced, CatalogueUnavailable, StoreUnavailable
 from recarchive.ingest.housekeeping import HousekeepingClock, housekeep_safely
 from recarchive.lifecycle import Backoff, StopFlag
@@ -37,7 +39,7 @@ def hold_group() -> None:
 @click.option("--case", "case_ref", required=True, help="Case reference (dispute or claim).")
 @click.option("--reason", required=True, help="Why the recordings are held.")
 @click.option("--until", "until_text", help="ISO 8601 time after which the hold lapses.")
-@click.option("--by", "actor", help="Staff member placing the hold (default: login name).")
+@TOKEN_OPTION
 @pass_app
 def add_command(
     app: AppContext,
@@ -46,14 +48,17 @@ def add_command(
     case_ref: str,
     reason: str,
     until_text: str | None,
-    actor: str | None,
+    token_file: Path | None,
 ) -> None:
-    """Hold RECORDING_IDS (or --customer ID): they are not deleted until released."""
+    """Hold RECORDING_IDS (or --customer ID): they are not deleted until released.
+
+    Placed by the member of staff whose token is given, as in the API.
+    """
     summary = place_hold(
         app.runtime,
         case_ref=case_ref,
         reason=reason,
-        actor=actor or getpass.getuser(),
+        actor=staff_actor(app, token_file),
         recording_ids=list(recording_ids),
         customer_id=customer_id,
         until=parse_time(until_text, "--until"),
@@ -65,20 +70,25 @@ def add_command(
 @hold_group.command("release")
 @click.argument("hold_id", type=click.UUID)
 @click.option("--reason", default="case closed", show_default=True, help="Why it is released.")
-@click.option("--by", "actor", help="Staff member releasing the hold (default: login name).")
+@TOKEN_OPTION
 @pass_app
-def release_command(app: AppContext, hold_id: uuid.UUID, reason: str, actor: str | None) -> None:
+def release_command(
+    app: AppContext, hold_id: uuid.UUID, reason: str, token_file: Path | None
+) -> None:
     """Release a hold; recordings past their retention go at the next expiry run."""
-    summary = release_hold(app.runtime, hold_id, actor=actor or getpass.getuser(), reason=reason)
+    actor = staff_actor(app, token_file)
+    summary = release_hold(app.runtime, hold_id, actor=actor, reason=reason)
     click.echo(f"hold {hold_id} released ({summary.recordings} recording(s) covered)")
 
 
 @hold_group.command("list")
 @click.option("--all", "include_released", is_flag=True, help="Include released holds.")
+@TOKEN_OPTION
 @pass_app
-def list_command(app: AppContext, include_released: bool) -> None:
+def list_command(app: AppContext, include_released: bool, token_file: Path | None) -> None:
     """List holds, newest first."""
-    for hold, covered in list_holds(app.runtime, include_released=include_released):
+    actor = staff_actor(app, token_file)
+    for hold, covered in list_holds(app.runtime, actor, include_released=include_released):
         scope = f"customer {hold.customer_id}" if hold.customer_id else "recordings"
         state = f"released {hold.released_at:%Y-%m-%d}" if hold.released_at else "open"
         until = f" until {hold.until:%Y-%m-%d}" if hold.until else ""

@@ -20,7 +20,7 @@ from recarchive.cli.common import (
     pass_app,
     work_remains,
 )
-from recarchive.cli.lookup_cmd import TOKEN_OPTION, client_name, principal_from
+from recarchive.cli.staff import TOKEN_OPTION, client_name, principal_from
 from recarchive.privacy.erasure import erase_subject
 from recarchive.privacy.export import export_subject
 from recarchive.privacy.models import RequestKind, RequestStatus

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import getpass
 import uuid
+from pathlib import Path
 
 import click
 
 from recarchive.cli.common import AppContext, pass_app
+from recarchive.cli.staff import TOKEN_OPTION, staff_actor
 from recarchive.privacy.reasons import correct_reasons
 
 
@@ -18,12 +19,7 @@ from recarchive.privacy.reasons import correct_reasons
 )
 @click.option("--add", multiple=True, help="Add this reason code (repeatable).")
 @click.option("--remove", multiple=True, help="Remove this reason code (repeatable).")
-@click.option(
-    "--by",
-    "actor",
-    default=None,
-    help="Staff member making the correction (default: the login name).",
-)
+@TOKEN_OPTION
 @pass_app
 def tag_command(
     app: AppContext,
@@ -31,17 +27,19 @@ def tag_command(
     replace: tuple[str, ...],
     add: tuple[str, ...],
     remove: tuple[str, ...],
-    actor: str | None,
+    token_file: Path | None,
 ) -> None:
-    """Correct the reason codes of RECORDING_ID; the change goes to the audit log."""
+    """Correct the reason codes of RECORDING_ID; the change goes to the audit log.
+
+    Made by the member of staff whose token is given, with the API's role check.
+    """
     if not (replace or add or remove):
         raise click.UsageError("give --reason, --add or --remove")
     change = correct_reasons(
         app.runtime.sessions,
         recording_id,
         taxonomy=app.settings.reasons.codes,
-        actor=actor or getpass.getuser(),
-        actor_role="cli",
+        actor=staff_actor(app, token_file),
         replace=list(replace) or None,
         add=add,
         remove=remove,

@@ -8,7 +8,9 @@ from collections.abc import Collection
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from recarchive.access.actors import Actor
 from recarchive.access.audit import append_event
+from recarchive.access.policy import Action
 from recarchive.catalogue.database import transaction
 from recarchive.catalogue.models import ReasonSource, Recording, RecordingReason
 from recarchive.errors import InvalidInputError, NotFoundError
@@ -40,9 +42,7 @@ def correct_reasons(
     recording_id: uuid.UUID,
     *,
     taxonomy: Collection[str],
-    actor: str,
-    actor_role: str | None = None,
-    client_addr: str | None = None,
+    actor: Actor,
     replace: Collection[str] | None = None,
     add: Collection[str] = (),
     remove: Collection[str] = (),
@@ -50,8 +50,11 @@ def correct_reasons(
     """Set (``replace``), add or remove reason codes; the old and new codes go to the audit log.
 
     Raises :class:`RecordingNotFound` and :class:`UnknownReasonCode` (naming
-    the code and the known ones). A change that changes nothing is not logged.
+    the code and the known ones), :class:`~recarchive.access.policy.Forbidden`
+    unless ``actor`` may correct reason codes. A change that changes nothing
+    is not logged.
     """
+    actor.require(Action.TAG)
     unknown = sorted({*(replace or ()), *add, *remove} - set(taxonomy))
     if unknown:
         raise UnknownReasonCode(
@@ -79,9 +82,9 @@ def correct_reasons(
         ]
         append_event(
             session,
-            actor=actor,
-            actor_role=actor_role,
-            client_addr=client_addr,
+            actor=actor.name,
+            actor_role=actor.role_name,
+            client_addr=actor.client_addr,
             action="reasons.correct",
             recording_id=recording_id,
             details={"before": list(before), "after": list(after)},

@@ -20,7 +20,9 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
+from recarchive.access.actors import Actor
 from recarchive.access.audit import append_event
+from recarchive.access.policy import Action
 from recarchive.catalogue.database import lock_for_write, transaction, utcnow
 from recarchive.catalogue.models import Recording, RecordingCandidate, RecordingStatus
 from recarchive.errors import ConflictError, NotFoundError, StoreError
@@ -70,12 +72,10 @@ def place_hold(
     *,
     case_ref: str,
     reason: str,
-    actor: str,
+    actor: Actor,
     recording_ids: Sequence[uuid.UUID] = (),
     customer_id: str | None = None,
     until: dt.datetime | None = None,
-    actor_role: str | None = None,
-    client_addr: str | None = None,
 ) -> HoldSummary:
     """Place a hold on recordings or on a customer; retag the objects; audit it.
 
@@ -83,7 +83,9 @@ def place_hold(
     recordings already being deleted, an ``until`` in the past, or neither
     recordings nor a customer. The objects are retagged before the hold is
     committed: if the store fails, no hold is recorded and the error says so.
+    :class:`~recarchive.access.policy.Forbidden` unless ``actor`` may place holds.
     """
+    actor.require(Action.HOLD_PLACE)
     now = utcnow()
     if bool(recording_ids) == bool(customer_id):
         raise HoldError("give recording ids or a customer id (one of them)")
@@ -111,7 +113,7 @@ def place_hold(
             case_ref=case_ref.strip(),
             reason=reason.strip(),
             customer_id=customer_id,
-            placed_by=actor,
+            placed_by=actor.name,
             until=until,
         )
         hold.recordings = (
@@ -121,11 +123,11 @@ def place_hold(
         session.flush()
         append_event(
             session,
-            actor=actor,
-            actor_role=actor_role,
+            actor=actor.name,
+            actor_role=actor.role_name,
             action="hold.place",
             case_ref=hold.case_ref,
-            client_addr=client_addr,
+            client_addr=actor.client_addr,
             details={
                 "hold_id": str(hold.id),
                 "customer_hold": customer_id is not None,
@@ -189,10 +191,8 @@ def release_hold(
     runtime: Runtime,
     hold_id: uuid.UUID,
     *,
-    actor: str,
+    actor: Actor,
     reason: str,
-    actor_role: str | None = None,
-    client_addr: str | None = None,
 ) -> HoldSummary:
     """Release a hold; recordings under no other hold get their retention class back.
 
@@ -200,7 +200,9 @@ def release_hold(
     naming when and by whom). A recording whose retention has ended is then
     deleted by the next expiry run; one waiting for a data subject's erasure
     is erased at once (:data:`~recarchive.retention.events.HOLD_RELEASED`).
+    :class:`~recarchive.access.policy.Forbidden` unless ``actor`` may release holds.
     """
+    actor.require(Action.HOLD_RELEASE)
     now = utcnow()
     with transaction(runtime.sessions) as session:
         lock_for_write(session)
@@ -213,7 +215,7 @@ def release_hold(
                 f"by {hold.released_by}"
             )
         hold.released_at = now
-        hold.released_by = actor
+        hold.released_by = actor.name
         hold.release_reason = reason
         covered = _covered(session, hold)
         session.flush()
@@ -221,11 +223,11 @@ def release_hold(
         freed = [r for r in covered if r.id not in still_held]
         append_event(
             session,
-            actor=actor,
-            actor_role=actor_role,
+            actor=actor.name,
+            actor_role=actor.role_name,
             action="hold.release",
             case_ref=hold.case_ref,
-            client_addr=client_addr,
+            client_addr=actor.client_addr,
             details={"hold_id": str(hold.id), "reason": reason, "recordings_freed": len(freed)},
         )
     # After the commit: a failed retag only delays the backstop.
@@ -245,8 +247,11 @@ def _covered(session: Session, hold: Hold) -> list[Recording]:
     return list(session.scalars(statement))
 
 
-def list_holds(runtime: Runtime, *, include_released: bool = False) -> list[tuple[Hold, int]]:
-    """Holds with the number of recordings each covers now, newest first."""
+def list_holds(
+    runtime: Runtime, actor: Actor, *, include_released: bool = False
+) -> list[tuple[Hold, int]]:
+    """Holds with the number of recordings each covers now, newest first (if ``actor`` may)."""
+    actor.require(Action.HOLD_LIST)
     with runtime.sessions() as session:
         statement = select(Hold).order_by(Hold.placed_at.desc())
         if not include_released:

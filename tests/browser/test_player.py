@@ -40,6 +40,7 @@ from recarchive.catalogue.restrictions import ProcessingRestriction, Restriction
 from recarchive.config import load_settings
 from recarchive.retention.holds import place_hold
 from recarchive.runtime import Runtime
+from tests.actors import staff
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -184,7 +185,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
         runtime,
         case_ref="DISPUTE-1",
         reason="billing dispute",
-        actor="privacy-officer",
+        actor=staff("privacy-officer"),
         recording_ids=[ids[HELD.agent]],
     )
     tokens = {

@@ -22,7 +22,8 @@ import pytest
 from sqlalchemy import func, select
 
 from recarchive.access.audit import verify_chain
-from recarchive.access.models import AuditEvent
+from recarchive.access.models import AuditEvent, Role
+from recarchive.access.services import add_user
 from recarchive.catalogue.intake import WorkItem, WorkState
 from recarchive.catalogue.models import CustomerMatch, Recording
 from recarchive.config import load_settings
@@ -192,10 +193,18 @@ def test_tag_corrects_reason_codes_and_is_audited(
     try:
         with runtime.sessions() as session:
             recording_id = session.scalars(select(Recording.id)).first()
-        first = run_cli("tag", str(recording_id), "--reason", "moving", "--by", "maija", env=env)
+        anonymous = run_cli("tag", str(recording_id), "--reason", "moving", env=env)
+        assert anonymous.returncode == 2  # a correction is a person's: no token, no change
+        trainer = add_user(runtime, "tiina", Role.QA_TRAINER, actor="admin").token
+        refused = run_cli("tag", str(recording_id), "--reason", "moving",
+                          env={**env, "RECARCHIVE_USER_TOKEN": trainer})  # fmt: skip
+        assert "role qa_trainer may not correct reason codes" in error_lines(refused)[0]
+        token = add_user(runtime, "maija", Role.DISPUTE_HANDLER, actor="admin").token
+        env = {**env, "RECARCHIVE_USER_TOKEN": token}
+        first = run_cli("tag", str(recording_id), "--reason", "moving", env=env)
         assert first.returncode == 0, first.stderr
         assert first.stdout.strip().endswith("-> moving")
-        second = run_cli("tag", str(recording_id), "--add", "billing", "--by", "maija", env=env)
+        second = run_cli("tag", str(recording_id), "--add", "billing", env=env)
         assert second.stdout.strip().endswith("-> billing, moving")
         bad = run_cli("tag", str(recording_id), "--add", "gossip", env=env)
         assert bad.returncode == 1
@@ -205,9 +214,14 @@ def test_tag_corrects_reason_codes_and_is_audited(
         assert "no recording 00000000-0000-0000-0000-000000000000" in error_lines(missing)[0]
 
         with runtime.sessions() as session:
-            events = session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
-            assert [e.action for e in events] == ["reasons.correct", "reasons.correct"]
+            events = session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.action == "reasons.correct")
+                .order_by(AuditEvent.seq)
+            ).all()
+            assert len(events) == 2
             assert events[0].actor == "maija"
+            assert events[0].actor_role == "dispute_handler"
             assert events[0].recording_id == recording_id
             assert events[1].details == {"before": ["moving"], "after": ["billing", "moving"]}
         assert verify_chain(runtime.sessions).intact

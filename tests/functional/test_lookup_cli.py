@@ -199,3 +199,32 @@ def test_without_a_valid_token_nothing_is_shown(run_cli: Runner, world: World) -
     bad = run_cli("lookup", env={**world.env, "RECARCHIVE_USER_TOKEN": f"rca_{uuid.uuid4().hex}_x"})
     assert_one_line_error(bad, "invalid or expired token")
     assert verify_chain(world.runtime.sessions).intact
+
+
+def test_holds_from_the_shell_are_a_person_s_with_their_token(
+    run_cli: Runner, world: World
+) -> None:
+    recording = str(world.recordings[0].id)
+    anonymous = run_cli("hold", "add", recording, "--case", "D-SHELL", "--reason", "x",
+                        env=world.env)  # fmt: skip
+    assert anonymous.returncode == 2
+    assert "give your API token" in anonymous.stderr
+    by_name = run_cli("hold", "add", recording, "--case", "D-SHELL", "--reason", "x",
+                      "--by", "someone-else", env=world.as_role(Role.DISPUTE_HANDLER))  # fmt: skip
+    assert by_name.returncode == 2  # no --by: nobody acts under another's name
+    trainer = run_cli("hold", "add", recording, "--case", "D-SHELL", "--reason", "x",
+                      env=world.as_role(Role.QA_TRAINER))  # fmt: skip
+    assert_one_line_error(trainer, "role qa_trainer may not place holds")
+    placed = run_cli("hold", "add", recording, "--case", "D-SHELL", "--reason", "billing dispute",
+                     env=world.as_role(Role.DISPUTE_HANDLER))  # fmt: skip
+    assert placed.returncode == 0, placed.stderr
+    hold_id = placed.stdout.split()[1]
+    [event] = [e for e in world.events("hold.place") if e.case_ref == "D-SHELL"]
+    assert event.actor_role == "dispute_handler"
+    assert event.actor != "someone-else"
+    assert (event.client_addr or "").startswith("shell:")
+    listed = run_cli("hold", "list", env=world.as_role(Role.DISPUTE_HANDLER))
+    assert hold_id in listed.stdout
+    assert run_cli("hold", "list", env=world.as_role(Role.QA_TRAINER)).returncode == 1
+    released = run_cli("hold", "release", hold_id, env=world.as_role(Role.DISPUTE_HANDLER))
+    assert released.returncode == 0, released.stderr

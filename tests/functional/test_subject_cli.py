@@ -41,6 +41,7 @@ from recarchive.privacy.visibility import restrictions_for
 from recarchive.retention.holds import place_hold, release_hold
 from recarchive.retention.models import Tombstone
 from recarchive.runtime import Runtime
+from tests.actors import staff
 from tests.api_fixtures import (
     IDENTITY_HASH_KEY,
     PERSONAL,
@@ -194,7 +195,7 @@ def test_show_finds_the_subject_by_customer_number_and_identity_code(
     run_cli: Runner, world: World, tmp_path: Path
 ) -> None:
     person = world.person(3)
-    place_hold(world.runtime, case_ref="D-SHOW", reason="dispute", actor="dispute_handler",
+    place_hold(world.runtime, case_ref="D-SHOW", reason="dispute", actor=staff("dispute_handler"),
                recording_ids=[person.recordings[0].id])  # fmt: skip
     env = world.as_role(P)
     text = ok(run_cli("subject", "show", "--customer", person.customer_id, env=env)).stdout
@@ -379,7 +380,7 @@ def test_erase_waits_for_a_hold_and_finishes_when_it_is_released(
     person = world.person(2)
     held, free = person.recordings
     hold = place_hold(world.runtime, case_ref="D-CLI", reason="billing dispute",
-                      actor="dispute_handler", recording_ids=[held.id])  # fmt: skip
+                      actor=staff("dispute_handler"), recording_ids=[held.id])  # fmt: skip
     env = world.as_role(P)
     asked = run_cli("subject", "erase", "--customer", person.customer_id, env=env)
     assert asked.returncode == 1
@@ -401,7 +402,7 @@ def test_erase_waits_for_a_hold_and_finishes_when_it_is_released(
     assert world.runtime.store.exists(held.object_key)
     assert request_of(world, request_id).status.value == "pending"
 
-    release_hold(world.runtime, hold.hold.id, actor="dispute_handler", reason="case closed")
+    release_hold(world.runtime, hold.hold.id, actor=staff("dispute_handler"), reason="case closed")
     assert not world.runtime.store.exists(held.object_key)
     done = request_of(world, request_id)
     assert done.status.value == "completed"

@@ -34,6 +34,7 @@ from recarchive.catalogue.restrictions import ProcessingRestriction, Restriction
 from recarchive.retention.expiry import expire_recordings
 from recarchive.retention.holds import place_hold
 from recarchive.runtime import Runtime
+from tests.actors import staff
 from tests.api_fixtures import (
     ApiClient,
     RoleClient,
@@ -104,7 +105,7 @@ def world(catalogue_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             reasons=["moving"], agent="agent-anna", queue="billing-q", direction="internal",
         ),
     }  # fmt: skip
-    place_hold(runtime, case_ref="D-1", reason="billing dispute", actor="setup",
+    place_hold(runtime, case_ref="D-1", reason="billing dispute", actor=staff("setup"),
                recording_ids=[rec["c"].id])  # fmt: skip
     # Seven recordings for paging, two of them at the same second.
     base = dt.datetime(2024, 6, 1, 10, 0, tzinfo=dt.UTC)

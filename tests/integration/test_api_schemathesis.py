@@ -31,6 +31,7 @@ from recarchive.api.app import create_app
 from recarchive.config import load_settings
 from recarchive.retention.holds import place_hold
 from recarchive.runtime import Runtime
+from tests.actors import staff
 from tests.api_fixtures import (
     add_customer,
     add_recording,
@@ -74,7 +75,9 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
             customer_id="C-1", caller_number="040 123 4567", reasons=["billing"],
             agent="agent-1", queue="queue-1", channels=1 + index % 2,
         )  # fmt: skip
-    place_hold(runtime, case_ref="D-1", reason="dispute", actor="setup", recording_ids=REAL_IDS[:1])
+    place_hold(
+        runtime, case_ref="D-1", reason="dispute", actor=staff("setup"), recording_ids=REAL_IDS[:1]
+    )
     yield Fuzzed(runtime, create_app(runtime), role_tokens)
     close_runtime(runtime)
 

@@ -42,6 +42,7 @@ from recarchive.retention.expiry import expire_recordings
 from recarchive.retention.holds import HoldError, place_hold, release_hold
 from recarchive.retention.models import Hold, HoldRecording, Tombstone
 from recarchive.runtime import Runtime
+from tests.actors import staff
 
 DAY = dt.timedelta(days=1)
 OFFICER = Principal(uuid.uuid4(), "officer", Role.PRIVACY_OFFICER, uuid.uuid4())
@@ -130,7 +131,7 @@ def test_holds_placed_while_expiry_runs_are_never_lost(
                         holder,
                         case_ref="DISPUTE-1",
                         reason="billing dispute",
-                        actor="handler",
+                        actor=staff("handler"),
                         recording_ids=[recording_id],
                     )
                 except HoldError:
@@ -200,7 +201,7 @@ class HoldsAndExpiry(RuleBasedStateMachine):
                 self.runtime,
                 case_ref="CASE",
                 reason="dispute",
-                actor="handler",
+                actor=staff("handler"),
                 recording_ids=[recording_id],
             )
         except HoldError:
@@ -213,7 +214,11 @@ class HoldsAndExpiry(RuleBasedStateMachine):
     @rule(target=holds, customer=st.sampled_from(["C1", "C2"]))
     def hold_customer(self, customer: str) -> uuid.UUID:
         summary = place_hold(
-            self.runtime, case_ref="CASE", reason="claim", actor="handler", customer_id=customer
+            self.runtime,
+            case_ref="CASE",
+            reason="claim",
+            actor=staff("handler"),
+            customer_id=customer,
         )
         self.open_holds[summary.hold.id] = (frozenset(), customer)
         return summary.hold.id
@@ -222,7 +227,7 @@ class HoldsAndExpiry(RuleBasedStateMachine):
     def release(self, hold_id: uuid.UUID | None) -> None:
         if hold_id is None or hold_id not in self.open_holds:
             return
-        release_hold(self.runtime, hold_id, actor="handler", reason="settled")
+        release_hold(self.runtime, hold_id, actor=staff("handler"), reason="settled")
         del self.open_holds[hold_id]
         for recording_id in list(self.erasure_waits):
             if recording_id not in self.deleted and not self.held(recording_id):

@@ -42,6 +42,7 @@ from recarchive.retention.tasks import NIGHTLY_ACTION, run_nightly_if_due
 from recarchive.runtime import Runtime
 from recarchive.storage.filesystem import FilesystemObjectStore
 from recarchive.storage.interfaces import ObjectInfo, ObjectReader
+from tests.actors import staff
 from tests.integration.test_retention import DAY, T0, add_recording, runtime, state  # noqa: F401
 from tests.integration.test_store_sweep import abandon_write, leftovers
 
@@ -118,7 +119,9 @@ def test_an_object_lost_before_its_time_is_reported(runtime: Runtime) -> None:
 
 def test_a_held_recording_whose_object_is_gone_is_reported_apart(runtime: Runtime) -> None:
     held = add_recording(runtime, retain_until=T0)
-    place_hold(runtime, case_ref="D-1", reason="dispute", actor="maija", recording_ids=[held.id])
+    place_hold(
+        runtime, case_ref="D-1", reason="dispute", actor=staff("maija"), recording_ids=[held.id]
+    )
     runtime.store.delete(held.object_key)
     report = reconcile_store(runtime)
     assert (report.held_missing, report.held_missing_ids) == (1, [str(held.id)])

@@ -30,6 +30,7 @@ from recarchive.retention.models import Hold, HoldRecording, Tombstone
 from recarchive.retention.tasks import run_nightly_if_due
 from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import DeleteResult
+from tests.actors import staff
 from tests.s3env import s3_environment
 
 T0 = dt.datetime(2025, 1, 10, 8, 0, tzinfo=dt.UTC)
@@ -121,21 +122,21 @@ def test_expiry_deletes_what_is_due_and_leaves_tombstones(runtime: Runtime) -> N
 
 def test_a_held_recording_waits_for_the_release_of_every_hold(runtime: Runtime) -> None:
     recording = add_recording(runtime, retain_until=T0)
-    first = place_hold(runtime, case_ref="D-1", reason="billing dispute", actor="maija",
+    first = place_hold(runtime, case_ref="D-1", reason="billing dispute", actor=staff("maija"),
                        recording_ids=[recording.id])  # fmt: skip
-    second = place_hold(runtime, case_ref="L-7", reason="legal claim", actor="pekka",
+    second = place_hold(runtime, case_ref="L-7", reason="legal claim", actor=staff("pekka"),
                         recording_ids=[recording.id])  # fmt: skip
     assert runtime.store.get_tags(recording.object_key) == {"retention-class": "held"}
     report = expire_recordings(runtime, now=T0 + 10 * DAY)
     assert (report.deleted, report.held_skipped) == (0, 1)
 
-    release_hold(runtime, first.hold.id, actor="maija", reason="settled")
+    release_hold(runtime, first.hold.id, actor=staff("maija"), reason="settled")
     assert runtime.store.get_tags(recording.object_key) == {"retention-class": "held"}
     assert expire_recordings(runtime, now=T0 + 10 * DAY).deleted == 0
     with pytest.raises(HoldError, match="already released"):
-        release_hold(runtime, first.hold.id, actor="maija", reason="again")
+        release_hold(runtime, first.hold.id, actor=staff("maija"), reason="again")
 
-    release_hold(runtime, second.hold.id, actor="pekka", reason="withdrawn")
+    release_hold(runtime, second.hold.id, actor=staff("pekka"), reason="withdrawn")
     assert runtime.store.get_tags(recording.object_key) == {"retention-class": "standard"}
     assert expire_recordings(runtime, now=T0 + 10 * DAY).deleted == 1
     with runtime.sessions() as session:
@@ -145,7 +146,9 @@ def test_a_held_recording_waits_for_the_release_of_every_hold(runtime: Runtime) 
 
 def test_a_customer_hold_covers_recordings_that_arrive_later(runtime: Runtime) -> None:
     before = add_recording(runtime, retain_until=T0, customer_id="C-9")
-    hold = place_hold(runtime, case_ref="D-2", reason="dispute", actor="maija", customer_id="C-9")
+    hold = place_hold(
+        runtime, case_ref="D-2", reason="dispute", actor=staff("maija"), customer_id="C-9"
+    )
     assert hold.recordings == 1
     after = add_recording(runtime, retain_until=T0, customer_id="C-9")
     other = add_recording(runtime, retain_until=T0, customer_id="C-10")
@@ -159,17 +162,19 @@ def test_hold_bad_input(runtime: Runtime) -> None:
     recording = add_recording(runtime, retain_until=T0 + DAY)
     unknown = uuid.uuid4()
     with pytest.raises(HoldError, match=f"no recording {unknown}; nothing was held"):
-        place_hold(runtime, case_ref="D", reason="r", actor="a",
+        place_hold(runtime, case_ref="D", reason="r", actor=staff("a"),
                    recording_ids=[recording.id, unknown])  # fmt: skip
     with pytest.raises(HoldNotFound):
-        release_hold(runtime, uuid.uuid4(), actor="a", reason="r")
+        release_hold(runtime, uuid.uuid4(), actor=staff("a"), reason="r")
     with pytest.raises(HoldError, match="in the past"):
-        place_hold(runtime, case_ref="D", reason="r", actor="a", recording_ids=[recording.id],
-                   until=T0)  # fmt: skip
+        place_hold(runtime, case_ref="D", reason="r", actor=staff("a"),
+                   recording_ids=[recording.id], until=T0)  # fmt: skip
     with transaction(runtime.sessions) as session:
         session.get_one(Recording, recording.id).status = RecordingStatus.DELETING
     with pytest.raises(HoldError, match="is being deleted"):
-        place_hold(runtime, case_ref="D", reason="r", actor="a", recording_ids=[recording.id])
+        place_hold(
+            runtime, case_ref="D", reason="r", actor=staff("a"), recording_ids=[recording.id]
+        )
     with runtime.sessions() as session:
         assert session.scalars(select(Hold)).all() == []
 
@@ -246,7 +251,7 @@ def test_property_nothing_early_nothing_held_everything_else(
     recordings = [add_recording(runtime, retain_until=T0 + n * DAY) for n in offsets]
     held_ids = {recordings[i].id for i in held if i < len(recordings)}
     if held_ids:
-        place_hold(runtime, case_ref="P", reason="property", actor="t",
+        place_hold(runtime, case_ref="P", reason="property", actor=staff("t"),
                    recording_ids=sorted(held_ids))  # fmt: skip
     now = T0 + advance * DAY
     expire_recordings(runtime, now=now)
@@ -294,7 +299,9 @@ def test_apply_reports_then_changes_retention_after_a_policy_change(runtime: Run
 
 def test_apply_refuses_to_shorten_held_recordings(runtime: Runtime) -> None:
     recording = add_recording(runtime, retain_until=T0 + 100 * DAY)
-    place_hold(runtime, case_ref="D", reason="dispute", actor="a", recording_ids=[recording.id])
+    place_hold(
+        runtime, case_ref="D", reason="dispute", actor=staff("a"), recording_ids=[recording.id]
+    )
     shorter = runtime_with(runtime, RetentionSettings(default_days=30))
     try:
         with pytest.raises(PolicyChangeRefused, match="shorten the retention of 1 held"):

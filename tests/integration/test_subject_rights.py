@@ -49,6 +49,7 @@ from recarchive.retention.models import Tombstone
 from recarchive.retention.tasks import NIGHTLY_ACTION, run_nightly_if_due
 from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import DeleteResult
+from tests.actors import staff
 from tests.api_fixtures import (
     PERSONAL,
     ApiClient,
@@ -494,8 +495,8 @@ def test_export_through_the_api(store_world: World, tmp_path: Path) -> None:
     runtime, privacy = world.runtime, world.as_role(P)
     person = new_person(world, 3, reasons=["billing", "moving"])
     held, played = person.recordings[0], person.recordings[1]
-    place_hold(runtime, case_ref="D-EXPORT", reason="billing dispute", actor="dispute_handler",
-               recording_ids=[held.id])  # fmt: skip
+    place_hold(runtime, case_ref="D-EXPORT", reason="billing dispute",
+               actor=staff("dispute_handler"), recording_ids=[held.id])  # fmt: skip
     response = world.as_role(D).get(audio(played), params={"purpose": "dispute", "case": "D-9"})
     assert response.status_code == 200, response.text
     assert world.as_role(Q).get(f"{RECORDINGS}/{played.id}").status_code == 200
@@ -870,14 +871,15 @@ def test_erasure_waits_for_a_hold_and_finishes_when_it_is_released(store_world: 
 def test_erasure_waits_for_a_customer_hold(world: World) -> None:
     runtime = world.runtime
     person = new_person(world, 2)
-    summary = place_hold(runtime, case_ref="L-7", reason="legal claim", actor="privacy_officer",
+    summary = place_hold(runtime, case_ref="L-7", reason="legal claim",
+                         actor=staff("privacy_officer"),
                          customer_id=person.customer_id)  # fmt: skip
     report = erase_subject(runtime, world.officer, SubjectQuery(number=person.number))
     assert report.status is RequestStatus.PENDING
     assert report.erased == []
     assert {str(k) for k in report.waiting} == person.ids
     assert {h["case_ref"] for hs in report.waiting.values() for h in hs} == {"L-7"}
-    release_hold(runtime, summary.hold.id, actor="privacy_officer", reason="settled")
+    release_hold(runtime, summary.hold.id, actor=staff("privacy_officer"), reason="settled")
     request = request_row(runtime, report.request_id)
     assert request.status is RequestStatus.COMPLETED
     assert sorted(request.outcome["erased_ids"]) == sorted(person.ids)
@@ -892,8 +894,8 @@ def test_the_nightly_run_finishes_an_erasure_the_release_could_not(
     runtime = world.runtime
     person = new_person(world, 2)
     held = person.recordings[1]
-    summary = place_hold(runtime, case_ref="D-NIGHT", reason="dispute", actor="dispute_handler",
-                         recording_ids=[held.id])  # fmt: skip
+    summary = place_hold(runtime, case_ref="D-NIGHT", reason="dispute",
+                         actor=staff("dispute_handler"), recording_ids=[held.id])  # fmt: skip
     report = erase_subject(runtime, world.officer, SubjectQuery(customer_id=person.customer_id))
     assert report.status is RequestStatus.PENDING
 
@@ -1317,7 +1319,17 @@ def test_only_privacy_officers_handle_subject_requests(world: World, role: Role)
         error = assert_error(response, 403, "forbidden")
         assert "handle data-subject requests" in error["message"], (method, url)
     assert_error(world.api.anonymous().get("/api/v1/subject-requests"), 401, "unauthenticated")
-    assert counts(world.runtime) == before
+    after = counts(world.runtime)
+    refusals = after.pop("audit_events") - before.pop("audit_events")
+    assert after == before  # nothing changed but the record of the refusals
+    # Each refusal is on record, up to the rate limit per client and reason (the
+    # module's other tests refused from the same client within the minute).
+    assert 0 < refusals <= len(PRIVACY_ENDPOINTS) + 1
+    with world.runtime.sessions() as session:
+        actions = session.scalars(
+            select(AuditEvent.action).order_by(AuditEvent.seq.desc()).limit(refusals)
+        ).all()
+    assert set(actions) <= {"access.refused", "auth.refused", "refusals.suppressed"}
     assert recording_row(world.runtime, person.recordings[0].id) is not None
 
 
