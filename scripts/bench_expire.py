@@ -26,7 +26,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench_s3 import CREATED, client, remove_buckets
+from bench_s3 import CREATED, client, remove_buckets, require_environment
 from sqlalchemy import insert
 
 REPO = Path(__file__).resolve().parent.parent
@@ -124,20 +124,25 @@ def single_deletes(count: int, workers: int) -> float:
 
 
 def main() -> None:
+    options = parse_arguments()
+    require_environment("bench_expire.py")
     try:
-        run()
+        run(options)
     finally:
         remove_buckets()
 
 
-def run() -> None:
+def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100_000, help="due recordings")
     parser.add_argument("--workers", type=int, default=16, help="threads filling the buckets")
     parser.add_argument("--delete-workers", type=int, default=1,
                         help="concurrency of the one-DELETE-per-object baseline "
                         "(expiry itself sends one request at a time)")  # fmt: skip
-    options = parser.parse_args()
+    return parser.parse_args()
+
+
+def run(options: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="recarchive-bench-expire-"))
     results: dict[str, float] = {}
     for label, count in (("quarter", options.count // 4), ("full", options.count)):

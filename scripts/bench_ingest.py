@@ -41,21 +41,14 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from bench_s3 import CREATED, client, remove_buckets
+from bench_s3 import CREATED, client, remove_buckets, require_environment
 
 REPO = Path(__file__).resolve().parent.parent
 GENERATOR = REPO / "scripts" / "gen_calls.py"
 
 
 def s3_environment() -> dict[str, str]:
-    needed = ("RECARCHIVE_S3_ENDPOINT_URL", "RECARCHIVE_S3_ACCESS_KEY_ID",
-              "RECARCHIVE_S3_SECRET_ACCESS_KEY")  # fmt: skip
-    missing = [name for name in needed if not os.environ.get(name)]
-    if missing:
-        sys.exit(f'set {", ".join(missing)}: eval "$(scripts/s3-server start)"')
-    return {
-        name: os.environ[name] for name in (*needed, "RECARCHIVE_S3_REGION") if name in os.environ
-    }
+    return require_environment("bench_ingest.py")
 
 
 def generate(corpus: Path, count: int, min_s: float, max_s: float) -> list[Path]:

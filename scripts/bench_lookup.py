@@ -1407,6 +1407,10 @@ def main() -> None:
             '(eval "$(scripts/s3-server start)"), or pass --no-bucket'
         )
         bucket = False
+    if bucket:  # the endpoint without its keys: one line, exit status 2
+        from bench_s3 import require_environment
+
+        require_environment("bench_lookup.py")
     work = options.work or Path(tempfile.mkdtemp(prefix="recarchive-bench-lookup-"))
     work.mkdir(parents=True, exist_ok=True)
     backends = ["sqlite", "postgresql"] if options.backend == "both" else [options.backend]

@@ -8,14 +8,33 @@ prints.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
+#: The variables ``scripts/s3-server start`` prints, which every S3 benchmark needs.
+NEEDED = ("RECARCHIVE_S3_ENDPOINT_URL", "RECARCHIVE_S3_ACCESS_KEY_ID",
+          "RECARCHIVE_S3_SECRET_ACCESS_KEY")  # fmt: skip
+
 #: Buckets the running benchmark created; :func:`remove_buckets` empties and removes them
 #: (the test server's disk is small).
 CREATED: list[str] = []
+
+
+def require_environment(script: str) -> dict[str, str]:
+    """The S3 variables, or one line on stderr naming what is missing and exit status 2."""
+    missing = [name for name in NEEDED if not os.environ.get(name)]
+    if missing:
+        print(
+            f'{script}: set {", ".join(missing)} first: eval "$(scripts/s3-server start)"',
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    return {
+        name: os.environ[name] for name in (*NEEDED, "RECARCHIVE_S3_REGION") if name in os.environ
+    }
 
 
 def client() -> Any:

@@ -28,7 +28,13 @@ from recarchive.api.schemas import (
     SearchOut,
 )
 from recarchive.errors import RecArchiveError
-from recarchive.lookup.filters import FilterError, SearchFilters, parse_filters
+from recarchive.lookup.filters import (
+    STARTED_FROM_MEANING,
+    STARTED_TO_MEANING,
+    FilterError,
+    SearchFilters,
+    parse_filters,
+)
 from recarchive.lookup.services import AudioAccess, get_recording, open_audio, search
 from recarchive.lookup.views import AudioMissing
 from recarchive.media.transcode import PlaybackFormat, transcode_for_playback
@@ -110,9 +116,20 @@ def search_recordings(
         Query(max_length=64, description="Henkilötunnus or Y-tunnus; prefer POST /search."),
     ] = None,
     from_: Annotated[
-        str | None, Query(alias="from", max_length=64, description="ISO date or time.")
+        str | None,
+        Query(
+            alias="from",
+            max_length=64,
+            description=STARTED_FROM_MEANING,
+        ),
     ] = None,
-    to: Annotated[str | None, Query(max_length=64, description="ISO date or time.")] = None,
+    to: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description=STARTED_TO_MEANING,
+        ),
+    ] = None,
     reason: Annotated[list[str] | None, Query(max_length=20)] = None,
     agent: Annotated[str | None, Query(max_length=128)] = None,
     queue: Annotated[str | None, Query(max_length=128)] = None,

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from recarchive.lookup.filters import STARTED_FROM_MEANING, STARTED_TO_MEANING
+
 #: Control characters other than tab and line breaks: never in any request field.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -145,8 +147,10 @@ class SearchIn(RequestBody):
     customer_id: str | None = Field(default=None, max_length=128)
     number: str | None = Field(default=None, max_length=64)
     identity_code: str | None = Field(default=None, max_length=64)
-    from_: str | None = Field(default=None, alias="from", max_length=64)
-    to: str | None = Field(default=None, max_length=64)
+    from_: str | None = Field(
+        default=None, alias="from", max_length=64, description=STARTED_FROM_MEANING
+    )
+    to: str | None = Field(default=None, max_length=64, description=STARTED_TO_MEANING)
     reason: list[str] = Field(default_factory=list, max_length=20)
     agent: str | None = Field(default=None, max_length=128)
     queue: str | None = Field(default=None, max_length=128)

@@ -263,7 +263,7 @@ def recording_relink(
 ) -> dict[str, Any]:
     """Rectify the customer a recording is linked to; the old link stays in the audit log."""
     require(principal.role, Action.SUBJECT)
-    before, after = relink_recording(
+    change = relink_recording(
         runtime,
         principal,
         recording_id,
@@ -271,7 +271,13 @@ def recording_relink(
         reason=body.reason,
         client_addr=client,
     )
-    return {"id": str(recording_id), "before": before, "after": after, "changed": before != after}
+    return {
+        "id": str(recording_id),
+        "before": change.before,
+        "after": change.after,
+        "candidates_before": list(change.candidates),
+        "changed": change.changed,
+    }
 
 
 @router.get("/subject-requests", responses=_ERRORS)

@@ -2,7 +2,8 @@
 
 Commands are thin: they parse options, call a service and print its report.
 Every :class:`~recarchive.errors.RecArchiveError` becomes one line on stderr
-and exit status 1, never a traceback.
+and exit status 1, never a traceback. Exit statuses: 0 all done, 1 failed,
+2 usage, 3 done but work remains (docs/operations.md, "Exit statuses").
 
 Each command's module is imported only when that command runs (or when help
 lists it): ``recarchive ingest`` does not pay for the API's or the privacy
@@ -90,7 +91,7 @@ def cli(ctx: click.Context, config_file: str | None) -> None:
 def main() -> None:
     """Console-script entry point."""
     try:
-        cli.main(standalone_mode=False)
+        status = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(1)
@@ -111,3 +112,5 @@ def main() -> None:
             err=True,
         )
         sys.exit(1)
+    if isinstance(status, int) and status:  # click.exceptions.Exit, e.g. EXIT_WORK_REMAINS
+        sys.exit(status)

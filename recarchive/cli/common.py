@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import sys
+from typing import NoReturn
 
 import click
 
@@ -42,6 +44,33 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext)
+
+#: Exit statuses, the same for every command (docs/operations.md, "Exit statuses").
+EXIT_DONE = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_WORK_REMAINS = 3
+
+
+def work_remains(message: str) -> NoReturn:
+    """End a command that did its work but left some for later: the message, exit status 3."""
+    click.echo(message, err=True)
+    raise click.exceptions.Exit(EXIT_WORK_REMAINS)
+
+
+def echo_list_summary(text: str, *, after_rows: bool) -> None:
+    """Print a listing's closing summary on stderr, after its rows on stdout.
+
+    The convention of every listing command: rows (the results) on stdout
+    only, so that a pipe gets nothing else; the summary on stderr, written
+    after stdout is flushed and, when rows were printed, after a blank line,
+    so that it never lands inside or next to the last row on a terminal or
+    in ``2>&1``.
+    """
+    sys.stdout.flush()
+    if after_rows:
+        click.echo("", err=True)
+    click.echo(text, err=True)
 
 
 def warn_loose_modes(app: AppContext) -> int:

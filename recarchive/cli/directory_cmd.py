@@ -11,15 +11,16 @@ from recarchive.catalogue.database import check_connection
 from recarchive.catalogue.directory import DirectoryImportReport, import_directory
 from recarchive.catalogue.identity import check_region
 from recarchive.catalogue.migrate import require_current_schema
-from recarchive.cli.common import AppContext, pass_app
+from recarchive.cli.common import EXIT_WORK_REMAINS, AppContext, pass_app
 from recarchive.errors import SecretMissing
 
-#: Exit status when the file was imported but some of its rows were not.
-EXIT_INVALID_ROWS = 2
+#: Exit status when the file was imported but some of its rows were not: done, but
+#: work remains (the rows to fix), as in docs/operations.md's table.
+EXIT_INVALID_ROWS = EXIT_WORK_REMAINS
 
 
 def _region(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    # UnknownRegion (exit status 1), not click's usage error, whose status 2 means invalid rows.
+    # UnknownRegion (exit status 1, one line naming the setting), not click's usage error.
     region = value.strip().upper()
     check_region(region)
     return region
@@ -59,9 +60,10 @@ def import_command(app: AppContext, file: Path, replace: bool, dry_run: bool, re
     Invalid rows are listed on stderr as 'line N: reason' and skipped; the
     other rows are loaded.
 
-    Exit status: 0 when every row loaded; 2 when some rows were invalid (or,
-    as for every command, the command line itself was wrong); 1 when FILE
-    could not be imported at all (missing, not UTF-8 CSV, wrong header).
+    Exit status: 0 when every row loaded; 3 when some rows were invalid (the
+    others loaded: done, but the invalid rows remain to be fixed); 1 when
+    FILE could not be imported at all (missing, not UTF-8 CSV, wrong
+    header); 2, as for every command, when the command line is wrong.
     """
     key = app.settings.secret("identity_hash_key")
     if key is None:
@@ -98,7 +100,7 @@ def import_command(app: AppContext, file: Path, replace: bool, dry_run: bool, re
     if dry_run:
         click.echo("dry run: nothing was written")
     if report.invalid:
-        sys.exit(EXIT_INVALID_ROWS)
+        raise click.exceptions.Exit(EXIT_INVALID_ROWS)
 
 
 def _show_progress(report: DirectoryImportReport) -> None:

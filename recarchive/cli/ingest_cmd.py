@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from recarchive.cli.common import AppContext, human_size, pass_app
+from recarchive.cli.common import AppContext, human_size, pass_app, work_remains
 from recarchive.ingest.summary import IngestSummary
 from recarchive.ingest.tasks import IngestIncomplete, run_ingest
 from recarchive.lifecycle import StopFlag
@@ -38,7 +38,10 @@ def ingest_command(
 
     Runs until stopped (SIGTERM or Ctrl-C finish the recording in hand), or
     with --once until what is there now is done. Prints a summary at the end:
-    archived, duplicates skipped, quarantined by reason, bytes in and out.
+    archived, duplicates skipped, quarantined by reason, bytes in and out,
+    what still waits. With --once, exit status 3 when items still wait
+    (in backoff, still being written, claimed elsewhere): the next run
+    takes them.
     """
     settings = app.settings
     if not settings.sources:
@@ -76,6 +79,9 @@ def ingest_command(
         if bar is not None:
             bar.render_finish()
     _print_summary(summary, as_json)
+    if once and summary.waiting != 0:
+        how_many = "an unknown number of" if summary.waiting is None else str(summary.waiting)
+        work_remains(f"{how_many} item(s) still waiting: the next run takes them")
 
 
 def _print_summary(summary: IngestSummary, as_json: bool) -> None:

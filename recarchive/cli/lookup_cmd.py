@@ -18,10 +18,15 @@ from typing import IO, Any, cast
 
 import click
 
-from recarchive.cli.common import AppContext, human_size, pass_app
+from recarchive.cli.common import AppContext, echo_list_summary, human_size, pass_app
 from recarchive.cli.staff import TOKEN_OPTION, client_name, principal_from
 from recarchive.errors import RecArchiveError
-from recarchive.lookup.filters import MAX_LIMIT, parse_filters
+from recarchive.lookup.filters import (
+    MAX_LIMIT,
+    STARTED_FROM_MEANING,
+    STARTED_TO_MEANING,
+    parse_filters,
+)
 from recarchive.lookup.services import open_audio, search
 from recarchive.lookup.views import RecordingView
 from recarchive.media.transcode import PlaybackFormat, transcode_for_playback
@@ -51,12 +56,24 @@ def _line(view: RecordingView, zone: Any) -> str:
     "--identity-code",
     help="Henkilötunnus or Y-tunnus, matched through its keyed hash ('-' reads it from stdin).",
 )
-@click.option("--from", "started_from", help="Calls that started at or after (ISO date/time).")
-@click.option("--to", "started_to", help="Calls that started before (ISO date/time).")
+@click.option(
+    "--from",
+    "started_from",
+    help=STARTED_FROM_MEANING,
+)
+@click.option(
+    "--to",
+    "started_to",
+    help=STARTED_TO_MEANING,
+)
 @click.option("--reason", multiple=True, help="Reason code (repeatable: any of them).")
-@click.option("--agent")
-@click.option("--queue")
-@click.option("--direction", type=click.Choice(["inbound", "outbound", "internal", "unknown"]))
+@click.option("--agent", help="Agent, as the telephony system names them (exact match).")
+@click.option("--queue", help="Queue the call came through (exact match).")
+@click.option(
+    "--direction",
+    type=click.Choice(["inbound", "outbound", "internal", "unknown"]),
+    help="Direction of the call.",
+)
 @click.option("--min-duration", type=float, help="Seconds.")
 @click.option("--max-duration", type=float, help="Seconds.")
 @click.option("--held/--not-held", default=None, help="Only held (or only unheld) recordings.")
@@ -140,7 +157,7 @@ def lookup_command(
             break
     if not as_json:
         more = " (more: raise --limit)" if cursor is not None else ""
-        click.echo(f"{shown} recording(s){more}", err=True)
+        echo_list_summary(f"{shown} recording(s){more}", after_rows=shown > 0)
 
 
 @click.command("get")

@@ -7,7 +7,7 @@ import uuid
 
 import click
 
-from recarchive.cli.common import AppContext, pass_app
+from recarchive.cli.common import AppContext, echo_list_summary, pass_app
 from recarchive.ingest.quarantine import counts_by_reason, list_entries, retry_entry
 
 
@@ -37,7 +37,11 @@ def list_command(
     limit: int,
     as_json: bool,
 ) -> None:
-    """List quarantine entries, oldest first, with the reason for each."""
+    """List quarantine entries, oldest first, with the reason for each.
+
+    The entries go to stdout; the count of open entries by reason follows on
+    stderr, after a blank line (--json prints entries only).
+    """
     entries = list_entries(
         app.runtime.sessions,
         reason=reason,
@@ -69,7 +73,7 @@ def list_command(
     if not as_json:
         counts = counts_by_reason(app.runtime.sessions)
         summary = ", ".join(f"{r} {n}" for r, n in counts.items()) or "none"
-        click.echo(f"open entries by reason: {summary}", err=True)
+        echo_list_summary(f"open entries by reason: {summary}", after_rows=bool(entries))
 
 
 @quarantine_group.command("retry")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import json
 import uuid
@@ -19,7 +20,7 @@ from recarchive.lifecycle import Backoff, StopFlag
 from recarchive.retention.apply import apply_policy
 from recarchive.retention.expiry import check_clock, expire_recordings
 from recarchive.retention.holds import list_holds, place_hold, release_hold
-from recarchive.retention.tasks import next_scheduled, run_nightly_if_due
+from recarchive.retention.tasks import next_scheduled, nightly_state, run_nightly_if_due
 
 
 @click.group("hold")
@@ -210,15 +211,36 @@ def scheduler_command(app: AppContext, once: bool) -> None:
             return
 
 
+def _echo_nothing_due(app: AppContext) -> None:
+    """Say why ``scheduler --once`` ran no nightly job: done (when), or running elsewhere."""
+    state = nightly_state(app.runtime)
+    why = (
+        "another process is running it now"
+        if state.done_at is None
+        else f"already done at {_local(app, state.done_at)}"
+    )
+    click.echo(
+        f"nightly run for {_local(app, state.scheduled)}: {why}; "
+        f"next run {_local(app, state.following)}"
+    )
+
+
+def _local(app: AppContext, moment: dt.datetime) -> str:
+    """A moment in the installation's zone (general.timezone), to the minute."""
+    return moment.astimezone(ZoneInfo(app.settings.general.timezone)).isoformat(timespec="minutes")
+
+
 def _scheduler_tick(app: AppContext, housekeeping: HousekeepingClock, *, once: bool) -> None:
     """Run the nightly job if due, and housekeeping when due; print what was done."""
     run = run_nightly_if_due(app.runtime)
     if run is not None:
         click.echo(
-            f"nightly run for {run.scheduled.isoformat()}: deleted {run.expiry.deleted}, "
+            f"nightly run for {_local(app, run.scheduled)}: deleted {run.expiry.deleted}, "
             f"held {run.expiry.held_skipped}, failed {run.expiry.failed}, "
             f"unsettled {run.expiry.unsettled}"
         )
+    elif once:
+        _echo_nothing_due(app)
     if run is not None or housekeeping.due():
         cleaned = housekeep_safely(app.runtime)
         housekeeping.done()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,30 @@ def split_bind(bind: str) -> tuple[str, int]:
     if not host or not 0 < port < 65536:
         raise ConfigError(f"bind address {bind!r}: give HOST:PORT, e.g. 127.0.0.1:8080")
     return host.strip("[]"), port
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """A socket bound to HOST:PORT for uvicorn, or one line saying why it cannot be.
+
+    Bound before ``serve`` says it serves: a port in use (another server, or
+    a ``serve`` still running) is one ``Error:`` line and exit status 1,
+    never "serving on …" followed by uvicorn's own failure.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        hint = " (is another server running there?)" if exc.errno == 98 else ""
+        raise ConfigError(f"cannot listen on {host}:{port}: {reason.lower()}{hint}") from None
+    except BaseException:
+        sock.close()
+        raise
+    sock.set_inheritable(True)  # the worker processes of --workers serve from it
+    return sock
 
 
 def _startup_check(runtime: Runtime) -> bool:
@@ -66,7 +92,11 @@ def uvicorn_options(host: str, port: int) -> dict[str, Any]:
         "access_log": False,
         "log_config": None,
         "server_header": False,
-        "timeout_graceful_shutdown": 10,
+        # SIGTERM: requests in hand get a second to finish, then what is
+        # still being sent is cut (a paused player's audio stream would
+        # otherwise hold the stop for the whole timeout; the player resumes
+        # it with a Range request). An idle server stops at once.
+        "timeout_graceful_shutdown": 1,
         # uvicorn would believe X-Forwarded-For and -Proto from loopback
         # (forwarded_allow_ips); recarchive.api.proxies decides, from
         # api.trusted_proxies only.
@@ -90,8 +120,10 @@ def serve_command(app: AppContext, bind: str | None, workers: int | None) -> Non
     """Serve the lookup API (/api/v1, /openapi.json) and the web player until stopped.
 
     Each process answers requests from a thread pool; --workers runs several
-    on the same address. SIGTERM or Ctrl-C finishes the requests in hand
-    and exits.
+    on the same address. A port in use is one line and exit status 1.
+    SIGTERM or Ctrl-C gives the requests in hand a second to finish (what
+    is still being sent then, such as a paused player's stream, is cut) and
+    exits; an idle server exits at once.
     """
     import uvicorn
 
@@ -100,8 +132,13 @@ def serve_command(app: AppContext, bind: str | None, workers: int | None) -> Non
 
     host, port = split_bind(bind or app.settings.api.bind)
     processes = workers or app.settings.api.workers
-    runtime = app.runtime
-    ready = _startup_check(runtime)
+    listener = bind_listener(host, port)  # first: a port in use is the first thing to say
+    try:
+        runtime = app.runtime
+        ready = _startup_check(runtime)
+    except BaseException:
+        listener.close()
+        raise
     click.echo(
         f"recarchive serving on http://{host}:{port}/ (API /api/v1, player /), "
         f"{processes} process(es)",
@@ -112,7 +149,10 @@ def serve_command(app: AppContext, bind: str | None, workers: int | None) -> Non
         pending = None if ready else functools.partial(startup_check, runtime)
         application = create_app(runtime, pending_check=pending)
         settle_heap()
-        uvicorn.run(application, **options)
+        server = uvicorn.Server(uvicorn.Config(application, **options))
+        server.run(sockets=[listener])
+        if not server.started:
+            raise click.ClickException("the server did not start: see the log above")
         return
     runtime.close()
     if app.config_file:  # the worker processes read the same settings
@@ -121,9 +161,29 @@ def serve_command(app: AppContext, bind: str | None, workers: int | None) -> Non
     make_private_dir(work)
     with tempfile.TemporaryDirectory(prefix="metrics-", dir=work) as metrics_dir:
         os.environ[MULTIPROCESS_ENV] = metrics_dir
-        uvicorn.run(
+        config = uvicorn.Config(
             "recarchive.api.app:create_app_from_environment",
             factory=True,
             workers=processes,
             **options,
         )
+        _prompt_supervisor(config, [listener]).run()
+
+
+def _prompt_supervisor(config: Any, sockets: list[socket.socket]) -> Any:
+    """uvicorn's supervisor of worker processes, stopping as soon as SIGTERM or SIGINT come.
+
+    uvicorn's own looks at its signals every half second; this one is woken
+    by them, so that an idle ``serve --workers N`` stops well within a second.
+    """
+    from uvicorn.supervisors import Multiprocess
+
+    supervisor = Multiprocess(config, sockets=sockets)
+
+    def stop(signum: int, _frame: Any) -> None:
+        supervisor.signal_queue.append(signum)
+        supervisor.should_exit.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
+    return supervisor

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from recarchive.cli.common import AppContext, human_size, pass_app
+from recarchive.cli.common import AppContext, echo_list_summary, human_size, pass_app
 from recarchive.storage.services import describe_store, selftest_store
 
 
@@ -46,5 +46,5 @@ def list_command(app: AppContext, prefix: str, limit: int) -> None:
     for count, info in enumerate(app.runtime.store.list(prefix), start=1):
         click.echo(f"{info.last_modified:%Y-%m-%d %H:%M:%S}  {info.size:>12}  {info.key}")
         if count >= limit:
-            click.echo(f"... stopped after {limit} objects (use --limit)", err=True)
+            echo_list_summary(f"... stopped after {limit} objects (use --limit)", after_rows=True)
             break

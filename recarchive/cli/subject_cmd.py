@@ -13,7 +13,13 @@ from typing import Any
 import click
 
 from recarchive.catalogue.restrictions import ProcessingRestriction
-from recarchive.cli.common import AppContext, human_size, pass_app
+from recarchive.cli.common import (
+    AppContext,
+    echo_list_summary,
+    human_size,
+    pass_app,
+    work_remains,
+)
 from recarchive.cli.staff import TOKEN_OPTION, client_name, principal_from
 from recarchive.privacy.erasure import erase_subject
 from recarchive.privacy.export import export_subject
@@ -32,7 +38,6 @@ from recarchive.privacy.subjects import (
     request_dict,
     show_subject,
 )
-from recarchive.private_files import make_private_dir
 
 
 def _subject_options(command: Any) -> Any:
@@ -154,7 +159,7 @@ def show_command(
     "--output",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The zip file to write.",
+    help="The zip file to write, in an existing directory.",
 )
 @_shared_options
 @TOKEN_OPTION
@@ -169,11 +174,18 @@ def export_command(
     leave_out: tuple[uuid.UUID, ...],
     token_file: Path | None,
 ) -> None:
-    """Write a zip of every recording of the subject, a manifest, checksums and a summary."""
+    """Write a zip of every recording of the subject, a manifest, checksums and a summary.
+
+    The zip is written into an existing directory (a mistyped path would
+    otherwise leave a copy of personal data where nobody looks for it).
+    """
     principal = principal_from(app, token_file)
     if output.exists():
         raise click.ClickException(f"{output} exists; not overwriting it")
-    make_private_dir(output.parent)
+    if not output.parent.is_dir():
+        raise click.ClickException(
+            f"{output.parent}: no such directory; create it first, or write elsewhere"
+        )
     fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)  # mode 0600
     try:
         with os.fdopen(fd, "wb") as stream:
@@ -215,7 +227,11 @@ def erase_command(
     leave_out: tuple[uuid.UUID, ...],
     token_file: Path | None,
 ) -> None:
-    """Erase every recording of the subject now; held ones wait for their holds' release."""
+    """Erase every recording of the subject now; held ones wait for their holds' release.
+
+    Exit status 3 when the request stays pending (held recordings wait, or
+    the store failed for some): done for now, but work remains.
+    """
     principal = principal_from(app, token_file)
     query = _query(customer_id, number, identity_code)
     if not yes:
@@ -233,6 +249,8 @@ def erase_command(
     for recording_id, holds in sorted(report.waiting.items()):
         cases = ", ".join(f"{h['case_ref']} (hold {h['hold_id']})" for h in holds)
         click.echo(f"  waiting {recording_id}: held for {cases}")
+    if report.status is RequestStatus.PENDING:
+        work_remains(f"request {report.request_id} is pending: the rest waits (see above)")
 
 
 @subject_group.command("restrict")
@@ -366,7 +384,7 @@ def rectify_command(
     if bool(customer_id) == unlink:
         raise click.UsageError("give --customer ID or --unlink")
     principal = principal_from(app, token_file)
-    before, after = relink_recording(
+    change = relink_recording(
         app.runtime,
         principal,
         recording_id,
@@ -374,15 +392,24 @@ def rectify_command(
         reason=reason,
         client_addr=client_name(),
     )
-    if before == after:
-        click.echo(f"recording {recording_id} is already linked to {after or 'nobody'}")
+    after = change.after or "nobody"
+    if not change.changed:
+        click.echo(f"recording {recording_id} is already linked to {after}")
     else:
-        click.echo(f"recording {recording_id}: {before or 'nobody'} -> {after or 'nobody'}")
+        click.echo(f"recording {recording_id}: {change.describe_before()} -> {after}")
 
 
 @subject_group.command("requests")
-@click.option("--kind", type=click.Choice([k.value for k in RequestKind]))
-@click.option("--status", type=click.Choice([s.value for s in RequestStatus]))
+@click.option(
+    "--kind",
+    type=click.Choice([k.value for k in RequestKind]),
+    help="Only requests of this kind.",
+)
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in RequestStatus]),
+    help="Only requests in this status.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @TOKEN_OPTION
 @pass_app
@@ -409,4 +436,4 @@ def requests_command(
             f"{request.status.value:<9}  {request.subject_ref[:24]:<24}  {request.handled_by}"
         )
     if not as_json:
-        click.echo(f"{len(requests)} request(s)", err=True)
+        echo_list_summary(f"{len(requests)} request(s)", after_rows=bool(requests))

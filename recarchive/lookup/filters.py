@@ -23,6 +23,13 @@ from recarchive.catalogue.identity import (
 from recarchive.catalogue.models import Direction
 from recarchive.errors import InvalidInputError
 
+#: What "from" and "to" mean, said the same way by the API, the CLI and the web player:
+#: "from" includes its moment, "to" excludes it (a date means its midnight).
+STARTED_FROM_MEANING = "Calls that started at or after (inclusive): ISO date or time."
+STARTED_TO_MEANING = (
+    "Calls that started before (exclusive): ISO date or time; 2026-04-01 ends with March."
+)
+
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 MAX_REASONS = 20

@@ -14,6 +14,7 @@ old value stays in the audit log. Reason codes are corrected with
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Sequence
@@ -235,6 +236,26 @@ def list_restrictions(runtime: Runtime, *, include_lifted: bool = False) -> list
         return [restriction_dict(r) for r in session.scalars(statement)]
 
 
+@dataclasses.dataclass(frozen=True)
+class Relinked:
+    """What a rectification changed: the link before and after, and the candidates it settled."""
+
+    before: str | None
+    after: str | None
+    #: The customers an ambiguous call (a number shared by several) was a candidate of.
+    candidates: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after or bool(self.candidates)
+
+    def describe_before(self) -> str:
+        """``C-1``, ``nobody``, or ``ambiguous (C-1, C-2)``."""
+        if self.before is None and self.candidates:
+            return f"ambiguous ({', '.join(self.candidates)})"
+        return self.before or "nobody"
+
+
 def relink_recording(
     runtime: Runtime,
     principal: Principal,
@@ -243,12 +264,16 @@ def relink_recording(
     customer_id: str | None,
     reason: str,
     client_addr: str | None = None,
-) -> tuple[str | None, str | None]:
-    """Link the recording to ``customer_id`` (None: to nobody); returns (before, after).
+) -> Relinked:
+    """Link the recording to ``customer_id`` (None: to nobody); returns what changed.
 
-    The old link stays in the audit log and the change is registered as a
-    rectification request of the customer it was wrongly linked to (or of
-    the new one, when it was linked to nobody).
+    A call from a number shared by several customers (linked to nobody, with
+    candidates) is settled: its candidates are removed, so that the other
+    candidates' holds, restrictions and objections no longer reach it. The
+    old link and candidates stay in the audit log, and the change is
+    registered as a rectification request of the customer it was wrongly
+    linked to (or of the new one, when it was linked to nobody; or of the
+    first candidate, when an ambiguous call is unlinked).
     """
     require(principal.role, Action.SUBJECT)
     if not reason.strip():
@@ -261,22 +286,29 @@ def relink_recording(
             raise RecordingNotFound(f"no recording {recording_id}")
         if customer_id is not None and session.get(Customer, customer_id) is None:
             raise SubjectError(f"no customer {customer_id!r} in the directory")
-        before = recording.customer_id
-        if before == customer_id:
-            return before, customer_id
+        candidates = tuple(sorted(c.customer_id for c in recording.candidates))
+        change = Relinked(recording.customer_id, customer_id, candidates)
+        if not change.changed:
+            return change
         recording.customer_id = customer_id
         recording.customer_match = (
             CustomerMatch.MANUAL if customer_id is not None else CustomerMatch.UNKNOWN
         )
-        subject_id = before or customer_id
-        assert subject_id is not None
+        recording.candidates.clear()
+        subject_id = change.before or customer_id or candidates[0]
+        settled = {"candidates": list(candidates)} if candidates else {}
         register_request(
             session,
             kind=RequestKind.RECTIFICATION,
             subject=Subject(ref=subject_id, customer_id=subject_id),
             principal=principal,
             status=RequestStatus.COMPLETED,
-            outcome={"recording_id": str(recording_id), "before": before, "after": customer_id},
+            outcome={
+                "recording_id": str(recording_id),
+                "before": change.before,
+                "after": customer_id,
+                **settled,
+            },
             note=reason.strip(),
             client_addr=client_addr,
         )
@@ -287,10 +319,15 @@ def relink_recording(
             action="recording.relink",
             recording_id=recording_id,
             client_addr=client_addr,
-            details={"before": before, "after": customer_id, "reason": reason.strip()},
+            details={
+                "before": change.before,
+                "after": customer_id,
+                **settled,
+                "reason": reason.strip(),
+            },
         )
     _retag(runtime, recording)
-    return before, customer_id
+    return change
 
 
 def _retag(runtime: Runtime, recording: Recording) -> None:

@@ -62,14 +62,49 @@ def next_scheduled(now: dt.datetime, at: dt.time, zone: ZoneInfo) -> dt.datetime
     return following.astimezone(dt.UTC)
 
 
-def _done(runtime: Runtime, scheduled: dt.datetime) -> bool:
+def nightly_done_at(runtime: Runtime, scheduled: dt.datetime) -> dt.datetime | None:
+    """When the nightly run for ``scheduled`` finished (its audit entry), or None if it has not."""
     with runtime.sessions() as session:
-        events = session.scalars(
-            select(AuditEvent.details)
+        events = session.execute(
+            select(AuditEvent.at, AuditEvent.details)
             .where(AuditEvent.action == NIGHTLY_ACTION, AuditEvent.at >= scheduled)
+            .order_by(AuditEvent.at)
             .limit(50)
         )
-        return any(details.get("scheduled") == scheduled.isoformat() for details in events)
+        for row in events:
+            if row.details.get("scheduled") == scheduled.isoformat():
+                done_at: dt.datetime = row.at
+                return done_at
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class NightlyState:
+    """Where the nightly job stands at a moment: why a check did nothing, and what comes next."""
+
+    #: The run that is due at that moment (the last scheduled one).
+    scheduled: dt.datetime
+    #: When that run finished; None when it has not (another process runs it now).
+    done_at: dt.datetime | None
+    #: The following scheduled run.
+    following: dt.datetime
+
+
+def nightly_state(runtime: Runtime, *, now: dt.datetime | None = None) -> NightlyState:
+    """The due run, whether (and when) it was done, and the next one."""
+    now = now or utcnow()
+    at = runtime.settings.retention.expiry_time
+    zone = ZoneInfo(runtime.settings.general.timezone)
+    scheduled = last_scheduled(now, at, zone)
+    return NightlyState(
+        scheduled=scheduled,
+        done_at=nightly_done_at(runtime, scheduled),
+        following=next_scheduled(now, at, zone),
+    )
+
+
+def _done(runtime: Runtime, scheduled: dt.datetime) -> bool:
+    return nightly_done_at(runtime, scheduled) is not None
 
 
 @contextlib.contextmanager

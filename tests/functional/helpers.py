@@ -23,8 +23,8 @@ Runner = Callable[..., Result]
 
 
 def error_lines(result: Result) -> list[str]:
-    """Lines of stderr that are not JSON log events."""
-    return [line for line in result.stderr.strip().splitlines() if not line.startswith("{")]
+    """Lines of stderr that are not JSON log events (nor the blank line before a summary)."""
+    return [line for line in result.stderr.splitlines() if line and not line.startswith("{")]
 
 
 def assert_one_line_error(result: Result, *fragments: str) -> None:

@@ -145,3 +145,16 @@ def test_missing_bucket_tells_to_run_init(run_cli: Runner) -> None:
     assert_one_line_error(
         result, f"S3 bucket '{other['RECARCHIVE_S3_BUCKET']}' does not exist", "`recarchive init`"
     )
+
+
+def test_scheduler_once_says_what_it_did_and_why_it_did_nothing(run_cli: Runner) -> None:
+    assert run_cli("init").returncode == 0
+    first = run_cli("scheduler", "--once")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("nightly run for "), first.stdout
+    assert "deleted 0" in first.stdout
+    second = run_cli("scheduler", "--once")
+    assert second.returncode == 0, second.stderr
+    [line] = [x for x in second.stdout.splitlines() if x.startswith("nightly run for ")]
+    assert ": already done at " in line
+    assert "; next run " in line

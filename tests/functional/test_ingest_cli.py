@@ -79,14 +79,15 @@ def test_a_generated_day_is_archived_as_its_manifest_says(
     env = configure(tmp_path, spool, empty_catalogue_url)
     assert run_cli("init", env=env).returncode == 0
     imported = run_cli("directory", "import", str(spool / "customers.csv"), env=env)
-    assert imported.returncode == 2, imported.stderr  # the planted invalid rows
+    assert imported.returncode == 3, imported.stderr  # the planted invalid rows remain
 
     result = run_cli("ingest", "--once", "--json", env=env)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr  # done, but the deferred one still waits
     summary = json.loads(result.stdout)
     expected = [c for c in manifest["calls"] if c["expected"] == "archived"]
     assert summary["archived"] == len(expected)
     assert summary["deferred"] == 1  # the recording still being written
+    assert summary["waiting"] == 1
 
     runtime = runtime_for(env)
     try:
@@ -157,6 +158,12 @@ def test_quarantine_retry_after_the_file_is_fixed(
     assert run_cli("ingest", "--once", env=env).returncode == 0
     [entry] = quarantine(run_cli, env)
     assert entry["reason"] == "zero_byte"
+    listed = run_cli("quarantine", "list", env=env)
+    [row] = listed.stdout.splitlines()  # the results only: nothing else on stdout
+    assert row.startswith(entry["id"])
+    assert " zero_byte " in row
+    # The summary on stderr, after a blank line: never run into the last row.
+    assert ("\n" + listed.stderr).endswith("\n\nopen entries by reason: zero_byte 1\n")
     broken = spool / "monitor" / entry["source_ref"]
     good = next(c for c in manifest["calls"] if c["expected"] == "archived")
     shutil.copyfile(spool / "done" / good["source_ref"], broken)
@@ -247,7 +254,8 @@ def test_two_processes_with_two_workers_each_archive_every_call_once(
     outputs = [process.communicate(timeout=300) for process in processes]
     for _, stderr in outputs:
         SESSION.scan_output("recarchive ingest", stderr)
-    assert [p.returncode for p in processes] == [0, 0], outputs
+    # 3: a run that ended while the other still held claims ("claimed elsewhere" waits).
+    assert {p.returncode for p in processes} <= {0, 3}, outputs
     archived = sum(json.loads(out)["archived"] for out, _ in outputs)
     expected = len([c for c in manifest["calls"] if c["expected"] == "archived"])
     assert archived == expected
@@ -296,3 +304,17 @@ def test_sigterm_finishes_the_recording_in_hand_and_exits(
         assert len(list(runtime.store.list("recordings/"))) == rows
     finally:
         runtime.close()
+
+
+def test_once_with_items_still_waiting_exits_3_and_says_how_many(
+    run_cli: Runner, tmp_path: Path, empty_catalogue_url: str
+) -> None:
+    spool = tmp_path / "pbx"
+    generate(spool, count=2, seed=16, bad="still_writing")
+    env = configure(tmp_path, spool, empty_catalogue_url)
+    assert run_cli("init", env=env).returncode == 0
+    result = run_cli("ingest", "--once", env=env)
+    assert result.returncode == 3, result.stderr
+    assert "waiting      1 " in result.stdout
+    assert "1 item(s) still waiting: the next run takes them" in error_lines(result)
+    assert "Traceback" not in result.stderr

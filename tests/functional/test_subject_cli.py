@@ -31,12 +31,13 @@ from recarchive.access.audit import entry_content, verify_chain
 from recarchive.access.models import AuditEvent, Role
 from recarchive.access.services import Principal, authenticate
 from recarchive.catalogue.database import utcnow
-from recarchive.catalogue.models import Recording
+from recarchive.catalogue.models import CustomerMatch, Recording
 from recarchive.catalogue.restrictions import ProcessingRestriction
 from recarchive.privacy.export import export_subject
 from recarchive.privacy.models import RequestKind, SubjectRequest
 from recarchive.privacy.restrictions import object_to_training
 from recarchive.privacy.subjects import SubjectQuery, find_subject, request_dict
+from recarchive.privacy.visibility import restrictions_for
 from recarchive.retention.holds import place_hold, release_hold
 from recarchive.retention.models import Tombstone
 from recarchive.runtime import Runtime
@@ -255,6 +256,13 @@ def test_export_writes_a_zip_of_everything(run_cli: Runner, world: World, tmp_pa
     person = world.person(2)
     env = world.as_role(P)
     out = tmp_path / "receipts" / "subject.zip"
+    before = counts(world.runtime)
+    missing = run_cli("subject", "export", "--identity-code", person.hetu, "-o", str(out),
+                      env=env)  # fmt: skip
+    assert_one_line_error(missing, f"{out.parent}: no such directory; create it first")
+    assert not out.parent.exists()  # nothing created where nobody looks for it
+    assert counts(world.runtime) == before  # refused before anything is registered or audited
+    out.parent.mkdir(mode=0o700)
     result = ok(run_cli("subject", "export", "--identity-code", person.hetu, "-o", str(out),
                         env=env))  # fmt: skip
     match = re.fullmatch(
@@ -334,6 +342,35 @@ def test_rectify_relinks_a_recording_to_the_right_customer(run_cli: Runner, worl
     assert_one_line_error(unknown, "no customer 'C-NOBODY' in the directory")
 
 
+def test_rectify_settles_a_call_from_a_shared_number(run_cli: Runner, world: World) -> None:
+    first, second = world.person(0), world.person(0)
+    shared = add_recording(world.runtime, seconds=1, customer_match=CustomerMatch.AMBIGUOUS,
+                           candidates=[first.customer_id, second.customer_id])  # fmt: skip
+    ok(run_cli("subject", "restrict", "--customer", second.customer_id, "--purpose", "dispute",
+               "--case", "D-8", env=world.as_role(P)))  # fmt: skip
+    result = ok(run_cli("subject", "rectify", str(shared.id), "--customer", first.customer_id,
+                        "--reason", "named the contract", env=world.as_role(P)))  # fmt: skip
+    ids = ", ".join(sorted([first.customer_id, second.customer_id]))
+    assert result.stdout.strip() == (
+        f"recording {shared.id}: ambiguous ({ids}) -> {first.customer_id}"
+    )
+    with world.runtime.sessions() as session:
+        recording = session.get_one(Recording, shared.id)
+        assert (recording.customer_id, recording.candidates) == (first.customer_id, [])
+        # The other candidate's restriction no longer reaches a call that is not theirs.
+        assert restrictions_for(session, recording) == []
+        [entry] = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "recording.relink", AuditEvent.recording_id == shared.id
+            )
+        )
+    assert entry.details["candidates"] == sorted([first.customer_id, second.customer_id])
+    assert manifest_ids(world, first.customer_id) == {str(shared.id)}
+    again = ok(run_cli("subject", "rectify", str(shared.id), "--customer", first.customer_id,
+                       "--reason", "twice", env=world.as_role(P)))  # fmt: skip
+    assert again.stdout.strip() == f"recording {shared.id} is already linked to {first.customer_id}"
+
+
 # --- erasure ---------------------------------------------------------------------------------
 
 
@@ -350,8 +387,10 @@ def test_erase_waits_for_a_hold_and_finishes_when_it_is_released(
     assert "Aborted." in asked.stderr  # no one said yes
     assert world.runtime.store.exists(free.object_key)
 
-    result = ok(run_cli("subject", "erase", "--customer", person.customer_id, "--yes",
-                        "--note", "asked in writing", env=env))  # fmt: skip
+    result = run_cli("subject", "erase", "--customer", person.customer_id, "--yes",
+                     "--note", "asked in writing", env=env)  # fmt: skip
+    assert result.returncode == 3, result.stderr  # done, but work remains
+    assert "is pending: the rest waits" in error_lines(result)[-1]
     first, waiting = result.stdout.splitlines()
     match = re.fullmatch(r"request ([0-9a-f-]{36}): pending: erased 1 recording\(s\); "
                          r"1 recording\(s\) wait for the release of hold\(s\) on case\(s\) D-CLI; "

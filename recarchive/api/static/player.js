@@ -88,18 +88,12 @@
 
   // --- search -------------------------------------------------------------------
 
-  function nextDay(isoDate) {
-    const day = new Date(`${isoDate}T00:00:00Z`);
-    day.setUTCDate(day.getUTCDate() + 1);
-    return day.toISOString().slice(0, 10);
-  }
-
   function searchParams(form) {
     const params = new URLSearchParams();
     for (const [name, value] of new FormData(form)) {
       const text = String(value).trim();
-      // The API's "to" is exclusive; the form's "until" date includes its day.
-      if (text) params.append(name, name === "to" ? nextDay(text) : text);
+      // Sent as typed: "from" is inclusive and "to" exclusive, in the form as in the API.
+      if (text) params.append(name, text);
     }
     return params;
   }
