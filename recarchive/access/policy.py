@@ -26,6 +26,7 @@ class Action(enum.StrEnum):
     AUDIT_READ = "audit.read"
     USERS_ADMIN = "users.admin"
     SUBJECT = "subject"
+    RETENTION_APPLY = "retention.apply"
 
 
 class Purpose(enum.StrEnum):
@@ -57,6 +58,7 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.AUDIT_READ: frozenset({_A}),
     Action.USERS_ADMIN: frozenset({_ADM}),
     Action.SUBJECT: frozenset({_P}),
+    Action.RETENTION_APPLY: frozenset({_P, _ADM}),
 }
 
 #: The purposes each role may play or download a recording for.
@@ -104,6 +106,7 @@ _DESCRIPTIONS: Mapping[Action, str] = {
     Action.AUDIT_READ: "read the audit log",
     Action.USERS_ADMIN: "manage users",
     Action.SUBJECT: "handle data-subject requests",
+    Action.RETENTION_APPLY: "apply a retention policy change",
 }
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
 import uuid
 from pathlib import Path
@@ -152,15 +151,17 @@ def retention_group() -> None:
 
 @retention_group.command("apply")
 @click.option("--execute", is_flag=True, help="Change retain_until (default: only report).")
-@click.option("--by", "actor", help="Staff member applying the change (default: login name).")
+@TOKEN_OPTION
 @pass_app
-def apply_command(app: AppContext, execute: bool, actor: str | None) -> None:
+def apply_command(app: AppContext, execute: bool, token_file: Path | None) -> None:
     """Recompute retain_until for every recording after a policy change.
 
     A dry run unless --execute: says how many recordings each change
     affects. Refused when held recordings would be kept for a shorter time.
+    --execute acts as the privacy officer or admin whose token is given.
     """
-    report = apply_policy(app.runtime, execute=execute, actor=actor or getpass.getuser())
+    actor = staff_actor(app, token_file) if execute else None  # a change is a person's
+    report = apply_policy(app.runtime, execute=execute, actor=actor)
     click.echo(f"examined {report.examined} recording(s); {report.changed} change(s)")
     for (old, new, direction), count in sorted(report.changes.items()):
         click.echo(f"  {old} -> {new} ({direction}): {count}")

@@ -18,7 +18,9 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from recarchive.access.actors import Actor
 from recarchive.access.audit import append_event
+from recarchive.access.policy import Action, Forbidden
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.errors import ConflictError
@@ -51,12 +53,20 @@ class PolicyChange:
         return sum(self.changes.values())
 
 
-def apply_policy(runtime: Runtime, *, execute: bool = False, actor: str = "system") -> PolicyChange:
+def apply_policy(
+    runtime: Runtime, *, execute: bool = False, actor: Actor | None = None
+) -> PolicyChange:
     """Recompute every recording's retention; change it only with ``execute``.
 
-    Raises :class:`PolicyChangeRefused` (before changing anything) when a held
-    recording would be kept for a shorter time.
+    A change is a person's (``actor``: a privacy officer or an admin); a dry
+    run needs no one. Raises :class:`~recarchive.access.policy.Forbidden`
+    for an actor who may not, and :class:`PolicyChangeRefused` (before
+    changing anything) when a held recording would be kept for a shorter time.
     """
+    if execute:
+        if actor is None:
+            raise Forbidden("applying a retention policy change needs a member of staff")
+        actor.require(Action.RETENTION_APPLY)
     policy = RetentionPolicy(runtime.settings.retention)
     report = _survey(runtime, policy)
     if report.shortened_held:
@@ -87,9 +97,12 @@ def apply_policy(runtime: Runtime, *, execute: bool = False, actor: str = "syste
         )
         report.retag_failures += len(failures)
     with transaction(runtime.sessions) as session:
+        assert actor is not None  # execute: checked above
         append_event(
             session,
-            actor=actor,
+            actor=actor.name,
+            actor_role=actor.role_name,
+            client_addr=actor.client_addr,
             action="retention.apply",
             details={
                 "changed": report.changed,

@@ -228,3 +228,18 @@ def test_holds_from_the_shell_are_a_person_s_with_their_token(
     assert run_cli("hold", "list", env=world.as_role(Role.QA_TRAINER)).returncode == 1
     released = run_cli("hold", "release", hold_id, env=world.as_role(Role.DISPUTE_HANDLER))
     assert released.returncode == 0, released.stderr
+
+
+def test_a_retention_policy_change_from_the_shell_is_a_privacy_officers(
+    run_cli: Runner, world: World
+) -> None:
+    assert run_cli("retention", "apply", env=world.env).returncode == 0  # a dry run: anyone
+    anonymous = run_cli("retention", "apply", "--execute", env=world.env)
+    assert anonymous.returncode == 2
+    assert "give your API token" in anonymous.stderr
+    handler = run_cli("retention", "apply", "--execute", env=world.as_role(Role.DISPUTE_HANDLER))
+    assert_one_line_error(handler, "role dispute_handler may not apply a retention policy change")
+    officer = run_cli("retention", "apply", "--execute", env=world.as_role(Role.PRIVACY_OFFICER))
+    assert officer.returncode == 0, officer.stderr
+    [event] = world.events("retention.apply")[-1:]
+    assert event.actor_role == "privacy_officer"

@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select, text
 
-from recarchive.access.models import AuditEvent
+from recarchive.access.models import AuditEvent, Role
+from recarchive.access.policy import Forbidden
 from recarchive.catalogue.database import create_catalogue_engine, transaction
 from recarchive.catalogue.migrate import upgrade_schema
 from recarchive.catalogue.models import Recording, RecordingReason, RecordingStatus
@@ -284,8 +285,18 @@ def test_apply_reports_then_changes_retention_after_a_policy_change(runtime: Run
         with runtime.sessions() as session:
             assert session.get_one(Recording, billing.id).retention_rule == "default"
 
-        done = apply_policy(changed, execute=True, actor="maija")
+        with pytest.raises(Forbidden, match="needs a member of staff"):
+            apply_policy(changed, execute=True)  # the system decides no policy change
+        with pytest.raises(Forbidden, match="may not apply a retention policy change"):
+            apply_policy(changed, execute=True, actor=staff("dora"))  # a dispute handler
+        officer = staff("maija", Role.PRIVACY_OFFICER)
+        done = apply_policy(changed, execute=True, actor=officer)
         assert done.executed
+        with runtime.sessions() as session:
+            [entry] = session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "retention.apply")
+            ).all()
+            assert (entry.actor, entry.actor_role) == ("maija", "privacy_officer")
         with runtime.sessions() as session:
             row = session.get_one(Recording, billing.id)
             assert row.retention_rule == "billing-long"
@@ -305,7 +316,7 @@ def test_apply_refuses_to_shorten_held_recordings(runtime: Runtime) -> None:
     shorter = runtime_with(runtime, RetentionSettings(default_days=30))
     try:
         with pytest.raises(PolicyChangeRefused, match="shorten the retention of 1 held"):
-            apply_policy(shorter, execute=True)
+            apply_policy(shorter, execute=True, actor=staff("maija", Role.PRIVACY_OFFICER))
         with runtime.sessions() as session:
             assert session.get_one(Recording, recording.id).retain_until == T0 + 100 * DAY
     finally:
