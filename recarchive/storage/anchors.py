@@ -21,19 +21,16 @@ A sink stores bytes under names; it knows nothing of the audit log.
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from recarchive.errors import BucketNotFound, StoreError
 from recarchive.private_files import make_private_dir
-from recarchive.storage.s3_errors import client_error, transport_error
+from recarchive.storage.s3_errors import boundary
 
 LockMode = Literal["COMPLIANCE", "GOVERNANCE"]
 
@@ -127,16 +124,8 @@ class S3AnchorSink:
         self.retain_days = retain_days
         self.where = f"s3 bucket {bucket} at {endpoint_url}"
 
-    @contextlib.contextmanager
-    def _boundary(self, action: str, key: str | None = None) -> Iterator[None]:
-        try:
-            yield
-        except ClientError as exc:
-            raise client_error(
-                exc, action, key, bucket=self.bucket, endpoint_url=self.endpoint_url
-            ) from exc
-        except BotoCoreError as exc:
-            raise transport_error(exc, action, endpoint_url=self.endpoint_url) from exc
+    def _boundary(self, action: str, key: str | None = None) -> AbstractContextManager[None]:
+        return boundary(action, key, bucket=self.bucket, endpoint_url=self.endpoint_url)
 
     def create(self) -> bool:
         """Create the bucket with Object Lock enabled, unless it exists (then check it has it)."""

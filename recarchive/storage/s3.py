@@ -16,18 +16,17 @@ uploads in :mod:`recarchive.storage.s3_sweep`.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import logging
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
 from recarchive.errors import BucketNotFound, ConfigError, ObjectNotFound, StoreError
 from recarchive.storage.interfaces import (
@@ -43,7 +42,7 @@ from recarchive.storage.interfaces import (
     validate_metadata,
     validate_tags,
 )
-from recarchive.storage.s3_errors import client_error, transport_error
+from recarchive.storage.s3_errors import boundary
 from recarchive.storage.s3_sweep import sweep_uploads
 from recarchive.storage.s3_transfer import (
     DigestedBody,
@@ -160,17 +159,9 @@ class S3ObjectStore:
 
     # --- the error boundary -------------------------------------------------
 
-    @contextlib.contextmanager
-    def _boundary(self, action: str, key: str | None = None) -> Iterator[None]:
+    def _boundary(self, action: str, key: str | None = None) -> AbstractContextManager[None]:
         """Translate every botocore (and urllib3) error raised inside into a StoreError."""
-        try:
-            yield
-        except ClientError as exc:
-            raise client_error(
-                exc, action, key, bucket=self.bucket, endpoint_url=self.endpoint_url
-            ) from exc
-        except (BotoCoreError, Urllib3HTTPError) as exc:
-            raise transport_error(exc, action, endpoint_url=self.endpoint_url) from exc
+        return boundary(action, key, bucket=self.bucket, endpoint_url=self.endpoint_url)
 
     # --- lifecycle backstop ------------------------------------------------------
 

@@ -1,16 +1,18 @@
 """Translation of botocore errors into :class:`~recarchive.errors.StoreError` subclasses.
 
-:meth:`S3ObjectStore._boundary <recarchive.storage.s3.S3ObjectStore._boundary>`
+:func:`boundary` (used by :class:`~recarchive.storage.s3.S3ObjectStore` and the anchor sink)
 catches every botocore (and urllib3) error and raises what these functions
 return, chained with ``from``, so that callers never see boto.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
 from botocore.exceptions import (
+    BotoCoreError,
     ClientError,
     HTTPClientError,
     IncompleteReadError,
@@ -103,3 +105,14 @@ def transport_error(exc: Exception, action: str, *, endpoint_url: str) -> StoreE
             f"cannot reach the S3 endpoint {endpoint_url} ({action}): {type(exc).__name__}"
         )
     return StoreError(f"S3 {action} failed: {exc}")
+
+
+@contextlib.contextmanager
+def boundary(action: str, key: str | None, *, bucket: str, endpoint_url: str) -> Iterator[None]:
+    """Translate every botocore (and urllib3) error raised inside into a StoreError."""
+    try:
+        yield
+    except ClientError as exc:
+        raise client_error(exc, action, key, bucket=bucket, endpoint_url=endpoint_url) from exc
+    except (BotoCoreError, Urllib3HTTPError) as exc:
+        raise transport_error(exc, action, endpoint_url=endpoint_url) from exc
