@@ -33,7 +33,6 @@ from recarchive.access.models import AuditEvent
 from recarchive.catalogue.database import create_catalogue_engine, transaction
 from recarchive.catalogue.migrate import upgrade_schema
 from recarchive.catalogue.seals import AuditKeys
-from recarchive.cli import cli
 from recarchive.config import load_settings
 from recarchive.errors import StoreError
 from recarchive.runtime import Runtime
@@ -245,16 +244,21 @@ def _migrate_from_0007_with_entries(url: str, *, audit_key: str | None) -> None:
     upgrade_schema(create_catalogue_engine(url), audit_key=audit_key)
 
 
-@pytest.mark.s3
-def test_anchors_in_an_object_lock_bucket_cannot_be_deleted() -> None:
+def _s3_store(prefix: str) -> S3ObjectStore:
+    """A store on the test S3 server, its bucket named ``prefix`` + a random suffix."""
     env = s3_environment()
-    store = S3ObjectStore(
-        bucket=f"recarchive-anchor-{uuid.uuid4().hex[:10]}",
+    return S3ObjectStore(
+        bucket=f"{prefix}{uuid.uuid4().hex[:10]}",
         endpoint_url=env["RECARCHIVE_S3_ENDPOINT_URL"],
         region=env["RECARCHIVE_S3_REGION"],
         access_key_id=env["RECARCHIVE_S3_ACCESS_KEY_ID"],
         secret_access_key=env["RECARCHIVE_S3_SECRET_ACCESS_KEY"],
     )
+
+
+@pytest.mark.s3
+def test_anchors_in_an_object_lock_bucket_cannot_be_deleted() -> None:
+    store = _s3_store("recarchive-anchor-")
     sink = S3AnchorSink(
         store.client,
         store.bucket,
@@ -285,19 +289,11 @@ def test_anchors_in_an_object_lock_bucket_cannot_be_deleted() -> None:
 
 @pytest.mark.s3
 def test_a_bucket_without_object_lock_is_refused_for_anchors() -> None:
-    env = s3_environment()
-    store = S3ObjectStore(
-        bucket=f"recarchive-plain-{uuid.uuid4().hex[:10]}",
-        endpoint_url=env["RECARCHIVE_S3_ENDPOINT_URL"],
-        region=env["RECARCHIVE_S3_REGION"],
-        access_key_id=env["RECARCHIVE_S3_ACCESS_KEY_ID"],
-        secret_access_key=env["RECARCHIVE_S3_SECRET_ACCESS_KEY"],
-    )
+    store = _s3_store("recarchive-plain-")
     store.create()  # a plain bucket
     sink = S3AnchorSink(store.client, store.bucket, endpoint_url=store.endpoint_url, retain_days=1)
     with pytest.raises(StoreError, match="Object Lock is not enabled"):
         sink.create()
-    assert cli is not None
 
 
 def test_the_publisher_never_anchors_an_entry_it_did_not_write(logged: dict[str, str]) -> None:
