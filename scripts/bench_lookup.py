@@ -769,7 +769,9 @@ def write_config(work: Path, name: str, catalogue_url: str, store: dict[str, str
 
 def start_server(name: str, config: Path, *, with_s3: bool = False, workers: int = 1) -> Server:
     """Add one user per role needed, then serve the catalogue; waits until it answers."""
-    from recarchive.access.services import add_user
+    from recarchive.access.actors import Actor
+    from recarchive.access.models import Role
+    from recarchive.access.users import add_user
     from recarchive.config import load_settings
     from recarchive.runtime import Runtime
 
@@ -778,7 +780,11 @@ def start_server(name: str, config: Path, *, with_s3: bool = False, workers: int
     suffix = uuid.uuid4().hex[:6]
     tokens = {
         role: add_user(
-            runtime, f"bench-{role.replace('_', '-')}-{suffix}", role, actor="bench", token_days=1
+            runtime,
+            f"bench-{role.replace('_', '-')}-{suffix}",
+            role,
+            actor=Actor("bench", Role.ADMIN, "bench"),
+            token_days=1,
         ).token
         for role in ("dispute_handler", "qa_trainer")
     }

@@ -37,7 +37,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 from stdnum.fi import hetu as stdnum_hetu
 
 from recarchive.access.models import Role
-from recarchive.access.services import add_user
+from recarchive.access.users import add_user
 from recarchive.api.app import create_app
 from recarchive.catalogue.database import create_catalogue_engine, transaction, utcnow
 from recarchive.catalogue.identity import hash_identity_code, normalise_phone, phone_hash
@@ -56,6 +56,7 @@ from recarchive.catalogue.services import CLASS_TAG
 from recarchive.config import load_settings
 from recarchive.runtime import Runtime
 from tests import logscan
+from tests.actors import ADMIN
 
 with warnings.catch_warnings():
     # Starlette asks for httpx2 and warns (an error under filterwarnings) when it finds httpx.
@@ -274,10 +275,10 @@ def add_customer(
     return customer
 
 
-def tokens(runtime: Runtime, *, prefix: str = "", actor: str = "test-admin") -> dict[Role, str]:
+def tokens(runtime: Runtime, *, prefix: str = "") -> dict[Role, str]:
     """One user per role (named ``<prefix><role>``, e.g. ``qa_trainer``) and its token."""
     return {
-        role: add_user(runtime, f"{prefix}{role.value}", role, actor=actor).token for role in Role
+        role: add_user(runtime, f"{prefix}{role.value}", role, actor=ADMIN).token for role in Role
     }
 
 

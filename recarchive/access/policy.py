@@ -27,6 +27,7 @@ class Action(enum.StrEnum):
     USERS_ADMIN = "users.admin"
     SUBJECT = "subject"
     RETENTION_APPLY = "retention.apply"
+    QUARANTINE_RETRY = "quarantine.retry"
 
 
 class Purpose(enum.StrEnum):
@@ -59,6 +60,7 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.USERS_ADMIN: frozenset({_ADM}),
     Action.SUBJECT: frozenset({_P}),
     Action.RETENTION_APPLY: frozenset({_P, _ADM}),
+    Action.QUARANTINE_RETRY: frozenset({_ADM}),
 }
 
 #: The purposes each role may play or download a recording for.
@@ -107,6 +109,7 @@ _DESCRIPTIONS: Mapping[Action, str] = {
     Action.USERS_ADMIN: "manage users",
     Action.SUBJECT: "handle data-subject requests",
     Action.RETENTION_APPLY: "apply a retention policy change",
+    Action.QUARANTINE_RETRY: "retry quarantined input",
 }
 
 

@@ -1,9 +1,10 @@
-"""Staff users and their API tokens: add, issue, revoke, disable, authenticate.
+"""API tokens: minting them and deciding whom a token speaks for.
 
 A token reads ``rca_<token id as 32 hex>_<secret>``. Only an Argon2id hash of
 the token pepper (a secret setting) followed by the secret is stored; the
 token is returned once, when issued, and never stored, logged or audited.
-Every change is audited with the actor and the user name or token id.
+Managing users and their tokens (who may, and the audit of every change)
+lives in :mod:`recarchive.access.users`.
 """
 
 from __future__ import annotations
@@ -15,18 +16,18 @@ import logging
 import re
 import secrets
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from recarchive.access.audit import append_event
 from recarchive.access.interfaces import AccessContext
 from recarchive.access.models import ApiToken, Role, User
 from recarchive.catalogue.database import transaction, utcnow
-from recarchive.errors import ConflictError, NotFoundError, SecretMissing
+from recarchive.errors import ConflictError, SecretMissing
 
 logger = logging.getLogger(__name__)
 
@@ -40,18 +41,6 @@ LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 class AccessError(ConflictError):
     """The user or token change was refused."""
-
-
-class UserExists(AccessError):
-    """A user with that name already exists."""
-
-
-class UserNotFound(NotFoundError, AccessError):
-    """No user has that name."""
-
-
-class TokenNotFound(AccessError):
-    """No token has that id."""
 
 
 class InvalidToken(AccessError):
@@ -85,16 +74,6 @@ class Principal:
     user_name: str
     role: Role
     token_id: uuid.UUID
-
-
-@dataclasses.dataclass(frozen=True)
-class UserSummary:
-    name: str
-    role: Role
-    created_at: dt.datetime
-    disabled_at: dt.datetime | None
-    active_tokens: int
-    last_used_at: dt.datetime | None
 
 
 #: Argon2id at OWASP's minimum (19 MiB, 2 passes): the secret is 32 random bytes, not a
@@ -132,21 +111,25 @@ def parse_role(role: Role | str) -> Role:
         raise AccessError(f"unknown role {role!r} (roles: {known})") from None
 
 
-def _check_days(days: int) -> None:
+def check_days(days: int) -> None:
     if not 1 <= days <= MAX_TOKEN_DAYS:
         raise AccessError(f"token lifetime {days} days: give 1 to {MAX_TOKEN_DAYS} days")
 
 
-def _lock_user(session: Session, name: str) -> User:
-    user = session.scalar(select(User).where(User.name == name).with_for_update())
-    if user is None:
-        raise UserNotFound(f"no user {name!r}")
-    return user
-
-
-def _new_token(
-    runtime: AccessContext, session: Session, user: User, actor: str, days: int, note: str | None
+def mint_token(
+    runtime: AccessContext,
+    session: Session,
+    user: User,
+    days: int,
+    note: str | None,
+    *,
+    actor: str,
+    actor_role: str | None,
+    client_addr: str | None,
+    extra: Mapping[str, Any] | None = None,
 ) -> IssuedToken:
+    """A new token for ``user``, audited as ``tokens.issue`` by ``actor`` (``extra`` added)."""
+    check_days(days)
     token_id, secret = uuid.uuid4(), secrets.token_urlsafe(32)
     expires_at = utcnow() + dt.timedelta(days=days)
     digest = TOKEN_HASHER.hash(_pepper(runtime) + secret)
@@ -155,108 +138,16 @@ def _new_token(
     session.add(token)
     session.flush()
     details = {"user": user.name, "token_id": str(token_id), "expires_at": expires_at.isoformat()}
-    append_event(session, actor=actor, action="tokens.issue", details=details)
+    append_event(
+        session,
+        actor=actor,
+        actor_role=actor_role,
+        client_addr=client_addr,
+        action="tokens.issue",
+        details={**details, **(extra or {})},
+    )
     logger.info("token_issued", extra={"token_id": str(token_id), "user_id": str(user.id)})
     return IssuedToken(f"{TOKEN_PREFIX}{token_id.hex}_{secret}", token_id, user.name, expires_at)
-
-
-def add_user(
-    runtime: AccessContext,
-    name: str,
-    role: Role | str,
-    *,
-    actor: str,
-    token_days: int = 90,
-    description: str | None = None,
-) -> IssuedToken:
-    """Create a user with ``role`` and a first token, valid ``token_days`` days.
-
-    Raises :class:`AccessError` (bad name, unknown role, lifetime out of
-    range) and :class:`UserExists` (also for the name of a disabled user).
-    """
-    check_name(name)
-    parsed = parse_role(role)
-    _check_days(token_days)
-    with transaction(runtime.sessions) as session:
-        if session.scalar(select(User.id).where(User.name == name)) is not None:
-            raise UserExists(f"user {name!r} already exists")
-        user = User(name=name, role=parsed)
-        session.add(user)
-        try:
-            session.flush()
-        except sa_exc.IntegrityError as exc:  # added concurrently
-            raise UserExists(f"user {name!r} already exists") from exc
-        append_event(
-            session, actor=actor, action="users.add", details={"user": name, "role": parsed.value}
-        )
-        return _new_token(runtime, session, user, actor, token_days, description)
-
-
-def issue_token(
-    runtime: AccessContext,
-    user_name: str,
-    *,
-    actor: str,
-    days: int = 90,
-    description: str | None = None,
-) -> IssuedToken:
-    """Issue another token to an enabled user (:class:`UserNotFound`, :class:`AccessError`)."""
-    _check_days(days)
-    with transaction(runtime.sessions) as session:
-        user = _lock_user(session, user_name)
-        if user.disabled_at is not None:
-            raise AccessError(f"user {user_name!r} is disabled; no token was issued")
-        return _new_token(runtime, session, user, actor, days, description)
-
-
-def revoke_token(runtime: AccessContext, token_id: uuid.UUID, *, actor: str) -> str:
-    """Revoke a token; returns its user's name (:class:`TokenNotFound`; :class:`AccessError`)."""
-    with transaction(runtime.sessions) as session:
-        token = session.get(ApiToken, token_id, with_for_update=True)
-        if token is None:
-            raise TokenNotFound(f"no token {token_id}")
-        if (revoked_at := token.revoked_at) is not None:
-            raise AccessError(f"token {token_id} was already revoked at {revoked_at.isoformat()}")
-        token.revoked_at = utcnow()
-        user_name = token.user.name
-        details = {"user": user_name, "token_id": str(token_id)}
-        append_event(session, actor=actor, action="tokens.revoke", details=details)
-    logger.info("token_revoked", extra={"token_id": str(token_id)})
-    return user_name
-
-
-def disable_user(runtime: AccessContext, name: str, *, actor: str) -> int:
-    """Disable a user, revoking their tokens; returns how many (:class:`UserNotFound`)."""
-    now = utcnow()
-    with transaction(runtime.sessions) as session:
-        user = _lock_user(session, name)
-        if (disabled_at := user.disabled_at) is not None:
-            raise AccessError(f"user {name!r} was already disabled at {disabled_at.isoformat()}")
-        user.disabled_at = now
-        revoked = [token for token in user.tokens if token.revoked_at is None]
-        for token in revoked:
-            token.revoked_at = now
-        details = {"user": name, "revoked_token_ids": sorted(str(t.id) for t in revoked)}
-        append_event(session, actor=actor, action="users.disable", details=details)
-    logger.info("user_disabled", extra={"user_id": str(user.id), "tokens_revoked": len(revoked)})
-    return len(revoked)
-
-
-def list_users(runtime: AccessContext, *, now: dt.datetime | None = None) -> list[UserSummary]:
-    """Every user, by name, with the number of usable tokens and when one was last used."""
-    now = now or utcnow()
-    with runtime.sessions() as session:
-        users = session.scalars(select(User).options(selectinload(User.tokens)).order_by(User.name))
-        summaries = []
-        for user in users:
-            active = [t for t in user.tokens if t.revoked_at is None and t.expires_at > now]
-            used = [t.last_used_at for t in user.tokens if t.last_used_at is not None]
-            count = 0 if user.disabled_at else len(active)
-            last = max(used, default=None)
-            summaries.append(
-                UserSummary(user.name, user.role, user.created_at, user.disabled_at, count, last)
-            )
-        return summaries
 
 
 def _refuse(

@@ -41,6 +41,7 @@ from recarchive.api.proxies import ForwardedClient, TrustedProxies
 from recarchive.api.recordings import router as recordings_router
 from recarchive.api.refusals import RefusalAuditor, RefusalLimiter
 from recarchive.api.subjects import router as subjects_router
+from recarchive.api.users import router as users_router
 from recarchive.catalogue.migrate import require_current_schema
 from recarchive.composition import compose
 from recarchive.errors import RecArchiveError
@@ -247,6 +248,7 @@ def create_app(runtime: Runtime, *, pending_check: Callable[[], None] | None = N
     app.include_router(recordings_router)
     app.include_router(operations_router)
     app.include_router(subjects_router)
+    app.include_router(users_router)
     app.include_router(health_router)
     app.include_router(player_router)
     app.include_router(docs_router)

@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 
 from fastapi import Request
@@ -126,6 +127,20 @@ class TokenCache:
     def forget(self, token: str) -> None:
         with self._lock:
             self._entries.pop(self._key(token), None)
+
+    def forget_where(
+        self, *, token_id: uuid.UUID | None = None, user_name: str | None = None
+    ) -> None:
+        """Drop the entries of a token just revoked or a user just disabled, in this process.
+
+        Other processes notice within ``ttl_s``, when they read the token's state again.
+        """
+        with self._lock:
+            self._entries = {
+                key: entry
+                for key, entry in self._entries.items()
+                if entry[0].token_id != token_id and entry[0].user_name != user_name
+            }
 
     @contextlib.contextmanager
     def flight(self, token: str) -> Iterator[None]:

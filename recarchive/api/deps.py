@@ -58,4 +58,5 @@ def client_addr(request: Request) -> str | None:
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+CacheDep = Annotated[TokenCache, Depends(get_cache)]
 ClientDep = Annotated[str | None, Depends(client_addr)]

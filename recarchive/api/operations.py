@@ -9,12 +9,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy import select
 
 from recarchive.access.actors import Actor
-from recarchive.access.audit import append_event, entry_content
-from recarchive.access.models import AuditEvent
-from recarchive.access.policy import PURPOSES, SEES_IDENTITY, Action, require
+from recarchive.access.audit_reads import PAGE_MAX, AuditQuery, read_audit
+from recarchive.access.policy import PURPOSES, SEES_IDENTITY, Action
 from recarchive.api.deps import ClientDep, PrincipalDep, RuntimeDep
 from recarchive.api.schemas import (
     COMMON_ERRORS,
@@ -27,7 +25,6 @@ from recarchive.api.schemas import (
     HoldReleaseIn,
     MeOut,
 )
-from recarchive.catalogue.database import transaction
 from recarchive.errors import CatalogueReplaced, RecArchiveError
 from recarchive.lookup.filters import FilterError, parse_time
 from recarchive.retention.holds import list_holds, place_hold, release_hold
@@ -40,7 +37,6 @@ router = APIRouter(prefix="/api/v1", tags=["operations"])
 health_router = APIRouter(tags=["health"])
 
 _ERRORS = COMMON_ERRORS
-_AUDIT_MAX = 1000
 
 
 def _hold_out(hold: Hold, recordings: int) -> HoldOut:
@@ -141,44 +137,22 @@ def audit_entries(
     action: Annotated[str | None, Query(max_length=64)] = None,
     recording_id: uuid.UUID | None = None,
     cursor: Annotated[int | None, Query(ge=0, le=2**62, description="Last seq seen.")] = None,
-    limit: Annotated[int, Query(ge=1, le=_AUDIT_MAX)] = 100,
+    limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 100,
 ) -> AuditPageOut:
     """Audit entries in order, with their hashes (auditors only; the query is itself audited)."""
-    require(principal.role, Action.AUDIT_READ)
+    reader = Actor.staff(principal, client)
+    reader.require(Action.AUDIT_READ)  # before the parameters are looked at
     tz = runtime.settings.tz
-    start, end = parse_time("from", from_, tz), parse_time("to", to, tz)
-    statement = select(AuditEvent).order_by(AuditEvent.seq).limit(limit + 1)
-    if cursor is not None:
-        statement = statement.where(AuditEvent.seq > cursor)
-    if start is not None:
-        statement = statement.where(AuditEvent.at >= start)
-    if end is not None:
-        statement = statement.where(AuditEvent.at < end)
-    if actor:
-        statement = statement.where(AuditEvent.actor == actor)
-    if action:
-        statement = statement.where(AuditEvent.action == action)
-    if recording_id is not None:
-        statement = statement.where(AuditEvent.recording_id == recording_id)
-    with transaction(runtime.sessions) as session:
-        events = list(session.scalars(statement))
-        more = len(events) > limit
-        events = events[:limit]
-        items = [
-            {"seq": e.seq, **entry_content(e), "hash": e.hash, "prev_hash": e.prev_hash}
-            for e in events
-        ]
-        append_event(
-            session,
-            actor=principal.user_name,
-            actor_role=principal.role.value,
-            action="audit.read",
-            recording_id=recording_id,
-            client_addr=client,
-            details={"entries": len(items)},
-        )
-    next_cursor = str(events[-1].seq) if more and events else None
-    return AuditPageOut.model_validate({"items": items, "next_cursor": next_cursor})
+    query = AuditQuery(
+        start=parse_time("from", from_, tz),
+        end=parse_time("to", to, tz),
+        actor=actor,
+        action=action,
+        recording_id=recording_id,
+    )
+    page = read_audit(runtime, reader, query, cursor=cursor, limit=limit)
+    next_cursor = str(page.next_cursor) if page.next_cursor is not None else None
+    return AuditPageOut.model_validate({"items": page.items, "next_cursor": next_cursor})
 
 
 @health_router.get(

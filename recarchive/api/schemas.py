@@ -240,3 +240,61 @@ class HealthOut(BaseModel):
     catalogue: str
     audit: str
     store: str
+
+
+class UserIn(RequestBody):
+    name: str = Field(min_length=2, max_length=64, description="2 to 64 of a-z 0-9 . _ -")
+    role: str = Field(description="qa_trainer, dispute_handler, privacy_officer, auditor, admin")
+    token_days: int = Field(default=90, ge=1, le=3650, description="Lifetime of the first token.")
+    description: str | None = Field(default=None, max_length=256)
+
+
+class TokenIn(RequestBody):
+    days: int = Field(default=90, ge=1, le=3650)
+    description: str | None = Field(default=None, max_length=256)
+
+
+class IssuedTokenOut(BaseModel):
+    """A token just issued: ``token`` is its only copy, shown this once."""
+
+    user: str
+    token_id: uuid.UUID
+    token: str
+    expires_at: dt.datetime
+
+
+class UserOut(BaseModel):
+    name: str
+    role: str
+    created_at: dt.datetime
+    disabled_at: dt.datetime | None
+    active_tokens: int
+    last_used_at: dt.datetime | None
+
+
+class UserListOut(BaseModel):
+    items: list[UserOut]
+
+
+class TokenOut(BaseModel):
+    token_id: uuid.UUID
+    description: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+    in_force: bool
+
+
+class TokenListOut(BaseModel):
+    items: list[TokenOut]
+
+
+class UserDisabledOut(BaseModel):
+    user: str
+    revoked_tokens: int
+
+
+class TokenRevokedOut(BaseModel):
+    user: str
+    token_id: uuid.UUID

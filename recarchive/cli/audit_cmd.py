@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import click
-from sqlalchemy import select
 
 from recarchive.access.anchoring import AnchorInvalid, load_anchors
-from recarchive.access.audit import AuditChainBroken, entry_content, verify_chain
-from recarchive.access.models import AuditEvent
+from recarchive.access.audit import AuditChainBroken, verify_chain
+from recarchive.access.audit_reads import PAGE_MAX, AuditQuery, audit_head, read_audit
 from recarchive.cli.common import AppContext, parse_time, pass_app
+from recarchive.cli.staff import TOKEN_OPTION, staff_actor
 from recarchive.private_files import open_private
 
 
@@ -110,17 +110,33 @@ def anchors_export_command(app: AppContext, output: Path) -> None:
 @audit_group.command("export")
 @click.option("--from", "start_text", help="ISO 8601 time with zone: first entry to export.")
 @click.option("--to", "end_text", help="ISO 8601 time with zone: export entries before this.")
+@TOKEN_OPTION
 @pass_app
-def export_command(app: AppContext, start_text: str | None, end_text: str | None) -> None:
-    """Print entries as JSON lines, hashes included, so that the chain can be re-checked."""
-    start = parse_time(start_text, "--from")
-    end = parse_time(end_text, "--to")
-    statement = select(AuditEvent).order_by(AuditEvent.seq)
-    if start is not None:
-        statement = statement.where(AuditEvent.at >= start)
-    if end is not None:
-        statement = statement.where(AuditEvent.at < end)
-    with app.runtime.sessions() as session:
-        for event in session.scalars(statement.execution_options(yield_per=1000)):
-            record = {"seq": event.seq, **entry_content(event), "hash": event.hash}
-            click.echo(json.dumps(record, sort_keys=True, ensure_ascii=False, default=str))
+def export_command(
+    app: AppContext, start_text: str | None, end_text: str | None, token_file: Path | None
+) -> None:
+    """Print entries as JSON lines, hashes included, so that the chain can be re-checked.
+
+    The auditor's, with their token, like the API's audit endpoint; each page
+    of 1000 entries read is audited. The export ends at the newest entry
+    when it started.
+    """
+    reader = staff_actor(app, token_file)
+    query = AuditQuery(start=parse_time(start_text, "--from"), end=parse_time(end_text, "--to"))
+    head = audit_head(app.runtime)
+    cursor: int | None = None
+    while True:
+        page = read_audit(
+            app.runtime,
+            reader,
+            query,
+            cursor=cursor,
+            limit=PAGE_MAX,
+            through_seq=head,
+            client_details={"export": True},
+        )
+        for item in page.items:
+            click.echo(json.dumps(item, sort_keys=True, ensure_ascii=False, default=str))
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor

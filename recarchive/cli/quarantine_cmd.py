@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import click
 
 from recarchive.cli.common import AppContext, echo_list_summary, pass_app
+from recarchive.cli.staff import TOKEN_OPTION, staff_actor
 from recarchive.ingest.quarantine import counts_by_reason, list_entries, retry_entry
 
 
@@ -78,10 +80,17 @@ def list_command(
 
 @quarantine_group.command("retry")
 @click.argument("entry_ids", nargs=-1, required=True, type=click.UUID)
+@TOKEN_OPTION
 @pass_app
-def retry_command(app: AppContext, entry_ids: tuple[uuid.UUID, ...]) -> None:
-    """Put quarantined recordings back in the queue (after fixing the cause)."""
+def retry_command(
+    app: AppContext, entry_ids: tuple[uuid.UUID, ...], token_file: Path | None
+) -> None:
+    """Put quarantined recordings back in the queue (after fixing the cause).
+
+    An admin's action, with their token; each retry is audited.
+    """
+    actor = staff_actor(app, token_file)
     for entry_id in entry_ids:
-        entry = retry_entry(app.runtime.sessions, entry_id)
+        entry = retry_entry(app.runtime.sessions, entry_id, actor=actor)
         what = "queued again" if entry.work_item_id else "closed; reported again if still there"
         click.echo(f"{entry.id}: {what}")

@@ -7,6 +7,9 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from recarchive.access.actors import Actor
+from recarchive.access.audit import append_event
+from recarchive.access.policy import Action
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.intake import QuarantineEntry, WorkItem, WorkState
 from recarchive.errors import RecArchiveError
@@ -47,15 +50,19 @@ def counts_by_reason(sessions: sessionmaker[Session]) -> dict[str, int]:
         return {reason: int(count) for reason, count in sorted(rows)}
 
 
-def retry_entry(sessions: sessionmaker[Session], entry_id: uuid.UUID) -> QuarantineEntry:
-    """Close the entry and put its recording back in the queue.
+def retry_entry(
+    sessions: sessionmaker[Session], entry_id: uuid.UUID, *, actor: Actor
+) -> QuarantineEntry:
+    """An admin closes the entry and puts its recording back in the queue (audited).
 
     A recording goes back to ``pending`` with its attempts reset; the next
     worker pass takes it again, after whatever was fixed (a codec allowed, a
     file replaced). A problem found by discovery (a CDR line, a missing
     recording) is closed and reported again by the next pass if it is still
-    there. Raises :class:`QuarantineEntryNotFound`.
+    there. Raises :class:`~recarchive.access.policy.Forbidden` and
+    :class:`QuarantineEntryNotFound`.
     """
+    actor.require(Action.QUARANTINE_RETRY)
     now = utcnow()
     with transaction(sessions) as session:
         entry = session.get(QuarantineEntry, entry_id, with_for_update=True)
@@ -71,4 +78,18 @@ def retry_entry(sessions: sessionmaker[Session], entry_id: uuid.UUID) -> Quarant
                 item.attempts = 0
                 item.lease_until = None
                 item.claimed_by = None
+        details = {
+            "entry_id": str(entry.id),
+            "reason": entry.reason,
+            "source": entry.source,
+            "requeued": entry.work_item_id is not None,
+        }
+        append_event(
+            session,
+            actor=actor.name,
+            actor_role=actor.role_name,
+            client_addr=actor.client_addr,
+            action="quarantine.retry",
+            details=details,
+        )
         return entry

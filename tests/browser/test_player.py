@@ -30,7 +30,7 @@ from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
 from sqlalchemy import select
 
 from recarchive.access.models import AuditEvent
-from recarchive.access.services import add_user
+from recarchive.access.users import add_user
 from recarchive.api.app import create_app
 from recarchive.api.auth import COOKIE_NAME
 from recarchive.catalogue.database import create_catalogue_engine, transaction, utcnow
@@ -40,7 +40,7 @@ from recarchive.catalogue.restrictions import ProcessingRestriction, Restriction
 from recarchive.config import load_settings
 from recarchive.retention.holds import place_hold
 from recarchive.runtime import Runtime
-from tests.actors import staff
+from tests.actors import ADMIN, staff
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -189,7 +189,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
         recording_ids=[ids[HELD.agent]],
     )
     tokens = {
-        role: add_user(runtime, name, role, actor="admin").token
+        role: add_user(runtime, name, role, actor=ADMIN).token
         for name, role in (("trainer", "qa_trainer"), ("handler", "dispute_handler"))
     }
     server, thread, base_url = _serve(runtime)

@@ -6,13 +6,16 @@ import hashlib
 import json
 from pathlib import Path
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from recarchive.access.audit import append_event
-from recarchive.access.models import AuditEvent
+from recarchive.access.models import AuditEvent, Role
+from recarchive.access.users import add_user
 from recarchive.catalogue.database import transaction
+from recarchive.cli.staff import TOKEN_ENV
 from recarchive.config import load_settings
 from recarchive.runtime import Runtime
+from tests.actors import ADMIN
 from tests.functional.helpers import Runner, assert_one_line_error
 
 
@@ -33,10 +36,23 @@ def test_verify_then_detect_an_edit_and_export(
         assert ok.returncode == 0, ok.stderr
         assert ok.stdout.splitlines()[0] == "audit log intact: 3 entries, every one sealed"
 
+        anonymous = run_cli("audit", "export", env=env)
+        assert anonymous.returncode == 2  # reading the log is the auditor's: a token
+        trainer = add_user(runtime, "tiina", Role.QA_TRAINER, actor=ADMIN).token
+        refused = run_cli("audit", "export", env={**env, TOKEN_ENV: trainer})
+        assert_one_line_error(refused, "role qa_trainer may not read the audit log")
+        auditor = add_user(runtime, "aino", Role.AUDITOR, actor=ADMIN).token
+        env = {**env, TOKEN_ENV: auditor}
         exported = run_cli("audit", "export", "--from", "2000-01-01T00:00:00+00:00", env=env)
         lines = [json.loads(line) for line in exported.stdout.splitlines()]
-        assert [line["case_ref"] for line in lines] == ["D-1", "D-2", "D-3"]
+        assert [line["case_ref"] for line in lines][:3] == ["D-1", "D-2", "D-3"]
+        assert [line["action"] for line in lines][3:] == ["users.add", "tokens.issue"] * 2
         assert lines[1]["prev_hash"] == lines[0]["hash"]
+        with runtime.sessions() as session:
+            [read] = session.scalars(select(AuditEvent).where(AuditEvent.action == "audit.read"))
+        assert (read.actor, read.actor_role) == ("aino", "auditor")
+        assert read.details == {"entries": 7, "export": True}
+        assert read.seq == lines[-1]["seq"] + 1  # the export stopped at the head it saw
         for line in lines:  # the export alone is enough to recompute every hash
             content = {k: v for k, v in line.items() if k not in ("seq", "hash")}
             canonical = json.dumps(content, sort_keys=True, separators=(",", ":"),

@@ -23,11 +23,12 @@ from sqlalchemy import func, select
 
 from recarchive.access.audit import verify_chain
 from recarchive.access.models import AuditEvent, Role
-from recarchive.access.services import add_user
+from recarchive.access.users import add_user
 from recarchive.catalogue.intake import WorkItem, WorkState
 from recarchive.catalogue.models import CustomerMatch, Recording
 from recarchive.config import load_settings
 from recarchive.runtime import Runtime
+from tests.actors import ADMIN
 from tests.functional.helpers import Runner, error_lines
 from tests.logscan import SESSION
 
@@ -170,9 +171,40 @@ def test_quarantine_retry_after_the_file_is_fixed(
     old = time.time() - 600
     os.utime(broken, (old, old))
 
+    anonymous = run_cli("quarantine", "retry", entry["id"], env=env)
+    assert anonymous.returncode == 2  # a retry is an admin's: no token, no change
+    assert "give your API token" in anonymous.stderr
+    runtime = runtime_for(env)
+    try:
+        trainer = add_user(runtime, "tuuli", Role.QA_TRAINER, actor=ADMIN).token
+        admin = add_user(runtime, "ops", Role.ADMIN, actor=ADMIN).token
+    finally:
+        runtime.close()
+    refused = run_cli(
+        "quarantine", "retry", entry["id"], env={**env, "RECARCHIVE_USER_TOKEN": trainer}
+    )
+    assert "role qa_trainer may not retry quarantined input" in error_lines(refused)[0]
+    env = {**env, "RECARCHIVE_USER_TOKEN": admin}
     retried = run_cli("quarantine", "retry", entry["id"], env=env)
     assert retried.returncode == 0, retried.stderr
     assert "queued again" in retried.stdout
+    audit = run_cli("audit", "verify", env=env)
+    assert audit.returncode == 0, audit.stderr
+    runtime = runtime_for(env)
+    try:
+        with runtime.sessions() as session:
+            [event] = session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "quarantine.retry")
+            )
+    finally:
+        runtime.close()
+    assert (event.actor, event.actor_role) == ("ops", "admin")
+    assert event.details == {
+        "entry_id": entry["id"],
+        "reason": "zero_byte",
+        "source": entry["source"],
+        "requeued": True,
+    }
     assert quarantine(run_cli, env) == []
     result = run_cli("ingest", "--once", "--json", env=env)
     assert json.loads(result.stdout)["archived"] == 1
@@ -195,11 +227,11 @@ def test_tag_corrects_reason_codes_and_is_audited(
             recording_id = session.scalars(select(Recording.id)).first()
         anonymous = run_cli("tag", str(recording_id), "--reason", "moving", env=env)
         assert anonymous.returncode == 2  # a correction is a person's: no token, no change
-        trainer = add_user(runtime, "tiina", Role.QA_TRAINER, actor="admin").token
+        trainer = add_user(runtime, "tiina", Role.QA_TRAINER, actor=ADMIN).token
         refused = run_cli("tag", str(recording_id), "--reason", "moving",
                           env={**env, "RECARCHIVE_USER_TOKEN": trainer})  # fmt: skip
         assert "role qa_trainer may not correct reason codes" in error_lines(refused)[0]
-        token = add_user(runtime, "maija", Role.DISPUTE_HANDLER, actor="admin").token
+        token = add_user(runtime, "maija", Role.DISPUTE_HANDLER, actor=ADMIN).token
         env = {**env, "RECARCHIVE_USER_TOKEN": token}
         first = run_cli("tag", str(recording_id), "--reason", "moving", env=env)
         assert first.returncode == 0, first.stderr

@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from recarchive.access.audit import entry_content, verify_chain
 from recarchive.access.models import AuditEvent, Role
-from recarchive.access.services import add_user, revoke_token
+from recarchive.access.users import add_user, revoke_token
 from recarchive.api.app import create_app
 from recarchive.catalogue.database import table_names, transaction, utcnow
 from recarchive.catalogue.models import Customer, Recording
@@ -34,7 +34,7 @@ from recarchive.catalogue.restrictions import ProcessingRestriction, Restriction
 from recarchive.retention.expiry import expire_recordings
 from recarchive.retention.holds import place_hold
 from recarchive.runtime import Runtime
-from tests.actors import staff
+from tests.actors import ADMIN, staff
 from tests.api_fixtures import (
     ApiClient,
     RoleClient,
@@ -543,8 +543,8 @@ def test_nul_characters_in_free_text_are_refused_not_a_server_error(
 
 
 def test_missing_garbage_and_revoked_tokens_are_401(world: World) -> None:
-    revoked = add_user(world.runtime, "revoked-user", D, actor="test-admin")
-    revoke_token(world.runtime, revoked.token_id, actor="test-admin")
+    revoked = add_user(world.runtime, "revoked-user", D, actor=ADMIN)
+    revoke_token(world.runtime, revoked.token_id, actor=ADMIN)
     client = world.api.anonymous()
     forged = f"rca_{uuid.uuid4().hex}_{'A' * 43}"
     attempts = {

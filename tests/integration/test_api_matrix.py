@@ -90,6 +90,14 @@ ENDPOINTS = [
         "POST", "/api/v1/restrictions/{other}/lift", Action.SUBJECT, body={"reason": "matrix"}
     ),
     Endpoint("GET", "/api/v1/subject-requests", Action.SUBJECT),
+    Endpoint("GET", "/api/v1/users", Action.USERS_ADMIN),
+    Endpoint(
+        "POST", "/api/v1/users", Action.USERS_ADMIN, body={"name": "matrix", "role": "no-such"}
+    ),
+    Endpoint("GET", "/api/v1/users/{other}/tokens", Action.USERS_ADMIN),
+    Endpoint("POST", "/api/v1/users/{other}/tokens", Action.USERS_ADMIN, body={"days": 1}),
+    Endpoint("POST", "/api/v1/users/{other}/disable", Action.USERS_ADMIN),
+    Endpoint("POST", "/api/v1/tokens/{other}/revoke", Action.USERS_ADMIN),
 ]
 PUBLIC = {("GET", "/healthz"), ("GET", "/metrics")}
 
@@ -188,7 +196,9 @@ def test_every_endpoint_is_in_the_matrix(api: ApiClient) -> None:
     covered = {(e.method, e.route.replace("{other}", "{x}")) for e in ENDPOINTS} | PUBLIC
     routes = set()
     for path, operations in api.app.openapi()["paths"].items():
-        normalised = path.replace("{hold_id}", "{x}").replace("{restriction_id}", "{x}")
+        normalised = path
+        for name in ("{hold_id}", "{restriction_id}", "{name}", "{token_id}"):
+            normalised = normalised.replace(name, "{x}")
         routes.update((method.upper(), normalised) for method in operations)
     assert len(routes) >= len(covered) - 1  # the listing itself works (audio is listed once)
     assert routes - covered == set(), "endpoints missing from the role matrix"

@@ -24,10 +24,11 @@ from sqlalchemy import func, select
 
 from recarchive.access.audit import entry_content, verify_chain
 from recarchive.access.models import AuditEvent, Role
-from recarchive.access.services import add_user, revoke_token
+from recarchive.access.users import add_user, revoke_token
 from recarchive.api.app import create_app
 from recarchive.cli.serve_cmd import uvicorn_options
 from recarchive.runtime import Runtime
+from tests.actors import ADMIN
 from tests.api_fixtures import (
     TestClient,
     add_recording,
@@ -173,8 +174,8 @@ def test_the_client_address_rules_without_a_server(world: World) -> None:
 
 
 def test_401s_are_audited_with_what_is_known_and_no_secret(world: World) -> None:
-    revoked = add_user(world.runtime, "ref-revoked", Role.DISPUTE_HANDLER, actor="test-admin")
-    revoke_token(world.runtime, revoked.token_id, actor="test-admin")
+    revoked = add_user(world.runtime, "ref-revoked", Role.DISPUTE_HANDLER, actor=ADMIN)
+    revoke_token(world.runtime, revoked.token_id, actor=ADMIN)
     forged_id = uuid.uuid4()
     forged = f"rca_{forged_id.hex}_{'A' * 43}"
     attempts = {  # header -> (reason, token id, user known)

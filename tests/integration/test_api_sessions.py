@@ -19,18 +19,14 @@ from sqlalchemy import func, select
 
 from recarchive.access.audit import verify_chain
 from recarchive.access.models import AuditEvent, Role, WebSession
-from recarchive.access.services import (
-    InvalidToken,
-    add_user,
-    authenticate,
-    disable_user,
-    revoke_token,
-)
+from recarchive.access.services import InvalidToken, authenticate
 from recarchive.access.sessions import SessionEnded, open_session, resume_session
+from recarchive.access.users import add_user, disable_user, revoke_token
 from recarchive.api.app import create_app
 from recarchive.api.auth import COOKIE_NAME
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.runtime import Runtime
+from tests.actors import ADMIN
 from tests.api_fixtures import TestClient, add_recording, bearer, build_runtime, close_runtime
 
 BASE = "http://testserver"
@@ -59,7 +55,7 @@ _users = iter(range(10_000))
 
 def new_token(world: World, role: Role = Role.DISPUTE_HANDLER) -> tuple[str, str]:
     name = f"sess-{next(_users)}"
-    return name, add_user(world.runtime, name, role, actor="test-admin").token
+    return name, add_user(world.runtime, name, role, actor=ADMIN).token
 
 
 @pytest.fixture
@@ -248,9 +244,9 @@ def test_a_session_ends_with_its_token_or_user(world: World, end: str) -> None:
     principal = authenticate(world.runtime, token)
     opened = open_session(world.runtime, principal)
     if end == "revoke":
-        revoke_token(world.runtime, principal.token_id, actor="test-admin")
+        revoke_token(world.runtime, principal.token_id, actor=ADMIN)
     else:
-        disable_user(world.runtime, name, actor="test-admin")
+        disable_user(world.runtime, name, actor=ADMIN)
     with pytest.raises(InvalidToken) as refused:
         resume_session(world.runtime, opened.cookie)
     assert refused.value.reason == {"revoke": "revoked", "disable": "user_disabled"}[end]

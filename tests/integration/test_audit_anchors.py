@@ -29,15 +29,18 @@ from recarchive.access.audit import (
     entry_hash,
     verify_chain,
 )
-from recarchive.access.models import AuditEvent
+from recarchive.access.models import AuditEvent, Role
+from recarchive.access.users import add_user
 from recarchive.catalogue.database import create_catalogue_engine, transaction
 from recarchive.catalogue.migrate import upgrade_schema
 from recarchive.catalogue.seals import AuditKeys
+from recarchive.cli.staff import TOKEN_ENV
 from recarchive.config import load_settings
 from recarchive.errors import StoreError
 from recarchive.runtime import Runtime
 from recarchive.storage.anchors import S3AnchorSink
 from recarchive.storage.s3 import S3ObjectStore
+from tests.actors import ADMIN
 from tests.functional.embedded import invoke
 from tests.s3env import s3_environment
 
@@ -180,9 +183,14 @@ def test_a_forged_anchor_is_refused(logged: dict[str, str]) -> None:
 def test_the_auditor_checks_the_exported_anchors_without_any_secret(
     logged: dict[str, str], tmp_path: Path
 ) -> None:
+    runtime = Runtime(load_settings(env=logged))
+    try:
+        auditor = add_user(runtime, "aino", Role.AUDITOR, actor=ADMIN).token
+    finally:
+        runtime.close()
     out = tmp_path / "anchors.json"
     assert invoke(logged, "audit", "anchors", "export", "-o", str(out)).exit_code == 0
-    entries = invoke(logged, "audit", "export")
+    entries = invoke({**logged, TOKEN_ENV: auditor}, "audit", "export")
     assert entries.exit_code == 0
     hashes = {}
     for line in entries.output.splitlines():

@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import select
 
 from recarchive.access.models import Role
-from recarchive.access.services import add_user, authenticate
+from recarchive.access.services import authenticate
+from recarchive.access.users import add_user
 from recarchive.catalogue.database import create_catalogue_engine, transaction, utcnow
 from recarchive.catalogue.identity import phone_hash
 from recarchive.catalogue.intake import QuarantineEntry
@@ -31,6 +32,7 @@ from recarchive.privacy.erasure import erase_subject
 from recarchive.privacy.subjects import SubjectQuery
 from recarchive.retention.expiry import expire_recordings
 from recarchive.runtime import Runtime
+from tests.actors import ADMIN
 from tests.integration.test_ingest_spool import DAY, audio, cdr_line, put
 
 __all__ = ["audio"]  # the module's recordings fixture, made once
@@ -149,7 +151,7 @@ def test_a_moved_file_is_stamped_with_the_time_of_the_move(runtime: Runtime, spo
 
 def test_erasure_deletes_the_customers_done_copies_at_once(runtime: Runtime, spool: Path) -> None:
     officer = authenticate(runtime, add_user(runtime, "officer", Role.PRIVACY_OFFICER,
-                                             actor="test").token)  # fmt: skip
+                                             actor=ADMIN).token)  # fmt: skip
 
     report = erase_subject(runtime, officer, SubjectQuery(customer_id="C-1"))
 
@@ -260,7 +262,7 @@ def test_quarantine_entries_are_purged_per_the_two_settings(runtime: Runtime, sp
                 source="pbx", source_ref="cdr:Master.csv:9", reason="malformed_cdr", detail="line 9"
             )
         )
-    retry_entry(runtime.sessions, zero.id)  # resolved now; the file is quarantined again
+    retry_entry(runtime.sessions, zero.id, actor=ADMIN)  # resolved; quarantined again
     run_ingest(runtime.settings, once=True)
     now = utcnow()
     assert len(quarantine(runtime)) == 3

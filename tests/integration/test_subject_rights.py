@@ -34,7 +34,8 @@ from sqlalchemy import func, insert, select
 import recarchive.privacy.erasure as erasure_module
 from recarchive.access.audit import entry_content, verify_chain
 from recarchive.access.models import AuditEvent, Role
-from recarchive.access.services import Principal, add_user, authenticate
+from recarchive.access.services import Principal, authenticate
+from recarchive.access.users import add_user
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import CustomerMatch, Recording, RecordingStatus
 from recarchive.catalogue.restrictions import ProcessingRestriction
@@ -49,7 +50,7 @@ from recarchive.retention.models import Tombstone
 from recarchive.retention.tasks import NIGHTLY_ACTION, run_nightly_if_due
 from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import DeleteResult
-from tests.actors import staff
+from tests.actors import ADMIN, staff
 from tests.api_fixtures import (
     PERSONAL,
     ApiClient,
@@ -152,7 +153,7 @@ def store_world(
 def fresh_world(empty_catalogue_url: str, tmp_path: Path) -> Iterator[World]:
     """A privacy officer and a dispute handler on a catalogue of their own (for the nightly run)."""
     runtime = build_runtime(empty_catalogue_url, tmp_path / "data")
-    role_tokens = {role: add_user(runtime, role.value, role, actor="test-admin").token
+    role_tokens = {role: add_user(runtime, role.value, role, actor=ADMIN).token
                    for role in (P, D)}  # fmt: skip
     made = _world(runtime, role_tokens)
     yield made
@@ -651,7 +652,7 @@ def test_an_export_of_thousands_of_recordings_runs_in_bounded_memory(tmp_path: P
     """
     runtime = build_runtime(f"sqlite:///{tmp_path / 'bulk.db'}", tmp_path / "data")
     try:
-        token = add_user(runtime, "bulk-officer", P, actor="test-admin").token
+        token = add_user(runtime, "bulk-officer", P, actor=ADMIN).token
         officer = authenticate(runtime, token)
         add_customer(runtime, "C-BULK", "Bulk Customer")
         count, size = 2000, 128 * 1024

@@ -12,30 +12,35 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
+from recarchive.access.actors import Actor
 from recarchive.access.audit import verify_chain
 from recarchive.access.models import ApiToken, AuditEvent, Role, User
 from recarchive.access.services import (
     TOKEN_HASHER,
     AccessError,
     InvalidToken,
+    authenticate,
+    revalidate,
+)
+from recarchive.access.users import (
     TokenNotFound,
     UserExists,
     UserNotFound,
     add_user,
-    authenticate,
     disable_user,
     issue_token,
     list_users,
-    revalidate,
     revoke_token,
 )
 from recarchive.catalogue.database import create_catalogue_engine, transaction, utcnow
 from recarchive.catalogue.migrate import upgrade_schema
 from recarchive.config import load_settings
 from recarchive.runtime import Runtime
+from tests.actors import ADMIN
 
 PEPPER = "integration-test-token-pepper-0123456789abcdef"
 REFUSED = "invalid or expired token"
+ROOT_ADMIN = Actor("root-admin", Role.ADMIN, "10.0.0.9")
 
 
 @pytest.fixture
@@ -59,7 +64,7 @@ def stored_token(runtime: Runtime, token_id: uuid.UUID) -> ApiToken:
 
 
 def test_token_round_trip(runtime: Runtime) -> None:
-    issued = add_user(runtime, "alice", "qa_trainer", actor="admin", token_days=30)
+    issued = add_user(runtime, "alice", "qa_trainer", actor=ADMIN, token_days=30)
     assert issued.token.startswith(f"rca_{issued.token_id.hex}_")
     assert issued.user_name == "alice"
     assert dt.timedelta(days=29) < issued.expires_at - utcnow() <= dt.timedelta(days=30)
@@ -86,12 +91,12 @@ def _wrong_secret(runtime: Runtime, token: str, token_id: uuid.UUID) -> str:
 
 
 def _revoked(runtime: Runtime, token: str, token_id: uuid.UUID) -> str:
-    revoke_token(runtime, token_id, actor="admin")
+    revoke_token(runtime, token_id, actor=ADMIN)
     return token
 
 
 def _disabled(runtime: Runtime, token: str, token_id: uuid.UUID) -> str:
-    disable_user(runtime, "bob", actor="admin")
+    disable_user(runtime, "bob", actor=ADMIN)
     return token
 
 
@@ -113,7 +118,7 @@ REFUSALS: dict[str, Callable[[Runtime, str, uuid.UUID], str]] = {
 def test_refusals_share_one_message_and_log_the_reason(
     runtime: Runtime, case: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    issued = add_user(runtime, "bob", Role.DISPUTE_HANDLER, actor="admin")
+    issued = add_user(runtime, "bob", Role.DISPUTE_HANDLER, actor=ADMIN)
     token = REFUSALS[case](runtime, issued.token, issued.token_id)
     with (
         caplog.at_level(logging.INFO, logger="recarchive.access.services"),
@@ -128,16 +133,16 @@ def test_refusals_share_one_message_and_log_the_reason(
 
 
 def test_expired_token_is_refused_with_the_same_message(runtime: Runtime) -> None:
-    issued = add_user(runtime, "carol", "auditor", actor="admin", token_days=1)
+    issued = add_user(runtime, "carol", "auditor", actor=ADMIN, token_days=1)
     authenticate(runtime, issued.token)
     with pytest.raises(InvalidToken, match=f"^{REFUSED}$"):
         authenticate(runtime, issued.token, now=issued.expires_at + dt.timedelta(seconds=1))
 
 
 def test_secrets_are_stored_nowhere(runtime: Runtime) -> None:
-    issued = add_user(runtime, "dave", "privacy_officer", actor="admin", description="laptop")
-    second = issue_token(runtime, "dave", actor="admin")
-    revoke_token(runtime, issued.token_id, actor="admin")
+    issued = add_user(runtime, "dave", "privacy_officer", actor=ADMIN, description="laptop")
+    second = issue_token(runtime, "dave", actor=ADMIN)
+    revoke_token(runtime, issued.token_id, actor=ADMIN)
     authenticate(runtime, second.token)
     stored = stored_token(runtime, issued.token_id)
     assert stored.secret_hash.startswith("$argon2id$")
@@ -158,10 +163,10 @@ def test_secrets_are_stored_nowhere(runtime: Runtime) -> None:
 
 
 def test_changes_are_audited(runtime: Runtime) -> None:
-    issued = add_user(runtime, "erin", "admin", actor="root-admin")
-    second = issue_token(runtime, "erin", actor="root-admin", days=7)
-    revoke_token(runtime, issued.token_id, actor="root-admin")
-    assert disable_user(runtime, "erin", actor="root-admin") == 1
+    issued = add_user(runtime, "erin", "auditor", actor=ROOT_ADMIN)
+    second = issue_token(runtime, "erin", actor=ROOT_ADMIN, days=7)
+    revoke_token(runtime, issued.token_id, actor=ROOT_ADMIN)
+    assert disable_user(runtime, "erin", actor=ROOT_ADMIN) == 1
     with runtime.sessions() as session:
         events = list(session.scalars(select(AuditEvent).order_by(AuditEvent.seq)))
     assert [(e.action, e.actor) for e in events] == [
@@ -171,7 +176,8 @@ def test_changes_are_audited(runtime: Runtime) -> None:
         ("tokens.revoke", "root-admin"),
         ("users.disable", "root-admin"),
     ]
-    assert events[0].details == {"user": "erin", "role": "admin"}
+    assert events[0].details == {"user": "erin", "role": "auditor"}
+    assert {(e.actor_role, e.client_addr) for e in events} == {("admin", "10.0.0.9")}
     assert events[1].details["token_id"] == str(issued.token_id)
     assert events[2].details["token_id"] == str(second.token_id)
     assert events[3].details == {"user": "erin", "token_id": str(issued.token_id)}
@@ -180,45 +186,46 @@ def test_changes_are_audited(runtime: Runtime) -> None:
 
 
 def test_refused_changes(runtime: Runtime) -> None:
-    add_user(runtime, "frank", "qa_trainer", actor="admin")
+    add_user(runtime, "frank", "qa_trainer", actor=ADMIN)
     with pytest.raises(UserExists, match="'frank' already exists"):
-        add_user(runtime, "frank", "auditor", actor="admin")
+        add_user(runtime, "frank", "auditor", actor=ADMIN)
     with pytest.raises(AccessError, match=r"unknown role 'boss'.*qa_trainer.*admin"):
-        add_user(runtime, "grace", "boss", actor="admin")
+        add_user(runtime, "grace", "boss", actor=ADMIN)
     with pytest.raises(AccessError, match="user name 'Grace' is not valid"):
-        add_user(runtime, "Grace", "auditor", actor="admin")
+        add_user(runtime, "Grace", "auditor", actor=ADMIN)
     with pytest.raises(AccessError, match="token lifetime 0 days"):
-        add_user(runtime, "grace", "auditor", actor="admin", token_days=0)
+        add_user(runtime, "grace", "auditor", actor=ADMIN, token_days=0)
     with pytest.raises(UserNotFound, match="no user 'nobody'"):
-        issue_token(runtime, "nobody", actor="admin")
+        issue_token(runtime, "nobody", actor=ADMIN)
     missing = uuid.uuid4()
     with pytest.raises(TokenNotFound, match=str(missing)):
-        revoke_token(runtime, missing, actor="admin")
-    disable_user(runtime, "frank", actor="admin")
+        revoke_token(runtime, missing, actor=ADMIN)
+    disable_user(runtime, "frank", actor=ADMIN)
     with pytest.raises(AccessError, match="'frank' is disabled; no token was issued"):
-        issue_token(runtime, "frank", actor="admin")
+        issue_token(runtime, "frank", actor=ADMIN)
     with pytest.raises(AccessError, match="already disabled"):
-        disable_user(runtime, "frank", actor="admin")
-    assert [u.name for u in list_users(runtime)] == ["frank"]  # nothing refused was stored
+        disable_user(runtime, "frank", actor=ADMIN)
+    listed = list_users(runtime, actor=ADMIN)
+    assert [u.name for u in listed] == ["frank"]  # nothing refused was stored
     with runtime.sessions() as session:
         actions = list(session.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
-    assert actions == ["users.add", "tokens.issue", "users.disable"]
+    assert actions == ["users.add", "tokens.issue", "users.disable", "users.list"]
 
 
 def test_list_users_counts_active_tokens(runtime: Runtime) -> None:
-    first = add_user(runtime, "heidi", "qa_trainer", actor="admin")
-    issue_token(runtime, "heidi", actor="admin", days=1)
-    revoke_token(runtime, first.token_id, actor="admin")
-    add_user(runtime, "ivan", "auditor", actor="admin")
-    summaries = {u.name: u for u in list_users(runtime)}
+    first = add_user(runtime, "heidi", "qa_trainer", actor=ADMIN)
+    issue_token(runtime, "heidi", actor=ADMIN, days=1)
+    revoke_token(runtime, first.token_id, actor=ADMIN)
+    add_user(runtime, "ivan", "auditor", actor=ADMIN)
+    summaries = {u.name: u for u in list_users(runtime, actor=ADMIN)}
     assert summaries["heidi"].active_tokens == 1
     assert summaries["heidi"].last_used_at is None
-    in_two_days = list_users(runtime, now=utcnow() + dt.timedelta(days=2))
+    in_two_days = list_users(runtime, actor=ADMIN, now=utcnow() + dt.timedelta(days=2))
     assert {u.name: u.active_tokens for u in in_two_days} == {"heidi": 0, "ivan": 1}
 
 
 def test_outdated_hash_parameters_are_upgraded(runtime: Runtime) -> None:
-    issued = add_user(runtime, "judy", "qa_trainer", actor="admin")
+    issued = add_user(runtime, "judy", "qa_trainer", actor=ADMIN)
     secret = issued.token.split("_", 2)[2]
     weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PEPPER + secret)
     assert TOKEN_HASHER.check_needs_rehash(weak)
@@ -236,7 +243,7 @@ def test_revalidation_refuses_a_token_revoked_or_disabled_since_it_was_checked(
     runtime: Runtime, case: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """What the API's token cache relies on once a token's cache time is up."""
-    issued = add_user(runtime, "bob", Role.DISPUTE_HANDLER, actor="admin")
+    issued = add_user(runtime, "bob", Role.DISPUTE_HANDLER, actor=ADMIN)
     principal = authenticate(runtime, issued.token)
     assert revalidate(runtime, principal) == principal
     REFUSALS[case](runtime, issued.token, issued.token_id)
@@ -250,7 +257,7 @@ def test_revalidation_refuses_a_token_revoked_or_disabled_since_it_was_checked(
 
 
 def test_revalidation_refuses_a_token_that_has_expired_since(runtime: Runtime) -> None:
-    issued = add_user(runtime, "carol", "auditor", actor="admin", token_days=1)
+    issued = add_user(runtime, "carol", "auditor", actor=ADMIN, token_days=1)
     principal = authenticate(runtime, issued.token)
     assert revalidate(runtime, principal, now=issued.expires_at - dt.timedelta(seconds=1))
     with pytest.raises(InvalidToken, match=f"^{REFUSED}$"):
