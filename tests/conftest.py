@@ -195,6 +195,18 @@ def _log_scan() -> Iterator[LogScan]:
 
 
 @pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """A CLI run in-process points recarchive's log handler at CliRunner's stderr and sets
+    the command's level (warnings only, for most): put both back after every test."""
+    logger = logging.getLogger("recarchive")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    try:
+        yield
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = saved
+
+
+@pytest.fixture(autouse=True)
 def _no_personal_data_logged(request: pytest.FixtureRequest, _log_scan: LogScan) -> Iterator[None]:
     """Fail an API or CLI test when a log line (since the last check) holds personal data."""
     yield

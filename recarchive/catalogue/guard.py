@@ -118,8 +118,9 @@ def read_identity(engine: Engine) -> CatalogueIdentity:
     except (CatalogueReplaced, CatalogueUnavailable):
         raise  # a catalogue that cannot be reached now may be reachable later
     except (SQLAlchemyError, CatalogueError) as exc:
-        unavailable = _unavailable(url, exc)
-        raise CatalogueMisconfigured(f"{unavailable.message} (run `recarchive init`?)") from exc
+        message = _unavailable(url, exc).message
+        hint = " (run `recarchive init`?)"
+        raise CatalogueMisconfigured(message if message.endswith(hint) else message + hint) from exc
     path = sqlite_path(engine)
     file_id = _file_id(path, url) if path is not None else None
     return CatalogueIdentity(url, installation_id, path, file_id, oid)

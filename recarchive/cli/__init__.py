@@ -79,11 +79,26 @@ class LazyGroup(click.Group):
     envvar="RECARCHIVE_CONFIG",
     help="TOML configuration file (default: $RECARCHIVE_CONFIG; else built-in defaults).",
 )
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Log more on stderr: -v info, -vv debug (default: warnings and errors only).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Results and errors only: no progress, no notes.")
 @click.version_option(__version__, prog_name="recarchive")
 @click.pass_context
-def cli(ctx: click.Context, config_file: str | None) -> None:
-    """recarchive: call-recording archive with exact retention, holds and audit."""
-    app = AppContext(config_file)
+def cli(ctx: click.Context, config_file: str | None, verbose: int, quiet: bool) -> None:
+    """recarchive: call-recording archive with exact retention, holds and audit.
+
+    Results go to stdout (text, or JSON lines with --json); errors, warnings
+    and progress go to stderr. Long-running services (serve, ingest and
+    scheduler without --once) log at general.log_level, as JSON lines when
+    stderr is not a terminal.
+    """
+    if quiet and verbose:
+        raise click.UsageError("give --quiet or --verbose, not both")
+    app = AppContext(config_file, -1 if quiet else verbose)
     ctx.obj = app
     ctx.call_on_close(app.close)
 

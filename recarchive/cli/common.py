@@ -18,21 +18,57 @@ from recarchive.private_files import find_loose_modes
 from recarchive.runtime import Runtime
 
 
+def log_level(configured: str, verbosity: int, *, service: bool) -> str:
+    """The level of the log lines a command writes to stderr.
+
+    A command that does its work and ends prints its results (stdout) and
+    its errors (stderr) itself: it logs WARNING and above, INFO with ``-v``,
+    DEBUG with ``-vv``, only ERROR with ``-q``. A long-running service
+    (``serve``, ``ingest`` without ``--once``, ``scheduler`` without
+    ``--once``) logs at ``general.log_level``, or as ``-v``/``-vv``/``-q`` say.
+    """
+    if verbosity >= 2:
+        return "DEBUG"
+    if verbosity == 1:
+        return "INFO" if configured != "DEBUG" else "DEBUG"
+    if verbosity < 0:
+        return "ERROR" if not service else "WARNING"
+    return configured if service else ("WARNING" if configured != "ERROR" else "ERROR")
+
+
 class AppContext:
     """Settings and runtime, built on first use so that ``--help`` needs no config.
 
     Creating it composes the process (:func:`~recarchive.composition.compose`).
+    ``verbosity`` is ``-v`` counted (1, 2), or -1 for ``--quiet``.
     """
 
-    def __init__(self, config_file: str | None) -> None:
+    def __init__(self, config_file: str | None, verbosity: int = 0) -> None:
         self.config_file = config_file
+        self.verbosity = verbosity
+        self.service = False
         compose()
 
     @functools.cached_property
     def settings(self) -> Settings:
         settings = load_settings(self.config_file)
-        configure_logging(settings.general.log_level, settings.general.log_format)
+        self._configure_logging(settings)
         return settings
+
+    def _configure_logging(self, settings: Settings) -> None:
+        level = log_level(settings.general.log_level, self.verbosity, service=self.service)
+        configure_logging(level, settings.general.log_format)
+
+    @property
+    def quiet(self) -> bool:
+        """``--quiet``: no progress, no notes; results and errors only."""
+        return self.verbosity < 0
+
+    def run_as_service(self) -> None:
+        """This command runs until stopped: log at the configured level (see :func:`log_level`)."""
+        self.service = True
+        if "settings" in self.__dict__:
+            self._configure_logging(self.settings)
 
     @functools.cached_property
     def runtime(self) -> Runtime:

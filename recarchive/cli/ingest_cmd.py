@@ -43,13 +43,15 @@ def ingest_command(
     (in backoff, still being written, claimed elsewhere): the next run
     takes them.
     """
+    if not once:
+        app.run_as_service()
     settings = app.settings
     if not settings.sources:
         raise click.ClickException("no [[sources]] configured: see config.example.toml")
     stop = StopFlag()
     stop.install()
     bar: Any = None
-    show_progress = sys.stderr.isatty() and workers == 1 and not as_json
+    show_progress = sys.stderr.isatty() and workers == 1 and not as_json and not app.quiet
 
     def discovered(pending: int) -> None:
         nonlocal bar

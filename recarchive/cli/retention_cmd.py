@@ -185,6 +185,8 @@ def scheduler_command(app: AppContext, once: bool) -> None:
     catalogue or the store cannot be reached it logs so, waits and tries
     again; --once stops with one line instead.
     """
+    if not once:
+        app.run_as_service()
     settings = app.settings
     zone = ZoneInfo(settings.general.timezone)
     stop = StopFlag()

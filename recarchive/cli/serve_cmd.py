@@ -130,6 +130,7 @@ def serve_command(app: AppContext, bind: str | None, workers: int | None) -> Non
     from recarchive.api.app import create_app, settle_heap, startup_check
     from recarchive.api.metrics import MULTIPROCESS_ENV
 
+    app.run_as_service()
     host, port = split_bind(bind or app.settings.api.bind)
     processes = workers or app.settings.api.workers
     listener = bind_listener(host, port)  # first: a port in use is the first thing to say

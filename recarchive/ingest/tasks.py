@@ -257,13 +257,15 @@ def _child(
     results: Any,
     opened: CatalogueIdentity,
     index: int,
+    log_level: str,
 ) -> None:
     """Drain in a worker process; report the counts after every recording and at the end.
 
     The running counts reach the parent as they change, so a worker that is
-    killed mid-pass still has what it archived counted.
+    killed mid-pass still has what it archived counted. It logs at the
+    parent's level (``log_level``: a one-shot command logs less than a service).
     """
-    configure_logging(settings.general.log_level, settings.general.log_format)
+    configure_logging(log_level, settings.general.log_format)
     stop = StopFlag()
     stop.install()
     result = PassResult()
@@ -298,9 +300,10 @@ def _drain_in_children(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     )
     results = context.Queue()
+    level = logging.getLevelName(logging.getLogger("recarchive").getEffectiveLevel())
     children = [
         context.Process(
-            target=_child, args=(settings, sources, results, opened, index), daemon=False
+            target=_child, args=(settings, sources, results, opened, index, level), daemon=False
         )
         for index in range(workers)
     ]

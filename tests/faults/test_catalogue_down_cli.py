@@ -53,7 +53,10 @@ def down_installation(
     env = installation_env(tmp_path, url)
     runner = Recarchive(tmp_path)
     assert runner.run(env, "init").returncode == 0
-    added = runner.run(env, "users", "add", "trainer", "--role", "qa_trainer", "--by", "setup")
+    admin = runner.run(env, "users", "add", "setup", "--role", "admin")  # the first admin
+    assert admin.returncode == 0, admin.stderr
+    added = runner.run({**env, "RECARCHIVE_USER_TOKEN": admin.stdout.strip()},
+                       "users", "add", "trainer", "--role", "qa_trainer")  # fmt: skip
     assert added.returncode == 0, added.stderr
     [token] = [word for word in added.stdout.split() if word.startswith("rca_")]
     env["RECARCHIVE_USER_TOKEN"] = token

@@ -9,7 +9,6 @@ for whom ``os.access`` says yes to everything.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import stat
 from collections.abc import Iterator
@@ -35,17 +34,6 @@ def usual_umask() -> Iterator[None]:
         yield
     finally:
         os.umask(previous)
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """The CLI points recarchive's log handler at CliRunner's stderr; put it back after."""
-    logger = logging.getLogger("recarchive")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    try:
-        yield
-    finally:
-        logger.handlers[:], logger.level, logger.propagate = saved
 
 
 def warnings_of(result: Result) -> list[str]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -26,17 +25,6 @@ from recarchive.catalogue.database import create_catalogue_engine
 from tests.functional.embedded import configure, generate, invoke
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """The CLI points recarchive's log handler at CliRunner's stderr; put it back after."""
-    logger = logging.getLogger("recarchive")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
-    try:
-        yield
-    finally:
-        logger.handlers[:], logger.level, logger.propagate = saved
 
 
 def spellings(e164: str) -> set[str]:
@@ -94,7 +82,10 @@ def audio_files(objects: Path) -> list[Path]:
 
 
 def officer_env(env: dict[str, str]) -> dict[str, str]:
-    added = invoke(env, "users", "add", "officer", "--role", "privacy_officer", "--by", "setup")
+    admin = invoke(env, "users", "add", "setup", "--role", "admin")  # the first admin: root's
+    assert admin.exit_code == 0, admin.output
+    added = invoke({**env, "RECARCHIVE_USER_TOKEN": admin.stdout.strip().splitlines()[-1]},
+                   "users", "add", "officer", "--role", "privacy_officer")  # fmt: skip
     assert added.exit_code == 0, added.output
     token = added.stdout.strip().splitlines()[-1]
     return {**env, "RECARCHIVE_USER_TOKEN": token}
