@@ -100,9 +100,9 @@ def _page(
 
 def signin_page(request: Request, message: str | None, status_code: int = 200) -> HTMLResponse:
     """The sign-in page, with ``message`` (an error) if given; its single sign-on button
-    when the app has an OpenID provider (``app.state.oidc``)."""
+    when an OpenID provider is configured."""
     api = _runtime(request).settings.api
-    oidc = getattr(request.app.state, "oidc", None)
+    oidc = _runtime(request).oidc
     context = {
         "message": message,
         "idle_minutes": api.session_idle_minutes,

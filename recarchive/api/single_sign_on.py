@@ -34,7 +34,6 @@ from recarchive.access.sessions import open_session
 from recarchive.access.sign_ins import SignInFailed, begin_sign_in, take_sign_in
 from recarchive.api.player import set_session_cookie, signed_in_page, signin_page
 from recarchive.api.refusals import Refusal
-from recarchive.config import Settings
 from recarchive.errors import NotFoundError
 from recarchive.runtime import Runtime
 
@@ -51,26 +50,13 @@ class SingleSignOnOff(NotFoundError):
     """single sign-on is not configured"""
 
 
-def make_client(settings: Settings) -> OidcClient | None:
-    """The process's relying party, or None when ``oidc.issuer`` is empty.
-
-    Reads the client secret now (unless the client is public), so that a
-    missing one stops the server at start, not the first person signing in.
-    """
-    oidc = settings.oidc
-    if not oidc.enabled:
-        return None
-    public = oidc.token_endpoint_auth_method == "none"  # noqa: S105 - a method's name
-    return OidcClient(oidc, settings.secret("oidc_client_secret", required=not public))
-
-
 def _runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
 def _client(request: Request) -> OidcClient:
-    client: OidcClient | None = getattr(request.app.state, "oidc", None)
+    client = _runtime(request).oidc
     if client is None:
         raise SingleSignOnOff()
     return client
