@@ -1,5 +1,7 @@
 // A real OpenID provider for recarchive's single sign-on tests: the certified
-// `oidc-provider` package (package.json pins it), on 127.0.0.1 only.
+// `oidc-provider` package, on 127.0.0.1 only. package.json pins version 8.x,
+// which runs on Debian 12's Node.js 18 as well as on later LTS releases (9.x
+// asks for Node.js 20.19 or later); scripts/test installs it with `npm ci`.
 //
 //   node tests/oidc/provider.mjs        listens on a free port, prints one JSON
 //                                       line {"issuer": "http://127.0.0.1:PORT"}
