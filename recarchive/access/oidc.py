@@ -75,6 +75,13 @@ def _endpoint(document: Mapping[str, Any], name: str, *, required: bool = True) 
         raise ProviderUnavailable(f"the provider's discovery document: {exc}") from None
 
 
+def _origin(url: str) -> str:
+    parsed = httpx.URL(url)
+    default = {"http": 80, "https": 443}.get(parsed.scheme)
+    port = f":{parsed.port}" if parsed.port not in (None, default) else ""
+    return f"{parsed.scheme}://{parsed.host}{port}"
+
+
 class OidcClient:
     """One installation's relying party; thread-safe, shared by a process's requests."""
 
@@ -108,6 +115,16 @@ class OidcClient:
         if self.settings.display_name:
             return self.settings.display_name
         return httpx.URL(self.settings.issuer).host or self.settings.issuer
+
+    def authorization_origins(self) -> tuple[str, ...]:
+        """The origins a sign-in may be redirected to: the issuer's and, once known, the
+        authorisation endpoint's (for the sign-in page's ``form-action``). Reads nothing."""
+        origins = [_origin(self.settings.issuer)]
+        with self._lock:
+            cached = self._metadata
+        if cached is not None:
+            origins.append(_origin(cached[0].authorization_endpoint))
+        return tuple(dict.fromkeys(origins))
 
     # --- the provider's documents ------------------------------------------------
 

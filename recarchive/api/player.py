@@ -87,14 +87,26 @@ def _client(request: Request) -> str | None:
 
 
 def _page(
-    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    status_code: int = 200,
+    *,
+    form_targets: tuple[str, ...] = (),
 ) -> HTMLResponse:
+    """A page under :data:`CONTENT_SECURITY_POLICY`; ``form_targets``: origins its forms'
+    answers may redirect to (``form-action`` covers redirects too)."""
+    headers = dict(_PAGE_HEADERS)
+    if form_targets:
+        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+            "form-action 'self'", " ".join(["form-action 'self'", *form_targets])
+        )
     return templates.TemplateResponse(
         request,
         name,
         {"version": __version__, **context},
         status_code=status_code,
-        headers=_PAGE_HEADERS,
+        headers=headers,
     )
 
 
@@ -109,7 +121,8 @@ def signin_page(request: Request, message: str | None, status_code: int = 200) -
         "session_hours": f"{api.session_hours:g}",
         "provider": oidc.display_name if oidc is not None else None,
     }
-    return _page(request, "signin.html", context, status_code)
+    targets = oidc.authorization_origins() if oidc is not None else ()
+    return _page(request, "signin.html", context, status_code, form_targets=targets)
 
 
 def signed_in_page(request: Request, principal: Principal) -> HTMLResponse:
