@@ -40,8 +40,6 @@ from recarchive.errors import RefusedError
 logger = logging.getLogger(__name__)
 
 _NOT_IN_NAMES = re.compile(r"[^a-z0-9._-]+")
-#: Attempts of a first sign-in that meets another one of the same person (unique keys).
-_ATTEMPTS = 2
 
 
 class SignInRefused(RefusedError):
@@ -166,13 +164,11 @@ def sign_in(runtime: AccessContext, identity: VerifiedIdentity) -> Principal:
 
     The caller opens the web session (:func:`~recarchive.access.sessions.open_session`).
     """
-    for attempt in range(_ATTEMPTS):
-        try:
-            return _sign_in(runtime, identity)
-        except sa_exc.IntegrityError:  # the same person's first sign-in, twice at once
-            if attempt + 1 == _ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    try:
+        return _sign_in(runtime, identity)
+    except sa_exc.IntegrityError:
+        # The same person's first sign-in, twice at once: the second finds the first's user.
+        return _sign_in(runtime, identity)
 
 
 def _sign_in(runtime: AccessContext, identity: VerifiedIdentity) -> Principal:

@@ -22,7 +22,7 @@ import hmac
 import logging
 import secrets
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from recarchive.access.interfaces import AccessContext
 from recarchive.access.models import PendingSignIn
@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 #: Longer than any state or cookie this module issues; a longer one is refused unread.
 MAX_SECRET_CHARS = 128
+#: Sign-ons in progress at most (each lives minutes): a flood of starts cannot fill the table.
+MAX_PENDING = 10_000
 
 
 class SignInFailed(RefusedError):
@@ -76,7 +78,11 @@ def _digest(secret: str) -> str:
 def begin_sign_in(
     runtime: AccessContext, redirect_url: str, *, now: dt.datetime | None = None
 ) -> StartedSignIn:
-    """Store a new sign-on's secrets for ``oidc.sign_in_minutes``; sweep the expired ones."""
+    """Store a new sign-on's secrets for ``oidc.sign_in_minutes``; sweep the expired ones.
+
+    Refused (:class:`SignInFailed`, ``too_many_sign_ins``) while :data:`MAX_PENDING`
+    sign-ons are in progress.
+    """
     now = now or utcnow()
     lifetime = dt.timedelta(minutes=runtime.settings.oidc.sign_in_minutes)
     started = StartedSignIn(
@@ -90,6 +96,12 @@ def begin_sign_in(
     )
     with transaction(runtime.sessions) as session:
         session.execute(delete(PendingSignIn).where(PendingSignIn.expires_at <= now))
+        pending = session.scalar(select(func.count()).select_from(PendingSignIn)) or 0
+        if pending >= MAX_PENDING:
+            logger.warning("sign_ins_exhausted", extra={"pending": pending})
+            raise SignInFailed(
+                "too_many_sign_ins", "too many sign-ins are in progress; try again in a few minutes"
+            )
         session.add(
             PendingSignIn(
                 state_hash=_digest(started.state),

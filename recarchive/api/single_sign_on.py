@@ -98,7 +98,7 @@ async def start_sign_on(request: Request) -> Response:
             nonce=started.nonce,
             code_verifier=started.code_verifier,
         )
-    except ProviderUnavailable as exc:
+    except (ProviderUnavailable, SignInFailed) as exc:
         logger.warning("oidc_start_failed", extra={"error": type(exc).__name__})
         return signin_page(request, f"Single sign-on is unavailable: {exc.message}.", 503)
     response = RedirectResponse(url, status_code=303)

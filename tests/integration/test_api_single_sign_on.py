@@ -21,6 +21,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from recarchive.access import sign_ins
 from recarchive.access.audit import verify_chain
 from recarchive.access.models import AuditEvent, FederatedIdentity, PendingSignIn, User, WebSession
 from recarchive.api.app import create_app
@@ -434,3 +435,15 @@ def test_single_sign_on_is_off_without_an_issuer(tmp_path: Path, catalogue_url: 
             assert client.get("/oidc/callback?state=x&code=y").status_code == 404
     finally:
         close_runtime(runtime)
+
+
+def test_a_flood_of_starts_cannot_fill_the_catalogue(
+    world: World, app: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sign_ins, "MAX_PENDING", count(world, PendingSignIn) + 1)
+    start(app)
+    before = count(world, PendingSignIn)
+    response = app.post("/session/oidc", headers=SAME_SITE)
+    assert response.status_code == 503
+    assert "too many sign-ins are in progress" in response.text
+    assert count(world, PendingSignIn) == before
