@@ -259,3 +259,45 @@ def test_an_unsigned_id_token_is_refused() -> None:
     parts = [urlsafe_b64encode(json.dumps(part).encode()).decode() for part in (header, claims)]
     with pytest.raises(SignInFailed):
         client().verify_id_token(".".join([*parts, ""]), nonce="n")
+
+
+def test_a_rotated_key_is_fetched_at_once_but_not_more_than_once_a_minute() -> None:
+    rotated = RSAKey.generate_key(2048, parameters={"kid": "k2", "alg": "RS256", "use": "sig"})
+    served = {"keys": [KEY.as_dict(private=False)]}
+    reads: list[str] = []
+    discovery = {
+        "issuer": ISSUER,
+        "authorization_endpoint": "https://login.example.fi/auth",
+        "token_endpoint": f"{ISSUER}/token",
+        "jwks_uri": f"{ISSUER}/jwks",
+    }
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        reads.append(request.url.path)
+        if request.url.path.endswith("/.well-known/openid-configuration"):
+            return httpx.Response(200, json=discovery)
+        return httpx.Response(200, json=served)
+
+    now = [1000.0]
+    relying = OidcClient(
+        oidc(),
+        "secret",
+        http=httpx.Client(transport=httpx.MockTransport(answer)),
+        monotonic=lambda: now[0],
+    )
+    assert relying.authorization_origins() == ("https://idp.example.fi",)
+    relying.verify_id_token(id_token(), nonce="n-1")
+    assert relying.authorization_origins() == ("https://idp.example.fi", "https://login.example.fi")
+
+    served = {"keys": [KEY.as_dict(private=False), rotated.as_dict(private=False)]}
+    token = jwt.encode(
+        {"alg": "RS256", "kid": "k2"},
+        jwt.decode(id_token(), KEY).claims,
+        rotated,
+        algorithms=["RS256"],
+    )
+    with pytest.raises(SignInFailed):  # the keys were read a moment ago: not again yet
+        relying.verify_id_token(token, nonce="n-1")
+    now[0] += 61
+    assert relying.verify_id_token(token, nonce="n-1")["sub"] == "person-1"
+    assert reads.count("/realms/staff/jwks") == 2
