@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -48,6 +49,8 @@ __all__ = ["KEYS_REFRESH_MIN_S", "OidcClient", "ProviderMetadata", "ProviderUnav
 #: Shortest time between two reads of the keys for an unknown key id.
 KEYS_REFRESH_MIN_S = 60.0
 _MAX_RESPONSE_BYTES = 1024 * 1024
+#: What of a provider's error is logged: its code (``invalid_grant``...), never free text.
+_ERROR_CODE = re.compile(r"[a-z_0-9]{1,64}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,7 +274,8 @@ class OidcClient:
             )
         document = self._json(response, url)
         if response.status_code != 200 or "error" in document:
-            error = str(document.get("error", response.status_code))[:64]
+            error = str(document.get("error", response.status_code))
+            error = error if _ERROR_CODE.fullmatch(error) else "other"
             logger.info("oidc_token_refused", extra={"error": error})
             raise SignInFailed("token_refused")
         if str(document.get("token_type", "")).lower() != "bearer":

@@ -22,6 +22,7 @@ Off (404) when no ``oidc.issuer`` is configured.
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -42,6 +43,7 @@ logger = logging.getLogger(__name__)
 BROWSER_COOKIE = "recarchive_sign_in"
 CALLBACK_PATH = "/oidc/callback"
 _PARAM_MAX_CHARS = 2048
+_ERROR_CODE = re.compile(r"[a-z_]{1,64}")
 
 router = APIRouter(tags=["player"], include_in_schema=False)
 
@@ -140,6 +142,11 @@ async def finish_sign_on(request: Request) -> Response:
     return response
 
 
+def error_code(value: str) -> str:
+    """An OAuth error code as sent (``access_denied``...), or ``other``: never free text."""
+    return value if _ERROR_CODE.fullmatch(value) else "other"
+
+
 def _finish(request: Request, client: OidcClient, runtime: Runtime) -> Principal:
     params = request.query_params
     if any(len(value) > _PARAM_MAX_CHARS for value in params.values()):
@@ -148,7 +155,7 @@ def _finish(request: Request, client: OidcClient, runtime: Runtime) -> Principal
     taken = take_sign_in(runtime, state, request.cookies.get(BROWSER_COOKIE))
     client.check_answer_issuer(params.get("iss"))
     if "error" in params:
-        logger.info("oidc_provider_error", extra={"error": params["error"][:64]})
+        logger.info("oidc_provider_error", extra={"error": error_code(params["error"])})
         message = "the sign-in provider did not sign you in"
         if params["error"] == "access_denied":
             message = "the sign-in provider refused (or you cancelled) the sign-in"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from recarchive.api.app import create_app
 from recarchive.api.auth import COOKIE_NAME
 from recarchive.api.single_sign_on import BROWSER_COOKIE
 from recarchive.catalogue.database import transaction, utcnow
+from recarchive.errors import SecretMissing
 from recarchive.runtime import Runtime
 from tests.api_fixtures import TestClient, add_recording, build_runtime, close_runtime
 from tests.oidc_provider import OidcProvider
@@ -447,3 +449,43 @@ def test_a_flood_of_starts_cannot_fill_the_catalogue(
     assert response.status_code == 503
     assert "too many sign-ins are in progress" in response.text
     assert count(world, PendingSignIn) == before
+
+
+def test_an_unreachable_provider_is_told_and_nothing_is_stored(
+    tmp_path: Path, catalogue_url: str
+) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        issuer = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    config = tmp_path / "recarchive.toml"
+    config.write_text(oidc_config(issuer, "recarchive"), encoding="utf-8")
+    env = {"RECARCHIVE_CONFIG": str(config), "RECARCHIVE_OIDC_CLIENT_SECRET": "s" * 40}
+    runtime = build_runtime(catalogue_url, tmp_path / "data", extra_env=env)
+    try:
+        with TestClient(create_app(runtime), follow_redirects=False) as client:
+            with runtime.sessions() as session:
+                before = session.scalar(select(func.count()).select_from(PendingSignIn))
+            response = client.post("/session/oidc", headers=SAME_SITE)
+            assert response.status_code == 503
+            assert "Single sign-on is unavailable" in response.text
+            assert client.cookies.get(BROWSER_COOKIE) is None
+            with runtime.sessions() as session:
+                after = session.scalar(select(func.count()).select_from(PendingSignIn))
+            assert after == before
+    finally:
+        close_runtime(runtime)
+
+
+def test_a_missing_client_secret_stops_the_server_at_start(
+    tmp_path: Path, catalogue_url: str
+) -> None:
+    config = tmp_path / "recarchive.toml"
+    config.write_text(oidc_config("https://idp.example.fi", "recarchive"), encoding="utf-8")
+    runtime = build_runtime(
+        catalogue_url, tmp_path / "data", extra_env={"RECARCHIVE_CONFIG": str(config)}
+    )
+    try:
+        with pytest.raises(SecretMissing, match="RECARCHIVE_OIDC_CLIENT_SECRET"):
+            create_app(runtime)
+    finally:
+        close_runtime(runtime)
