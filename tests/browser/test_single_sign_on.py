@@ -5,6 +5,13 @@ The archive runs under uvicorn on a free 127.0.0.1 port (as in
 which the test run starts. Chromium clicks "Sign in with ...", is sent to
 the provider, signs in on the provider's own login form, comes back signed
 in, searches, and signs out.
+
+The browser reaches the archive as ``recarchive.test`` (Chromium's resolver
+maps the name to 127.0.0.1) and the provider as ``127.0.0.1``: two sites, as
+in real life, so the provider's redirect back is a cross-site navigation and
+the cookies' SameSite rules apply as they would (the sign-on's Lax cookie
+must come back with it; the session's Strict cookie is withheld from every
+request of that navigation).
 """
 
 from __future__ import annotations
@@ -38,6 +45,9 @@ from tests.oidc_provider import OidcProvider
 __all__ = ["chromium"]  # the fixture, shared with the player's tests
 
 PEPPER = "browser-sso-token-pepper-0123456789abcdef"
+#: The archive's host name in the browser, another site than the provider's 127.0.0.1.
+HOST = "recarchive.test"
+BROWSER_ARGS = [*LAUNCH_ARGS, f"--host-resolver-rules=MAP {HOST} 127.0.0.1"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +82,7 @@ def archive(
     engine.dispose()
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    base_url = f"http://{HOST}:{sock.getsockname()[1]}"
     client = oidc_provider.register(f"{base_url}/oidc/callback")
     config = base / "recarchive.toml"
     config.write_text(oidc_config(oidc_provider.issuer, client.client_id), encoding="utf-8")
@@ -97,7 +107,7 @@ def archive(
 def browser(chromium: Path) -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(chromium), headless=True, args=LAUNCH_ARGS
+            executable_path=str(chromium), headless=True, args=BROWSER_ARGS
         )
         expect.set_options(timeout=15_000)
         yield browser
