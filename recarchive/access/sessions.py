@@ -135,7 +135,7 @@ def resume_session(
         else:
             principal = user_in_force(runtime, user_id)
     except InvalidToken:
-        end_session(runtime, cookie, reason="token_refused")
+        end_session(runtime, cookie, reason="token_refused" if token_id else "user_refused")
         raise
     if now - last_seen >= SEEN_RESOLUTION:
         sweep_sessions(runtime, now=now)
