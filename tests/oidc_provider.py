@@ -36,6 +36,25 @@ REQUIRE_ENV = "RECARCHIVE_TEST_REQUIRE_OIDC"
 _FORM_ACTION = re.compile(r'<form[^>]*action="([^"]+)"')
 
 
+#: The role claim's values the provider's accounts carry -> recarchive's roles.
+ROLES = {
+    "recarchive-qa": "qa_trainer",
+    "recarchive-dispute": "dispute_handler",
+    "recarchive-privacy": "privacy_officer",
+    "recarchive-auditor": "auditor",
+    "recarchive-admin": "admin",
+}
+
+
+def oidc_config(issuer: str, client_id: str, extra: str = "") -> str:
+    """The ``[oidc]`` section of a recarchive configured for this provider."""
+    roles = "\n".join(f'"{claim}" = "{role}"' for claim, role in ROLES.items())
+    return (
+        f'[oidc]\nissuer = "{issuer}"\nclient_id = "{client_id}"\ndisplay_name = "Test IdP"\n'
+        f"{extra}\n[oidc.roles]\n{roles}\n"
+    )
+
+
 @dataclasses.dataclass
 class RegisteredClient:
     client_id: str

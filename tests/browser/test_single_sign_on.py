@@ -39,8 +39,7 @@ from recarchive.config import load_settings
 from recarchive.runtime import Runtime
 from tests.api_fixtures import add_recording
 from tests.browser.test_player import LAUNCH_ARGS, chromium
-from tests.integration.test_api_single_sign_on import oidc_config
-from tests.oidc_provider import OidcProvider
+from tests.oidc_provider import OidcProvider, oidc_config
 
 __all__ = ["chromium"]  # the fixture, shared with the player's tests
 

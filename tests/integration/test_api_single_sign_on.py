@@ -32,25 +32,10 @@ from recarchive.catalogue.database import transaction, utcnow
 from recarchive.errors import SecretMissing
 from recarchive.runtime import Runtime
 from tests.api_fixtures import TestClient, add_recording, build_runtime, close_runtime
-from tests.oidc_provider import OidcProvider
+from tests.oidc_provider import OidcProvider, oidc_config
 
 BASE = "http://testserver"
 SAME_SITE = {"Origin": BASE}
-ROLES = {
-    "recarchive-qa": "qa_trainer",
-    "recarchive-dispute": "dispute_handler",
-    "recarchive-privacy": "privacy_officer",
-    "recarchive-auditor": "auditor",
-    "recarchive-admin": "admin",
-}
-
-
-def oidc_config(issuer: str, client_id: str, extra: str = "") -> str:
-    roles = "\n".join(f'"{claim}" = "{role}"' for claim, role in ROLES.items())
-    return (
-        f'[oidc]\nissuer = "{issuer}"\nclient_id = "{client_id}"\ndisplay_name = "Test IdP"\n'
-        f"{extra}\n[oidc.roles]\n{roles}\n"
-    )
 
 
 @dataclasses.dataclass
