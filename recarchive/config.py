@@ -43,6 +43,7 @@ from recarchive.config_ingest import (
     SourceSettings,
     SpoolSourceSettings,
 )
+from recarchive.config_oidc import OidcSettings
 from recarchive.errors import ConfigError, SecretMissing
 from recarchive.private_files import make_private_dir, open_private
 
@@ -56,6 +57,7 @@ __all__ = [
     "GeneralSettings",
     "HttpSourceSettings",
     "IngestSettings",
+    "OidcSettings",
     "OptionalPath",
     "ReasonRule",
     "ReasonSettings",
@@ -215,6 +217,9 @@ SECRETS: Mapping[str, _SecretSpec] = {
     ),
     "token_pepper": _SecretSpec("RECARCHIVE_TOKEN_PEPPER", "secrets", "token_pepper_file", True),
     "audit_key": _SecretSpec("RECARCHIVE_AUDIT_KEY", "secrets", "audit_key_file", True),
+    "oidc_client_secret": _SecretSpec(
+        "RECARCHIVE_OIDC_CLIENT_SECRET", "oidc", "client_secret_file", False
+    ),
 }
 
 
@@ -234,6 +239,7 @@ class Settings(BaseModel):
     api: ApiSettings = ApiSettings()
     secrets: SecretsSettings = SecretsSettings()
     audit: AuditSettings = AuditSettings()
+    oidc: OidcSettings = OidcSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
 
     #: Environment the secrets are read from (not a setting; kept for lookups).
@@ -277,6 +283,19 @@ class Settings(BaseModel):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"source names must be unique: {', '.join(duplicates)}")
+        return self
+
+    @model_validator(mode="after")
+    def _oidc_in_production(self) -> Settings:
+        """In production the provider is reached over TLS and the redirect URL is fixed."""
+        oidc = self.oidc
+        if not (oidc.enabled and self.is_production):
+            return self
+        if not oidc.redirect_url:
+            raise ValueError("oidc.redirect_url must be set with general.environment = production")
+        for what, url in (("oidc.issuer", oidc.issuer), ("oidc.redirect_url", oidc.redirect_url)):
+            if not url.startswith("https://"):
+                raise ValueError(f"{what} must use https:// with general.environment = production")
         return self
 
     @property
@@ -407,7 +426,7 @@ def _environment_value(section: str, key: str, value: str) -> Any:
 
 
 #: Tables of tables are set in the TOML file only.
-_NOT_FROM_ENVIRONMENT = frozenset({("reasons", "rules"), ("retention", "rules")})
+_NOT_FROM_ENVIRONMENT = frozenset({("reasons", "rules"), ("retention", "rules"), ("oidc", "roles")})
 
 
 def _environment_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:

@@ -139,6 +139,13 @@ class CatalogueReplaced(CatalogueUnavailable):
     """The catalogue this process opened is gone or was replaced: nothing more is served."""
 
 
+# --- single sign-on ---------------------------------------------------------
+
+
+class ProviderUnavailable(UnavailableError):
+    """the sign-in provider cannot be reached or gave an unusable answer; try again later"""
+
+
 # --- object storage ---------------------------------------------------------
 
 

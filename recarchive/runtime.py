@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from recarchive.access.anchoring import APPENDED_INFO, KEYS_INFO, AnchorPublisher, LazyKeys
 from recarchive.access.audit import AuditWriter
+from recarchive.access.oidc import OidcClient
 from recarchive.catalogue.database import create_catalogue_engine, session_factory
 from recarchive.catalogue.guard import CatalogueGuard, CatalogueIdentity, read_identity
 from recarchive.config import Settings
@@ -81,6 +82,19 @@ class Runtime:
         return AuditWriter(self.sessions, check=self.check_catalogue)
 
     @functools.cached_property
+    def oidc(self) -> OidcClient | None:
+        """The OpenID Connect relying party, or None when ``oidc.issuer`` is empty.
+
+        Reads the client secret when built (unless the client is public), so
+        that the server stops at start on a missing one.
+        """
+        oidc = self.settings.oidc
+        if not oidc.enabled:
+            return None
+        public = oidc.token_endpoint_auth_method == "none"  # noqa: S105 - a method's name
+        return OidcClient(oidc, self.settings.secret("oidc_client_secret", required=not public))
+
+    @functools.cached_property
     def store(self) -> ObjectStore:
         return open_store(self.settings)
 
@@ -90,6 +104,8 @@ class Runtime:
             self.anchors.flush()
 
     def close(self) -> None:
+        if self.__dict__.get("oidc") is not None:
+            self.__dict__["oidc"].close()
         if "audit" in self.__dict__:
             self.audit.close()
         if "anchors" in self.__dict__:

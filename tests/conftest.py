@@ -28,6 +28,7 @@ from recarchive.catalogue.migrate import upgrade_schema
 from recarchive.composition import compose
 from tests import logscan
 from tests.logscan import LogScan
+from tests.oidc_provider import OidcProvider, node_or_skip, run_provider
 
 POSTGRES_ENV = "RECARCHIVE_TEST_POSTGRES_URL"
 REPO = Path(__file__).resolve().parent.parent
@@ -156,6 +157,16 @@ def engine(catalogue_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def sessions(engine: Engine) -> sessionmaker[Session]:
     return session_factory(engine)
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
+    """Node's certified oidc-provider on a free 127.0.0.1 port, for the whole run
+    (:mod:`tests.oidc_provider`); skipped only when node is missing, unless
+    ``RECARCHIVE_TEST_REQUIRE_OIDC=1`` (set by ``scripts/test``) makes that a failure."""
+    node = node_or_skip()
+    with run_provider(node, tmp_path_factory.mktemp("oidc-provider")) as provider:
+        yield provider
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,4 +1,5 @@
-"""Access tables: staff users, their API tokens, and the hash-chained audit log."""
+"""Access tables: staff users, their API tokens and provider identities, web sessions,
+sign-ins in progress, and the hash-chained audit log."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Uuid
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from recarchive.catalogue.database import Base, UTCDateTime, utcnow
@@ -85,12 +86,58 @@ class AuditEvent(Base):
     seal: Mapped[str | None] = mapped_column(String(64))
 
 
+class FederatedIdentity(Base):
+    """A user's account at an OpenID provider: the provider's (issuer, subject) pair.
+
+    A single sign-on finds its user by this pair only, never by name
+    (:mod:`recarchive.access.federation`). Deleted with the user.
+    """
+
+    __tablename__ = "federated_identities"
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+
+    id: Mapped[uuid.UUID] = uuid_key()
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    issuer: Mapped[str] = mapped_column(String(512))
+    #: The provider's identifier of the person (OpenID Connect allows 255 ASCII characters).
+    subject: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_sign_in_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PendingSignIn(Base):
+    """A single sign-on between its start and the provider's answer (minutes).
+
+    Holds the request's state, nonce and PKCE verifier, bound to the browser
+    that started it (the SHA-256 of a random cookie). Taken (deleted) by the
+    first answer that names its state, whatever the outcome, so an answer
+    replayed opens nothing; swept once expired (:mod:`recarchive.access.sign_ins`).
+    """
+
+    __tablename__ = "pending_sign_ins"
+
+    id: Mapped[uuid.UUID] = uuid_key()
+    #: SHA-256 (hex) of the state sent to the provider.
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: SHA-256 (hex) of the cookie that binds the sign-in to one browser.
+    browser_hash: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str] = mapped_column(String(128))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    redirect_url: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class WebSession(Base):
     """A web-player sign-in: the browser's cookie holds a random secret, this row its hash.
 
-    Tied to the token it was opened with: revoking the token, disabling the
-    user or signing out ends it. Deleted at sign-out, when found ended, and
-    by the sweep each sign-in makes (:mod:`recarchive.access.sessions`).
+    Tied to its user, and, when opened with a token, to that token: signing
+    out, disabling the user or (for a token's session) revoking the token
+    ends it. A single sign-on's session has no token. Deleted at sign-out,
+    when found ended, and by the sweep each sign-in makes
+    (:mod:`recarchive.access.sessions`).
     """
 
     __tablename__ = "web_sessions"
@@ -101,7 +148,8 @@ class WebSession(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(
         Uuid(), ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
-    token_id: Mapped[uuid.UUID] = mapped_column(
+    #: The token the session was opened with; None for a single sign-on.
+    token_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid(), ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -68,12 +68,16 @@ class IssuedToken:
 
 @dataclasses.dataclass(frozen=True)
 class Principal:
-    """Who a valid token speaks for."""
+    """Who a valid token, or a web session, speaks for.
+
+    ``token_id`` is the token's; None for a single sign-on's web session,
+    which no token stands behind.
+    """
 
     user_id: uuid.UUID
     user_name: str
     role: Role
-    token_id: uuid.UUID
+    token_id: uuid.UUID | None = None
 
 
 #: Argon2id at OWASP's minimum (19 MiB, 2 passes): the secret is 32 random bytes, not a
@@ -202,8 +206,11 @@ def revalidate(
     first accepted, and a token's secret never changes, so what can have
     changed since is its state (revoked, expired, its user disabled), which
     one read of the token row tells without another Argon2 check. Raises
-    :class:`InvalidToken` like :func:`authenticate`.
+    :class:`InvalidToken` like :func:`authenticate` (also for a principal of
+    no token, a single sign-on's).
     """
+    if principal.token_id is None:
+        raise _refuse("no_token")
     return token_in_force(runtime, principal.token_id, now=now)
 
 

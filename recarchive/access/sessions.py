@@ -1,13 +1,16 @@
 """Web-player sessions: what the sign-in cookie stands for.
 
-Signing in with a token opens a session: 32 random bytes go into the
-browser's cookie, their SHA-256 into ``web_sessions`` with the user and the
-token (the token itself is not kept anywhere). Every request that comes with
-the cookie resumes the session: it must exist, be younger than
-``api.session_hours``, have seen a request within ``api.session_idle_minutes``,
-and its token must still be in force (not revoked or expired, its user not
-disabled: :func:`~recarchive.access.services.revalidate`). Signing out
-deletes the row, so a copy of the cookie replayed later opens nothing.
+Signing in opens a session: 32 random bytes go into the browser's cookie,
+their SHA-256 into ``web_sessions`` with the user and, for a sign-in with a
+token, that token (the token itself is not kept anywhere); a single sign-on
+(:mod:`recarchive.access.federation`) opens one for its user alone. Every
+request that comes with the cookie resumes the session: it must exist, be
+younger than ``api.session_hours``, have seen a request within
+``api.session_idle_minutes``, and its user must still be enabled and, for a
+token's session, its token still in force (not revoked or expired:
+:func:`~recarchive.access.services.token_in_force`). The role is read again
+each time, so a changed role applies at once. Signing out deletes the row,
+so a copy of the cookie replayed later opens nothing.
 
 Rows are deleted at sign-out, when a request finds the session ended, and
 by :func:`sweep_sessions`, which every sign-in and every refresh of
@@ -27,7 +30,7 @@ from sqlalchemy import delete, or_, select
 
 from recarchive.access.audit import append_event
 from recarchive.access.interfaces import AccessContext
-from recarchive.access.models import WebSession
+from recarchive.access.models import User, WebSession
 from recarchive.access.services import InvalidToken, Principal, token_in_force
 from recarchive.catalogue.database import transaction, utcnow
 
@@ -69,7 +72,8 @@ def open_session(
     client_addr: str | None = None,
     now: dt.datetime | None = None,
 ) -> OpenedSession:
-    """Open a session for ``principal`` (whose token was just checked); audited."""
+    """Open a session for ``principal`` (whose token, or single sign-on, was just checked);
+    audited as ``session.start``, with the token id or ``"method": "oidc"``."""
     now = now or utcnow()
     _idle, lifetime = _limits(runtime)
     cookie = secrets.token_urlsafe(32)
@@ -90,7 +94,7 @@ def open_session(
             actor_role=principal.role.value,
             action="session.start",
             client_addr=client_addr,
-            details={"session_id": str(row.id), "token_id": str(principal.token_id)},
+            details={"session_id": str(row.id), **_how(principal)},
         )
     sweep_sessions(runtime, now=now)
     logger.info("session_opened", extra={"session_id": str(row.id)})
@@ -101,7 +105,8 @@ def resume_session(
     runtime: AccessContext, cookie: str, *, now: dt.datetime | None = None
 ) -> Principal:
     """The principal of the session ``cookie`` stands for, refreshed; :class:`SessionEnded` if
-    there is none (or it timed out), :class:`InvalidToken` if its token is no longer in force.
+    there is none (or it timed out), :class:`InvalidToken` if its user is disabled or its
+    token is no longer in force.
 
     A session found ended is deleted. ``last_seen_at`` moves on at most once
     a minute (:data:`SEEN_RESOLUTION`), so the idle timeout is exact to
@@ -125,9 +130,12 @@ def resume_session(
     if ended:
         raise _ended("session_timed_out", session_id, token_id, user_id)
     try:
-        principal = token_in_force(runtime, token_id, now=now)
+        if token_id is not None:
+            principal = token_in_force(runtime, token_id, now=now)
+        else:
+            principal = user_in_force(runtime, user_id)
     except InvalidToken:
-        end_session(runtime, cookie, reason="token_refused")
+        end_session(runtime, cookie, reason="token_refused" if token_id else "user_refused")
         raise
     if now - last_seen >= SEEN_RESOLUTION:
         sweep_sessions(runtime, now=now)
@@ -185,6 +193,28 @@ def sweep_sessions(runtime: AccessContext, *, now: dt.datetime | None = None) ->
     if count:
         logger.info("sessions_swept", extra={"sessions": count})
     return count
+
+
+def user_in_force(runtime: AccessContext, user_id: uuid.UUID) -> Principal:
+    """The principal of a session without a token: its user, unless gone or disabled."""
+    with runtime.sessions() as session:
+        user = session.get(User, user_id)
+        if user is None or user.disabled_at is not None:
+            reason = "unknown_user" if user is None else "user_disabled"
+            logger.info("session_user_refused", extra={"reason": reason, "user_id": str(user_id)})
+            refused = InvalidToken()
+            refused.reason, refused.user_id = reason, user_id
+            if user is not None:
+                refused.user_name, refused.role = user.name, user.role
+            raise refused
+        return Principal(user.id, user.name, user.role)
+
+
+def _how(principal: Principal) -> dict[str, str]:
+    """How a session was opened, for its audit entries: the token, or single sign-on."""
+    if principal.token_id is None:
+        return {"method": "oidc"}
+    return {"token_id": str(principal.token_id)}
 
 
 def _ended(

@@ -40,6 +40,7 @@ from recarchive.api.player import router as player_router
 from recarchive.api.proxies import ForwardedClient, TrustedProxies
 from recarchive.api.recordings import router as recordings_router
 from recarchive.api.refusals import RefusalAuditor, RefusalLimiter
+from recarchive.api.single_sign_on import router as single_sign_on_router
 from recarchive.api.subjects import router as subjects_router
 from recarchive.api.users import router as users_router
 from recarchive.catalogue.migrate import require_current_schema
@@ -244,6 +245,7 @@ def create_app(runtime: Runtime, *, pending_check: Callable[[], None] | None = N
     app.state.token_cache = TokenCache(api.token_cache_s)
     app.state.metrics = ApiMetrics(runtime)
     app.state.refusals = RefusalAuditor(runtime, RefusalLimiter(api.refusal_audit_per_minute))
+    runtime.oidc  # noqa: B018 - a missing client secret stops the server here, not at a sign-in
     install_error_handlers(app)
     app.include_router(recordings_router)
     app.include_router(operations_router)
@@ -251,6 +253,7 @@ def create_app(runtime: Runtime, *, pending_check: Callable[[], None] | None = N
     app.include_router(users_router)
     app.include_router(health_router)
     app.include_router(player_router)
+    app.include_router(single_sign_on_router)
     app.include_router(docs_router)
     if pending_check is not None:
         app.add_middleware(_Ready, check=pending_check)  # inside the others: logged and counted

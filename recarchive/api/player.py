@@ -1,4 +1,4 @@
-"""The web player: sign in with a token, search, and listen for a stated purpose.
+"""The web player: sign in (a token, or single sign-on), search, listen for a stated purpose.
 
 Server-rendered pages plus one script (``static/player.js``) that talks to the
 same ``/api/v1`` endpoints as any other client, so every rule (roles,
@@ -6,9 +6,11 @@ purposes, restrictions, audit) is enforced there and nowhere else.
 
 Signing in checks the token and opens a web session
 (:mod:`recarchive.access.sessions`): the cookie holds the session's random
-secret, never the token. The API accepts the cookie for GET and HEAD only:
-the ``<audio>`` element can then stream with Range requests (it cannot send
-an Authorization header), while nothing that changes data can ride on it.
+secret, never the token. Single sign-on (:mod:`recarchive.api.single_sign_on`)
+opens the same kind of session, when ``[oidc]`` is configured. The API
+accepts the cookie for GET and HEAD only: the ``<audio>`` element can then
+stream with Range requests (it cannot send an Authorization header), while
+nothing that changes data can ride on it.
 Signing out deletes the session. Sign-in, sign-out and any other post that
 carries the cookie must come from this site (:mod:`recarchive.api.origin`,
 checked before these routes run). The pages carry a strict
@@ -85,25 +87,66 @@ def _client(request: Request) -> str | None:
 
 
 def _page(
-    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    status_code: int = 200,
+    *,
+    form_targets: tuple[str, ...] = (),
 ) -> HTMLResponse:
+    """A page under :data:`CONTENT_SECURITY_POLICY`; ``form_targets``: origins its forms'
+    answers may redirect to (``form-action`` covers redirects too)."""
+    headers = dict(_PAGE_HEADERS)
+    if form_targets:
+        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+            "form-action 'self'", " ".join(["form-action 'self'", *form_targets])
+        )
     return templates.TemplateResponse(
         request,
         name,
         {"version": __version__, **context},
         status_code=status_code,
-        headers=_PAGE_HEADERS,
+        headers=headers,
     )
 
 
-def _signin_page(request: Request, message: str | None, status_code: int = 200) -> HTMLResponse:
+def signin_page(request: Request, message: str | None, status_code: int = 200) -> HTMLResponse:
+    """The sign-in page, with ``message`` (an error) if given; its single sign-on button
+    when an OpenID provider is configured."""
     api = _runtime(request).settings.api
+    oidc = _runtime(request).oidc
     context = {
         "message": message,
         "idle_minutes": api.session_idle_minutes,
         "session_hours": f"{api.session_hours:g}",
+        "provider": oidc.display_name if oidc is not None else None,
     }
-    return _page(request, "signin.html", context, status_code)
+    targets = oidc.authorization_origins() if oidc is not None else ()
+    return _page(request, "signin.html", context, status_code, form_targets=targets)
+
+
+def signed_in_page(request: Request, principal: Principal) -> HTMLResponse:
+    """The page a single sign-on lands on, which moves on to the player by itself.
+
+    Not a redirect: the provider's redirect to recarchive is a cross-site
+    navigation, and a browser withholds a SameSite=Strict cookie from every
+    request of a navigation that began on another site, redirects included.
+    This page's own navigation to the player begins on this site.
+    """
+    return _page(request, "signed_in.html", {"user": principal.user_name})
+
+
+def set_session_cookie(response: Response, runtime: Runtime, cookie: str) -> None:
+    """Give the browser its session's cookie: HttpOnly, SameSite=Strict, Secure if so set."""
+    response.set_cookie(
+        COOKIE_NAME,
+        cookie,
+        max_age=round(runtime.settings.api.session_hours * 3600),
+        path="/",
+        secure=runtime.settings.api.secure_cookies,
+        httponly=True,
+        samesite="strict",
+    )
 
 
 @router.get("/", response_model=None)
@@ -111,7 +154,7 @@ def signin_form(request: Request) -> Response:
     """The sign-in page; straight to the player when the cookie still holds a valid token."""
     if _signed_in(request) is not None:
         return RedirectResponse("/player", status_code=303)
-    return _signin_page(request, None)
+    return signin_page(request, None)
 
 
 @router.post("/session", response_model=None)
@@ -128,18 +171,10 @@ def start_session(request: Request, token: Annotated[str, Form()] = "") -> Respo
         principal = principal_for(runtime, request.app.state.token_cache, token)
     except Unauthenticated as exc:
         request.app.state.refusals.refused(refusals.unauthenticated(request.scope, exc))
-        return _signin_page(request, f"Sign-in failed: {exc.message}.", 401)
+        return signin_page(request, f"Sign-in failed: {exc.message}.", 401)
     opened = open_session(runtime, principal, client_addr=_client(request))
     response = RedirectResponse("/player", status_code=303)
-    response.set_cookie(
-        COOKIE_NAME,
-        opened.cookie,
-        max_age=round(runtime.settings.api.session_hours * 3600),
-        path="/",
-        secure=runtime.settings.api.secure_cookies,
-        httponly=True,
-        samesite="strict",
-    )
+    set_session_cookie(response, runtime, opened.cookie)
     return response
 
 

@@ -56,6 +56,8 @@ class Refusal:
     user_id: str | None = None
     user_name: str | None = None
     role: str | None = None
+    #: What else the entry says (a single sign-on's issuer and claimed role...): ids, no secrets.
+    extra: tuple[tuple[str, str], ...] = ()
 
     def entry(self) -> AuditEntry:
         details = {
@@ -64,6 +66,7 @@ class Refusal:
             "route": self.route,
             "token_id": self.token_id,
             "user_id": self.user_id,
+            **dict(self.extra),
         }
         return AuditEntry(
             actor=self.user_name or "anonymous",
@@ -263,7 +266,7 @@ def forbidden(scope: Scope, exc: RefusedError, principal: Principal | None) -> R
         method=str(scope.get("method")),
         route=_template(scope),
         client_addr=_client(scope),
-        token_id=str(principal.token_id) if principal else None,
+        token_id=str(principal.token_id) if principal and principal.token_id else None,
         user_id=str(principal.user_id) if principal else None,
         user_name=principal.user_name if principal else None,
         role=principal.role.value if principal else None,
