@@ -305,3 +305,13 @@ def load_anchors(sink: AnchorSink, keys: AuditKeys, installation_id: str) -> lis
         anchor.verify(keys.public_key)
         anchors.append(anchor)
     return sorted(anchors, key=lambda anchor: (anchor.seq, anchor.at))
+
+
+def newest_anchor(sink: AnchorSink, keys: AuditKeys, installation_id: str) -> Anchor | None:
+    """This installation's newest anchor, its signature checked (:class:`AnchorInvalid`)."""
+    data = sink.read_newest(f"{installation_id}/")
+    if data is None:
+        return None
+    anchor = Anchor.parse(data)
+    anchor.verify(keys.public_key)
+    return anchor

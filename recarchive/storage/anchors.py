@@ -53,6 +53,10 @@ class AnchorSink(Protocol):
         """Every anchor's bytes, in the order of their names."""
         ...
 
+    def read_newest(self, prefix: str) -> bytes | None:
+        """The bytes of the anchor whose name, starting with ``prefix``, sorts last."""
+        ...
+
 
 class FileAnchorSink:
     """Anchors as lines of a file that recarchive only ever appends to."""
@@ -101,6 +105,12 @@ class FileAnchorSink:
     def read_all(self) -> list[bytes]:
         """Every line, in one read of the file."""
         return self._lines()
+
+    def read_newest(self, prefix: str) -> bytes | None:
+        """The last line of ``prefix``'s installation (lines are appended in order)."""
+        marker = b'"installation_id":"' + prefix.rstrip("/").encode() + b'"'
+        mine = [line for line in self._lines() if marker in line]
+        return mine[-1] if mine else None
 
 
 class S3AnchorSink:
@@ -187,3 +197,8 @@ class S3AnchorSink:
     def read_all(self) -> list[bytes]:
         """Every anchor (one GET each: a few per minute of activity, at most)."""
         return [self.read(name) for name in self.names()]
+
+    def read_newest(self, prefix: str) -> bytes | None:
+        """One listing and one GET: names sort by sequence number."""
+        mine = [name for name in self.names() if name.startswith(prefix)]
+        return self.read(mine[-1]) if mine else None

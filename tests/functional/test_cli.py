@@ -30,7 +30,7 @@ def test_init_twice_then_status(run_cli: Runner, empty_catalogue_url: str, tmp_p
     assert "objects: exists" in second.stdout
     status = run_cli("status", env=env)
     assert status.returncode == 0, status.stderr
-    assert "recordings  0 (0 B)" in status.stdout
+    assert "recordings   0 (0 B), customers 0" in status.stdout
     assert (tmp_path / "var" / "objects").is_dir()
 
 

@@ -177,3 +177,31 @@ def test_services_log_at_the_configured_level(
     _, stderr = process.communicate(timeout=60)
     records = [r for r in map(log_record, stderr.splitlines()) if r]
     assert any(r["level"] == "info" for r in records), stderr[-2000:]
+
+
+def test_status_answers_the_morning_question(
+    run_module_cli: Runner, installation: dict[str, str], tokens: dict[Role, str]
+) -> None:
+    result = run_module_cli("status", "--json", env=installation)
+    assert result.returncode == 3, result.stderr  # the quarantined zero-byte file waits
+    status = json.loads(result.stdout)
+    assert status["recordings"] > 0
+    assert status["bytes_stored"] > 0
+    assert status["quarantined"] == {"zero_byte": 1}
+    assert status["work_remains"] is True
+    assert status["store_ok"] is True
+    [source] = status["sources"]
+    assert source["last_archived_at"] is not None
+    assert 0 <= source["lag_s"] < 3600
+    assert status["nightly"]["following"] > status["nightly"]["scheduled"]
+    audit = status["audit"]
+    assert audit["entries"] > 0
+    assert audit["anchor_seq"] is not None
+    assert audit["anchor_problem"] is None
+    assert 0 <= audit["unanchored"] <= audit["head_seq"]
+    text = run_module_cli("status", env=installation)
+    assert text.returncode == 3
+    lines = text.stdout.splitlines()
+    assert any(line.startswith("quarantined  1 (zero_byte 1)") for line in lines), lines
+    assert any(line.startswith("source       ") and "last archived" in line for line in lines)
+    assert any(line.startswith("audit        ") and "newest anchor" in line for line in lines)
