@@ -10,10 +10,12 @@ the legs of one call, which share a uniqueid, stay apart). The newest
 the pass, and a restarted process reads from it, less the window. The first
 read of all takes the whole table, as Master.csv is read from its start.
 
-Only the columns the matching uses are selected (caller names are not), and
-every text column is fetched as bytes and decoded as Master.csv's lines are
-(UTF-8, undecodable bytes replaced), so the rows become the very records a
-Master.csv or an export gives (:func:`recarchive.ingest.cdr.read_database_rows`).
+Only the columns the matching uses are selected (caller names are not). The
+server converts every text column to UTF-8 from the character set the table
+declares (FreePBX tables are Latin-1 or UTF-8), hands it over as bytes, and
+those are decoded as Master.csv's lines are (undecodable bytes replaced): a
+byte that is not UTF-8 never stops the reader. The rows become the very
+records a Master.csv or an export gives (:func:`recarchive.ingest.cdr.read_database_rows`).
 
 Failures are translated here: a server that cannot be reached, drops the
 connection or times out is :class:`SourceUnavailable` (the source's
@@ -253,7 +255,9 @@ def _select_expression(column: str) -> str:
         return "CAST(calldate AS CHAR) AS calldate"
     if column in _NUMERIC:
         return f"`{column}`"
-    return f"CAST(`{column}` AS BINARY) AS `{column}`"
+    # UTF-8 as the column's character set says (a Latin-1 table's bytes are Latin-1), then
+    # bytes: the driver would fail on a byte that is not UTF-8, the decoding here does not.
+    return f"CAST(CONVERT(`{column}` USING utf8mb4) AS BINARY) AS `{column}`"
 
 
 def _text_fields(row: Mapping[str, Any]) -> dict[str, str]:
