@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from recarchive.ingest.cdr import CdrLineError, CdrRecord, read_database_rows
 from recarchive.ingest.interfaces import SourceMisconfigured, SourceUnavailable
@@ -221,12 +222,11 @@ class CdrDatabase:
     def _engine_now(self) -> Engine:
         if self._engine is None:
             timeout = max(1, round(self.timeout_s))
+            # One connection per pass, closed after it: nothing stale to find after an
+            # outage, nothing open that a forked worker process could share.
             self._engine = create_engine(
                 self.url,
-                pool_size=1,
-                max_overflow=0,
-                pool_pre_ping=True,
-                pool_recycle=3600,
+                poolclass=NullPool,
                 connect_args={
                     "connect_timeout": timeout,
                     "read_timeout": timeout,
