@@ -347,19 +347,23 @@ def test_a_restarted_ingest_resumes_from_the_bookmark_without_duplicates(
         Call("1773468000.101", "2026-03-14 08:00:00"),
         Call("1773475500.105", "2026-03-14 10:05:00"),
     )  # fmt: skip
+    # A row Asterisk wrote without a uniqueid: reported once, by the same name after the restart.
+    cdr_db.insert([{"calldate": "2026-03-14 10:06:00", "disposition": "ANSWERED", "sequence": 9}])
     first = ingest_process()
     assert first["summary"]["archived"] == 2
-    assert [(r["rows"], r["new_rows"]) for r in first["reads"]] == [(2, 2)]
+    assert first["summary"]["quarantined"] == {"malformed_cdr": 1}
+    assert [(r["rows"], r["new_rows"]) for r in first["reads"]] == [(3, 3)]
 
     late = Call("1773475080.103", "2026-03-14 09:58:00", agent="2002", userfield="reason=moving")
     deliver(tmp_path, cdr_db, tone, late, Call("1773475800.107", "2026-03-14 10:10:00"))
     second = ingest_process()
 
-    # The new process starts at the committed bookmark (10:05) less the window, not at
+    # The new process starts at the committed bookmark (10:06) less the window, not at
     # the table's start: the 08:00 row is not read again.
-    assert [(r["rows"], r["new_rows"]) for r in second["reads"]] == [(3, 3)]
+    assert [(r["rows"], r["new_rows"]) for r in second["reads"]] == [(4, 4)]
     assert second["summary"]["archived"] == 2
     assert second["summary"]["duplicates"] == 0
+    assert second["summary"]["quarantined"] == {}
     rows = archived(settings)
     assert len(rows) == 4
     assert rows[late.filename].agent == "2002"
@@ -369,7 +373,10 @@ def test_a_restarted_ingest_resumes_from_the_bookmark_without_duplicates(
         with runtime.sessions() as session:
             refs = session.scalars(select(WorkItem.source_ref)).all()
             assert len(refs) == len(set(refs)) == 4
-            assert session.scalars(select(QuarantineEntry)).all() == []
+            entries = session.scalars(select(QuarantineEntry)).all()
+            assert [(e.reason, e.source_ref) for e in entries] == [
+                ("malformed_cdr", f"cdr:{cdr_db.name}.cdr:@2026-03-14 10:06:00#9")
+            ]
     finally:
         runtime.close()
 
