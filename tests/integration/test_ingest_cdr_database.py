@@ -329,7 +329,7 @@ def test_a_restarted_ingest_resumes_from_the_bookmark_without_duplicates(
 
     def ingest_process() -> dict[str, Any]:
         done = subprocess.run(
-            [sys.executable, "-m", "recarchive", "--config", str(config), "ingest", "--once",
+            [sys.executable, "-m", "recarchive", "--config", str(config), "-v", "ingest", "--once",
              "--json"],
             env=env, capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
