@@ -16,6 +16,9 @@ from pydantic import Field, field_validator, model_validator
 from recarchive.config_base import OptionalPath, _Section
 
 _SOURCE_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+#: Drivers a spool source's ``cdr_url`` may name: FreePBX keeps its CDR in MariaDB/MySQL.
+CDR_URL_SCHEMES = ("mysql+pymysql://", "mariadb+pymysql://")
+_SQL_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 #: Files a spool source leaves alone unless configured otherwise: hidden files
 #: and directories (copy tools' temporary files, ``.snapshot``...). Asterisk and
 #: FreePBX write nothing but recordings into the monitor spool.
@@ -130,6 +133,17 @@ class SpoolSourceSettings(_Section):
     path: Path
     cdr_path: OptionalPath = None
     cdr_format: Literal["asterisk_master", "freepbx_export"] = "asterisk_master"
+    #: The FreePBX CDR database (``mysql+pymysql://user@host/asteriskcdrdb``), read in
+    #: place of ``cdr_path``; the password is a secret, never part of this URL.
+    cdr_url: str = ""
+    #: The CDR table in that database.
+    cdr_table: str = Field(default="cdr", pattern=_SQL_NAME)
+    #: Minutes of CDR rows (by ``calldate``, the call's start) read again on every
+    #: pass: a row is written when its call ends, so a long call's row arrives after
+    #: rows of later calls. Rows older than this when they arrive are missed.
+    cdr_window_minutes: float = Field(default=360.0, gt=0, le=7 * 24 * 60)
+    #: Seconds allowed to connect to the CDR database, and for one query.
+    cdr_timeout_s: float = Field(default=10.0, gt=0, le=600)
     timezone: str = ""
     after_archive: Literal["delete", "move"] = "delete"
     done_dir: OptionalPath = None
@@ -147,6 +161,31 @@ class SpoolSourceSettings(_Section):
     def _done_dir_for_move(self) -> SpoolSourceSettings:
         if self.after_archive == "move" and self.done_dir is None:
             raise ValueError("after_archive = 'move' needs done_dir")
+        return self
+
+    @field_validator("cdr_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value:
+            return value
+        if not value.startswith(CDR_URL_SCHEMES):
+            raise ValueError("must be a mysql+pymysql:// URL (FreePBX's CDR database)")
+        credentials = value.split("://", 1)[1].split("@", 1)[0] if "@" in value else ""
+        if ":" in credentials:
+            # The value is not echoed: it holds the password.
+            raise ValueError(
+                "holds a password; give the password as the secret "
+                "RECARCHIVE_SOURCE_<NAME>_CDR_PASSWORD (or ..._FILE) instead"
+            )
+        database = value.split("://", 1)[1].partition("/")[2].partition("?")[0]
+        if not database:
+            raise ValueError("names no database (mysql+pymysql://user@host/asteriskcdrdb)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_cdr(self) -> SpoolSourceSettings:
+        if self.cdr_url and self.cdr_path is not None:
+            raise ValueError("cdr_path and cdr_url are both set; the CDR comes from one of them")
         return self
 
 

@@ -18,8 +18,10 @@ Layouts (what the ingest sources read):
 - ``spool`` (Asterisk/FreePBX): ``monitor/YYYY/MM/DD/<type>-<exten>-<from>-<YYYYMMDD>-<HHMMSS>-
   <uniqueid>.<ext>``, mono 8 kHz, ``cdr/Master.csv`` (cdr_csv: no header, strings quoted,
   ``duration``/``billsec`` bare integers as Asterisk writes them, local Europe/Helsinki
-  times) and ``cdr/cdr-export.csv`` (the FreePBX ``cdr`` table, with a header and
-  ``recordingfile``).
+  times), ``cdr/cdr-export.csv`` (the FreePBX ``cdr`` table, with a header and
+  ``recordingfile``) and ``cdr/cdr.sql`` (the same rows as ``INSERT`` statements for
+  FreePBX 16/17's ``asteriskcdrdb.cdr`` table, every column of it; load it with
+  ``mariadb asteriskcdrdb < cdr/cdr.sql``).
 - ``twilio``: ``twilio/recordings/<RecordingSid>.<wav|mp3>`` and ``twilio/index.json``
   (Recording resources plus a ``call`` object with from/to/direction).
 - ``s3drop`` (Amazon Connect): ``connect/<instance>/CallRecordings/YYYY/MM/DD/
@@ -801,6 +803,13 @@ EXPORT_COLUMNS = (
     "lastdata", "duration", "billsec", "disposition", "amaflags", "accountcode", "uniqueid",
     "userfield", "did", "recordingfile", "cnum", "cnam", "linkedid",
 )  # fmt: skip
+#: FreePBX 16/17's ``asteriskcdrdb.cdr`` columns, in the table's order.
+CDR_TABLE_COLUMNS = (
+    "calldate", "clid", "src", "dst", "dcontext", "channel", "dstchannel", "lastapp",
+    "lastdata", "duration", "billsec", "disposition", "amaflags", "accountcode", "uniqueid",
+    "userfield", "did", "recordingfile", "cnum", "cnam", "outbound_cnum", "outbound_cnam",
+    "dst_cnam", "linkedid", "peeraccount", "sequence",
+)  # fmt: skip
 TRAVERSAL = "../../etc/passwd"
 
 
@@ -900,6 +909,29 @@ def export_row(call: Call, recordingfile: str) -> list[object]:
     ]  # fmt: skip
 
 
+def table_row(call: Call, recordingfile: str) -> dict[str, object]:
+    """The call's row of the FreePBX ``cdr`` table: the export's, and the columns it lacks."""
+    row = dict(zip(EXPORT_COLUMNS, export_row(call, recordingfile), strict=True))
+    sequence = int(call.uniqueid.split(".")[1])
+    row.update(outbound_cnum="", outbound_cnam="", dst_cnam="", peeraccount="", sequence=sequence)
+    return {column: row[column] for column in CDR_TABLE_COLUMNS}
+
+
+def sql_literal(value: object) -> str:
+    """A MariaDB literal: numbers bare, text quoted (quotes doubled, backslashes escaped)."""
+    if isinstance(value, int):
+        return str(value)
+    text = str(value).replace("\\", "\\\\").replace("'", "''")
+    return f"'{text}'"
+
+
+def cdr_insert(row: dict[str, object]) -> str:
+    columns = ", ".join(row)
+    values = ", ".join(sql_literal(value) for value in row.values())
+    # Every value is a literal made by sql_literal, the columns are CDR_TABLE_COLUMNS.
+    return f"INSERT INTO cdr ({columns}) VALUES ({values});\n"  # noqa: S608
+
+
 def _csv_line(row: Sequence[object], quoting: int) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, quoting=quoting, lineterminator="\n").writerow(row)
@@ -944,9 +976,13 @@ def write_spool(out: Path, calls: Sequence[Call], bad: set[str]) -> list[dict[st
     for problem in problems:
         problem["line"] = int(str(problem.pop("text_index"))) + 1
     export_lines: dict[str, int] = {}
-    with (cdr_dir / "cdr-export.csv").open("w", encoding="utf-8", newline="") as handle:
+    with (
+        (cdr_dir / "cdr-export.csv").open("w", encoding="utf-8", newline="") as handle,
+        (cdr_dir / "cdr.sql").open("w", encoding="utf-8", newline="") as sql,
+    ):
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(EXPORT_COLUMNS)
+        sql.write("-- The calls' rows of FreePBX's asteriskcdrdb.cdr (scripts/gen_calls.py)\n")
         line_number = 1
         for call in calls:
             if call.bad == "recording_without_cdr":
@@ -956,6 +992,7 @@ def write_spool(out: Path, calls: Sequence[Call], bad: set[str]) -> list[dict[st
             else:
                 recordingfile = Path(call.recording).name if call.recording else ""
             writer.writerow(export_row(call, recordingfile))
+            sql.write(cdr_insert(table_row(call, recordingfile)))
             line_number += 1
             export_lines[call.call_id] = line_number
     for call in calls:

@@ -102,3 +102,18 @@ def forgotten_ref(key: str, source: str, source_ref: str) -> str:
 def forgotten_call(key: str, source: str, call_id: str) -> str:
     """The keyed digest of a deleted call's id, kept so a late CDR row is not reported missing."""
     return _digest(key, "call", source, call_id)
+
+
+class SourceBookmark(Base):
+    """How far a source has read what it reads incrementally (a CDR table).
+
+    Written in the transaction that queues what that reading found, so a
+    restarted ingest resumes where the committed work ends.
+    """
+
+    __tablename__ = "source_bookmarks"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: The source's own position (for a CDR table: the newest ``calldate`` read).
+    value: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

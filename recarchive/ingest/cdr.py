@@ -1,10 +1,13 @@
-"""Call detail records from Asterisk (``Master.csv``) and FreePBX (``cdr`` table export).
+"""Call detail records from Asterisk (``Master.csv``) and FreePBX (its ``cdr`` table).
 
 Asterisk's cdr_csv writes one call leg per line, every field double-quoted,
 ``""`` for a quote inside a field, no header, in the column order of
 :data:`MASTER_COLUMNS` (``uniqueid`` and ``userfield`` when enabled; newer
 versions may append more columns, which are ignored). The FreePBX export has
-a header row and a ``recordingfile`` column.
+a header row and a ``recordingfile`` column. Rows read from the FreePBX
+database itself (:mod:`recarchive.ingest.sources.cdr_db`) come as text
+fields like an export's and go through the same parsing
+(:func:`read_database_rows`), so that every path yields the same records.
 
 Each physical line is parsed on its own, so one broken line (a stray quote,
 missing columns) is reported by its number and cannot swallow the lines
@@ -19,7 +22,7 @@ import dataclasses
 import datetime as dt
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -53,6 +56,7 @@ _CHANNEL_PEER = re.compile(r"^(?:PJSIP|SIP|IAX2|Local|DAHDI)/([^-@/]+)")
 class CdrRecord:
     """One CDR line, with times as aware UTC datetimes."""
 
+    #: The line in its file; 0 for a database row (``ref`` tells which).
     line: int
     uniqueid: str
     start: dt.datetime
@@ -70,6 +74,8 @@ class CdrRecord:
     did: str = ""
     recordingfile: str = ""
     cnum: str = ""
+    #: A database row's stable name (``<uniqueid>#<sequence>``); empty for a file line.
+    ref: str = ""
 
     @property
     def answered(self) -> bool:
@@ -106,6 +112,8 @@ class CdrLineError:
 
     line: int
     reason: str
+    #: A database row's stable name; empty for a file line.
+    ref: str = ""
 
 
 def _parse_time(text: str, zone: ZoneInfo, column: str, *, required: bool) -> dt.datetime | None:
@@ -227,6 +235,24 @@ def read_freepbx_export(path: Path, zone: ZoneInfo) -> Iterator[CdrRecord | CdrL
             yield CdrLineError(1, f"header lacks the column(s) {', '.join(missing)}")
             return
         yield from _records(_rows(handle, 2, header, exact=True), zone, "calldate")
+
+
+def read_database_rows(
+    rows: Iterable[tuple[str, dict[str, str]]], zone: ZoneInfo
+) -> Iterator[CdrRecord | CdrLineError]:
+    """Records and row errors of rows of the FreePBX ``cdr`` table, as ``(ref, fields)``.
+
+    The fields are text, as an export of the table has them (``calldate`` as
+    ``YYYY-MM-DD HH:MM:SS`` in the PBX's local time); ``ref`` names the row
+    in messages and quarantine entries.
+    """
+    for ref, row in rows:
+        try:
+            record = _record(0, row, zone, start_column="calldate")
+        except ValueError as exc:
+            yield CdrLineError(0, str(exc), ref=ref)
+            continue
+        yield dataclasses.replace(record, ref=ref)
 
 
 def _record(number: int, row: dict[str, str], zone: ZoneInfo, *, start_column: str) -> CdrRecord:

@@ -119,6 +119,18 @@ class Ignored:
 
 
 @dataclasses.dataclass(frozen=True)
+class Bookmark:
+    """How far a source has read what it reads incrementally (a CDR table, say).
+
+    Yielded by ``discover`` after everything it found; the pipeline commits it
+    in the same transaction as the work items and problems of that pass, and
+    hands it back to the source's ``restore_bookmark`` in the next process.
+    """
+
+    value: Mapping[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
 class Fetched:
     """A recording handed over as a local file, readable until ``release`` is called."""
 
@@ -136,6 +148,20 @@ class RecordingGone(SourceError):
     """The recording is no longer at the source."""
 
 
+class SourceUnavailable(SourceError):
+    """Something the source needs cannot be reached for now (its CDR database, say).
+
+    Waiting cures it: the source's discovery pauses and is tried again.
+    """
+
+
+class SourceMisconfigured(SourceError):
+    """The source refuses this configuration (credentials, database, table).
+
+    Waiting will not cure it: the operator must act.
+    """
+
+
 #: Answers which of these source references the archive already knows, and in what
 #: state (``pending``, ``claimed``, ``done``, ``quarantined``). Sources whose listing
 #: is expensive to enrich (one request per call for its details) use it to skip
@@ -151,16 +177,18 @@ class Source(Protocol):
 
     def discover(
         self, now: dt.datetime, known: KnownRefs
-    ) -> Iterator[Discovery | Problem | Ignored]:
+    ) -> Iterator[Discovery | Problem | Ignored | Bookmark]:
         """Everything at the source now: recordings to queue, problems to report, and
-        what a configured rule leaves alone (:class:`Ignored`, counted only).
+        what a configured rule leaves alone (:class:`Ignored`, counted only). A
+        source that reads incrementally ends with its :class:`Bookmark`.
 
         Yields the same recordings again on every pass until acknowledged;
         the pipeline skips the ones it already has. A recording ``known`` as
         ``done`` that is still at the source should be yielded again (its
         facts may be minimal) so that the pipeline can acknowledge it; known
         ``pending``/``claimed``/``quarantined`` ones may be left out. Raises
-        :class:`SourceError` when the source cannot be read at all.
+        :class:`SourceError` when the source cannot be read at all
+        (:class:`SourceUnavailable` when waiting may cure it).
         """
 
     def fetch(self, discovery: Discovery, work_dir: Path) -> Fetched:

@@ -14,7 +14,8 @@ import dataclasses
 import datetime as dt
 import enum
 import uuid
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -24,6 +25,7 @@ from recarchive.catalogue.database import utcnow
 from recarchive.catalogue.intake import (
     FORGOTTEN_PREFIX,
     QuarantineEntry,
+    SourceBookmark,
     WorkItem,
     WorkState,
     forgotten_call,
@@ -317,3 +319,23 @@ def record_problem(session: Session, source: str, problem: Problem) -> bool:
         )
     )
     return True
+
+
+def load_bookmark(sessions: sessionmaker[Session], source: str) -> dict[str, Any] | None:
+    """The bookmark committed for ``source``, or None before its first."""
+    with sessions() as session:
+        row = session.get(SourceBookmark, source)
+        return dict(row.value) if row is not None else None
+
+
+def save_bookmark(session: Session, source: str, value: Mapping[str, Any]) -> None:
+    """Set ``source``'s bookmark in ``session``'s transaction (the pass's work commits with it)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(SourceBookmark).values(source=source, value=dict(value), updated_at=utcnow())
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["source"],
+            set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
+        )
+    )

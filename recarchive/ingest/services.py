@@ -41,6 +41,7 @@ from recarchive.catalogue.models import Recording
 from recarchive.errors import CatalogueError, CatalogueReplaced, RecArchiveError, StoreError
 from recarchive.ingest import queue
 from recarchive.ingest.cataloguing import Plan, Stored, catalogue_recording, plan_recording
+from recarchive.ingest.discovery import SourceStates, collect
 from recarchive.ingest.files import (
     CONTENT_TYPES,
     object_key,
@@ -53,11 +54,11 @@ from recarchive.ingest.files import (
 from recarchive.ingest.interfaces import (
     Discovery,
     Fetched,
-    Ignored,
     Problem,
     RecordingGone,
     Source,
     SourceError,
+    SourceUnavailable,
 )
 from recarchive.ingest.leases import LeaseKeeper, OwedReleases
 from recarchive.ingest.summary import IngestSummary, count_outcome
@@ -101,6 +102,7 @@ class Pipeline:
         make_private_dir(self.work_dir)
         #: The clock of the item in hand (tests and operators may simulate it).
         self._now = utcnow()
+        self.source_states = SourceStates(runtime.sessions)
 
     # --- discovery ---------------------------------------------------------
 
@@ -113,26 +115,26 @@ class Pipeline:
         if released:
             logger.warning("dead_claims_released", extra={"count": released})
         for name, source in self.sources.items():
+            outage = self.source_states.outage(name)
             try:
                 self._discover_source(name, source, now, summary)
+            except SourceUnavailable as exc:
+                # Its discovery pauses (what is queued goes on); logged once, and its end.
+                summary.unreadable_sources[name] = exc.message
+                outage.failed(exc.message)
             except SourceError as exc:
                 summary.unreadable_sources[name] = exc.message
                 logger.error("source_unreadable", extra={"source": name, "error": exc.message})
+            else:
+                outage.succeeded()
         return summary
 
     def _discover_source(
         self, name: str, source: Source, now: dt.datetime, summary: IngestSummary
     ) -> None:
-        discoveries: list[Discovery] = []
-        problems: list[Problem] = []
-        ignored = 0
-        for found in source.discover(now, lambda refs: self._known(name, refs)):
-            if isinstance(found, Discovery):
-                discoveries.append(found)
-            elif isinstance(found, Ignored):
-                ignored += 1
-            else:
-                problems.append(found)
+        self.source_states.restore(name, source)
+        found = collect(source, now, lambda refs: self._known(name, refs))
+        discoveries, problems, ignored = found.discoveries, found.problems, found.ignored
         summary.discovered += len(discoveries)
         summary.ignored += ignored
         if ignored:
@@ -148,6 +150,8 @@ class Pipeline:
                     summary.quarantined[problem.reason] += 1
                     logger.warning("quarantined", extra={"source": name, "reason": problem.reason})
             outcomes = queue.enqueue(session, name, discoveries, forget_key=self._forget_key)
+            if found.bookmark is not None:  # committed with the work it read, or not at all
+                queue.save_bookmark(session, name, found.bookmark.value)
         again = [o.discovery for o in outcomes if o.outcome is queue.Enqueued.ARCHIVED]
         seen: set[str] = set()
         for outcome in outcomes:

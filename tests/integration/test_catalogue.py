@@ -46,6 +46,7 @@ EXPECTED_TABLES = {
     "recording_candidates",
     "recording_reasons",
     "recordings",
+    "source_bookmarks",
     "subject_requests",
     "tombstones",
     "users",

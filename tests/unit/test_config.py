@@ -183,6 +183,33 @@ class TestErrors:
         with pytest.raises(ConfigError, match="needs done_dir"):
             load_settings(path, env={})
 
+    def test_cdr_url_names_a_mysql_database_without_its_password(self, tmp_path: Path) -> None:
+        spool = '[[sources]]\nkind = "spool"\nname = "pbx"\npath = "/x"\n'
+        ok = load_settings(
+            write(tmp_path, spool + 'cdr_url = "mysql+pymysql://ro@127.0.0.1/asteriskcdrdb"\n'),
+            env={},
+        )
+        assert ok.sources[0].cdr_url == "mysql+pymysql://ro@127.0.0.1/asteriskcdrdb"  # type: ignore[union-attr]
+        refused = {
+            "mysql+pymysql://ro:hunter2-secret@127.0.0.1/asteriskcdrdb": "holds a password",
+            "postgresql://ro@127.0.0.1/asteriskcdrdb": "must be a mysql\\+pymysql:// URL",
+            "mysql+pymysql://ro@127.0.0.1/": "names no database",
+        }
+        for url, message in refused.items():
+            path = write(tmp_path, spool + f'cdr_url = "{url}"\n')
+            with pytest.raises(ConfigError, match=message) as caught:
+                load_settings(path, env={})
+            assert "hunter2-secret" not in caught.value.message
+
+    def test_cdr_comes_from_a_file_or_a_database_not_both(self, tmp_path: Path) -> None:
+        path = write(
+            tmp_path,
+            '[[sources]]\nkind = "spool"\nname = "pbx"\npath = "/x"\ncdr_path = "/m.csv"\n'
+            'cdr_url = "mysql+pymysql://ro@127.0.0.1/asteriskcdrdb"\n',
+        )
+        with pytest.raises(ConfigError, match="cdr_path and cdr_url are both set"):
+            load_settings(path, env={})
+
     def test_script_and_test_variables_are_not_settings(self) -> None:
         load_settings(env={"RECARCHIVE_TEST_POSTGRES_URL": "x", "RECARCHIVE_CEPH_PORT": "1"})
 

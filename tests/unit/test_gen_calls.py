@@ -292,6 +292,27 @@ def test_freepbx_export_has_header_recordingfile_and_a_traversal(
     assert written - files == {orphan}
 
 
+def test_cdr_sql_inserts_the_export_rows_into_every_column_of_freepbx_cdr(
+    spool: tuple[Path, dict[str, Any]],
+) -> None:
+    out, _ = spool
+    with (out / "cdr" / "cdr-export.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    inserts = [
+        line
+        for line in (out / "cdr" / "cdr.sql").read_text(encoding="utf-8").splitlines()
+        if not line.startswith("--")
+    ]
+    columns = ", ".join(gen.CDR_TABLE_COLUMNS)
+    head = f"INSERT INTO cdr ({columns}) VALUES ("  # noqa: S608 (expected text, never run)
+    assert len(inserts) == len(rows)
+    for insert, row in zip(inserts, rows, strict=True):
+        assert insert.startswith(head + f"'{row['calldate']}', ")
+        assert f"'{row['uniqueid']}'" in insert
+        assert insert.endswith(");")
+    assert gen.sql_literal("it's a \\ path") == "'it''s a \\\\ path'"
+
+
 def test_same_seed_same_calls(tmp_path: Path, cache: Path) -> None:
     first = generate(tmp_path / "a", cache, "s3drop", formats="wav", seed="9")
     second = generate(tmp_path / "b", cache, "s3drop", formats="wav", seed="9")

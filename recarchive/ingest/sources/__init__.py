@@ -78,8 +78,14 @@ def build_sources(settings: Settings, only: list[str] | None = None) -> dict[str
         if isinstance(config, SpoolSourceSettings):
             from recarchive.ingest.sources.spool import SpoolSource
 
+            password = None
+            if config.cdr_url:
+                password = source_secret(settings, config.name, "CDR_PASSWORD")
             sources[config.name] = SpoolSource(
-                config, timezone=settings.general.timezone, settle_s=settings.ingest.settle_s
+                config,
+                timezone=settings.general.timezone,
+                settle_s=settings.ingest.settle_s,
+                cdr_password=password,
             )
         elif isinstance(config, HttpSourceSettings):
             from recarchive.ingest.sources.http import HttpSource

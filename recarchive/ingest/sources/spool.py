@@ -4,9 +4,11 @@ Recordings are files under the spool root, either the FreePBX way
 (``YYYY/MM/DD/<type>-<exten>-<from>-<YYYYMMDD>-<HHMMSS>-<uniqueid>.<ext>``) or
 flat MixMonitor files whose name holds the call's ``uniqueid`` (with Asterisk's
 ``systemname`` set, prefixed by it: ``pbx1-1706420300.0``). Each is
-matched with its CDR line by ``uniqueid`` (or, in a FreePBX export, by the
-``recordingfile`` column); a recording without a CDR line is archived with
-what its file name tells.
+matched with its CDR line by ``uniqueid`` (or, in a FreePBX export or
+database, by the ``recordingfile`` column); a recording without a CDR line is
+archived with what its file name tells. The CDR comes from ``Master.csv``,
+an export of FreePBX's ``cdr`` table, or that table itself (``cdr_url``:
+:mod:`recarchive.ingest.sources.cdr_db`); the matching is the same for all.
 
 The source reference is the file's path relative to the spool root. After
 the archive acknowledges a recording, the file is deleted or moved to the
@@ -34,6 +36,7 @@ from recarchive.ingest.cdr import (
     read_master_csv_tail,
 )
 from recarchive.ingest.interfaces import (
+    Bookmark,
     Discovery,
     Fetched,
     Ignored,
@@ -42,6 +45,7 @@ from recarchive.ingest.interfaces import (
     RecordingGone,
     SourceError,
 )
+from recarchive.ingest.sources.cdr_db import CdrDatabase
 from recarchive.ingest.sources.done_dir import (
     DoneDirSweep,
     ForgottenRefs,
@@ -64,7 +68,14 @@ _MISSING_REPORT_WINDOW = dt.timedelta(days=7)
 class SpoolSource:
     """Reads a recording spool and its CDR; see the module docstring."""
 
-    def __init__(self, settings: SpoolSourceSettings, *, timezone: str, settle_s: float) -> None:
+    def __init__(
+        self,
+        settings: SpoolSourceSettings,
+        *,
+        timezone: str,
+        settle_s: float,
+        cdr_password: str | None = None,
+    ) -> None:
         self.name = settings.name
         self.settings = settings
         self.root = settings.path
@@ -72,17 +83,36 @@ class SpoolSource:
         self.settle = dt.timedelta(seconds=settle_s)
         self._cdr: _CdrState | None = None
         self._cdr_cursor: CdrCursor | None = None
+        #: FreePBX's CDR database, when ``cdr_url`` names it.
+        self.cdr_database: CdrDatabase | None = None
+        if settings.cdr_url:
+            self.cdr_database = CdrDatabase(
+                settings.name,
+                settings.cdr_url,
+                password=cdr_password,
+                table=settings.cdr_table,
+                zone=self.zone,
+                window=dt.timedelta(minutes=settings.cdr_window_minutes),
+                timeout_s=settings.cdr_timeout_s,
+            )
+
+    def restore_bookmark(self, value: dict[str, object] | None) -> None:
+        """Resume reading the CDR database from the bookmark the catalogue holds."""
+        if self.cdr_database is not None:
+            self.cdr_database.restore(value)
+            self._cdr = None
 
     # --- discovery -----------------------------------------------------------
 
     def discover(
         self, now: dt.datetime, known: KnownRefs
-    ) -> Iterator[Discovery | Problem | Ignored]:
+    ) -> Iterator[Discovery | Problem | Ignored | Bookmark]:
         """Every file under the spool: a recording to queue, a problem, or ignored by a rule.
 
         Nothing is skipped silently: a file whose extension is no recording
         format (:data:`AUDIO_EXTENSIONS`) is quarantined as ``unknown_format``
-        unless an ``ignore`` pattern matches it.
+        unless an ``ignore`` pattern matches it. With a CDR database, the last
+        item is the bookmark of what was read from it.
         """
         if not self.root.is_dir():
             raise SourceError(f"source {self.name}: spool directory {self.root} does not exist")
@@ -135,6 +165,8 @@ class SpoolSource:
             )
         if self.settings.expect_recording_for_answered:
             yield from self._missing_recordings(by_uniqueid, seen_uniqueids, now)
+        if self.cdr_database is not None:
+            yield Bookmark(self.cdr_database.bookmark())
 
     def _walk(self) -> Iterator[tuple[Path, str | None]]:
         """Every file under the root (not done_dir), with the ignore pattern it matches.
@@ -168,6 +200,15 @@ class SpoolSource:
     def _read_cdr(
         self, now: dt.datetime
     ) -> tuple[dict[str, CdrRecord], dict[str, CdrRecord], list[Problem]]:
+        if self.cdr_database is not None:
+            # Only the rows new since the last read; the state keeps the earlier ones.
+            entries = self.cdr_database.read(now)
+            if self._cdr is None:
+                self._cdr = _CdrState()
+            label = self.cdr_database.label
+            for entry in entries:
+                self._cdr.add(entry, label, label)
+            return self._cdr.by_uniqueid, self._cdr.by_file, list(self._cdr.problems)
         path = self.settings.cdr_path
         if path is None:
             return {}, {}, []
@@ -176,7 +217,7 @@ class SpoolSource:
         if self.settings.cdr_format == "freepbx_export":
             state = _CdrState()
             for entry in read_freepbx_export(path, self.zone):
-                state.add(entry, path, self.name)
+                state.add(entry, path.name, str(path))
             return state.by_uniqueid, state.by_file, state.problems
         # Master.csv only grows: read what was appended since the last pass.
         try:
@@ -192,7 +233,7 @@ class SpoolSource:
         if restarted or self._cdr is None:
             self._cdr = _CdrState()
         for entry in entries:
-            self._cdr.add(entry, path, self.name)
+            self._cdr.add(entry, path.name, str(path))
         self._cdr_cursor = cursor
         return self._cdr.by_uniqueid, self._cdr.by_file, list(self._cdr.problems)
 
@@ -203,14 +244,16 @@ class SpoolSource:
         for record in records.values():
             if record.uniqueid in seen or not record.answered:
                 continue
-            if self.settings.cdr_format == "freepbx_export" and not record.recordingfile:
+            freepbx = self.settings.cdr_format == "freepbx_export" or self.cdr_database is not None
+            if freepbx and not record.recordingfile:
                 continue  # FreePBX says which calls were recorded
             ended = record.end or record.start
             if now - _MISSING_REPORT_WINDOW <= ended <= now - wait:
+                where = f"row {record.ref}" if record.ref else f"line {record.line}"
                 yield Problem(
                     f"call:{record.uniqueid}",
                     "cdr_without_recording",
-                    f"CDR line {record.line}: answered call, no recording "
+                    f"CDR {where}: answered call, no recording "
                     f"{self.settings.cdr_wait_minutes:g} minutes after it ended",
                 )
 
@@ -315,15 +358,18 @@ class _CdrState:
         self.by_file: dict[str, CdrRecord] = {}
         self.problems: list[Problem] = []
 
-    def add(self, entry: CdrRecord | CdrLineError, path: Path, source: str) -> None:
-        cdr_name = path.name
+    def add(self, entry: CdrRecord | CdrLineError, cdr_name: str, kept_at: str) -> None:
+        """Take one record or error of the CDR named ``cdr_name`` (``Master.csv``,
+        ``asteriskcdrdb.cdr``), kept at ``kept_at`` (its path, or the database's name)."""
+        place = entry.ref or str(entry.line)
+        where = f"{cdr_name} row {entry.ref}" if entry.ref else f"{cdr_name} line {entry.line}"
         if isinstance(entry, CdrLineError):
             self.problems.append(
                 Problem(
-                    f"cdr:{cdr_name}:{entry.line}",
+                    f"cdr:{cdr_name}:{place}",
                     "malformed_cdr",
-                    f"{cdr_name} line {entry.line}: {entry.reason}",
-                    kept_at=f"{path}:{entry.line}",
+                    f"{where}: {entry.reason}",
+                    kept_at=f"{kept_at}:{place}",
                 )
             )
             return
@@ -331,19 +377,24 @@ class _CdrState:
             if not _plain_file_name(entry.recordingfile):
                 self.problems.append(
                     Problem(
-                        f"cdr:{cdr_name}:{entry.line}",
+                        f"cdr:{cdr_name}:{place}",
                         "invalid_name",
-                        f"{cdr_name} line {entry.line}: recordingfile is not a plain file "
+                        f"{where}: recordingfile is not a plain file "
                         "name (path separators, '..' or an absolute path)",
-                        kept_at=f"{path}:{entry.line}",
+                        kept_at=f"{kept_at}:{place}",
                     )
                 )
                 return
-            self.by_file.setdefault(entry.recordingfile, entry)
-        current = self.by_uniqueid.get(entry.uniqueid)
-        # A call may have several CDR lines (transfers): keep the answered one.
-        if current is None or (entry.answered and not current.answered):
-            self.by_uniqueid[entry.uniqueid] = entry
+            _keep_answered(self.by_file, entry.recordingfile, entry)
+        # A call may have several CDR lines (transfers, dial legs): keep the answered one.
+        _keep_answered(self.by_uniqueid, entry.uniqueid, entry)
+
+
+def _keep_answered(records: dict[str, CdrRecord], key: str, entry: CdrRecord) -> None:
+    """The first record under ``key``, unless a later one was answered and it was not."""
+    current = records.get(key)
+    if current is None or (entry.answered and not current.answered):
+        records[key] = entry
 
 
 def _plain_file_name(name: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -9,6 +10,7 @@ from zoneinfo import ZoneInfo
 from recarchive.ingest.cdr import (
     CdrLineError,
     CdrRecord,
+    read_database_rows,
     read_freepbx_export,
     read_master_csv,
     read_master_csv_tail,
@@ -101,6 +103,29 @@ def test_freepbx_export_with_recordingfile(tmp_path: Path) -> None:
     assert record.end == record.start + dt.timedelta(seconds=197)
     assert isinstance(records[1], CdrLineError)
     assert records[1].line == 3
+
+
+def test_a_database_row_is_the_record_its_export_line_is(tmp_path: Path) -> None:
+    header = "calldate,src,dst,dcontext,channel,dstchannel,lastapp,lastdata,duration,"
+    header += "disposition,uniqueid,userfield,did,recordingfile,cnum"
+    values = [
+        "2026-03-14 11:26:53", "0401234567", "601", "ext-queues", "PJSIP/trunk-1",
+        "PJSIP/2002-2", "Queue", "601,t", "197", "ANSWERED", "1742211234.117",
+        "reason=moving", "0201234000", "q-601-0401234567-20260314-112653-1742211234.117.wav",
+        "0401234567",
+    ]  # fmt: skip
+    line = ",".join(f'"{value}"' for value in values)
+    [from_export] = read_freepbx_export(write(tmp_path, header, line, name="e.csv"), HELSINKI)
+    fields = dict(zip(header.split(","), values, strict=True))
+    broken = {**fields, "calldate": "0000-00-00 00:00:00", "uniqueid": "1742211299.130"}
+    from_row, error = read_database_rows(
+        [("1742211234.117#117", fields), ("1742211299.130#130", broken)], HELSINKI
+    )
+
+    assert from_row == dataclasses.replace(from_export, line=0, ref="1742211234.117#117")
+    assert error == CdrLineError(
+        0, "calldate is not a YYYY-MM-DD HH:MM:SS time", ref="1742211299.130#130"
+    )
 
 
 def test_freepbx_export_without_required_columns(tmp_path: Path) -> None:
