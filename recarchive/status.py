@@ -14,6 +14,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from recarchive.access.anchoring import AnchorInvalid, newest_anchor
 from recarchive.access.models import AuditEvent
@@ -108,44 +109,7 @@ def installation_status(runtime: Runtime, *, now: dt.datetime | None = None) -> 
     now = now or utcnow()
     schema = require_current_schema(runtime.engine)
     with runtime.sessions() as session:
-        recordings, size = session.execute(
-            select(func.count(Recording.id), func.coalesce(func.sum(Recording.size_bytes), 0))
-        ).one()
-        customers = session.scalar(select(func.count(Customer.customer_id))) or 0
-        states = dict(
-            session.execute(
-                select(WorkItem.state, func.count(WorkItem.id)).group_by(WorkItem.state)
-            ).all()
-        )
-        waiting_by_source = dict(
-            session.execute(
-                select(WorkItem.source, func.count(WorkItem.id))
-                .where(WorkItem.state == WorkState.PENDING)
-                .group_by(WorkItem.source)
-            ).all()
-        )
-        quarantined = dict(
-            session.execute(
-                select(QuarantineEntry.reason, func.count(QuarantineEntry.id))
-                .where(QuarantineEntry.resolved_at.is_(None))
-                .group_by(QuarantineEntry.reason)
-                .order_by(QuarantineEntry.reason)
-            ).all()
-        )
-        last_by_source = dict(
-            session.execute(
-                select(Recording.source, func.max(Recording.created_at)).group_by(Recording.source)
-            ).all()
-        )
-        open_holds = session.scalar(select(func.count(Hold.id)).where(Hold.released_at.is_(None)))
-        open_requests = session.scalar(
-            select(func.count(SubjectRequest.id)).where(
-                SubjectRequest.status.in_([RequestStatus.RECEIVED, RequestStatus.PENDING])
-            )
-        )
-        entries, head_seq = session.execute(
-            select(func.count(AuditEvent.seq), func.coalesce(func.max(AuditEvent.seq), 0))
-        ).one()
+        counts = _catalogue_counts(session)
         state = nightly_state(runtime, now=now)
         report: dict[str, Any] = {}
         if state.done_at is not None:
@@ -156,6 +120,7 @@ def installation_status(runtime: Runtime, *, now: dt.datetime | None = None) -> 
                 .limit(1)
             )
             report = dict(last_run or {})
+    last_by_source, waiting_by_source = counts["last_by_source"], counts["waiting_by_source"]
     names = [source.name for source in runtime.settings.sources]
     names += sorted(set(last_by_source) - set(names))  # sources no longer configured
     sources = []
@@ -168,6 +133,7 @@ def installation_status(runtime: Runtime, *, now: dt.datetime | None = None) -> 
         runtime.store.check()
     except RecArchiveError as exc:
         store_problem = exc.message
+    states = counts["states"]
     return InstallationStatus(
         at=now,
         catalogue=describe_url(runtime.engine),
@@ -175,18 +141,70 @@ def installation_status(runtime: Runtime, *, now: dt.datetime | None = None) -> 
         store=describe_store(runtime.settings),
         store_ok=store_problem is None,
         store_problem=store_problem,
-        recordings=int(recordings),
-        bytes_stored=int(size),
-        customers=int(customers),
+        recordings=counts["recordings"],
+        bytes_stored=counts["bytes_stored"],
+        customers=counts["customers"],
         waiting=int(states.get(WorkState.PENDING, 0)),
         claimed=int(states.get(WorkState.CLAIMED, 0)),
-        quarantined={str(reason): int(count) for reason, count in quarantined.items()},
+        quarantined=counts["quarantined"],
         sources=sources,
         nightly=NightlyStatus(state.scheduled, state.done_at, report, state.following),
-        open_holds=int(open_holds or 0),
-        open_requests=int(open_requests or 0),
-        audit=_audit_status(runtime, int(entries), int(head_seq)),
+        open_holds=counts["open_holds"],
+        open_requests=counts["open_requests"],
+        audit=_audit_status(runtime, counts["audit_entries"], counts["audit_head"]),
     )
+
+
+def _catalogue_counts(session: Session) -> dict[str, Any]:
+    """The catalogue's figures, one query each."""
+    recordings, size = session.execute(
+        select(func.count(Recording.id), func.coalesce(func.sum(Recording.size_bytes), 0))
+    ).one()
+    entries, head_seq = session.execute(
+        select(func.count(AuditEvent.seq), func.coalesce(func.max(AuditEvent.seq), 0))
+    ).one()
+    open_requests = select(func.count(SubjectRequest.id)).where(
+        SubjectRequest.status.in_([RequestStatus.RECEIVED, RequestStatus.PENDING])
+    )
+    pending = WorkItem.state == WorkState.PENDING
+    unresolved = QuarantineEntry.resolved_at.is_(None)
+    return {
+        "recordings": int(recordings),
+        "bytes_stored": int(size),
+        "customers": int(session.scalar(select(func.count(Customer.customer_id))) or 0),
+        "states": dict(
+            session.execute(
+                select(WorkItem.state, func.count(WorkItem.id)).group_by(WorkItem.state)
+            ).all()
+        ),
+        "waiting_by_source": dict(
+            session.execute(
+                select(WorkItem.source, func.count(WorkItem.id))
+                .where(pending)
+                .group_by(WorkItem.source)
+            ).all()
+        ),
+        "quarantined": {
+            str(reason): int(count)
+            for reason, count in session.execute(
+                select(QuarantineEntry.reason, func.count(QuarantineEntry.id))
+                .where(unresolved)
+                .group_by(QuarantineEntry.reason)
+                .order_by(QuarantineEntry.reason)
+            ).all()
+        },
+        "last_by_source": dict(
+            session.execute(
+                select(Recording.source, func.max(Recording.created_at)).group_by(Recording.source)
+            ).all()
+        ),
+        "open_holds": int(
+            session.scalar(select(func.count(Hold.id)).where(Hold.released_at.is_(None))) or 0
+        ),
+        "open_requests": int(session.scalar(open_requests) or 0),
+        "audit_entries": int(entries),
+        "audit_head": int(head_seq),
+    }
 
 
 def _audit_status(runtime: Runtime, entries: int, head_seq: int) -> AuditStatus:
