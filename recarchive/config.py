@@ -183,6 +183,19 @@ class SecretsSettings(_Section):
     audit_key_file: OptionalPath = None
 
 
+class EncryptionSettings(_Section):
+    #: Encrypt new recordings at rest, each under a data key of its own (docs/security.md).
+    enabled: bool = False
+    #: Keeper of the key-encryption keys: a local key file, or a PKCS#11 security module.
+    provider: Literal["file", "pkcs11"] = "file"
+    #: The key file (default <data_dir>/secrets/key-encryption-keys), made by `recarchive init`.
+    key_file: OptionalPath = None
+    pkcs11_module: str = "/usr/lib/softhsm/libsofthsm2.so"
+    pkcs11_token: str = ""
+    pkcs11_key_label: str = ""
+    pkcs11_pin_file: OptionalPath = None
+
+
 class AuditSettings(_Section):
     #: Filesystem store: the file anchors are appended to (default <data_dir>/audit-anchors.jsonl).
     anchor_file: OptionalPath = None
@@ -215,6 +228,7 @@ SECRETS: Mapping[str, _SecretSpec] = {
     ),
     "token_pepper": _SecretSpec("RECARCHIVE_TOKEN_PEPPER", "secrets", "token_pepper_file", True),
     "audit_key": _SecretSpec("RECARCHIVE_AUDIT_KEY", "secrets", "audit_key_file", True),
+    "pkcs11_pin": _SecretSpec("RECARCHIVE_PKCS11_PIN", "encryption", "pkcs11_pin_file", False),
 }
 
 
@@ -233,6 +247,7 @@ class Settings(BaseModel):
     reasons: ReasonSettings = ReasonSettings()
     api: ApiSettings = ApiSettings()
     secrets: SecretsSettings = SecretsSettings()
+    encryption: EncryptionSettings = EncryptionSettings()
     audit: AuditSettings = AuditSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
 
@@ -265,6 +280,11 @@ class Settings(BaseModel):
     def anchor_bucket(self) -> str:
         """The Object Lock bucket of the audit anchors on S3."""
         return self.audit.anchor_bucket or f"{self.s3.bucket}-audit"
+
+    @property
+    def key_file(self) -> Path:
+        """The file of key-encryption keys of the ``file`` key provider."""
+        return self.encryption.key_file or self.general.data_dir / "secrets" / "key-encryption-keys"
 
     @property
     def work_dir(self) -> Path:
