@@ -228,3 +228,7 @@ class KeyEncryptionKeyNotFound(EncryptionError):
 
 class KeyProviderUnavailable(UnavailableError, EncryptionError):
     """The key provider (key file, hardware security module) cannot be reached."""
+
+
+class DataKeyDestroyed(GoneError, EncryptionError):
+    """The recording's data key was destroyed: its audio can never be decrypted again."""

@@ -60,6 +60,7 @@ from recarchive.ingest.interfaces import (
     SourceError,
 )
 from recarchive.ingest.leases import LeaseKeeper, OwedReleases
+from recarchive.ingest.storing import store_audio
 from recarchive.ingest.summary import IngestSummary, count_outcome
 from recarchive.ingest.tagging import ReasonTagger
 from recarchive.media.formats import canonical_codecs
@@ -362,21 +363,20 @@ class Pipeline:
                 extension = stored_extension(discovery.extension)
             plan = self._plan(item, discovery)
             key = object_key(discovery.facts.started_at, item.id, extension)
-            size = stored_path.stat().st_size
-            with stored_path.open("rb") as stream:
-                stored = self.runtime.store.put(
-                    key,
-                    stream,
-                    size=size,
-                    sha256=sha,
-                    content_type=CONTENT_TYPES.get(extension, "application/octet-stream"),
-                    tags={CLASS_TAG: plan.tag_class},
-                )
+            kept = store_audio(
+                self.runtime,
+                item.id,
+                key,
+                stored_path,
+                sha256=sha,
+                content_type=CONTENT_TYPES.get(extension, "application/octet-stream"),
+                tags={CLASS_TAG: plan.tag_class},
+            )
             if sha is None:
-                if stored.sha256 is None:  # every store's put reports it; a guard, not a path
-                    raise StoreError(f"the store reported no SHA-256 for {key!r}")
-                sha = source_sha = stored.sha256
-            stored_as = Stored(key, extension, size, sha, source_sha, stored_info)
+                source_sha = kept.sha256
+            stored_as = Stored(
+                key, extension, kept.size, kept.sha256, source_sha, stored_info, kept.sealing
+            )
             with transaction(self.runtime.sessions) as session:
                 committed = catalogue_recording(
                     session,
@@ -396,7 +396,7 @@ class Pipeline:
             "archived",
             extra={"work_item_id": str(item.id), "recording_id": str(item.id), "object_key": key},
         )
-        item.payload = {**item.payload, "bytes_in": fetched.size, "bytes_out": size}
+        item.payload = {**item.payload, "bytes_in": fetched.size, "bytes_out": kept.size}
         return "archived"
 
     def _plan(self, item: WorkItem, discovery: Discovery) -> Plan:

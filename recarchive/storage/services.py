@@ -14,6 +14,7 @@ from recarchive.config import Settings
 from recarchive.errors import IntegrityError, StoreError
 from recarchive.storage.anchors import AnchorSink, FileAnchorSink, S3AnchorSink
 from recarchive.storage.interfaces import ByteRange, ObjectStore
+from recarchive.storage.sealed import SealedObjectStore
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ def open_store(settings: Settings) -> ObjectStore:
 
 def open_anchor_sink(settings: Settings, store: ObjectStore) -> AnchorSink:
     """Where the audit chain's anchors go: an Object Lock bucket on S3, else a file."""
+    if isinstance(store, SealedObjectStore):
+        store = store.inner
     if settings.storage.backend == "s3":
         from recarchive.storage.s3 import S3ObjectStore
 
