@@ -38,7 +38,7 @@ from recarchive.catalogue.intake import (
     WorkItem,
 )
 from recarchive.catalogue.models import Recording
-from recarchive.errors import CatalogueError, CatalogueReplaced, RecArchiveError, StoreError
+from recarchive.errors import CatalogueError, CatalogueReplaced, RecArchiveError
 from recarchive.ingest import queue
 from recarchive.ingest.cataloguing import Plan, Stored, catalogue_recording, plan_recording
 from recarchive.ingest.files import (
@@ -51,6 +51,7 @@ from recarchive.ingest.files import (
     worker_name,
 )
 from recarchive.ingest.interfaces import (
+    INFRASTRUCTURE_FAILURES,
     Discovery,
     Fetched,
     Ignored,
@@ -220,8 +221,7 @@ class Pipeline:
 
         Returns the outcome (``archived``, ``duplicate``, ``deferred``,
         ``retry`` or ``quarantined:<reason>``) and the item. Raises
-        :class:`~recarchive.errors.StoreError` or
-        :class:`~recarchive.errors.CatalogueError` when the infrastructure
+        one of :data:`~recarchive.ingest.interfaces.INFRASTRUCTURE_FAILURES` when the infrastructure
         fails; the item is then released for a later attempt.
         """
         now = now or utcnow()
@@ -242,7 +242,7 @@ class Pipeline:
                 outcome = self._process(item)
         except CatalogueReplaced:
             raise  # nothing more is written to a catalogue that is not the one opened
-        except (StoreError, CatalogueError, MediaToolFailed) as exc:
+        except INFRASTRUCTURE_FAILURES as exc:
             self._release_after(item, exc, now)
             raise
         return outcome, item

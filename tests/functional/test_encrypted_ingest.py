@@ -11,11 +11,13 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from recarchive.catalogue.database import create_catalogue_engine, session_factory
+from recarchive.catalogue.intake import QuarantineEntry
 from recarchive.catalogue.models import Recording, RecordingKey
 from recarchive.config import load_settings
+from recarchive.ingest.tasks import IngestIncomplete
 from recarchive.runtime import Runtime
 from tests.functional.embedded import configure, generate, invoke
 
@@ -64,3 +66,35 @@ def test_ingested_recordings_are_encrypted_and_verify(tmp_path: Path, store_form
         runtime.close()
     verify = invoke(env, "verify", "--all")
     assert verify.exit_code == 0, verify.output
+
+
+def test_without_its_key_file_ingest_pauses_and_loses_nothing(tmp_path: Path) -> None:
+    spool = tmp_path / "pbx"
+    manifest = generate(spool, 2)
+    archived = sum(1 for call in manifest["calls"] if call["expected"] == "archived")
+    env = {**configure(tmp_path, spool), "RECARCHIVE_ENCRYPTION_ENABLED": "true"}
+    assert invoke(env, "init").exit_code == 0
+    key_file = tmp_path / "install" / "var" / "secrets" / "key-encryption-keys"
+    hidden = key_file.rename(tmp_path / "elsewhere")
+    with pytest.raises(IngestIncomplete, match="cannot read the key file"):
+        invoke(env, "ingest", "--once", "--json")  # the entry point makes it exit status 1
+    data = tmp_path / "install" / "var"
+    engine = create_catalogue_engine(f"sqlite:///{data / 'recarchive.db'}")
+    try:
+        with session_factory(engine)() as session:
+            assert list(session.scalars(select(Recording))) == []
+            quarantined = session.execute(
+                select(func.count()).select_from(QuarantineEntry)
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert quarantined == 0  # an unreachable key provider is no fault of the recordings
+    hidden.rename(key_file)
+    again = invoke(env, "ingest", "--once", "--json")
+    assert again.exit_code in (0, 3), again.output  # 3: work remains for the next run
+    summary = json.loads(again.stdout)
+    # The item that was being stored when the key file went is released for a later
+    # attempt (with the usual backoff); the others are archived now.
+    assert summary["quarantined"] == {}
+    assert summary["archived"] + summary["waiting"] == archived
+    assert summary["archived"] >= archived - 1
