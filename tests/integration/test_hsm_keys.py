@@ -9,9 +9,11 @@ Skipped without SoftHSM2 (Debian's softhsm2), a failure when
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,15 +21,27 @@ import pkcs11
 import pytest
 from pkcs11 import Attribute, KeyType, ObjectClass
 
+from recarchive.catalogue.data_keys import key_context, new_data_key_for
+from recarchive.config import load_settings
 from recarchive.crypto.chunked import new_data_key
 from recarchive.crypto.hsm import Pkcs11KeyProvider, close_sessions, create_kek
 from recarchive.crypto.interfaces import KeyProvider, WrappedKey
 from recarchive.crypto.keyfile import FileKeyProvider, create_key_file
-from recarchive.errors import KeyEncryptionKeyNotFound, KeyProviderUnavailable, KeyUnwrapFailed
+from recarchive.crypto.providers import open_key_provider, prepare_key_provider
+from recarchive.errors import (
+    ConfigError,
+    KeyEncryptionKeyNotFound,
+    KeyProviderUnavailable,
+    KeyUnwrapFailed,
+)
+from recarchive.storage.interfaces import ByteRange
+from recarchive.storage.memory import InMemoryObjectStore
+from recarchive.storage.sealed import ObjectSeal, SealedObjectStore, put_encrypted
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 TOKEN, PIN, SO_PIN = "recarchive-test", "314159", "27182818"
 CONTEXT = b"recording 7c0d5f3e"
+RECORDING = uuid.UUID("7c0d5f3e-0000-4000-8000-000000000001")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,3 +163,39 @@ def test_a_wrong_pin_or_token_is_unavailable(token: Token) -> None:
         Pkcs11KeyProvider("/nonexistent/libpkcs11.so", TOKEN, PIN, "kek-1").wrap(
             new_data_key(), CONTEXT
         )
+
+
+def test_the_settings_choose_the_token(token: Token, tmp_path: Path) -> None:
+    env = {
+        "RECARCHIVE_GENERAL_DATA_DIR": str(tmp_path),
+        "RECARCHIVE_ENCRYPTION_ENABLED": "true",
+        "RECARCHIVE_ENCRYPTION_PROVIDER": "pkcs11",
+        "RECARCHIVE_ENCRYPTION_PKCS11_MODULE": MODULE,
+        "RECARCHIVE_ENCRYPTION_PKCS11_TOKEN": token.label,
+        "RECARCHIVE_ENCRYPTION_PKCS11_KEY_LABEL": "kek-2",
+        "RECARCHIVE_PKCS11_PIN": token.pin,
+    }
+    settings = load_settings(env=env)
+    assert prepare_key_provider(settings) == f"key-encryption key kek-2 on PKCS#11 token {TOKEN}"
+    assert not settings.key_file.exists()  # no key file with a security module
+    provider = open_key_provider(settings)
+    assert provider.current_kek_id() == "kek-2"
+    # A recording's object sealed under a data key the token wrapped, read back through it.
+    store, key = InMemoryObjectStore(), "recordings/2026/03/14/x.wav"
+    data_key, wrapped = new_data_key_for(provider, RECORDING)
+    put = put_encrypted(store, key, io.BytesIO(b"audio" * 30_000), data_key)
+    sealed = SealedObjectStore(
+        store,
+        lambda _key: ObjectSeal(
+            open_key_provider(settings).unwrap(wrapped, key_context(RECORDING)),
+            put.header,
+            put.plaintext_size,
+        ),
+    )
+    assert (
+        sealed.get(key, byte_range=ByteRange(65_530, 65_545)).read()
+        == ((b"audio" * 30_000)[65_530:65_546])
+    )
+    incomplete = load_settings(env={**env, "RECARCHIVE_ENCRYPTION_PKCS11_TOKEN": ""})
+    with pytest.raises(ConfigError, match="pkcs11_token"):
+        open_key_provider(incomplete)
