@@ -21,9 +21,10 @@ from recarchive.catalogue.guard import CatalogueGuard, CatalogueIdentity, read_i
 from recarchive.config import Settings
 from recarchive.crypto.interfaces import KeyProvider
 from recarchive.crypto.providers import open_key_provider
+from recarchive.storage.anchors import AnchorSink
 from recarchive.storage.interfaces import RECORDINGS_PREFIX, ObjectStore
 from recarchive.storage.sealed import SealedObjectStore
-from recarchive.storage.services import open_anchor_sink, open_store
+from recarchive.storage.services import open_anchor_sink, open_deletion_sink, open_store
 
 
 class Runtime:
@@ -89,6 +90,11 @@ class Runtime:
         """The object store; encrypted recordings' audio comes out of ``get`` decrypted."""
         seals = CatalogueSeals(self.sessions, lambda: self.key_provider)
         return SealedObjectStore(open_store(self.settings), seals.lookup, prefix=RECORDINGS_PREFIX)
+
+    @functools.cached_property
+    def deletion_record(self) -> AnchorSink:
+        """Where deletions are recorded outside the catalogue (retention/deletion_record.py)."""
+        return open_deletion_sink(self.settings, self.store)
 
     @functools.cached_property
     def key_provider(self) -> KeyProvider:

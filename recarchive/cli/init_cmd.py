@@ -7,6 +7,7 @@ import click
 from recarchive.catalogue.services import initialise
 from recarchive.cli.common import AppContext, pass_app, warn_loose_modes
 from recarchive.crypto.providers import prepare_key_provider
+from recarchive.retention.deletion_record import replay_deletions
 from recarchive.retention.policy import RetentionPolicy
 from recarchive.storage.services import describe_store, open_anchor_sink
 
@@ -47,6 +48,9 @@ def init_command(app: AppContext) -> None:
         click.echo(f"audit anchors in {report.anchors}: {state}")
     if keys:
         click.echo(keys)
+    replayed = replay_deletions(app.runtime).replayed
+    if replayed:
+        click.echo(f"deletions replayed from the record outside the catalogue: {len(replayed)}")
     if report.backstop:
         rules = ", ".join(f"{name} after {days} days" for name, days in report.backstop.items())
         click.echo(f"lifecycle backstop: objects tagged {rules}")

@@ -187,3 +187,9 @@ class S3AnchorSink:
     def read_all(self) -> list[bytes]:
         """Every anchor (one GET each: a few per minute of activity, at most)."""
         return [self.read(name) for name in self.names()]
+
+
+class S3DeletionSink(S3AnchorSink):
+    """The record of deleted recordings, next to the anchors in their Object Lock bucket."""
+
+    PREFIX = "deleted-recordings/"
