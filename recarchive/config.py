@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from recarchive.config_base import OptionalPath, _Section
+from recarchive.config_encryption import EncryptionSettings
 from recarchive.config_ingest import (
     DEFAULT_REASON_CODES,
     AudioSettings,
@@ -183,19 +184,6 @@ class SecretsSettings(_Section):
     audit_key_file: OptionalPath = None
 
 
-class EncryptionSettings(_Section):
-    #: Encrypt new recordings at rest, each under a data key of its own (docs/security.md).
-    enabled: bool = False
-    #: Keeper of the key-encryption keys: a local key file, or a PKCS#11 security module.
-    provider: Literal["file", "pkcs11"] = "file"
-    #: The key file (default <data_dir>/secrets/key-encryption-keys), made by `recarchive init`.
-    key_file: OptionalPath = None
-    pkcs11_module: str = "/usr/lib/softhsm/libsofthsm2.so"
-    pkcs11_token: str = ""
-    pkcs11_key_label: str = ""
-    pkcs11_pin_file: OptionalPath = None
-
-
 class AuditSettings(_Section):
     #: Filesystem store: the file anchors are appended to (default <data_dir>/audit-anchors.jsonl).
     anchor_file: OptionalPath = None
@@ -280,11 +268,6 @@ class Settings(BaseModel):
     def anchor_bucket(self) -> str:
         """The Object Lock bucket of the audit anchors on S3."""
         return self.audit.anchor_bucket or f"{self.s3.bucket}-audit"
-
-    @property
-    def key_file(self) -> Path:
-        """The file of key-encryption keys of the ``file`` key provider."""
-        return self.encryption.key_file or self.general.data_dir / "secrets" / "key-encryption-keys"
 
     @property
     def work_dir(self) -> Path:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from recarchive.config import Settings
 from recarchive.crypto.interfaces import KeyProvider
 from recarchive.crypto.keyfile import FileKeyProvider, create_key_file
 from recarchive.errors import ConfigError
 
-__all__ = ["open_key_provider", "prepare_key_provider"]
+#: The key file's name under ``<data_dir>/secrets/`` unless ``encryption.key_file`` names one.
+KEY_FILE_NAME = "key-encryption-keys"
+
+__all__ = ["key_file_path", "open_key_provider", "prepare_key_provider"]
+
+
+def key_file_path(settings: Settings) -> Path:
+    """The file of key-encryption keys of the ``file`` provider (``encryption.key_file``)."""
+    return settings.encryption.key_file or settings.general.data_dir / "secrets" / KEY_FILE_NAME
 
 
 def open_key_provider(settings: Settings) -> KeyProvider:
@@ -33,7 +43,7 @@ def open_key_provider(settings: Settings) -> KeyProvider:
             settings.secret("pkcs11_pin") or "",
             encryption.pkcs11_key_label,
         )
-    return FileKeyProvider(settings.key_file)
+    return FileKeyProvider(key_file_path(settings))
 
 
 def prepare_key_provider(settings: Settings) -> str | None:
@@ -47,10 +57,10 @@ def prepare_key_provider(settings: Settings) -> str | None:
         return None
     created = False
     if settings.encryption.provider == "file":
-        created = create_key_file(settings.key_file)
+        created = create_key_file(key_file_path(settings))
     provider = open_key_provider(settings)
     kek_id = provider.current_kek_id()
     if settings.encryption.provider == "file":
         state = "created" if created else "exists"
-        return f"key-encryption keys in {settings.key_file}: {state} (current {kek_id})"
+        return f"key-encryption keys in {key_file_path(settings)}: {state} (current {kek_id})"
     return f"key-encryption key {kek_id} on PKCS#11 token {settings.encryption.pkcs11_token}"

@@ -29,7 +29,7 @@ from recarchive.catalogue.services import CLASS_TAG
 from recarchive.crypto.chunked import HEADER_SIZE, Layout
 from recarchive.crypto.interfaces import WrappedKey
 from recarchive.crypto.keyfile import FileKeyProvider
-from recarchive.crypto.providers import prepare_key_provider
+from recarchive.crypto.providers import key_file_path, prepare_key_provider
 from recarchive.crypto.streams import open_decrypted
 from recarchive.errors import EncryptionError, HeaderMismatch, KeyUnwrapFailed
 from recarchive.retention.expiry import expire_recordings
@@ -213,7 +213,7 @@ def test_after_erasure_a_bucket_copy_made_before_cannot_be_decrypted(world: Worl
     # Everything the installation still holds: the key file's key-encryption keys and
     # every wrapped data key left in the catalogue (unwrapped under its own recording).
     # The module's other world shares the catalogue with a key file of its own.
-    provider = FileKeyProvider(runtime.settings.key_file)
+    provider = FileKeyProvider(key_file_path(runtime.settings))
     remaining = [row for row in remaining if row.kek_id == provider.current_kek_id()]
     data_keys = [
         provider.unwrap(
@@ -223,7 +223,7 @@ def test_after_erasure_a_bucket_copy_made_before_cannot_be_decrypted(world: Worl
     ]
     keks = [
         line.split()[1]
-        for line in runtime.settings.key_file.read_text().splitlines()
+        for line in key_file_path(runtime.settings).read_text().splitlines()
         if line and not line.startswith("#")
     ]
     candidates = data_keys + [base64.b64decode(kek) for kek in keks]

@@ -27,7 +27,7 @@ from recarchive.crypto.chunked import new_data_key
 from recarchive.crypto.hsm import Pkcs11KeyProvider, close_sessions, create_kek
 from recarchive.crypto.interfaces import KeyProvider, WrappedKey
 from recarchive.crypto.keyfile import FileKeyProvider, create_key_file
-from recarchive.crypto.providers import open_key_provider, prepare_key_provider
+from recarchive.crypto.providers import key_file_path, open_key_provider, prepare_key_provider
 from recarchive.errors import (
     ConfigError,
     KeyEncryptionKeyNotFound,
@@ -177,7 +177,7 @@ def test_the_settings_choose_the_token(token: Token, tmp_path: Path) -> None:
     }
     settings = load_settings(env=env)
     assert prepare_key_provider(settings) == f"key-encryption key kek-2 on PKCS#11 token {TOKEN}"
-    assert not settings.key_file.exists()  # no key file with a security module
+    assert not key_file_path(settings).exists()  # no key file with a security module
     provider = open_key_provider(settings)
     assert provider.current_kek_id() == "kek-2"
     # A recording's object sealed under a data key the token wrapped, read back through it.
