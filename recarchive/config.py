@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from recarchive.config_base import OptionalPath, _Section
+from recarchive.config_encryption import EncryptionSettings
 from recarchive.config_ingest import (
     DEFAULT_REASON_CODES,
     AudioSettings,
@@ -220,6 +221,7 @@ SECRETS: Mapping[str, _SecretSpec] = {
     "oidc_client_secret": _SecretSpec(
         "RECARCHIVE_OIDC_CLIENT_SECRET", "oidc", "client_secret_file", False
     ),
+    "pkcs11_pin": _SecretSpec("RECARCHIVE_PKCS11_PIN", "encryption", "pkcs11_pin_file", False),
 }
 
 
@@ -238,6 +240,7 @@ class Settings(BaseModel):
     reasons: ReasonSettings = ReasonSettings()
     api: ApiSettings = ApiSettings()
     secrets: SecretsSettings = SecretsSettings()
+    encryption: EncryptionSettings = EncryptionSettings()
     audit: AuditSettings = AuditSettings()
     oidc: OidcSettings = OidcSettings()
     sources: list[SourceSettings] = Field(default_factory=list)

@@ -195,3 +195,47 @@ class ChecksumMismatch(IntegrityError):
 
 class SizeMismatch(IntegrityError):
     """The size of the data does not match the expected one; nothing was stored."""
+
+
+# --- encryption at rest -----------------------------------------------------
+
+
+class EncryptionError(RecArchiveError):
+    """The encrypted object cannot be decrypted."""
+
+
+class UnsupportedEncryption(EncryptionError):
+    """The object is not in an encryption format this version of recarchive reads."""
+
+
+class HeaderMismatch(EncryptionError):
+    """The object's encryption header does not belong to this data key (another object's?)."""
+
+
+class ChunkAuthenticationFailed(EncryptionError):
+    """A chunk of the encrypted object failed authentication: altered, moved or foreign."""
+
+    def __init__(self, message: str | None = None, *, index: int | None = None) -> None:
+        super().__init__(message)
+        #: Index of the chunk that failed, when known.
+        self.index = index
+
+
+class TruncatedCiphertext(EncryptionError):
+    """The encrypted object ends before its final chunk: it was cut short."""
+
+
+class KeyUnwrapFailed(EncryptionError):
+    """The data key does not unwrap: another key-encryption key, or altered bytes."""
+
+
+class KeyEncryptionKeyNotFound(EncryptionError):
+    """The key-encryption key that wrapped this data key is not held by the provider."""
+
+
+class KeyProviderUnavailable(UnavailableError, EncryptionError):
+    """The key provider (key file, hardware security module) cannot be reached."""
+
+
+class DataKeyDestroyed(GoneError, EncryptionError):
+    """The recording's data key was destroyed: its audio can never be decrypted again."""

@@ -16,11 +16,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from recarchive.access.anchoring import APPENDED_INFO, KEYS_INFO, AnchorPublisher, LazyKeys
 from recarchive.access.audit import AuditWriter
 from recarchive.access.oidc import OidcClient
+from recarchive.catalogue.data_keys import CatalogueSeals
 from recarchive.catalogue.database import create_catalogue_engine, session_factory
 from recarchive.catalogue.guard import CatalogueGuard, CatalogueIdentity, read_identity
 from recarchive.config import Settings
-from recarchive.storage.interfaces import ObjectStore
-from recarchive.storage.services import open_anchor_sink, open_store
+from recarchive.crypto.interfaces import KeyProvider
+from recarchive.crypto.providers import open_key_provider
+from recarchive.storage.anchors import AnchorSink
+from recarchive.storage.interfaces import RECORDINGS_PREFIX, ObjectStore
+from recarchive.storage.sealed import SealedObjectStore
+from recarchive.storage.services import open_anchor_sink, open_deletion_sink, open_store
 
 
 class Runtime:
@@ -96,7 +101,19 @@ class Runtime:
 
     @functools.cached_property
     def store(self) -> ObjectStore:
-        return open_store(self.settings)
+        """The object store; encrypted recordings' audio comes out of ``get`` decrypted."""
+        seals = CatalogueSeals(self.sessions, lambda: self.key_provider)
+        return SealedObjectStore(open_store(self.settings), seals.lookup, prefix=RECORDINGS_PREFIX)
+
+    @functools.cached_property
+    def deletion_record(self) -> AnchorSink:
+        """Where deletions are recorded outside the catalogue (retention/deletion_record.py)."""
+        return open_deletion_sink(self.settings, self.store)
+
+    @functools.cached_property
+    def key_provider(self) -> KeyProvider:
+        """The keeper of the key-encryption keys (opened when first needed)."""
+        return open_key_provider(self.settings)
 
     def quiesce(self) -> None:
         """Publish what waits and end this process's helper threads (before a fork)."""

@@ -39,6 +39,7 @@ from stdnum.fi import hetu as stdnum_hetu
 from recarchive.access.models import Role
 from recarchive.access.users import add_user
 from recarchive.api.app import create_app
+from recarchive.catalogue.data_keys import keep_data_key, new_data_key_for
 from recarchive.catalogue.database import create_catalogue_engine, transaction, utcnow
 from recarchive.catalogue.identity import hash_identity_code, normalise_phone, phone_hash
 from recarchive.catalogue.migrate import upgrade_schema
@@ -55,6 +56,7 @@ from recarchive.catalogue.models import (
 from recarchive.catalogue.services import CLASS_TAG
 from recarchive.config import load_settings
 from recarchive.runtime import Runtime
+from recarchive.storage.sealed import put_encrypted
 from tests import logscan
 from tests.actors import ADMIN
 
@@ -200,7 +202,8 @@ def add_recording(
     Numbers may be given in any spelling; they are stored in E.164 form, as
     ingest does. ``retain_until`` defaults to a year from now, whatever
     ``started_at`` is, so that expiry leaves the recording alone. The id is
-    random unless ``recording_id`` is given.
+    random unless ``recording_id`` is given. With ``encryption.enabled`` the
+    audio is stored encrypted under a new data key, as ingest stores it.
     """
     recording_id = recording_id or uuid.uuid4()
     started_at = started_at or utcnow().replace(microsecond=0)
@@ -208,9 +211,18 @@ def add_recording(
         raise ValueError("started_at must be timezone-aware")
     data = wav_bytes(seconds, channels)
     key = f"recordings/{started_at:%Y/%m/%d}/{recording_id}.wav"
-    info = runtime.store.put(
-        key, io.BytesIO(data), content_type="audio/wav", tags={CLASS_TAG: "standard"}
-    )
+    sealing = None
+    if runtime.settings.encryption.enabled:  # as ingest stores it (ingest/storing.py)
+        data_key, wrapped = new_data_key_for(runtime.key_provider, recording_id)
+        sealed = put_encrypted(
+            runtime.store, key, io.BytesIO(data), data_key, tags={CLASS_TAG: "standard"}
+        )
+        sha256, sealing = sealed.plaintext_sha256, (wrapped, sealed.header)
+    else:
+        info = runtime.store.put(
+            key, io.BytesIO(data), content_type="audio/wav", tags={CLASS_TAG: "standard"}
+        )
+        sha256 = info.sha256 or ""
     region = runtime.settings.ingest.default_region
     caller = normalise_phone(caller_number, region=region) if caller_number else None
     called = normalise_phone(called_number, region=region) if called_number else None
@@ -235,7 +247,7 @@ def add_recording(
         channels=channels,
         sample_rate=SAMPLE_RATE,
         size_bytes=len(data),
-        sha256=info.sha256 or "",
+        sha256=sha256,
         retain_until=retain_until or utcnow() + dt.timedelta(days=365),
     )
     recording.reasons = [
@@ -244,6 +256,8 @@ def add_recording(
     recording.candidates = [RecordingCandidate(customer_id=c) for c in candidates]
     with transaction(runtime.sessions) as session:
         session.add(recording)
+        if sealing is not None:
+            keep_data_key(session, recording, *sealing)
         session.flush()
         session.refresh(recording, ["reasons", "candidates"])
     return recording

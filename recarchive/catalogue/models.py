@@ -14,16 +14,19 @@ import uuid
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     UniqueConstraint,
     Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql import false
 
 from recarchive.catalogue.database import Base, UTCDateTime, utcnow
 from recarchive.catalogue.types import enum_column, uuid_key
@@ -141,8 +144,12 @@ class Recording(Base):
     codec: Mapped[str] = mapped_column(String(32))
     channels: Mapped[int] = mapped_column(SmallInteger)
     sample_rate: Mapped[int] = mapped_column(Integer)
+    #: Size and SHA-256 of the audio (the plaintext, when the object is encrypted).
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
+    #: The object is encrypted under the data key in ``recording_keys`` (False: plaintext,
+    #: as every recording stored before encryption at rest).
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     retention_class: Mapped[str] = mapped_column(String(32), default="standard")
     retain_until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     #: The retention rule that decided ``retain_until`` (``default`` or a rule's name).
@@ -196,3 +203,26 @@ class RecordingCandidate(Base):
     customer_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
 
     recording: Mapped[Recording] = relationship(back_populates="candidates")
+
+
+class RecordingKey(Base):
+    """The data key of an encrypted recording, stored only wrapped by a key-encryption key.
+
+    ``provider``, ``kek_id`` and ``wrapped_key`` are a
+    :class:`~recarchive.crypto.interfaces.WrappedKey`; ``header`` is the
+    object's encryption header (public), so that a range read fetches only
+    its chunks. The row is deleted in the transaction that writes the
+    recording's tombstone (``retention/rules.py: bury``): from then on no copy
+    of the object can be decrypted.
+    """
+
+    __tablename__ = "recording_keys"
+
+    recording_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True
+    )
+    provider: Mapped[str] = mapped_column(String(32))
+    kek_id: Mapped[str] = mapped_column(String(255), index=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    header: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

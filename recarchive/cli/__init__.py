@@ -47,6 +47,7 @@ COMMANDS = {
     "lookup": "lookup_cmd:lookup_command",
     "get": "lookup_cmd:get_command",
     "subject": "subject_cmd:subject_group",
+    "restore-check": "restore_cmd:restore_check_command",
 }
 
 

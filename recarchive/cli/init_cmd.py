@@ -6,6 +6,8 @@ import click
 
 from recarchive.catalogue.services import initialise
 from recarchive.cli.common import AppContext, pass_app, warn_loose_modes
+from recarchive.crypto.providers import prepare_key_provider
+from recarchive.retention.deletion_record import replay_deletions
 from recarchive.retention.policy import RetentionPolicy
 from recarchive.storage.services import describe_store, open_anchor_sink
 
@@ -15,9 +17,14 @@ from recarchive.storage.services import describe_store, open_anchor_sink
 def init_command(app: AppContext) -> None:
     """Create or upgrade the catalogue schema and create the bucket. Safe to run again.
 
+    With encryption enabled and the key-file provider, the file of
+    key-encryption keys is created once; it is never replaced (losing it
+    loses every encrypted recording: back it up).
+
     What it creates on disk is private (directories 0700, files 0600); existing
     paths that a group or other users can reach are reported as warnings.
     """
+    keys = prepare_key_provider(app.settings)
     retention = app.settings.retention
     grace = retention.backstop_grace_days
     periods = RetentionPolicy(retention).classes()
@@ -39,6 +46,11 @@ def init_command(app: AppContext) -> None:
     if report.anchors:
         state = "created" if report.anchors_created else "exists"
         click.echo(f"audit anchors in {report.anchors}: {state}")
+    if keys:
+        click.echo(keys)
+    replayed = replay_deletions(app.runtime).replayed
+    if replayed:
+        click.echo(f"deletions replayed from the record outside the catalogue: {len(replayed)}")
     if report.backstop:
         rules = ", ".join(f"{name} after {days} days" for name, days in report.backstop.items())
         click.echo(f"lifecycle backstop: objects tagged {rules}")

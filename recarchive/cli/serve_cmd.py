@@ -22,6 +22,7 @@ from recarchive.errors import (
     StoreUnavailable,
 )
 from recarchive.private_files import make_private_dir
+from recarchive.retention.deletion_record import check_deletions_replayed
 from recarchive.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -68,13 +69,16 @@ def _startup_check(runtime: Runtime) -> bool:
     A catalogue or store that is down when ``serve`` starts (a host booting
     before its database) does not stop it: it listens and answers 503 until
     they are back (:class:`~recarchive.api.app._Ready`). What waiting does
-    not cure (an outdated schema, refused credentials) stops it here.
+    not cure (an outdated schema, refused credentials, a catalogue restored
+    from a backup whose later deletions ``recarchive restore-check`` has not
+    replayed) stops it here.
     """
     from recarchive.api.app import startup_check
 
     try:
         startup_check(runtime)
         runtime.store.check()
+        check_deletions_replayed(runtime)  # a restored catalogue must forget its erasures not
     except CatalogueReplaced:
         raise
     except (CatalogueUnavailable, StoreUnavailable) as exc:

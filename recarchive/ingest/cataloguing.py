@@ -15,6 +15,7 @@ import dataclasses
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from recarchive.catalogue.data_keys import keep_data_key
 from recarchive.catalogue.database import utcnow
 from recarchive.catalogue.directory import CallerMatch, match_caller
 from recarchive.catalogue.identity import try_normalise_phone
@@ -24,6 +25,7 @@ from recarchive.catalogue.restrictions import recall_numbers
 from recarchive.config import Settings
 from recarchive.ingest import queue
 from recarchive.ingest.interfaces import CallFacts
+from recarchive.ingest.storing import Sealing
 from recarchive.ingest.tagging import ReasonTagger
 from recarchive.media.interfaces import AudioInfo
 from recarchive.retention.policy import RetentionDecision, RetentionPolicy
@@ -54,6 +56,8 @@ class Stored:
     #: SHA-256 of the bytes as the source delivered them (differs when transcoded).
     source_sha256: str
     info: AudioInfo
+    #: The wrapped data key and header of an encrypted object; None for plaintext.
+    sealing: Sealing | None = None
 
 
 def plan_recording(
@@ -127,6 +131,8 @@ def catalogue_recording(
         RecordingCandidate(customer_id=customer) for customer in match.candidates
     ]
     session.add(recording)
+    if stored.sealing is not None:
+        keep_data_key(session, recording, stored.sealing.wrapped, stored.sealing.header)
     if match.customer_id is None:
         recall_numbers(session, [plan.caller, plan.called], hash_key)
     queue.complete(current, item.id)

@@ -19,7 +19,22 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from recarchive.catalogue.models import Direction
-from recarchive.errors import RecArchiveError
+from recarchive.errors import (
+    CatalogueError,
+    KeyProviderUnavailable,
+    RecArchiveError,
+    StoreError,
+)
+from recarchive.media.interfaces import MediaToolFailed
+
+#: Failures of the infrastructure, not of a recording (the store, the catalogue, the media
+#: tools, the key provider): the item is released for a later attempt and the run waits.
+INFRASTRUCTURE_FAILURES: tuple[type[RecArchiveError], ...] = (
+    StoreError,
+    CatalogueError,
+    MediaToolFailed,
+    KeyProviderUnavailable,
+)
 
 
 @dataclasses.dataclass(frozen=True)

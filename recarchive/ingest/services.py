@@ -38,7 +38,7 @@ from recarchive.catalogue.intake import (
     WorkItem,
 )
 from recarchive.catalogue.models import Recording
-from recarchive.errors import CatalogueError, CatalogueReplaced, RecArchiveError, StoreError
+from recarchive.errors import CatalogueError, CatalogueReplaced, RecArchiveError
 from recarchive.ingest import queue
 from recarchive.ingest.cataloguing import Plan, Stored, catalogue_recording, plan_recording
 from recarchive.ingest.discovery import SourceStates, collect
@@ -52,6 +52,7 @@ from recarchive.ingest.files import (
     worker_name,
 )
 from recarchive.ingest.interfaces import (
+    INFRASTRUCTURE_FAILURES,
     Discovery,
     Fetched,
     Problem,
@@ -61,6 +62,7 @@ from recarchive.ingest.interfaces import (
     SourceUnavailable,
 )
 from recarchive.ingest.leases import LeaseKeeper, OwedReleases
+from recarchive.ingest.storing import store_audio
 from recarchive.ingest.summary import IngestSummary, count_outcome
 from recarchive.ingest.tagging import ReasonTagger
 from recarchive.media.formats import canonical_codecs
@@ -223,8 +225,7 @@ class Pipeline:
 
         Returns the outcome (``archived``, ``duplicate``, ``deferred``,
         ``retry`` or ``quarantined:<reason>``) and the item. Raises
-        :class:`~recarchive.errors.StoreError` or
-        :class:`~recarchive.errors.CatalogueError` when the infrastructure
+        one of :data:`~recarchive.ingest.interfaces.INFRASTRUCTURE_FAILURES` when the infrastructure
         fails; the item is then released for a later attempt.
         """
         now = now or utcnow()
@@ -245,7 +246,7 @@ class Pipeline:
                 outcome = self._process(item)
         except CatalogueReplaced:
             raise  # nothing more is written to a catalogue that is not the one opened
-        except (StoreError, CatalogueError, MediaToolFailed) as exc:
+        except INFRASTRUCTURE_FAILURES as exc:
             self._release_after(item, exc, now)
             raise
         return outcome, item
@@ -366,21 +367,20 @@ class Pipeline:
                 extension = stored_extension(discovery.extension)
             plan = self._plan(item, discovery)
             key = object_key(discovery.facts.started_at, item.id, extension)
-            size = stored_path.stat().st_size
-            with stored_path.open("rb") as stream:
-                stored = self.runtime.store.put(
-                    key,
-                    stream,
-                    size=size,
-                    sha256=sha,
-                    content_type=CONTENT_TYPES.get(extension, "application/octet-stream"),
-                    tags={CLASS_TAG: plan.tag_class},
-                )
+            kept = store_audio(
+                self.runtime,
+                item.id,
+                key,
+                stored_path,
+                sha256=sha,
+                content_type=CONTENT_TYPES.get(extension, "application/octet-stream"),
+                tags={CLASS_TAG: plan.tag_class},
+            )
             if sha is None:
-                if stored.sha256 is None:  # every store's put reports it; a guard, not a path
-                    raise StoreError(f"the store reported no SHA-256 for {key!r}")
-                sha = source_sha = stored.sha256
-            stored_as = Stored(key, extension, size, sha, source_sha, stored_info)
+                source_sha = kept.sha256
+            stored_as = Stored(
+                key, extension, kept.size, kept.sha256, source_sha, stored_info, kept.sealing
+            )
             with transaction(self.runtime.sessions) as session:
                 committed = catalogue_recording(
                     session,
@@ -400,7 +400,7 @@ class Pipeline:
             "archived",
             extra={"work_item_id": str(item.id), "recording_id": str(item.id), "object_key": key},
         )
-        item.payload = {**item.payload, "bytes_in": fetched.size, "bytes_out": size}
+        item.payload = {**item.payload, "bytes_in": fetched.size, "bytes_out": kept.size}
         return "archived"
 
     def _plan(self, item: WorkItem, discovery: Discovery) -> Plan:

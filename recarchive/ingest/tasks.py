@@ -39,20 +39,18 @@ from recarchive.catalogue.intake import WorkItem, WorkState
 from recarchive.config import Settings
 from recarchive.errors import (
     BucketNotFound,
-    CatalogueError,
     CatalogueMisconfigured,
     CatalogueReplaced,
     RecArchiveError,
     StoreAccessDenied,
-    StoreError,
 )
 from recarchive.ingest.housekeeping import HousekeepingClock, housekeep_safely
+from recarchive.ingest.interfaces import INFRASTRUCTURE_FAILURES
 from recarchive.ingest.services import Pipeline
 from recarchive.ingest.sources import build_sources
 from recarchive.ingest.summary import IngestSummary
 from recarchive.lifecycle import Backoff, StopFlag
 from recarchive.logs import configure_logging
-from recarchive.media.interfaces import MediaToolFailed
 from recarchive.retention.tasks import run_nightly_if_due
 from recarchive.runtime import Runtime
 
@@ -61,7 +59,7 @@ logger = logging.getLogger(__name__)
 #: Failures that waiting does not cure: the run stops with one line (the operator must act).
 _FATAL = (CatalogueReplaced, CatalogueMisconfigured, StoreAccessDenied, BucketNotFound)
 #: Failures of the infrastructure, not of a recording: the pass ends, the run waits and goes on.
-_PAUSING = (StoreError, CatalogueError, MediaToolFailed)
+_PAUSING = INFRASTRUCTURE_FAILURES
 
 
 class IngestIncomplete(RecArchiveError):

@@ -51,6 +51,7 @@ from recarchive.retention.claims import (
     retention_rule_sql,
     stale_after,
 )
+from recarchive.retention.deletion_record import record_deletions
 from recarchive.retention.rules import Buried, bury, forget_numbers, held_condition
 from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import ObjectStore
@@ -220,8 +221,10 @@ def settle_deletions(
 ) -> Settled:
     """Delete the claimed recordings' objects, then settle each claim by what the store said.
 
-    Gone (deleted, or absent when asked after a per-key failure): a
-    tombstone under the claim's rule, the row deleted, an audit entry. Still
+    Gone (deleted, or absent when asked after a per-key failure): recorded
+    outside the catalogue (``retention/deletion_record.py``; when that fails,
+    unknown), then a tombstone under the claim's rule, the data key
+    destroyed, the row deleted, an audit entry. Still
     there (asked after a per-key failure): ``active`` again. Unknown (the
     request failed as a whole, or the store could not be asked): left
     ``deleting`` for the next run, which deletes again (an absent object
@@ -229,6 +232,11 @@ def settle_deletions(
     """
     by_key = {item.object_key: item for item in batch}
     deleted, kept, unknown = _delete_objects(runtime.store, list(by_key))
+    try:  # outside the catalogue first, so that a restored backup cannot forget them
+        record_deletions(runtime, [by_key[key] for key in deleted])
+    except StoreError as exc:
+        unknown.update(dict.fromkeys(deleted, f"deletion not recorded: {exc.message}"))
+        deleted = []
     now = utcnow()
     digest_key = runtime.settings.secret("identity_hash_key") or ""
     settled = Settled()

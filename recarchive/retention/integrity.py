@@ -16,6 +16,13 @@ failure left unsettled for the next expiry to finish), which is no
 integrity failure; such rows are counted apart (``unsettled``), never
 recorded as missing. An object that vanishes because expiry or an erasure
 deleted its recording while the check ran is not a finding either.
+
+An encrypted recording is read through the store's decryption: every chunk's
+GCM tag is checked on the way, and the digest and size compared are the
+audio's (the plaintext's), as recorded at ingest. A chunk that fails
+authentication, a cut or swapped object, or a data key that does not unwrap
+is a mismatch (with no actual digest); a key provider that cannot be
+reached stops the run.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from sqlalchemy import func, select
 from recarchive.access.audit import append_event
 from recarchive.catalogue.database import transaction
 from recarchive.catalogue.models import Recording, RecordingStatus
-from recarchive.errors import ObjectNotFound
+from recarchive.errors import EncryptionError, KeyProviderUnavailable, ObjectNotFound
 from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import CHUNK_SIZE, ObjectStore
 
@@ -167,8 +174,16 @@ def _verify_one(runtime: Runtime, row: _Expected, report: IntegrityReport) -> No
             report.missing_ids.append(str(row.id))
         _record(runtime, "integrity.missing", row, None, None)
         return
+    except KeyProviderUnavailable:
+        raise
+    except EncryptionError as exc:
+        logger.error(
+            "integrity_undecryptable",
+            extra={"recording_id": str(row.id), "object_key": row.object_key, "error": exc.message},
+        )
+        actual_sha, actual_size = None, None
     report.checked += 1
-    report.bytes_read += actual_size
+    report.bytes_read += actual_size or 0
     if actual_sha == row.sha256 and actual_size == row.size_bytes:
         report.ok += 1
         return

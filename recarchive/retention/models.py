@@ -74,3 +74,5 @@ class Tombstone(Base):
     deleted_by: Mapped[str] = mapped_column(String(128), default="system")
     #: Data-subject request that caused the deletion, if any.
     request_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
+    #: When the recording's data key was destroyed (None: it was stored in plaintext).
+    key_destroyed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

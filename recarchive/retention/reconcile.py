@@ -74,6 +74,7 @@ from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.errors import ObjectNotFound
 from recarchive.private_files import sweep_stale_files
 from recarchive.retention.claims import claim_rule, in_progress, stale_after
+from recarchive.retention.deletion_record import record_deletions
 from recarchive.retention.models import Tombstone
 from recarchive.retention.rules import Buried, bury, forget_numbers, held_recording_ids
 from recarchive.runtime import Runtime
@@ -358,6 +359,7 @@ def _tombstone(runtime: Runtime, gone: dict[uuid.UUID, str], report: ReconcileRe
             )
         )
         settled = []
+        buried: list[Buried] = []
         for recording in rows:
             if recording.object_key != gone[recording.id]:
                 continue
@@ -369,9 +371,10 @@ def _tombstone(runtime: Runtime, gone: dict[uuid.UUID, str], report: ReconcileRe
             if report.dry_run:
                 continue
             settled.append(recording.id)
+            buried.append(Buried.of(recording, rule, request_id=recording.deleting_request_id))
             if not bury(
                 session,
-                Buried.of(recording, rule, request_id=recording.deleting_request_id),
+                buried[-1],
                 deleted_by=ACTOR,
                 digest_key=digest_key,
                 now=utcnow(),
@@ -390,6 +393,7 @@ def _tombstone(runtime: Runtime, gone: dict[uuid.UUID, str], report: ReconcileRe
                 },
             )
         if settled:
+            record_deletions(runtime, buried)  # before the commit: a backup cannot forget them
             session.execute(delete(Recording).where(Recording.id.in_(settled)))
             forget_numbers(session)
     if not report.dry_run and gone:

@@ -26,10 +26,11 @@ import uuid
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, or_, select
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from recarchive.catalogue.data_keys import destroy_data_key
 from recarchive.catalogue.intake import (
     FORGOTTEN_PREFIX,
     QuarantineEntry,
@@ -228,7 +229,11 @@ def bury(
     now: dt.datetime,
     request_id: uuid.UUID | None = None,
 ) -> bool:
-    """Record a deletion: the tombstone, and the call's intake records scrubbed.
+    """Record a deletion: the tombstone, the data key destroyed, the intake records scrubbed.
+
+    An encrypted recording's data key is destroyed here, in the transaction
+    of its tombstone, which records when (``key_destroyed_at``): no copy of
+    its object can be decrypted after the commit.
 
     The caller deletes the recording's row in the same transaction. Its work
     items keep only a keyed digest of their source reference (so the same
@@ -253,6 +258,12 @@ def bury(
     }
     if not _insert_tombstone(session, values):
         return False
+    if destroy_data_key(session, gone.recording_id):
+        session.execute(
+            update(Tombstone)
+            .where(Tombstone.recording_id == gone.recording_id)
+            .values(key_destroyed_at=now)
+        )
     forget_intake(session, [gone.recording_id], digest_key=digest_key, now=now)
     return True
 

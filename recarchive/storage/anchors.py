@@ -202,3 +202,9 @@ class S3AnchorSink:
         """One listing and one GET: names sort by sequence number."""
         mine = [name for name in self.names() if name.startswith(prefix)]
         return self.read(mine[-1]) if mine else None
+
+
+class S3DeletionSink(S3AnchorSink):
+    """The record of deleted recordings, next to the anchors in their Object Lock bucket."""
+
+    PREFIX = "deleted-recordings/"

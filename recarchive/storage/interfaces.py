@@ -29,6 +29,9 @@ from recarchive.errors import (
     SizeMismatch,
 )
 
+#: Prefix of every recording's object key (``recordings/YYYY/MM/DD/<uuid>.<ext>``).
+RECORDINGS_PREFIX = "recordings/"
+
 #: Size of the chunks in which objects are read and written.
 CHUNK_SIZE = 1024 * 1024
 

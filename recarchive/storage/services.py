@@ -12,8 +12,14 @@ import uuid
 
 from recarchive.config import Settings
 from recarchive.errors import IntegrityError, StoreError
-from recarchive.storage.anchors import AnchorSink, FileAnchorSink, S3AnchorSink
+from recarchive.storage.anchors import (
+    AnchorSink,
+    FileAnchorSink,
+    S3AnchorSink,
+    S3DeletionSink,
+)
 from recarchive.storage.interfaces import ByteRange, ObjectStore
+from recarchive.storage.sealed import SealedObjectStore
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +55,8 @@ def open_store(settings: Settings) -> ObjectStore:
 
 def open_anchor_sink(settings: Settings, store: ObjectStore) -> AnchorSink:
     """Where the audit chain's anchors go: an Object Lock bucket on S3, else a file."""
+    if isinstance(store, SealedObjectStore):
+        store = store.inner
     if settings.storage.backend == "s3":
         from recarchive.storage.s3 import S3ObjectStore
 
@@ -61,6 +69,29 @@ def open_anchor_sink(settings: Settings, store: ObjectStore) -> AnchorSink:
                 retain_days=settings.audit.anchor_retain_days,
             )
     return FileAnchorSink(settings.anchor_file)
+
+
+def open_deletion_sink(settings: Settings, store: ObjectStore) -> AnchorSink:
+    """Where deletions are recorded outside the catalogue: next to the audit anchors.
+
+    On S3 the anchor bucket (Object Lock) under ``deleted-recordings/``; on the
+    filesystem store a file next to the anchor file (``audit-anchors.deletions.jsonl``).
+    """
+    if isinstance(store, SealedObjectStore):
+        store = store.inner
+    if settings.storage.backend == "s3":
+        from recarchive.storage.s3 import S3ObjectStore
+
+        if isinstance(store, S3ObjectStore):
+            return S3DeletionSink(
+                store.client,
+                settings.anchor_bucket,
+                endpoint_url=store.endpoint_url,
+                mode=settings.audit.anchor_lock_mode,
+                retain_days=settings.audit.anchor_retain_days,
+            )
+    anchors = settings.anchor_file
+    return FileAnchorSink(anchors.with_name(anchors.stem + ".deletions.jsonl"))
 
 
 def describe_store(settings: Settings) -> str:

@@ -77,6 +77,7 @@ SYSTEM = {
     "init",
     "quarantine list",
     "reconcile",
+    "restore-check",
     "scheduler",
     "serve",
     "status",

@@ -141,3 +141,30 @@ def test_a_loosened_store_root_is_reported_with_its_fix(tmp_path: Path) -> None:
         f"warning: {tmp_path / 'objects'} has mode 0755, expected 0700 "
         f"(fix: chmod 700 {tmp_path / 'objects'})"
     ]
+
+
+def test_init_creates_the_key_file_once_private_and_never_replaces_it(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    env = {"RECARCHIVE_GENERAL_DATA_DIR": str(data), "RECARCHIVE_ENCRYPTION_ENABLED": "true"}
+    first = invoke(env, "init")
+    assert first.exit_code == 0, first.output
+    key_file = data / "secrets" / "key-encryption-keys"
+    assert f"key-encryption keys in {key_file}: created (current file-" in first.stdout
+    assert mode(key_file) == 0o600
+    assert mode(key_file.parent) == 0o700
+    assert "Losing this file loses every encrypted recording" in key_file.read_text()
+    before = key_file.read_bytes()
+    again = invoke(env, "init")
+    assert again.exit_code == 0, again.output
+    assert f"key-encryption keys in {key_file}: exists" in again.stdout
+    assert key_file.read_bytes() == before
+    key_file.chmod(0o644)
+    assert f"warning: {key_file} has mode 0644" in invoke(env, "init").stderr
+
+
+def test_init_without_encryption_makes_no_key_file(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    result = invoke({"RECARCHIVE_GENERAL_DATA_DIR": str(data)}, "init")
+    assert result.exit_code == 0, result.output
+    assert "key-encryption" not in result.stdout
+    assert not (data / "secrets" / "key-encryption-keys").exists()

@@ -44,6 +44,7 @@ EXPECTED_TABLES = {
     "processing_restrictions",
     "quarantine_entries",
     "recording_candidates",
+    "recording_keys",
     "recording_reasons",
     "recordings",
     "source_bookmarks",

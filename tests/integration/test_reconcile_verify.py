@@ -44,7 +44,7 @@ from recarchive.storage.filesystem import FilesystemObjectStore
 from recarchive.storage.interfaces import ObjectInfo, ObjectReader
 from tests.actors import staff
 from tests.integration.test_retention import DAY, T0, add_recording, runtime, state  # noqa: F401
-from tests.integration.test_store_sweep import abandon_write, leftovers
+from tests.integration.test_store_sweep import abandon_write, backend_store, leftovers
 
 CORRUPT = b"not the recording that was archived"
 
@@ -447,7 +447,7 @@ def test_reconcile_command(cli: tuple[Runtime, Any], tmp_path: Path) -> None:
     orphan = put_orphan(runtime)
     old = (utcnow() - 2 * DAY).timestamp()
     os.utime(tmp_path / "var" / "objects" / orphan, (old, old))
-    store = runtime.store
+    store = backend_store(runtime.store)
     assert isinstance(store, FilesystemObjectStore)
     abandon_write(store, b"x" * 2048)
     temps = list((store.root / ".recarchive" / "tmp").iterdir())

@@ -30,6 +30,7 @@ from recarchive.errors import StoreError
 from recarchive.storage.filesystem import FilesystemObjectStore
 from recarchive.storage.interfaces import ObjectStore, SweepResult
 from recarchive.storage.s3 import S3ObjectStore
+from recarchive.storage.sealed import SealedObjectStore
 from tests.integration.test_store_contract import (  # noqa: F401
     MiB,
     fs_store,
@@ -49,8 +50,14 @@ def tmp_dir(store: FilesystemObjectStore) -> Path:
     return store.root / ".recarchive" / "tmp"
 
 
+def backend_store(store: Any) -> Any:
+    """The backend's store under a runtime's sealed store (which decrypts recordings)."""
+    return store.inner if isinstance(store, SealedObjectStore) else store
+
+
 def abandon_write(store: Any, data: bytes = AUDIO) -> SweepResult:
     """Leave what a write killed mid-way leaves; return what a sweep should find."""
+    store = backend_store(store)
     if isinstance(store, FilesystemObjectStore):
         meta = b'{"content_type": "audio/wav"}'
         (tmp_dir(store) / "put-k1ll3d").write_bytes(data)
@@ -69,6 +76,7 @@ def abandon_write(store: Any, data: bytes = AUDIO) -> SweepResult:
 
 def leftovers(store: Any) -> int:
     """How many leftovers of writes the store holds, looked at behind its back."""
+    store = backend_store(store)
     if isinstance(store, FilesystemObjectStore):
         return len(list(tmp_dir(store).iterdir()))
     if isinstance(store, S3ObjectStore):

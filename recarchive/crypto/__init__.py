@@ -1,0 +1,1 @@
+"""Encryption at rest: the chunked format of encrypted objects and the key providers."""

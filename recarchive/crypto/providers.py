@@ -1,0 +1,66 @@
+"""Building the configured key provider, and creating the key file of a new installation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from recarchive.config import Settings
+from recarchive.crypto.interfaces import KeyProvider
+from recarchive.crypto.keyfile import FileKeyProvider, create_key_file
+from recarchive.errors import ConfigError
+
+#: The key file's name under ``<data_dir>/secrets/`` unless ``encryption.key_file`` names one.
+KEY_FILE_NAME = "key-encryption-keys"
+
+__all__ = ["key_file_path", "open_key_provider", "prepare_key_provider"]
+
+
+def key_file_path(settings: Settings) -> Path:
+    """The file of key-encryption keys of the ``file`` provider (``encryption.key_file``)."""
+    return settings.encryption.key_file or settings.general.data_dir / "secrets" / KEY_FILE_NAME
+
+
+def open_key_provider(settings: Settings) -> KeyProvider:
+    """The key provider the settings name (``encryption.provider``).
+
+    Raises :class:`~recarchive.errors.KeyProviderUnavailable` when the key
+    file cannot be read and :class:`~recarchive.errors.ConfigError` when the
+    PKCS#11 settings are incomplete. The security module is opened on first
+    use.
+    """
+    encryption = settings.encryption
+    if encryption.provider == "pkcs11":
+        from recarchive.crypto.hsm import Pkcs11KeyProvider
+
+        if not encryption.pkcs11_token or not encryption.pkcs11_key_label:
+            raise ConfigError(
+                "encryption.provider = pkcs11 needs encryption.pkcs11_token and "
+                "encryption.pkcs11_key_label"
+            )
+        return Pkcs11KeyProvider(
+            encryption.pkcs11_module,
+            encryption.pkcs11_token,
+            settings.secret("pkcs11_pin") or "",
+            encryption.pkcs11_key_label,
+        )
+    return FileKeyProvider(key_file_path(settings))
+
+
+def prepare_key_provider(settings: Settings) -> str | None:
+    """What ``recarchive init`` does for encryption: a message, or None when disabled.
+
+    With the ``file`` provider the key file is created (one new key, mode
+    0600) unless it exists; an existing file is never replaced. Either
+    provider is then opened, so that a missing key or module fails ``init``.
+    """
+    if not settings.encryption.enabled:
+        return None
+    created = False
+    if settings.encryption.provider == "file":
+        created = create_key_file(key_file_path(settings))
+    provider = open_key_provider(settings)
+    kek_id = provider.current_kek_id()
+    if settings.encryption.provider == "file":
+        state = "created" if created else "exists"
+        return f"key-encryption keys in {key_file_path(settings)}: {state} (current {kek_id})"
+    return f"key-encryption key {kek_id} on PKCS#11 token {settings.encryption.pkcs11_token}"
