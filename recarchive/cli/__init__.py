@@ -48,6 +48,7 @@ COMMANDS = {
     "get": "lookup_cmd:get_command",
     "subject": "subject_cmd:subject_group",
     "restore-check": "restore_cmd:restore_check_command",
+    "keys": "keys_cmd:keys_group",
 }
 
 

@@ -35,7 +35,7 @@ from recarchive.errors import (
     KeyUnwrapFailed,
 )
 
-__all__ = ["Pkcs11KeyProvider", "close_sessions", "create_kek"]
+__all__ = ["Pkcs11KeyProvider", "close_sessions", "create_kek", "ensure_kek"]
 
 _NONCE_SIZE = 12
 _T = TypeVar("_T")
@@ -140,6 +140,30 @@ def create_kek(module: str, token_label: str, pin: str, key_label: str) -> None:
         )
 
     _in_session(_TokenRef(module, token_label, pin), generate)
+
+
+def ensure_kek(module: str, token_label: str, pin: str, key_label: str) -> bool:
+    """Generate the key-encryption key ``key_label`` on the token unless it is there; True if made.
+
+    What ``recarchive keys rotate`` does with a new ``encryption.pkcs11_key_label``.
+    """
+    token = _TokenRef(module, token_label, pin)
+
+    def present(session: Any) -> bool:
+        try:
+            session.get_key(
+                object_class=ObjectClass.SECRET_KEY, key_type=KeyType.AES, label=key_label
+            )
+        except p11.NoSuchKey:
+            return False
+        except p11.MultipleObjectsReturned:
+            pass  # there, several times: every use will say so
+        return True
+
+    if _in_session(token, present):
+        return False
+    create_kek(module, token_label, pin, key_label)
+    return True
 
 
 def close_sessions() -> None:

@@ -31,7 +31,14 @@ from recarchive.errors import (
 )
 from recarchive.private_files import make_private_dir, open_private
 
-__all__ = ["FileKeyProvider", "create_key_file", "new_kek_line"]
+__all__ = [
+    "FileKeyProvider",
+    "add_key_encryption_key",
+    "create_key_file",
+    "key_ids",
+    "new_kek_line",
+    "retire_key_encryption_keys",
+]
 
 _NONCE_SIZE = 12
 _KEK_SIZE = 32
@@ -67,6 +74,70 @@ def create_key_file(path: Path) -> bool:
     return True
 
 
+def key_ids(path: Path) -> list[str]:
+    """The ids of the key file's key-encryption keys, oldest first (the last is current)."""
+    return list(_read_keys(path))
+
+
+def add_key_encryption_key(path: Path, now: dt.datetime | None = None) -> str:
+    """Append a new key-encryption key to the key file, which makes it current; its id.
+
+    The older keys stay (they still unwrap what they wrapped). The file is
+    replaced atomically (a new file, mode 0600, fsynced, renamed over the
+    old one): a crash leaves the old file or the new one, never half of it.
+    """
+    text = _read_text(path)
+    _read_keys(path)  # a file that does not parse is never extended
+    line = new_kek_line(now)
+    _replace(path, text if text.endswith("\n") or not text else text + "\n", line)
+    return line.split()[0]
+
+
+def retire_key_encryption_keys(path: Path, retire: set[str]) -> list[str]:
+    """Remove the keys named in ``retire`` from the key file, never the current one.
+
+    Irreversible: a data key still wrapped by a removed key-encryption key is
+    lost (the caller checks that none is). Returns the ids removed. Atomic as
+    :func:`add_key_encryption_key`.
+    """
+    current = next(reversed(_read_keys(path)))
+    kept, removed = [], []
+    for line in _read_text(path).splitlines(keepends=True):
+        kek_id = line.split()[0] if line.strip() and not line.startswith("#") else None
+        if kek_id is not None and kek_id in retire and kek_id != current:
+            removed.append(kek_id)
+        else:
+            kept.append(line)
+    if removed:
+        _replace(path, "".join(kept), "")
+    return removed
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not ASCII text"
+        raise KeyProviderUnavailable(f"cannot read the key file {path}: {reason}") from None
+
+
+def _replace(path: Path, text: str, line: str) -> None:
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open_private(temporary, "xb") as handle:
+            handle.write((text + line).encode())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
 class FileKeyProvider:
     """Wraps data keys with AES-256-GCM under the key-encryption keys of a key file.
 
@@ -97,6 +168,11 @@ class FileKeyProvider:
 
     def unwrap(self, wrapped: WrappedKey, context: bytes) -> bytes:
         key = self._keys.get(wrapped.kek_id) if wrapped.provider == self.name else None
+        if key is None and wrapped.provider == self.name:
+            # Rotated since this process read the file (a running server): read it again.
+            self._keys = _read_keys(self.path)
+            self._current = next(reversed(self._keys))
+            key = self._keys.get(wrapped.kek_id)
         if key is None:
             raise KeyEncryptionKeyNotFound(
                 f"key-encryption key {wrapped.provider}:{wrapped.kek_id} is not in {self.path}"
@@ -112,11 +188,7 @@ class FileKeyProvider:
 
 
 def _read_keys(path: Path) -> dict[str, bytes]:
-    try:
-        text = path.read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not ASCII text"
-        raise KeyProviderUnavailable(f"cannot read the key file {path}: {reason}") from None
+    text = _read_text(path)
     keys: dict[str, bytes] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.startswith("#"):

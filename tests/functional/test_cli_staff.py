@@ -75,6 +75,8 @@ SYSTEM = {
     "expire",
     "ingest",
     "init",
+    "keys retire",
+    "keys rotate",
     "quarantine list",
     "reconcile",
     "restore-check",

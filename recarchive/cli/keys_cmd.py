@@ -1,0 +1,88 @@
+"""``recarchive keys``: rotate the key-encryption key, retire old ones, encrypt older recordings."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from recarchive.cli.common import AppContext, pass_app, work_remains
+
+BATCH_HELP = (
+    "Data keys per transaction (a killed run loses at most one batch's work, redone next run)."
+)
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """Encryption at rest: key-encryption keys and the recordings' data keys (docs/security.md)."""
+
+
+@keys_group.command("rotate")
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=500, show_default=True, help=BATCH_HELP
+)
+@click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
+@pass_app
+def rotate_command(app: AppContext, batch_size: int, as_json: bool) -> None:
+    """Make a new key-encryption key current and re-wrap every data key under it.
+
+    The key file gets a new last line (the older keys stay, to unwrap what
+    they wrapped); with PKCS#11, set encryption.pkcs11_key_label to a new
+    label first: the key is generated on the token. The audio is not
+    touched. Safe to kill: the next run makes no new key while data keys
+    remain under an older one, and finishes the re-wrapping.
+
+    Exit status: 0 when every data key is under the current key; 3 when some
+    remain under an older one (locked by a deletion in progress, wrapped by
+    an ingest worker started before the rotation, or not unwrappable: run
+    again, or see the report).
+    """
+    from recarchive.retention.key_rotation import RotationReport, rotate_keys
+
+    def progress(report: RotationReport) -> None:
+        if not app.quiet:
+            click.echo(f"re-wrapped {report.rewrapped} data key(s)", err=True)
+
+    report = rotate_keys(app.runtime, batch_size=batch_size, on_batch=progress)
+    if as_json:
+        click.echo(json.dumps({**report.__dict__, "complete": report.complete}, sort_keys=True))
+    else:
+        click.echo(f"current key-encryption key: {report.current}")
+        click.echo(f"new key made current: {report.new_kek or 'no (finished an earlier rotation)'}")
+        click.echo(f"data keys re-wrapped: {report.rewrapped}")
+        for kek, count in sorted(report.remaining.items()):
+            click.echo(f"still under {kek}: {count}")
+    for recording_id, reason in sorted(report.failed.items()):
+        click.echo(f"not re-wrapped: recording {recording_id}: {reason}", err=True)
+    if not report.complete:
+        work_remains("data keys remain under an older key-encryption key: run keys rotate again")
+
+
+@keys_group.command("retire")
+@click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
+@pass_app
+def retire_command(app: AppContext, as_json: bool) -> None:
+    """Remove from the key file the older keys no data key is wrapped under. Irreversible.
+
+    A key still in use is kept (run keys rotate to finish first). A
+    catalogue backup taken before the rotation cannot be read with the
+    key file that remains: keep a backup of the old key file as long as
+    such catalogue backups are kept (docs/security.md).
+
+    Exit status: 0 when only the current key remains; 3 when older keys are
+    still in use.
+    """
+    from recarchive.retention.key_rotation import retire_keys
+
+    report = retire_keys(app.runtime)
+    if as_json:
+        click.echo(json.dumps(report.__dict__, sort_keys=True))
+    else:
+        click.echo(f"current key-encryption key: {report.current}")
+        for kek in report.retired:
+            click.echo(f"retired: file:{kek}")
+        for kek, count in sorted(report.in_use.items()):
+            click.echo(f"kept, still in use: {kek}: {count}")
+    if report.in_use:
+        work_remains("older keys still wrap data keys: run keys rotate, then keys retire")

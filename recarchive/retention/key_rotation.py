@@ -1,0 +1,221 @@
+"""Rotating the key-encryption key: data keys re-wrapped under the current KEK, audio untouched.
+
+:func:`rotate_keys` makes a new key-encryption key current (the key file
+gets a new last line; a PKCS#11 token gets a key under the configured new
+label) and re-wraps, batch by batch, every data key still wrapped under an
+older one. Each batch is one transaction: a row is updated only if it still
+holds the wrapped key that was read (a data key destroyed by expiry or
+erasure meanwhile stays destroyed), so every data key is always under the
+old KEK or the new one, never neither. A run that was killed is finished by
+the next: while data keys remain under an older KEK, ``rotate_keys`` makes
+no new KEK and resumes.
+
+:func:`retire_keys` removes from the key file the older KEKs no data key is
+wrapped under any more. Each run leaves one ``keys.rotate`` or
+``keys.retire`` audit entry with its counts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from collections.abc import Callable
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from recarchive.access.actors import Actor
+from recarchive.access.audit import append_event
+from recarchive.catalogue.data_keys import key_context
+from recarchive.catalogue.database import transaction
+from recarchive.catalogue.models import RecordingKey
+from recarchive.crypto.interfaces import KeyProvider, WrappedKey
+from recarchive.crypto.keyfile import key_ids, retire_key_encryption_keys
+from recarchive.crypto.providers import key_file_path, new_key_encryption_key
+from recarchive.errors import InvalidInputError, KeyEncryptionKeyNotFound, KeyUnwrapFailed
+from recarchive.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+#: Data keys re-wrapped per transaction unless told otherwise.
+BATCH_SIZE = 500
+
+__all__ = ["BATCH_SIZE", "RetireReport", "RotationReport", "retire_keys", "rotate_keys"]
+
+
+@dataclasses.dataclass
+class RotationReport:
+    """What a run of ``keys rotate`` did."""
+
+    #: The key-encryption key data keys are now wrapped under (``provider:id``).
+    current: str
+    #: The new KEK this run made current; None when it resumed an unfinished rotation.
+    new_kek: str | None = None
+    rewrapped: int = 0
+    #: Data keys that did not unwrap (recording id -> reason): left as they are.
+    failed: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: Data keys still under an older KEK after the run, by ``provider:id``.
+    remaining: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return not self.remaining
+
+
+def _not_current(provider: KeyProvider, current: str) -> object:
+    return or_(RecordingKey.provider != provider.name, RecordingKey.kek_id != current)
+
+
+def keys_by_kek(session: Session) -> dict[str, int]:
+    """How many data keys each key-encryption key wraps, by ``provider:id``."""
+    rows = session.execute(
+        select(RecordingKey.provider, RecordingKey.kek_id, func.count()).group_by(
+            RecordingKey.provider, RecordingKey.kek_id
+        )
+    )
+    return {f"{provider}:{kek_id}": count for provider, kek_id, count in rows}
+
+
+def rotate_keys(
+    runtime: Runtime,
+    *,
+    batch_size: int = BATCH_SIZE,
+    on_batch: Callable[[RotationReport], None] | None = None,
+) -> RotationReport:
+    """Make a new KEK current (unless a rotation is unfinished) and re-wrap every data key under it.
+
+    Never touches an object. Raises the provider's errors
+    (:class:`~recarchive.errors.KeyProviderUnavailable`) when it cannot be
+    reached; a data key that does not unwrap is reported and left as it is.
+    """
+    if batch_size < 1:
+        raise InvalidInputError(f"the batch size must be at least 1, got {batch_size}")
+    provider = runtime.key_provider
+    with runtime.sessions() as session:
+        before = keys_by_kek(session)
+    current = f"{provider.name}:{provider.current_kek_id()}"
+    new_kek = None
+    if not set(before) - {current}:
+        new_kek = new_key_encryption_key(runtime.settings)
+        runtime.__dict__.pop("key_provider", None)  # read the key file again
+        provider = runtime.key_provider
+        current = f"{provider.name}:{provider.current_kek_id()}"
+    report = RotationReport(current, new_kek)
+    logger.info("keys.rotate.start", extra={"kek": current, "new_kek": new_kek})
+    after: uuid.UUID | None = None
+    while True:
+        done, after = _rewrap_batch(runtime, provider, report, after, batch_size)
+        if on_batch is not None:
+            on_batch(report)
+        if done < batch_size:
+            break
+    with transaction(runtime.sessions) as session:
+        report.remaining = {k: n for k, n in keys_by_kek(session).items() if k != current}
+        _audit(session, "keys.rotate", {**dataclasses.asdict(report), "before": before})
+    return report
+
+
+def _rewrap_batch(
+    runtime: Runtime,
+    provider: KeyProvider,
+    report: RotationReport,
+    after: uuid.UUID | None,
+    batch_size: int,
+) -> tuple[int, uuid.UUID | None]:
+    """Re-wrap the next batch of data keys after ``after`` in one transaction: (rows, last id)."""
+    kek_id = provider.current_kek_id()
+    statement = (
+        select(RecordingKey.recording_id, RecordingKey.provider, RecordingKey.kek_id)
+        .add_columns(RecordingKey.wrapped_key)
+        .where(_not_current(provider, kek_id))  # type: ignore[arg-type]
+        .order_by(RecordingKey.recording_id)
+        .limit(batch_size)
+        .with_for_update(skip_locked=True)
+    )
+    if after is not None:
+        statement = statement.where(RecordingKey.recording_id > after)
+    with transaction(runtime.sessions) as session:
+        rows = session.execute(statement).all()
+        for row in rows:
+            context = key_context(row.recording_id)
+            try:
+                data_key = provider.unwrap(
+                    WrappedKey(row.provider, row.kek_id, row.wrapped_key), context
+                )
+            except (KeyEncryptionKeyNotFound, KeyUnwrapFailed) as exc:
+                report.failed[str(row.recording_id)] = str(exc)
+                logger.warning(
+                    "keys.rotate.unwrap_failed", extra={"recording_id": row.recording_id}
+                )
+                continue
+            wrapped = provider.wrap(data_key, context)
+            result = session.execute(
+                update(RecordingKey)
+                .where(
+                    RecordingKey.recording_id == row.recording_id,
+                    RecordingKey.kek_id == row.kek_id,
+                    RecordingKey.wrapped_key == row.wrapped_key,
+                )
+                .values(
+                    provider=wrapped.provider, kek_id=wrapped.kek_id, wrapped_key=wrapped.wrapped
+                )
+            )
+            report.rewrapped += int(bool(getattr(result, "rowcount", 0)))
+    return len(rows), (rows[-1].recording_id if rows else after)
+
+
+@dataclasses.dataclass
+class RetireReport:
+    """What a run of ``keys retire`` did."""
+
+    current: str
+    retired: list[str]
+    #: Older KEKs kept because data keys are still wrapped under them, with their counts.
+    in_use: dict[str, int]
+
+
+def retire_keys(runtime: Runtime) -> RetireReport:
+    """Remove from the key file every older KEK that wraps no data key. Irreversible.
+
+    Only the ``file`` provider keeps its keys where recarchive can remove
+    them; a PKCS#11 token's older keys are destroyed with the token's own
+    tools. A catalogue backup taken before the rotation holds data keys
+    wrapped under the removed keys: they no longer open (docs/security.md).
+    """
+    if runtime.settings.encryption.provider != "file":
+        raise InvalidInputError(
+            "keys retire removes keys from the key file only: destroy a PKCS#11 token's "
+            "older keys with the token's own tools"
+        )
+    provider = runtime.key_provider
+    path = key_file_path(runtime.settings)
+    current = provider.current_kek_id()
+    with transaction(runtime.sessions) as session:
+        used = keys_by_kek(session)
+        in_use = {
+            kek: used[f"file:{kek}"]
+            for kek in key_ids(path)
+            if used.get(f"file:{kek}") and kek != current
+        }
+        retired = retire_key_encryption_keys(
+            path, {kek for kek in key_ids(path) if kek != current and kek not in in_use}
+        )
+        report = RetireReport(
+            f"file:{current}", retired, {f"file:{k}": n for k, n in in_use.items()}
+        )
+        _audit(session, "keys.retire", dataclasses.asdict(report))
+    runtime.__dict__.pop("key_provider", None)
+    return report
+
+
+def _audit(session: Session, action: str, details: dict[str, object]) -> None:
+    actor = Actor.system()
+    append_event(
+        session,
+        actor=actor.name,
+        actor_role=actor.role_name,
+        client_addr=actor.client_addr,
+        action=action,
+        details=details,
+    )
