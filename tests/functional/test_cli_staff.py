@@ -75,6 +75,7 @@ SYSTEM = {
     "expire",
     "ingest",
     "init",
+    "keys encrypt-existing",
     "keys retire",
     "keys rotate",
     "quarantine list",
