@@ -12,6 +12,8 @@ from sqlalchemy import select, update
 
 from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.retention.encrypt_existing import sealed_object_key
+from recarchive.retention.holds import place_hold
+from tests.actors import staff
 from tests.functional.embedded import invoke
 from tests.functional.keyring import (
     archive,
@@ -75,12 +77,19 @@ def test_encrypt_existing_keeps_the_sha256_and_leaves_no_plaintext(tmp_path: Pat
     assert json.loads(again.stdout)["encrypted"] == 0
 
 
-def test_recordings_due_or_being_deleted_are_skipped(tmp_path: Path) -> None:
-    env = plaintext_archive(tmp_path, 4)
+def test_recordings_held_due_or_being_deleted_are_skipped(tmp_path: Path) -> None:
+    env = plaintext_archive(tmp_path, 5)
     ids = sorted(catalogue(env))
-    due, deleting = ids[0], ids[1]
+    due, deleting, held = ids[0], ids[1], ids[2]
     runtime = open_runtime(env)
     try:
+        place_hold(
+            runtime,
+            case_ref="D-KEYS",
+            reason="billing dispute",
+            actor=staff("dispute_handler"),
+            recording_ids=[uuid.UUID(held)],
+        )
         with runtime.sessions() as session, session.begin():
             past = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
             session.execute(
@@ -97,9 +106,11 @@ def test_recordings_due_or_being_deleted_are_skipped(tmp_path: Path) -> None:
     result = invoke(env, "keys", "encrypt-existing", "--json")
     assert result.exit_code == 3, result.output  # the due one is still active and plaintext
     report = json.loads(result.stdout)
-    assert report["skipped"] == {"due": 1, "deleting": 1}
+    assert report["skipped"] == {"due": 1, "deleting": 1, "held": 1}
+    assert report["remaining"] == 2  # the held one and the due one
     after = catalogue(env)
     assert after[due] == before[due]
+    assert after[held] == before[held]
     assert after[deleting] == before[deleting]
     assert before[deleting][0] in objects(tmp_path)
     assert {key for key, _, _ in after.values()} == objects(tmp_path)  # no copy left behind
