@@ -15,9 +15,11 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from recarchive.access.models import AuditEvent
@@ -25,6 +27,45 @@ from recarchive.catalogue.models import Recording, RecordingKey, RecordingStatus
 from recarchive.config import load_settings
 from recarchive.runtime import Runtime
 from tests.functional.embedded import REPO, configure, generate, invoke
+from tests.s3env import s3_environment
+
+
+@pytest.fixture(params=["filesystem", pytest.param("s3", marks=pytest.mark.s3)])
+def store_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """The settings of the store under test: the filesystem's (none) or a fresh S3 bucket's."""
+    if request.param == "filesystem":
+        yield {}
+        return
+    env = {**s3_environment(), "RECARCHIVE_S3_BUCKET": f"recarchive-keys-{uuid.uuid4().hex[:12]}"}
+    yield env
+    runtime = Runtime(
+        load_settings(None, env={**env, "RECARCHIVE_GENERAL_DATA_DIR": "/nonexistent"})
+    )
+    try:
+        runtime.store.delete_many([info.key for info in runtime.store.list("")])
+        runtime.store._client.delete_bucket(Bucket=runtime.store.bucket)  # type: ignore[attr-defined]
+    finally:
+        runtime.close()
+
+
+def stored_keys(env: Mapping[str, str]) -> set[str]:
+    """The keys of the objects under ``recordings/`` in the store."""
+    runtime = open_runtime(env)
+    try:
+        return {info.key for info in runtime.store.list("recordings/")}
+    finally:
+        runtime.close()
+
+
+def stored_bytes(env: Mapping[str, str], key: str) -> bytes:
+    """The stored object as a copy of the bucket holds it (no decryption)."""
+    runtime = open_runtime(env)
+    try:
+        with runtime.store.inner.get(key) as reader:  # type: ignore[attr-defined]
+            data: bytes = reader.read()
+            return data
+    finally:
+        runtime.close()
 
 
 def archive(tmp_path: Path, count: int, extra: Mapping[str, str]) -> dict[str, str]:

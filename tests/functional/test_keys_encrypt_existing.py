@@ -21,7 +21,12 @@ from tests.functional.keyring import (
     check_every_recording,
     open_runtime,
     run_killed,
+    store_env,
+    stored_bytes,
+    stored_keys,
 )
+
+__all__ = ["store_env"]  # the fixture, imported to be used here
 
 ENCRYPTED = {"RECARCHIVE_ENCRYPTION_ENABLED": "true"}
 
@@ -37,22 +42,21 @@ def catalogue(env: Mapping[str, str]) -> dict[str, tuple[str, str, bool]]:
         runtime.close()
 
 
-def objects(tmp_path: Path) -> set[str]:
-    root = tmp_path / "install" / "var" / "objects" / "recordings"
-    return {str(p.relative_to(root.parent)) for p in root.rglob("*") if p.is_file()}
-
-
-def plaintext_archive(tmp_path: Path, count: int) -> dict[str, str]:
+def plaintext_archive(
+    tmp_path: Path, count: int, store: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """An archive ingested without encryption; its env, now with encryption enabled."""
-    env = archive(tmp_path, count, {})
+    env = archive(tmp_path, count, store or {})
     assert not any(encrypted for _, _, encrypted in catalogue(env).values())
     env = {**env, **ENCRYPTED}
     assert invoke(env, "init").exit_code == 0  # makes the key file
     return env
 
 
-def test_encrypt_existing_keeps_the_sha256_and_leaves_no_plaintext(tmp_path: Path) -> None:
-    env = plaintext_archive(tmp_path, 4)
+def test_encrypt_existing_keeps_the_sha256_and_leaves_no_plaintext(
+    tmp_path: Path, store_env: dict[str, str]
+) -> None:
+    env = plaintext_archive(tmp_path, 4, store_env)
     before = catalogue(env)
     result = invoke(env, "keys", "encrypt-existing", "--batch-size", "2", "--json")
     assert result.exit_code == 0, result.output
@@ -63,10 +67,9 @@ def test_encrypt_existing_keeps_the_sha256_and_leaves_no_plaintext(tmp_path: Pat
         rid: sha for rid, (_, sha, _) in before.items()
     }
     assert all(encrypted for _, _, encrypted in after.values())
-    stored = objects(tmp_path)
+    stored = stored_keys(env)
     assert stored == {key for key, _, _ in after.values()}  # no plaintext, no stray copy
-    root = tmp_path / "install" / "var" / "objects"
-    assert all((root / key).read_bytes()[:4] == b"RCAE" for key in stored)
+    assert all(stored_bytes(env, key)[:4] == b"RCAE" for key in stored)
     check_every_recording(env)
     verify = invoke(env, "verify", "--all")
     assert verify.exit_code == 0, verify.output
@@ -112,14 +115,14 @@ def test_recordings_held_due_or_being_deleted_are_skipped(tmp_path: Path) -> Non
     assert after[due] == before[due]
     assert after[held] == before[held]
     assert after[deleting] == before[deleting]
-    assert before[deleting][0] in objects(tmp_path)
-    assert {key for key, _, _ in after.values()} == objects(tmp_path)  # no copy left behind
+    assert before[deleting][0] in stored_keys(env)
+    assert {key for key, _, _ in after.values()} == stored_keys(env)  # no copy left behind
 
 
 def test_encrypt_existing_killed_at_any_batch_is_finished_by_the_next_run(
-    tmp_path: Path,
+    tmp_path: Path, store_env: dict[str, str]
 ) -> None:
-    env = plaintext_archive(tmp_path, 12)
+    env = plaintext_archive(tmp_path, 12, store_env)
     before = catalogue(env)
     killed_mid_run = 0
     for after_lines in (1, 3, 6):
@@ -136,7 +139,7 @@ def test_encrypt_existing_killed_at_any_batch_is_finished_by_the_next_run(
         rid: sha for rid, (_, sha, _) in before.items()
     }
     assert all(encrypted for _, _, encrypted in after.values())
-    assert objects(tmp_path) == {key for key, _, _ in after.values()}
+    assert stored_keys(env) == {key for key, _, _ in after.values()}
     check_every_recording(env)
     verify = invoke(env, "verify", "--all")
     assert verify.exit_code == 0, verify.output
@@ -164,11 +167,11 @@ def test_the_leftovers_of_a_kill_on_either_side_of_the_switch_are_cleared(tmp_pa
             runtime.store.inner.put(before[second][0], audio)
     finally:
         runtime.close()
-    assert before[second][0] in objects(tmp_path)
+    assert before[second][0] in stored_keys(env)
     again = invoke(env, "keys", "encrypt-existing", "--json")
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["plaintext_deleted"] == 1
     after = catalogue(env)
-    assert objects(tmp_path) == {key for key, _, _ in after.values()}
+    assert stored_keys(env) == {key for key, _, _ in after.values()}
     check_every_recording(env)
     assert invoke(env, "verify", "--all").exit_code == 0

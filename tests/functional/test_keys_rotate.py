@@ -8,7 +8,17 @@ from pathlib import Path
 
 from recarchive.crypto.keyfile import key_ids
 from tests.functional.embedded import invoke
-from tests.functional.keyring import archive, audit_details, check_every_recording, run_killed
+from tests.functional.keyring import (
+    archive,
+    audit_details,
+    check_every_recording,
+    run_killed,
+    store_env,
+    stored_bytes,
+    stored_keys,
+)
+
+__all__ = ["store_env"]  # the fixture, imported to be used here
 
 ENCRYPTED = {"RECARCHIVE_ENCRYPTION_ENABLED": "true"}
 
@@ -17,8 +27,11 @@ def key_file(tmp_path: Path) -> Path:
     return tmp_path / "install" / "var" / "secrets" / "key-encryption-keys"
 
 
-def test_rotate_rewraps_every_data_key_and_every_recording_still_plays(tmp_path: Path) -> None:
-    env = archive(tmp_path, 4, ENCRYPTED)
+def test_rotate_rewraps_every_data_key_and_every_recording_still_plays(
+    tmp_path: Path, store_env: dict[str, str]
+) -> None:
+    env = archive(tmp_path, 4, {**ENCRYPTED, **store_env})
+    stored = {key: stored_bytes(env, key) for key in stored_keys(env)}
     [first] = key_ids(key_file(tmp_path))
     before = check_every_recording(env)
     assert set(before) == {first}
@@ -38,6 +51,7 @@ def test_rotate_rewraps_every_data_key_and_every_recording_still_plays(tmp_path:
     assert "re-wrapped" in result.stderr  # progress on stderr, the report alone on stdout
     verify = invoke(env, "verify", "--all")
     assert verify.exit_code == 0, verify.output
+    assert {key: stored_bytes(env, key) for key in stored_keys(env)} == stored  # audio untouched
 
     [entry] = audit_details(env, "keys.rotate")
     assert entry["rewrapped"] == before[first]
@@ -70,8 +84,10 @@ def test_retire_keeps_a_key_still_in_use(tmp_path: Path) -> None:
     assert len(key_ids(key_file(tmp_path))) == 2
 
 
-def test_a_rotation_killed_at_any_batch_is_finished_by_the_next_run(tmp_path: Path) -> None:
-    env = archive(tmp_path, 12, ENCRYPTED)
+def test_a_rotation_killed_at_any_batch_is_finished_by_the_next_run(
+    tmp_path: Path, store_env: dict[str, str]
+) -> None:
+    env = archive(tmp_path, 12, {**ENCRYPTED, **store_env})
     total = sum(check_every_recording(env).values())
     killed_mid_run = 0
     for after_lines in (1, 3, 6):
