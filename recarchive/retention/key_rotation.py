@@ -85,6 +85,9 @@ def rotate_keys(
 ) -> RotationReport:
     """Make a new KEK current (unless a rotation is unfinished) and re-wrap every data key under it.
 
+    With PKCS#11 the current KEK is ``encryption.pkcs11_key_label``: generated
+    on the token when missing; to rotate, the operator sets a new label.
+
     Never touches an object. Raises the provider's errors
     (:class:`~recarchive.errors.KeyProviderUnavailable`) when it cannot be
     reached; a data key that does not unwrap is reported and left as it is.
@@ -96,7 +99,9 @@ def rotate_keys(
         before = keys_by_kek(session)
     current = f"{provider.name}:{provider.current_kek_id()}"
     new_kek = None
-    if not set(before) - {current}:
+    # The key file gets a new key unless a rotation is unfinished; a token's current key
+    # is the configured label, generated when missing (a new label set for a rotation).
+    if not set(before) - {current} or provider.name != "file":
         new_kek = new_key_encryption_key(runtime.settings)
         runtime.__dict__.pop("key_provider", None)  # read the key file again
         provider = runtime.key_provider

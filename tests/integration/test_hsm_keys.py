@@ -9,10 +9,13 @@ Skipped without SoftHSM2 (Debian's softhsm2), a failure when
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +23,10 @@ from pathlib import Path
 import pkcs11
 import pytest
 from pkcs11 import Attribute, KeyType, ObjectClass
+from sqlalchemy import select
 
 from recarchive.catalogue.data_keys import key_context, new_data_key_for
+from recarchive.catalogue.models import Recording, RecordingKey
 from recarchive.config import load_settings
 from recarchive.crypto.chunked import new_data_key
 from recarchive.crypto.hsm import Pkcs11KeyProvider, close_sessions, create_kek
@@ -34,9 +39,18 @@ from recarchive.errors import (
     KeyProviderUnavailable,
     KeyUnwrapFailed,
 )
+from recarchive.retention.key_rotation import rotate_keys
+from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import ByteRange
 from recarchive.storage.memory import InMemoryObjectStore
 from recarchive.storage.sealed import ObjectSeal, SealedObjectStore, put_encrypted
+from tests.api_fixtures import (
+    IDENTITY_HASH_KEY,
+    TOKEN_PEPPER,
+    add_recording,
+    build_runtime,
+    close_runtime,
+)
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 TOKEN, PIN, SO_PIN = "recarchive-test", "314159", "27182818"
@@ -199,3 +213,88 @@ def test_the_settings_choose_the_token(token: Token, tmp_path: Path) -> None:
     incomplete = load_settings(env={**env, "RECARCHIVE_ENCRYPTION_PKCS11_TOKEN": ""})
     with pytest.raises(ConfigError, match="pkcs11_token"):
         open_key_provider(incomplete)
+
+
+def hsm_env(token: Token, label: str) -> dict[str, str]:
+    return {
+        "RECARCHIVE_ENCRYPTION_ENABLED": "true",
+        "RECARCHIVE_ENCRYPTION_PROVIDER": "pkcs11",
+        "RECARCHIVE_ENCRYPTION_PKCS11_MODULE": MODULE,
+        "RECARCHIVE_ENCRYPTION_PKCS11_TOKEN": token.label,
+        "RECARCHIVE_ENCRYPTION_PKCS11_KEY_LABEL": label,
+        "RECARCHIVE_PKCS11_PIN": token.pin,
+    }
+
+
+def hsm_runtime(catalogue_url: str, data_dir: Path, token: Token, label: str) -> Runtime:
+    return build_runtime(catalogue_url, data_dir, extra_env=hsm_env(token, label))
+
+
+def kill_a_rotation(catalogue_url: str, data_dir: Path, token: Token, label: str) -> None:
+    """``recarchive keys rotate`` as a process, killed (SIGKILL) after its second batch."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("RECARCHIVE_")}
+    environment.update(hsm_env(token, label))
+    environment.update(
+        {
+            "RECARCHIVE_GENERAL_DATA_DIR": str(data_dir),
+            "RECARCHIVE_CATALOGUE_URL": catalogue_url,
+            "RECARCHIVE_TOKEN_PEPPER": TOKEN_PEPPER,
+            "RECARCHIVE_IDENTITY_HASH_KEY": IDENTITY_HASH_KEY,
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        }
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "recarchive", "keys", "rotate", "--batch-size", "1"],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    for seen, _line in enumerate(process.stderr, start=1):
+        if seen >= 2:
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=120)
+    process.stderr.close()
+
+
+def every_recording_plays(runtime: Runtime) -> dict[str, int]:
+    """Read every recording back through the token; data keys by KEK."""
+    with runtime.sessions() as session:
+        recordings = list(session.scalars(select(Recording)))
+        keys = list(session.scalars(select(RecordingKey)))
+    for recording in recordings:
+        with runtime.store.get(recording.object_key) as reader:
+            assert hashlib.sha256(reader.read()).hexdigest() == recording.sha256
+    by_kek: dict[str, int] = {}
+    for key in keys:
+        by_kek[key.kek_id] = by_kek.get(key.kek_id, 0) + 1
+    return by_kek
+
+
+def test_rotation_to_a_new_label_on_the_token_survives_a_kill(
+    token: Token, catalogue_url: str, tmp_path: Path
+) -> None:
+    label_a, label_b = f"rot-a-{uuid.uuid4().hex[:6]}", f"rot-b-{uuid.uuid4().hex[:6]}"
+    first = hsm_runtime(catalogue_url, tmp_path, token, label_a)
+    try:
+        assert rotate_keys(first).new_kek == label_a  # generated on the token
+        added = [add_recording(first).id for _ in range(10)]
+        assert every_recording_plays(first).get(label_a) == len(added)
+    finally:
+        close_runtime(first)
+    # The operator sets a new label; a rotation is killed after its first batches.
+    second = hsm_runtime(catalogue_url, tmp_path, token, label_b)
+    try:
+        kill_a_rotation(catalogue_url, tmp_path, token, label_b)
+        halfway = every_recording_plays(second)  # under one label or the other, all open
+        assert set(halfway) <= {label_a, label_b}
+        assert sum(halfway.values()) >= len(added)
+        report = rotate_keys(second, batch_size=3)
+        assert report.new_kek is None  # the label's key was made by the killed run
+        assert report.complete
+        by_kek = every_recording_plays(second)
+        assert set(by_kek) == {label_b}
+    finally:
+        close_runtime(second)
