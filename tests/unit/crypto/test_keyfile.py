@@ -10,7 +10,14 @@ import pytest
 
 from recarchive.crypto.chunked import new_data_key
 from recarchive.crypto.interfaces import KeyProvider, WrappedKey
-from recarchive.crypto.keyfile import FileKeyProvider, create_key_file, new_kek_line
+from recarchive.crypto.keyfile import (
+    FileKeyProvider,
+    add_key_encryption_key,
+    create_key_file,
+    key_ids,
+    new_kek_line,
+    retire_key_encryption_keys,
+)
 from recarchive.errors import KeyEncryptionKeyNotFound, KeyProviderUnavailable, KeyUnwrapFailed
 
 CONTEXT = b"recording 7c0d5f3e"
@@ -119,3 +126,26 @@ def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
 def test_a_missing_key_file_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(KeyProviderUnavailable, match="cannot read the key file"):
         FileKeyProvider(tmp_path / "absent")
+
+
+def test_a_new_key_is_appended_privately_and_the_old_ones_still_unwrap(key_file: Path) -> None:
+    running = FileKeyProvider(key_file)  # a server started before the rotation
+    old = running.wrap(new_data_key(), CONTEXT)
+    new_id = add_key_encryption_key(key_file)
+    assert key_ids(key_file) == [old.kek_id, new_id]
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert [p.name for p in key_file.parent.iterdir()] == [key_file.name]  # no temporary left
+    rotated = FileKeyProvider(key_file)
+    assert rotated.current_kek_id() == new_id
+    data_key = rotated.unwrap(old, CONTEXT)
+    rewrapped = rotated.wrap(data_key, CONTEXT)
+    assert running.unwrap(rewrapped, CONTEXT) == data_key  # it reads the file again
+
+
+def test_retiring_removes_only_older_keys_never_the_current_one(key_file: Path) -> None:
+    [first] = key_ids(key_file)
+    second = add_key_encryption_key(key_file)
+    assert retire_key_encryption_keys(key_file, {first, second}) == [first]
+    assert key_ids(key_file) == [second]
+    assert key_file.read_text().startswith("#")  # the warning stays
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
