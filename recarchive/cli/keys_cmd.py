@@ -22,16 +22,21 @@ def keys_group() -> None:
 @click.option(
     "--batch-size", type=click.IntRange(min=1), default=500, show_default=True, help=BATCH_HELP
 )
+@click.option(
+    "--new-key",
+    is_flag=True,
+    help="Make a new key even while data keys remain under an older one (some do not unwrap).",
+)
 @click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
 @pass_app
-def rotate_command(app: AppContext, batch_size: int, as_json: bool) -> None:
+def rotate_command(app: AppContext, batch_size: int, new_key: bool, as_json: bool) -> None:
     """Make a new key-encryption key current and re-wrap every data key under it.
 
     The key file gets a new last line (the older keys stay, to unwrap what
     they wrapped); with PKCS#11, set encryption.pkcs11_key_label to a new
     label first: the key is generated on the token. The audio is not
     touched. Safe to kill: the next run makes no new key while data keys
-    remain under an older one, and finishes the re-wrapping.
+    remain under an older one (unless --new-key), and finishes the re-wrapping.
 
     Exit status: 0 when every data key is under the current key; 3 when some
     remain under an older one (locked by a deletion in progress, wrapped by
@@ -44,7 +49,7 @@ def rotate_command(app: AppContext, batch_size: int, as_json: bool) -> None:
         if not app.quiet:
             click.echo(f"re-wrapped {report.rewrapped} data key(s)", err=True)
 
-    report = rotate_keys(app.runtime, batch_size=batch_size, on_batch=progress)
+    report = rotate_keys(app.runtime, batch_size=batch_size, new_key=new_key, on_batch=progress)
     if as_json:
         click.echo(json.dumps({**report.__dict__, "complete": report.complete}, sort_keys=True))
     else:

@@ -113,6 +113,15 @@ def retire_key_encryption_keys(path: Path, retire: set[str]) -> list[str]:
     return removed
 
 
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when the key file is replaced: its inode, size and modification time."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return (found.st_ino, found.st_size, found.st_mtime_ns)
+
+
 def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="ascii")
@@ -152,7 +161,11 @@ class FileKeyProvider:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._keys = _read_keys(path)
+        self._reload()
+
+    def _reload(self) -> None:
+        self._stamp = _stamp(self.path)
+        self._keys = _read_keys(self.path)
         self._current = next(reversed(self._keys))
 
     def current_kek_id(self) -> str:
@@ -161,6 +174,10 @@ class FileKeyProvider:
     def wrap(self, data_key: bytes, context: bytes) -> WrappedKey:
         if len(data_key) != DATA_KEY_SIZE:
             raise ValueError(f"a data key has {DATA_KEY_SIZE} bytes, got {len(data_key)}")
+        if _stamp(self.path) != self._stamp:
+            # Rotated since it was read (``keys rotate`` replaces the file): wrap under
+            # the new current key, never under one ``keys retire`` may remove.
+            self._reload()
         nonce = os.urandom(_NONCE_SIZE)
         aead = AESGCM(self._keys[self._current])
         sealed = aead.encrypt(nonce, data_key, wrapping_aad(self._current, context))
@@ -170,8 +187,7 @@ class FileKeyProvider:
         key = self._keys.get(wrapped.kek_id) if wrapped.provider == self.name else None
         if key is None and wrapped.provider == self.name:
             # Rotated since this process read the file (a running server): read it again.
-            self._keys = _read_keys(self.path)
-            self._current = next(reversed(self._keys))
+            self._reload()
             key = self._keys.get(wrapped.kek_id)
         if key is None:
             raise KeyEncryptionKeyNotFound(

@@ -31,7 +31,7 @@ import logging
 import uuid
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from recarchive.access.actors import Actor
@@ -117,12 +117,13 @@ def encrypt_existing(
             break
         after = batch[-1].id
     with transaction(runtime.sessions) as session:
-        report.remaining = len(
-            session.scalars(
-                select(Recording.id).where(
+        report.remaining = int(
+            session.scalar(
+                select(func.count(Recording.id)).where(
                     Recording.encrypted.is_(False), Recording.status == RecordingStatus.ACTIVE
                 )
-            ).all()
+            )
+            or 0
         )
         actor = Actor.system()
         append_event(

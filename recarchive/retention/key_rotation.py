@@ -81,6 +81,7 @@ def rotate_keys(
     runtime: Runtime,
     *,
     batch_size: int = BATCH_SIZE,
+    new_key: bool = False,
     on_batch: Callable[[RotationReport], None] | None = None,
 ) -> RotationReport:
     """Make a new KEK current (unless a rotation is unfinished) and re-wrap every data key under it.
@@ -88,9 +89,11 @@ def rotate_keys(
     With PKCS#11 the current KEK is ``encryption.pkcs11_key_label``: generated
     on the token when missing; to rotate, the operator sets a new label.
 
-    Never touches an object. Raises the provider's errors
-    (:class:`~recarchive.errors.KeyProviderUnavailable`) when it cannot be
-    reached; a data key that does not unwrap is reported and left as it is.
+    ``new_key`` makes a new key even while an earlier rotation is unfinished
+    (when some data keys cannot be re-wrapped). Never touches an object.
+    Raises the provider's errors (:class:`~recarchive.errors.KeyProviderUnavailable`)
+    when it cannot be reached; a data key that does not unwrap is reported
+    and left as it is.
     """
     if batch_size < 1:
         raise InvalidInputError(f"the batch size must be at least 1, got {batch_size}")
@@ -101,7 +104,7 @@ def rotate_keys(
     new_kek = None
     # The key file gets a new key unless a rotation is unfinished; a token's current key
     # is the configured label, generated when missing (a new label set for a rotation).
-    if not set(before) - {current} or provider.name != "file":
+    if new_key or not set(before) - {current} or provider.name != "file":
         new_kek = new_key_encryption_key(runtime.settings)
         runtime.__dict__.pop("key_provider", None)  # read the key file again
         provider = runtime.key_provider

@@ -142,6 +142,12 @@ def test_a_new_key_is_appended_privately_and_the_old_ones_still_unwrap(key_file:
     assert running.unwrap(rewrapped, CONTEXT) == data_key  # it reads the file again
 
 
+def test_a_running_provider_wraps_under_the_key_made_current_since(key_file: Path) -> None:
+    running = FileKeyProvider(key_file)  # an ingest worker started before the rotation
+    new_id = add_key_encryption_key(key_file)
+    assert running.wrap(new_data_key(), CONTEXT).kek_id == new_id
+
+
 def test_retiring_removes_only_older_keys_never_the_current_one(key_file: Path) -> None:
     [first] = key_ids(key_file)
     second = add_key_encryption_key(key_file)
