@@ -111,7 +111,7 @@ def encrypt_existing(
         batch = _next_batch(runtime, after, batch_size)
         for recording in batch:
             _encrypt_one(runtime, recording, report)
-        if on_batch is not None:
+        if on_batch is not None and batch:
             on_batch(report)
         if len(batch) < batch_size:
             break

@@ -114,7 +114,7 @@ def rotate_keys(
     after: uuid.UUID | None = None
     while True:
         done, after = _rewrap_batch(runtime, provider, report, after, batch_size)
-        if on_batch is not None:
+        if on_batch is not None and done:
             on_batch(report)
         if done < batch_size:
             break
