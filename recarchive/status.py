@@ -19,10 +19,12 @@ from sqlalchemy.orm import Session
 from recarchive.access.anchoring import AnchorInvalid, newest_anchor
 from recarchive.access.models import AuditEvent
 from recarchive.catalogue.database import describe_url, utcnow
-from recarchive.catalogue.intake import QuarantineEntry, WorkItem, WorkState
+from recarchive.catalogue.intake import WorkItem, WorkState
 from recarchive.catalogue.migrate import require_current_schema
-from recarchive.catalogue.models import Customer, Recording
+from recarchive.catalogue.models import Recording
+from recarchive.catalogue.services import summarise
 from recarchive.errors import RecArchiveError
+from recarchive.ingest.quarantine import counts_by_reason
 from recarchive.privacy.models import RequestStatus, SubjectRequest
 from recarchive.retention.models import Hold
 from recarchive.retention.tasks import NIGHTLY_ACTION, nightly_state
@@ -108,6 +110,8 @@ def installation_status(runtime: Runtime, *, now: dt.datetime | None = None) -> 
     """
     now = now or utcnow()
     schema = require_current_schema(runtime.engine)
+    held = summarise(runtime.engine)
+    quarantined = counts_by_reason(runtime.sessions)
     with runtime.sessions() as session:
         counts = _catalogue_counts(session)
         state = nightly_state(runtime, now=now)
@@ -141,12 +145,12 @@ def installation_status(runtime: Runtime, *, now: dt.datetime | None = None) -> 
         store=describe_store(runtime.settings),
         store_ok=store_problem is None,
         store_problem=store_problem,
-        recordings=counts["recordings"],
-        bytes_stored=counts["bytes_stored"],
-        customers=counts["customers"],
+        recordings=held.recordings,
+        bytes_stored=held.bytes_stored,
+        customers=held.customers,
         waiting=int(states.get(WorkState.PENDING, 0)),
         claimed=int(states.get(WorkState.CLAIMED, 0)),
-        quarantined=counts["quarantined"],
+        quarantined=quarantined,
         sources=sources,
         nightly=NightlyStatus(state.scheduled, state.done_at, report, state.following),
         open_holds=counts["open_holds"],
@@ -157,9 +161,6 @@ def installation_status(runtime: Runtime, *, now: dt.datetime | None = None) -> 
 
 def _catalogue_counts(session: Session) -> dict[str, Any]:
     """The catalogue's figures, one query each."""
-    recordings, size = session.execute(
-        select(func.count(Recording.id), func.coalesce(func.sum(Recording.size_bytes), 0))
-    ).one()
     entries, head_seq = session.execute(
         select(func.count(AuditEvent.seq), func.coalesce(func.max(AuditEvent.seq), 0))
     ).one()
@@ -167,11 +168,7 @@ def _catalogue_counts(session: Session) -> dict[str, Any]:
         SubjectRequest.status.in_([RequestStatus.RECEIVED, RequestStatus.PENDING])
     )
     pending = WorkItem.state == WorkState.PENDING
-    unresolved = QuarantineEntry.resolved_at.is_(None)
     return {
-        "recordings": int(recordings),
-        "bytes_stored": int(size),
-        "customers": int(session.scalar(select(func.count(Customer.customer_id))) or 0),
         "states": dict(
             session.execute(
                 select(WorkItem.state, func.count(WorkItem.id)).group_by(WorkItem.state)
@@ -184,15 +181,6 @@ def _catalogue_counts(session: Session) -> dict[str, Any]:
                 .group_by(WorkItem.source)
             ).all()
         ),
-        "quarantined": {
-            str(reason): int(count)
-            for reason, count in session.execute(
-                select(QuarantineEntry.reason, func.count(QuarantineEntry.id))
-                .where(unresolved)
-                .group_by(QuarantineEntry.reason)
-                .order_by(QuarantineEntry.reason)
-            ).all()
-        },
         "last_by_source": dict(
             session.execute(
                 select(Recording.source, func.max(Recording.created_at)).group_by(Recording.source)

@@ -9,6 +9,7 @@ import logging
 import os
 import time
 import uuid
+from pathlib import Path
 
 from recarchive.config import Settings
 from recarchive.errors import IntegrityError, StoreError
@@ -55,20 +56,7 @@ def open_store(settings: Settings) -> ObjectStore:
 
 def open_anchor_sink(settings: Settings, store: ObjectStore) -> AnchorSink:
     """Where the audit chain's anchors go: an Object Lock bucket on S3, else a file."""
-    if isinstance(store, SealedObjectStore):
-        store = store.inner
-    if settings.storage.backend == "s3":
-        from recarchive.storage.s3 import S3ObjectStore
-
-        if isinstance(store, S3ObjectStore):
-            return S3AnchorSink(
-                store.client,
-                settings.anchor_bucket,
-                endpoint_url=store.endpoint_url,
-                mode=settings.audit.anchor_lock_mode,
-                retain_days=settings.audit.anchor_retain_days,
-            )
-    return FileAnchorSink(settings.anchor_file)
+    return _open_sink(settings, store, S3AnchorSink, settings.anchor_file)
 
 
 def open_deletion_sink(settings: Settings, store: ObjectStore) -> AnchorSink:
@@ -77,21 +65,29 @@ def open_deletion_sink(settings: Settings, store: ObjectStore) -> AnchorSink:
     On S3 the anchor bucket (Object Lock) under ``deleted-recordings/``; on the
     filesystem store a file next to the anchor file (``audit-anchors.deletions.jsonl``).
     """
+    anchors = settings.anchor_file
+    deletions = anchors.with_name(anchors.stem + ".deletions.jsonl")
+    return _open_sink(settings, store, S3DeletionSink, deletions)
+
+
+def _open_sink(
+    settings: Settings, store: ObjectStore, s3_sink: type[S3AnchorSink], file: Path
+) -> AnchorSink:
+    """An S3 sink of ``s3_sink``'s kind in the anchor bucket on S3, else a file sink."""
     if isinstance(store, SealedObjectStore):
         store = store.inner
     if settings.storage.backend == "s3":
         from recarchive.storage.s3 import S3ObjectStore
 
         if isinstance(store, S3ObjectStore):
-            return S3DeletionSink(
+            return s3_sink(
                 store.client,
                 settings.anchor_bucket,
                 endpoint_url=store.endpoint_url,
                 mode=settings.audit.anchor_lock_mode,
                 retain_days=settings.audit.anchor_retain_days,
             )
-    anchors = settings.anchor_file
-    return FileAnchorSink(anchors.with_name(anchors.stem + ".deletions.jsonl"))
+    return FileAnchorSink(file)
 
 
 def describe_store(settings: Settings) -> str:
