@@ -19,6 +19,7 @@ from typing import Any
 from click.testing import CliRunner, Result
 
 from recarchive.cli import cli
+from tests.functional.helpers import backdate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,5 +53,6 @@ def generate(out: Path, count: int, *, customers: int = 5, seed: int = 5) -> dic
          "--customers", str(customers), "--jobs", "1"],
         check=True, capture_output=True,
     )  # fmt: skip
+    backdate(out)
     manifest: dict[str, Any] = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     return manifest

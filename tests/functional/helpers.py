@@ -6,8 +6,10 @@ import dataclasses
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -19,7 +21,29 @@ class Result:
     stderr: str
 
 
-Runner = Callable[..., Result]
+class Runner(Protocol):
+    """Runs ``recarchive ARGS`` (see ``tests/functional/conftest.py``)."""
+
+    def __call__(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        stdin: str | None = None,
+        timeout: float = 120,
+    ) -> Result: ...
+
+    @property
+    def process(self) -> Runner:
+        """The same runner, starting ``python -m recarchive`` as a child process."""
+        ...
+
+
+def backdate(tree: Path, seconds: float = 60) -> None:
+    """Every file under ``tree`` last written ``seconds`` ago: what a PBX wrote a while
+    ago, past the spool's settle time however soon the next command runs."""
+    when = time.time() - seconds
+    for path in tree.rglob("*"):
+        os.utime(path, (when, when))
 
 
 def error_lines(result: Result) -> list[str]:

@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select, update
 
 from recarchive.access.audit import append_event
@@ -19,6 +20,7 @@ from tests.actors import ADMIN
 from tests.functional.helpers import Runner, assert_one_line_error
 
 
+@pytest.mark.process
 def test_verify_then_detect_an_edit_and_export(
     run_cli: Runner, tmp_path: Path, empty_catalogue_url: str
 ) -> None:

@@ -11,6 +11,7 @@ from tests.functional.helpers import Runner, assert_one_line_error
 from tests.s3env import s3_environment
 
 
+@pytest.mark.process
 def test_help_lists_the_commands(run_cli: Runner) -> None:
     result = run_cli("--help")
     assert result.returncode == 0
@@ -78,6 +79,7 @@ def test_unknown_environment_variable(run_cli: Runner) -> None:
     assert_one_line_error(result, "RECARCHIVE_CATALOG_URL names no setting")
 
 
+@pytest.mark.process
 def test_unreachable_database(run_cli: Runner) -> None:
     result = run_cli(
         "init",
@@ -112,6 +114,7 @@ def _s3_env() -> dict[str, str]:
     }
 
 
+@pytest.mark.process
 @pytest.mark.s3
 def test_init_and_selftest_on_the_s3_server(run_cli: Runner) -> None:
     env = _s3_env()

@@ -49,6 +49,7 @@ def test_help_states_the_exit_statuses(run_cli: Runner) -> None:
     assert "1 when FILE could not be imported at all" in text
 
 
+@pytest.mark.process
 def test_clean_file_exits_0(
     run_cli: Runner, env: dict[str, str], tmp_path: Path, catalogue: Engine
 ) -> None:
@@ -125,6 +126,7 @@ def test_dry_run_writes_nothing(
         (b"", ("is empty",)),
     ],
 )
+@pytest.mark.process
 def test_fatal_errors_exit_1_with_one_line(
     run_cli: Runner,
     env: dict[str, str],

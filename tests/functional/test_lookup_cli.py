@@ -108,13 +108,9 @@ def test_lookup_by_number_in_any_spelling_newest_first(run_cli: Runner, world: W
     assert leaks(json.dumps([e.details for e in searches])) == []
 
 
-def test_lookup_by_identity_code_from_stdin(world: World, tmp_path: Path) -> None:
-    from tests.functional.test_subject_cli import run_with_stdin
-
+def test_lookup_by_identity_code_from_stdin(run_cli: Runner, world: World) -> None:
     env = world.as_role(Role.DISPUTE_HANDLER)
-    result = run_with_stdin(
-        ["lookup", "--identity-code", "-", "--json"], env, world.hetu + "\n", tmp_path
-    )
+    result = run_cli("lookup", "--identity-code", "-", "--json", env=env, stdin=world.hetu + "\n")
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 3
 

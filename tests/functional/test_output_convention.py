@@ -137,7 +137,7 @@ def test_verbose_shows_info_lines(run_cli: Runner, tmp_path: Path) -> None:
 def test_quiet_and_verbose_together_are_refused(
     run_module_cli: Runner, installation: dict[str, str]
 ) -> None:
-    both = run_module_cli("-v", "-q", "status", env=installation)
+    both = run_module_cli.process("-v", "-q", "status", env=installation)
     assert both.returncode == 2
     assert "not both" in both.stderr
 

@@ -14,13 +14,10 @@ import datetime as dt
 import hashlib
 import io
 import json
-import os
 import re
-import subprocess
-import sys
 import uuid
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +55,6 @@ from tests.api_fixtures import (
     tokens,
 )
 from tests.functional.helpers import Result, Runner, assert_one_line_error, error_lines
-from tests.logscan import SESSION
 
 Q, D, P, A, ADM = (
     Role.QA_TRAINER,
@@ -146,23 +142,6 @@ def ok(result: Result) -> Result:
     return result
 
 
-def run_with_stdin(args: list[str], env: Mapping[str, str], text: str, cwd: Path) -> Result:
-    """``recarchive ARGS`` with ``text`` on its standard input (``run_cli`` gives none)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("RECARCHIVE_", "AWS_"))}
-    completed = subprocess.run(
-        [sys.executable, "-m", "recarchive", *args],
-        cwd=cwd,
-        env={**clean, **env},
-        input=text,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    SESSION.scan_output(f"recarchive {' '.join(args[:2])}", completed.stderr)
-    return Result(completed.returncode, completed.stdout, completed.stderr)
-
-
 def counts(runtime: Runtime) -> dict[str, int]:
     with runtime.sessions() as session:
         return {
@@ -208,8 +187,8 @@ def test_show_finds_the_subject_by_customer_number_and_identity_code(
     shown = [
         run_cli("subject", "show", "--json", "--number", "00" + person.number[1:],
                 "--token-file", world.token_file(P), env=world.env),
-        run_with_stdin(["subject", "show", "--json", "--identity-code", "-"], env,
-                       person.hetu.lower() + "\n", tmp_path),
+        run_cli("subject", "show", "--json", "--identity-code", "-", env=env,
+                stdin=person.hetu.lower() + "\n"),
     ]  # fmt: skip
     for result in shown:
         overview = json.loads(ok(result).stdout)

@@ -55,6 +55,7 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+@pytest.mark.process
 def test_add_prints_a_token_that_authenticates(
     run_cli: Runner, env: dict[str, str], runtime: Runtime
 ) -> None:
