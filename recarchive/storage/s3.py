@@ -45,10 +45,8 @@ from recarchive.storage.interfaces import (
 from recarchive.storage.s3_errors import boundary
 from recarchive.storage.s3_sweep import sweep_uploads
 from recarchive.storage.s3_transfer import (
-    DigestedBody,
     S3Reader,
     add_content_md5,
-    choose_known_digest_signer,
     iter_parts,
     object_info,
     prehash,
@@ -135,12 +133,6 @@ class S3ObjectStore:
             except (BotoCoreError, ValueError) as exc:
                 raise ConfigError(f"cannot set up an S3 client for {endpoint_url}: {exc}") from exc
         self._client = client
-        # PutObject bodies are signed with the SHA-256 this store computed of them.
-        client.meta.events.register_first(
-            "choose-signer.s3.PutObject",
-            choose_known_digest_signer,  # type: ignore[arg-type]  # handlers may answer
-            unique_id="recarchive-known-digest-PutObject",
-        )
         for operation in ("DeleteObjects", "PutObjectTagging", "PutBucketLifecycleConfiguration"):
             client.meta.events.register(
                 f"before-sign.s3.{operation}",
@@ -312,7 +304,7 @@ class S3ObjectStore:
             self._client.put_object(
                 Bucket=self.bucket,
                 Key=key,
-                Body=DigestedBody(data, digest),  # signed with this digest, not hashed again
+                Body=data,
                 **{**extra, "Metadata": metadata},
             )
         return self._put_info(key, len(data), digest, extra)

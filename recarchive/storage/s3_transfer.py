@@ -1,7 +1,7 @@
 """Moving bytes to and from an S3 server: request helpers, upload data, the reader.
 
 Pieces of :class:`~recarchive.storage.s3.S3ObjectStore` that need none of its
-state: the Content-MD5 header, signing with a body digest already known, the
+state: the Content-MD5 header, the
 TagSet form of tags, the ObjectInfo of a response, reading and pre-hashing
 the data to upload (spooling it when it cannot be read twice), cutting it into
 multipart-upload parts, and the reader of GetObject bodies.
@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import tempfile
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO
-
-import botocore.auth
-from botocore.auth import S3SigV4Auth
 
 from recarchive.errors import StoreError
 from recarchive.storage.interfaces import (
@@ -53,51 +49,6 @@ def add_content_md5(request: AWSRequest, **kwargs: Any) -> None:
     body: object = request.body  # bytes at this stage, whatever the stubs say
     if isinstance(body, bytes | bytearray) and "Content-MD5" not in request.headers:
         request.headers["Content-MD5"] = md5_b64(bytes(body))
-
-
-# --- signing with a digest the store has already computed ---------------------
-
-#: Name under which :class:`KnownDigestAuth` is offered to botocore's signer choice.
-KNOWN_DIGEST_SIGNER = "recarchive-s3v4"
-
-
-class DigestedBody(io.BytesIO):
-    """A request body that carries the SHA-256 of its bytes."""
-
-    def __init__(self, data: bytes, sha256_hex: str) -> None:
-        super().__init__(data)
-        self.sha256_hex = sha256_hex
-
-
-class KnownDigestAuth(S3SigV4Auth):
-    """SigV4 for S3 that takes a :class:`DigestedBody`'s SHA-256 instead of hashing it again.
-
-    The store hashes what it uploads anyway (for its ``sha256`` metadata and
-    the caller's check); botocore would hash the same bytes a second time to
-    sign them. The server still checks the body against the signed digest.
-    Any other body is hashed as usual.
-    """
-
-    def payload(self, request: AWSRequest) -> str:
-        body: object = request.body
-        if (
-            isinstance(body, DigestedBody)
-            and body.tell() == 0
-            # botocore's own conditions for signing the payload (not in the stubs)
-            and self._should_sha256_sign_payload(request)  # type: ignore[attr-defined]
-            and not self._is_streaming_checksum_payload(request)  # type: ignore[attr-defined]
-        ):
-            return body.sha256_hex
-        result: str = super().payload(request)
-        return result
-
-
-botocore.auth.AUTH_TYPE_MAPS.setdefault(KNOWN_DIGEST_SIGNER, KnownDigestAuth)
-
-
-def choose_known_digest_signer(signature_version: str, **kwargs: Any) -> str | None:
-    """``choose-signer`` handler: the known-digest signer in place of plain S3 SigV4."""
-    return KNOWN_DIGEST_SIGNER if signature_version == "s3v4" else None
 
 
 def stream_position(stream: BinaryIO) -> int | None:
