@@ -25,7 +25,7 @@ import hashlib
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from fastapi import Request
 
@@ -69,8 +69,17 @@ class TokenCache:
     (:meth:`flight`).
     """
 
-    def __init__(self, ttl_s: float, max_entries: int = 10_000, verified_s: float = VERIFIED_S):
+    def __init__(
+        self,
+        ttl_s: float,
+        max_entries: int = 10_000,
+        verified_s: float = VERIFIED_S,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        """``clock``: monotonic seconds (a test's own clock, to step past the times)."""
         self.ttl_s = ttl_s
+        self._clock = clock
         self.verified_s = max(verified_s, ttl_s)
         self.max_entries = max_entries
         #: key -> (principal, fresh until, secret verified until), monotonic seconds
@@ -91,7 +100,7 @@ class TokenCache:
             if entry is None:
                 return None
             principal, fresh_until, verified_until = entry
-            now = time.monotonic()
+            now = self._clock()
             if verified_until <= now:
                 del self._entries[key]
                 return None
@@ -112,7 +121,7 @@ class TokenCache:
             return
         key = self._key(token)
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             previous = self._entries.get(key)
             if secret_checked or previous is None:
                 verified_until = now + self.verified_s

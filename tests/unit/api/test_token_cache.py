@@ -17,6 +17,19 @@ from recarchive.api.auth import TokenCache, Unauthenticated, principal_for
 PRINCIPAL = Principal(uuid.uuid4(), "maija", Role.DISPUTE_HANDLER, uuid.uuid4())
 
 
+class Clock:
+    """Monotonic seconds that move only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def test_concurrent_requests_of_one_token_share_one_check(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -67,14 +80,16 @@ def test_stale_entries_have_their_state_read_again_without_an_argon2_check(
 
     monkeypatch.setattr(auth, "authenticate", check)
     monkeypatch.setattr(auth, "revalidate", still_valid)
-    cache = TokenCache(ttl_s=0.05)
+    clock = Clock()
+    cache = TokenCache(ttl_s=30, clock=clock)
     assert principal_for(None, cache, "t") == PRINCIPAL  # type: ignore[arg-type]
+    clock.advance(29.9)
     assert principal_for(None, cache, "t") == PRINCIPAL  # type: ignore[arg-type]
     assert calls == ["authenticate"]
-    time.sleep(0.06)
+    clock.advance(0.2)
     assert principal_for(None, cache, "t") == PRINCIPAL  # type: ignore[arg-type]
     assert calls == ["authenticate", "revalidate"]
-    time.sleep(0.06)
+    clock.advance(30.1)
     with pytest.raises(Unauthenticated, match="invalid or expired token"):
         principal_for(None, cache, "t")  # type: ignore[arg-type]
     assert calls == ["authenticate", "revalidate", "revalidate"]
@@ -92,12 +107,14 @@ def test_the_secret_is_checked_in_full_again_after_the_verified_time(
     calls: list[str] = []
     monkeypatch.setattr(auth, "authenticate", lambda _r, _t: calls.append("a") or PRINCIPAL)
     monkeypatch.setattr(auth, "revalidate", lambda _r, p: calls.append("r") or p)
-    cache = TokenCache(ttl_s=0.02, verified_s=0.1)
+    clock = Clock()
+    cache = TokenCache(ttl_s=20, verified_s=100, clock=clock)
     principal_for(None, cache, "t")  # type: ignore[arg-type]
-    deadline = time.monotonic() + 0.5
-    while time.monotonic() < deadline:
+    for _ in range(20):  # 500 s, a request every 25 s
+        clock.advance(25)
         principal_for(None, cache, "t")  # type: ignore[arg-type]
-        time.sleep(0.025)
-    # Revalidations do not extend the verified time: a full check every 0.1 s.
-    assert calls.count("a") >= 4
-    assert calls.count("r") >= calls.count("a")
+    # Revalidations do not extend the verified time: a full check every 100 s, and
+    # between two of them the state is read again at each request (each is stale).
+    assert calls.count("a") == 1 + 5
+    assert calls.count("r") == 20 - 5
+    assert "".join(calls).startswith("arrrarrr")
