@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import dataclasses
+import functools
 import json
 import os
 import resource
@@ -41,7 +43,13 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from bench_s3 import CREATED, client, remove_buckets, require_environment
+from bench_s3 import (
+    CREATED,
+    client,
+    forwarded_environment,
+    remove_buckets,
+    require_environment,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 GENERATOR = REPO / "scripts" / "gen_calls.py"
@@ -57,15 +65,16 @@ def generate(corpus: Path, count: int, min_s: float, max_s: float) -> list[Path]
         subprocess.run(
             [sys.executable, str(GENERATOR), "--out", str(corpus), "--layout", "spool",
              "--count", str(count), "--formats", "wav", "--min-seconds", str(min_s),
-             "--max-seconds", str(max_s), "--seed", "7", "--engine", "tones"],
+             "--max-seconds", str(max_s), "--seed", "7", "--engine", "tones",
+             "--cache", str(corpus.parent / ".gen_cache")],
             check=True,
         )  # fmt: skip
     return sorted((corpus / "monitor").rglob("*.wav"))
 
 
-def timed(function: object, *args: object) -> float:
+def timed(function: Callable[..., None], *args: object) -> float:
     started = time.perf_counter()
-    function(*args)  # type: ignore[operator]
+    function(*args)
     return time.perf_counter() - started
 
 
@@ -101,16 +110,18 @@ def server_cpu_s() -> float | None:
 class CpuMeter:
     """CPU milliseconds per recording, of one side and of the S3 server, summed over rounds."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, server: bool = True) -> None:
+        """``server``: whether the side uses the S3 server (else its CPU is not counted)."""
         self.side_s = 0.0
-        self.server_s: float | None = 0.0
+        self.server_s: float | None = 0.0 if server else None
+        self.missing = "S3 server not on this machine" if server else "no S3 server used"
         self.recordings = 0
 
     def measure(self, function: Callable[..., None], *args: object, count: int) -> float:
-        side, server = own_cpu_s(), server_cpu_s()
+        side, server = own_cpu_s(), server_cpu_s() if self.server_s is not None else None
         elapsed = timed(function, *args)
         self.side_s += own_cpu_s() - side
-        after = server_cpu_s()
+        after = server_cpu_s() if self.server_s is not None else None
         if server is None or after is None or self.server_s is None:
             self.server_s = None
         else:
@@ -121,20 +132,98 @@ class CpuMeter:
     def describe(self) -> str:
         side = 1000 * self.side_s / max(1, self.recordings)
         if self.server_s is None:
-            return f"{side:5.1f} ms CPU per recording (S3 server not on this machine)"
+            return f"{side:5.1f} ms CPU per recording ({self.missing})"
         server = 1000 * self.server_s / max(1, self.recordings)
         return f"{side:5.1f} ms CPU per recording, Ceph {server:5.1f} ms"
+
+
+#: One side of a comparison: called with a round's number and files, it prepares what
+#: is not measured (a fresh installation) and returns what is.
+Side = Callable[[int, list[Path]], Callable[[], None]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """Two sides measured on the same files, round by round."""
+
+    baseline_per_s: float
+    candidate_per_s: float
+    #: Per round: the candidate's rate over the baseline's.
+    ratios: list[float]
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.ratios)
+
+
+def split(files: list[Path], rounds: int) -> list[list[Path]]:
+    """``files`` dealt into ``rounds`` parts (fewer when there are fewer files)."""
+    count = max(1, min(rounds, len(files)))
+    return [files[i::count] for i in range(count)]
+
+
+def alternate(
+    parts: list[list[Path]],
+    baseline: tuple[str, Side],
+    candidate: tuple[str, Side],
+    *,
+    server: bool = True,
+) -> Comparison:
+    """Measure both sides on each part back to back, the side going first alternating (ABBA).
+
+    Prints each round's rates and ratio, then the CPU time each side and (with
+    ``server``) the S3 server spent per recording: on a machine whose cores
+    the server shares, that bounds the ratio.
+    """
+    (base_name, base_side), (name, side) = baseline, candidate
+    base_total = total = 0.0
+    ratios = []
+    base_cpu, cpu = CpuMeter(server=server), CpuMeter(server=server)
+    for number, part in enumerate(parts):
+        run_base, run = base_side(number, part), side(number, part)
+        n = len(part)
+        if number % 2 == 0:
+            base_s = base_cpu.measure(run_base, count=n)
+            candidate_s = cpu.measure(run, count=n)
+        else:
+            candidate_s = cpu.measure(run, count=n)
+            base_s = base_cpu.measure(run_base, count=n)
+        base_total += base_s
+        total += candidate_s
+        ratios.append(base_s / candidate_s)
+        print(
+            f"  round {number + 1}/{len(parts)}: {base_name} {n / base_s:7.2f}/s, "
+            f"{name} {n / candidate_s:7.2f}/s, ratio {base_s / candidate_s:5.2f}"
+        )
+    print(f"  CPU: {base_name}: {base_cpu.describe()}")
+    print(f"  CPU: {name}: {cpu.describe()}")
+    count = sum(len(part) for part in parts)
+    return Comparison(count / base_total, count / total, ratios)
+
+
+def ingest_side(
+    work: Path, workers: int, store_format: str, *, store: str = "s3", encrypted: bool = False
+) -> Side:
+    """``recarchive ingest --once`` of a round's files into a fresh installation."""
+    label = f"{store_format}-encrypted" if encrypted else store_format
+
+    def prepare(number: int, part: list[Path]) -> Callable[[], None]:
+        base = work / f"{label}-{number}"
+        config = prepare_installation(base, part, store_format, store=store, encrypted=encrypted)
+        return functools.partial(ingest, config, workers, len(part))
+
+    return prepare
 
 
 def plain_upload(files: list[Path], workers: int) -> None:
     s3 = client()
     bucket = f"bench-plain-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+    s3.create_bucket(Bucket=bucket)
     CREATED.append(bucket)
 
     def upload(path: Path) -> None:
         with path.open("rb") as body:
-            s3.put_object(Bucket=bucket, Key=f"plain/{path.name}", Body=body)  # type: ignore[attr-defined]
+            s3.put_object(Bucket=bucket, Key=f"plain/{path.name}", Body=body)
 
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         list(pool.map(upload, files))
@@ -154,11 +243,16 @@ def plain_transcode(files: list[Path], workers: int, out: Path, bitrate: int) ->
         list(pool.map(transcode, files))
 
 
-def prepare_installation(base: Path, files: list[Path], store_format: str) -> Path:
-    """A fresh catalogue, bucket and spool (hard links to ``files``) for one ingest run.
+def prepare_installation(
+    base: Path, files: list[Path], store_format: str, *, store: str = "s3", encrypted: bool = False
+) -> Path:
+    """A fresh catalogue, store and spool (hard links to ``files``) for one ingest run.
 
-    The CDR is the corpus's whole Master.csv: rows of calls not in this
-    spool are never waited for (``expect_recording_for_answered = false``).
+    ``store`` is ``"s3"`` (a new bucket on the S3 server) or ``"filesystem"``
+    (``<base>/var/objects``); ``encrypted`` turns encryption at rest on (the
+    key file is made by ``recarchive init``). The CDR is the corpus's whole
+    Master.csv: rows of calls not in this spool are never waited for
+    (``expect_recording_for_answered = false``).
     """
     if base.exists():
         shutil.rmtree(base)
@@ -171,13 +265,18 @@ def prepare_installation(base: Path, files: list[Path], store_format: str) -> Pa
     (spool / "cdr").mkdir(parents=True)
     shutil.copy(corpus / "cdr" / "Master.csv", spool / "cdr" / "Master.csv")
     config = base / "recarchive.toml"
-    bucket = f"bench-{store_format}-{uuid.uuid4().hex[:8]}"
-    CREATED.append(bucket)
+    storage = f'[storage]\nbackend = "{store}"\n'
+    if store == "s3":
+        bucket = f"bench-{store_format}-{uuid.uuid4().hex[:8]}"
+        CREATED.append(bucket)
+        storage += (
+            f'[s3]\nendpoint_url = "{os.environ["RECARCHIVE_S3_ENDPOINT_URL"]}"\n'
+            f'bucket = "{bucket}"\n'
+        )
     config.write_text(
         f'[general]\ndata_dir = "{base / "var"}"\nlog_format = "json"\nlog_level = "WARNING"\n'
-        f'[storage]\nbackend = "s3"\n'
-        f'[s3]\nendpoint_url = "{os.environ["RECARCHIVE_S3_ENDPOINT_URL"]}"\n'
-        f'bucket = "{bucket}"\n'
+        f"{storage}"
+        f"[encryption]\nenabled = {'true' if encrypted else 'false'}\n"
         f'[audio]\nstore_format = "{store_format}"\n'
         "[ingest]\nsettle_s = 0\n"
         f'[[sources]]\nkind = "spool"\nname = "pbx"\npath = "{spool / "monitor"}"\n'
@@ -198,11 +297,9 @@ def _corpus_of(path: Path) -> Path:
 
 
 def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("RECARCHIVE_")}
-    environment.update(s3_environment())
     return subprocess.run(
         [sys.executable, "-m", "recarchive", "--config", str(config), *args],
-        env=environment, check=True, capture_output=True, text=True,
+        env=forwarded_environment(), check=True, capture_output=True, text=True,
     )  # fmt: skip
 
 
@@ -220,25 +317,32 @@ def peak_memory_mib(config: Path) -> float:
         "subprocess.run(sys.argv[1:], check=True, capture_output=True)\n"
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
     )
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("RECARCHIVE_")}
-    environment.update(s3_environment())
     done = subprocess.run(
         [sys.executable, "-c", script, sys.executable, "-m", "recarchive", "--config",
          str(config), "ingest", "--once", "--json"],
-        env=environment, check=True, capture_output=True, text=True,
+        env=forwarded_environment(), check=True, capture_output=True, text=True,
     )  # fmt: skip
     return int(done.stdout.strip()) / 1024
 
 
-def memory_case(work: Path, hours: float) -> float:
+def generate_long(work: Path, hours: float) -> list[Path]:
+    """One generated call of ``hours`` (8 kHz mono WAV) in a spool of its own under ``work``.
+
+    The generator's pool of utterances is made once per ``work`` (``work/.gen_cache``).
+    """
     corpus = work / f"long-{hours:g}h"
     if not (corpus / "manifest.json").exists():
         subprocess.run(
             [sys.executable, str(GENERATOR), "--out", str(corpus), "--layout", "spool",
-             "--count", "0", "--hours", str(hours), "--formats", "wav", "--engine", "tones"],
+             "--count", "0", "--hours", str(hours), "--formats", "wav", "--engine", "tones",
+             "--cache", str(work / ".gen_cache")],
             check=True,
         )  # fmt: skip
-    long_files = sorted((corpus / "monitor").rglob("*.wav"))
+    return sorted((corpus / "monitor").rglob("*.wav"))
+
+
+def memory_case(work: Path, hours: float) -> float:
+    long_files = generate_long(work, hours)
     config = prepare_installation(work / f"mem-{hours:g}h", long_files, "original")
     return peak_memory_mib(config)
 
@@ -275,46 +379,23 @@ def run(options: argparse.Namespace) -> None:
     print(f"corpus: {count} recordings, {size / 2**20:.0f} MiB, workers {options.workers}")
     results: dict[str, float] = {}
 
-    rounds = max(1, min(options.rounds, count))
-    parts = [files[i::rounds] for i in range(rounds)]
+    parts = split(files, options.rounds)
 
-    def compare(
-        name: str, baseline: Callable[[list[Path], int], None], store_format: str
-    ) -> tuple[float, float, float]:
-        """(baseline rate, ingest rate, median ratio) over the rounds, ABBA order.
+    def baseline(function: Callable[[list[Path], int], None]) -> Side:
+        return lambda _number, part: functools.partial(function, part, options.workers)
 
-        Also prints the CPU time each side and the S3 server spent per recording:
-        on a machine whose cores the server shares, that bounds the ratio.
-        """
-        base_total = ingest_total = 0.0
-        ratios = []
-        base_cpu, ingest_cpu = CpuMeter(), CpuMeter()
-        for number, part in enumerate(parts):
-            config = prepare_installation(work / f"{store_format}-{number}", part, store_format)
-            n = len(part)
-            if number % 2 == 0:
-                base_s = base_cpu.measure(baseline, part, options.workers, count=n)
-                ingest_s = ingest_cpu.measure(ingest, config, options.workers, n, count=n)
-            else:
-                ingest_s = ingest_cpu.measure(ingest, config, options.workers, n, count=n)
-                base_s = base_cpu.measure(baseline, part, options.workers, count=n)
-            base_total += base_s
-            ingest_total += ingest_s
-            ratios.append(base_s / ingest_s)
-            print(
-                f"  round {number + 1}/{rounds}: {name} {len(part) / base_s:7.2f}/s, "
-                f"ingest ({store_format}) {len(part) / ingest_s:7.2f}/s, "
-                f"ratio {base_s / ingest_s:5.2f}"
-            )
-        print(f"  CPU: {name}: {base_cpu.describe()}")
-        print(f"  CPU: ingest ({store_format}): {ingest_cpu.describe()}")
-        return count / base_total, count / ingest_total, statistics.median(ratios)
+    def ingesting(store_format: str) -> tuple[str, Side]:
+        return f"ingest ({store_format})", ingest_side(work, options.workers, store_format)
 
-    upload, ingested, ratio = compare("plain upload", plain_upload, "original")
-    results.update(upload_per_s=upload, ingest_original_per_s=ingested, ratio_original=ratio)
-    print(f"plain boto3 upload       {upload:8.2f} recordings/s")
-    print(f"ingest (original)        {ingested:8.2f} recordings/s")
-    print(f"ratio (median of rounds) {ratio:8.2f}  (target >= 0.9)")
+    original = alternate(parts, ("plain upload", baseline(plain_upload)), ingesting("original"))
+    results.update(
+        upload_per_s=original.baseline_per_s,
+        ingest_original_per_s=original.candidate_per_s,
+        ratio_original=original.ratio,
+    )
+    print(f"plain boto3 upload       {original.baseline_per_s:8.2f} recordings/s")
+    print(f"ingest (original)        {original.candidate_per_s:8.2f} recordings/s")
+    print(f"ratio (median of rounds) {original.ratio:8.2f}  (target >= 0.9)")
 
     if not options.skip_opus:
         plain_opus_dir = work / "plain-opus"
@@ -322,11 +403,15 @@ def run(options: argparse.Namespace) -> None:
         def transcode(part: list[Path], workers: int) -> None:
             plain_transcode(part, workers, plain_opus_dir, options.bitrate)
 
-        ffmpeg, ingested, ratio = compare("ffmpeg alone", transcode, "opus")
-        results.update(ffmpeg_opus_per_s=ffmpeg, ingest_opus_per_s=ingested, ratio_opus=ratio)
-        print(f"ffmpeg alone to Opus     {ffmpeg:8.2f} recordings/s")
-        print(f"ingest (opus)            {ingested:8.2f} recordings/s")
-        print(f"ratio (median of rounds) {ratio:8.2f}  (target >= 0.9)")
+        opus = alternate(parts, ("ffmpeg alone", baseline(transcode)), ingesting("opus"))
+        results.update(
+            ffmpeg_opus_per_s=opus.baseline_per_s,
+            ingest_opus_per_s=opus.candidate_per_s,
+            ratio_opus=opus.ratio,
+        )
+        print(f"ffmpeg alone to Opus     {opus.baseline_per_s:8.2f} recordings/s")
+        print(f"ingest (opus)            {opus.candidate_per_s:8.2f} recordings/s")
+        print(f"ratio (median of rounds) {opus.ratio:8.2f}  (target >= 0.9)")
 
     if not options.skip_memory:
         for hours in (1.0, 3.0):

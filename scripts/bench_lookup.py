@@ -60,6 +60,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+from bench_s3 import describe_checkout
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
@@ -1385,19 +1386,6 @@ def parse_options() -> argparse.Namespace:
     return options
 
 
-def describe_checkout() -> str:
-    """The commit measured, and whether the package differs from it."""
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
-                              check=True)
-        return done.stdout.strip()
-
-    try:
-        commit, changed = git("log", "-1", "--format=%h %cI"), git("status", "--porcelain",
-                                                                   "recarchive")
-    except (OSError, subprocess.CalledProcessError):
-        return "an unknown commit (no git)"
-    return commit + (" with uncommitted changes in recarchive/" if changed else "")
 # fmt: on
 
 

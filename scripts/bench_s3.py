@@ -1,14 +1,16 @@
 """What the benchmark scripts share: a boto3 client for the test S3 server, and cleanup.
 
-Not a command: ``scripts/bench_ingest.py`` and ``scripts/bench_expire.py``
-import it. The connection comes from the variables ``scripts/s3-server start``
-prints.
+Not a command: ``scripts/bench_ingest.py``, ``scripts/bench_expire.py`` and
+``scripts/bench_encryption.py`` import it. The connection comes from the
+variables ``scripts/s3-server start`` prints.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -35,6 +37,34 @@ def require_environment(script: str) -> dict[str, str]:
     return {
         name: os.environ[name] for name in (*NEEDED, "RECARCHIVE_S3_REGION") if name in os.environ
     }
+
+
+def forwarded_environment() -> dict[str, str]:
+    """The environment for a ``recarchive`` child process: this one's, without any
+    ``RECARCHIVE_*`` variable but the S3 server's (those set; the filesystem store needs none)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("RECARCHIVE_")}
+    for name in (*NEEDED, "RECARCHIVE_S3_REGION"):
+        if os.environ.get(name):
+            environment[name] = os.environ[name]
+    return environment
+
+
+def describe_checkout() -> str:
+    """The commit measured, and whether the package differs from it."""
+    repo = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    try:
+        commit = git("log", "-1", "--format=%h %cI")
+        changed = git("status", "--porcelain", "recarchive")
+    except (OSError, subprocess.CalledProcessError):
+        return "an unknown commit (no git)"
+    return commit + (" with uncommitted changes in recarchive/" if changed else "")
 
 
 def client() -> Any:

@@ -12,11 +12,20 @@ import pytest
 from tests.functional.helpers import REPO
 
 
-@pytest.mark.parametrize("script", ["bench_ingest.py", "bench_expire.py"])
-def test_a_missing_s3_endpoint_is_one_line_and_exit_status_2(script: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("script", "arguments"),
+    [
+        ("bench_ingest.py", ["--count", "1"]),
+        ("bench_expire.py", ["--count", "1"]),
+        ("bench_encryption.py", ["--store", "s3", "--count", "1"]),
+    ],
+)
+def test_a_missing_s3_endpoint_is_one_line_and_exit_status_2(
+    script: str, arguments: list[str], tmp_path: Path
+) -> None:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("RECARCHIVE_", "AWS_"))}
     done = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / script), "--count", "1"],
+        [sys.executable, str(REPO / "scripts" / script), *arguments],
         cwd=tmp_path,
         env=environment,
         capture_output=True,
