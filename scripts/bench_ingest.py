@@ -268,7 +268,9 @@ def prepare_installation(
     storage = f'[storage]\nbackend = "{store}"\n'
     if store == "s3":
         bucket = f"bench-{store_format}-{uuid.uuid4().hex[:8]}"
-        CREATED.append(bucket)
+        # `recarchive init` also makes the audit anchors' Object Lock bucket (empty: ingest
+        # publishes no anchor).
+        CREATED.extend((bucket, f"{bucket}-audit"))
         storage += (
             f'[s3]\nendpoint_url = "{os.environ["RECARCHIVE_S3_ENDPOINT_URL"]}"\n'
             f'bucket = "{bucket}"\n'

@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 #: The variables ``scripts/s3-server start`` prints, which every S3 benchmark needs.
 NEEDED = ("RECARCHIVE_S3_ENDPOINT_URL", "RECARCHIVE_S3_ACCESS_KEY_ID",
@@ -86,9 +87,15 @@ def client() -> Any:
 
 
 def remove_buckets() -> None:
-    """Empty and delete every bucket in :data:`CREATED`."""
+    """Empty and delete every bucket in :data:`CREATED` (those that were made)."""
     s3 = client()
     for bucket in CREATED:
+        try:
+            s3.head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket"):
+                continue
+            raise
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
             if keys:
