@@ -51,6 +51,7 @@ from recarchive.ingest.sources import build_sources
 from recarchive.ingest.summary import IngestSummary
 from recarchive.lifecycle import Backoff, StopFlag
 from recarchive.logs import configure_logging
+from recarchive.parts import Sessions
 from recarchive.retention.tasks import run_nightly_if_due
 from recarchive.runtime import Runtime
 
@@ -237,7 +238,7 @@ def _nightly(runtime: Runtime) -> bool:
         return False
 
 
-def _pending(runtime: Runtime) -> int:
+def _pending(runtime: Sessions) -> int:
     with runtime.sessions() as session:
         return int(
             session.scalar(

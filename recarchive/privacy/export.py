@@ -38,6 +38,7 @@ from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import Customer, Recording, RecordingStatus
 from recarchive.errors import RecArchiveError
 from recarchive.media.transcode import transcode_for_playback
+from recarchive.parts import Catalogue, Sessions
 from recarchive.privacy.models import RequestKind, RequestStatus, SubjectRequest
 from recarchive.privacy.shared import NO_DECISIONS, SharedDecisions, shared_recording_ids
 from recarchive.privacy.subjects import (
@@ -265,7 +266,7 @@ def export_subject(
 
 
 def _write_summaries(
-    runtime: Runtime, archive: zipfile.ZipFile, generated: dt.datetime, report: ExportReport
+    runtime: Catalogue, archive: zipfile.ZipFile, generated: dt.datetime, report: ExportReport
 ) -> list[str]:
     """The Finnish and English summaries; their SHA256SUMS lines."""
     retention_days = runtime.settings.retention.default_days
@@ -286,7 +287,7 @@ def _write_summaries(
     return sums
 
 
-def _scratch(runtime: Runtime) -> Path:
+def _scratch(runtime: Catalogue) -> Path:
     path = runtime.settings.work_dir
     make_private_dir(path)
     return path
@@ -342,7 +343,7 @@ def _write_recording(
 
 
 def _manifest(
-    runtime: Runtime,
+    runtime: Sessions,
     subject: Subject,
     rows: list[dict[str, Any]],
     generated: dt.datetime,
@@ -374,7 +375,7 @@ def _manifest(
 
 
 def _record(
-    runtime: Runtime,
+    runtime: Sessions,
     principal: Principal,
     subject: Subject,
     report: ExportReport,

@@ -41,6 +41,7 @@ from recarchive.catalogue.database import (
 )
 from recarchive.catalogue.models import Recording
 from recarchive.errors import InvalidInputError, StoreError
+from recarchive.parts import Catalogue, Sessions
 from recarchive.retention.claims import (
     RETENTION_PREFIX,
     claim,
@@ -82,7 +83,7 @@ class ExpiryReport:
     failures: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-def check_clock(runtime: Runtime, now: dt.datetime, *, force: bool = False) -> None:
+def check_clock(runtime: Sessions, now: dt.datetime, *, force: bool = False) -> None:
     """Refuse a cutoff earlier than the newest recording or more than a day ahead.
 
     Either would most likely be a mistake in ``--now``; ``force`` accepts it.
@@ -171,7 +172,7 @@ def expire_recordings(
 
 
 def _claim_batch(
-    runtime: Runtime, cutoff: dt.datetime, skip: set[uuid.UUID], run_id: str, size: int
+    runtime: Catalogue, cutoff: dt.datetime, skip: set[uuid.UUID], run_id: str, size: int
 ) -> list[Buried]:
     """Claim up to ``size`` due, unheld recordings for ``run_id``; return them."""
     stale = stale_after(runtime.settings.retention)

@@ -72,6 +72,7 @@ from recarchive.access.audit import append_event
 from recarchive.catalogue.database import lock_for_write, transaction, truncate_journal, utcnow
 from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.errors import ObjectNotFound
+from recarchive.parts import Archive
 from recarchive.private_files import sweep_stale_files
 from recarchive.retention.claims import claim_rule, in_progress, stale_after
 from recarchive.retention.deletion_record import record_deletions
@@ -224,7 +225,7 @@ def _note(sample: list[str], items: Iterable[str]) -> None:
 
 
 def _check_objects(
-    runtime: Runtime,
+    runtime: Archive,
     connection: Connection,
     batch: list[ObjectInfo],
     report: ReconcileReport,
@@ -261,7 +262,7 @@ def _check_objects(
         _delete_objects(runtime, resurrected, _still_orphaned(runtime, old, young_after), report)
 
 
-def _still_orphaned(runtime: Runtime, keys: list[str], young_after: dt.datetime) -> list[str]:
+def _still_orphaned(runtime: Archive, keys: list[str], young_after: dt.datetime) -> list[str]:
     """Keys that are, now, still old and still without a row.
 
     An ingest retried after a crash stores its object again just before it
@@ -284,7 +285,7 @@ def _still_orphaned(runtime: Runtime, keys: list[str], young_after: dt.datetime)
 
 
 def _delete_objects(
-    runtime: Runtime, resurrected: list[str], orphans: list[str], report: ReconcileReport
+    runtime: Archive, resurrected: list[str], orphans: list[str], report: ReconcileReport
 ) -> None:
     if not resurrected and not orphans:
         return
