@@ -129,12 +129,12 @@ class CpuMeter:
 def plain_upload(files: list[Path], workers: int) -> None:
     s3 = client()
     bucket = f"bench-plain-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+    s3.create_bucket(Bucket=bucket)
     CREATED.append(bucket)
 
     def upload(path: Path) -> None:
         with path.open("rb") as body:
-            s3.put_object(Bucket=bucket, Key=f"plain/{path.name}", Body=body)  # type: ignore[attr-defined]
+            s3.put_object(Bucket=bucket, Key=f"plain/{path.name}", Body=body)
 
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         list(pool.map(upload, files))
