@@ -128,8 +128,12 @@ def run_ingest(
     """
     stop = stop or StopFlag()
     runtime = Runtime(settings)
-    pipeline = Pipeline(runtime, build_sources(settings, sources))
+    built = build_sources(settings, sources)
+    pipeline = Pipeline(runtime, built)
     run = _Run(settings, runtime, pipeline, workers, sources, stop)
+    logger.info(
+        "ingest_started", extra={"sources": sorted(built), "workers": workers, "once": once}
+    )
     try:
         while True:
             result = run.one_pass(on_discovered, on_item)
