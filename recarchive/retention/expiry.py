@@ -27,7 +27,7 @@ import datetime as dt
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from sqlalchemy import ColumnElement, and_, delete, func, select
 from sqlalchemy.orm import Session
@@ -116,10 +116,12 @@ def expire_recordings(
     now: dt.datetime | None = None,
     dry_run: bool = False,
     batch_size: int | None = None,
+    on_progress: Callable[[int, int | None], None] | None = None,
 ) -> ExpiryReport:
     """Delete every due, unheld recording; see the module docstring.
 
-    ``batch_size`` (default :data:`BATCH`) recordings are claimed and deleted at a time.
+    ``batch_size`` (default :data:`BATCH`) recordings are claimed and deleted at a time;
+    ``on_progress(handled, total due)`` is called after each batch.
     """
     cutoff = now or utcnow()
     stale = stale_after(runtime.settings.retention)
@@ -140,6 +142,10 @@ def expire_recordings(
                 report.bytes_deleted += size
                 report.by_rule[rule] += 1
             return report
+        total = int(
+            session.scalar(select(func.count(Recording.id)).where(due, ~held_condition(cutoff)))
+            or 0
+        )
     run_id = new_run_id()
     done_with: set[uuid.UUID] = set()  # failed or unsettled: not tried again in this run
     while True:
@@ -156,6 +162,9 @@ def expire_recordings(
         for outcome in (settled.failed, settled.unsettled):
             done_with.update(outcome)
             report.failures.update({str(rid): reason for rid, reason in outcome.items()})
+        if on_progress is not None:
+            handled = report.deleted + report.failed + report.unsettled
+            on_progress(handled, max(total, handled))  # others may expire some meanwhile
         if (settled.failed or settled.unsettled) and not settled.gone:
             break  # the store refuses or fails everything: stop, the rest waits for the next run
     logger.info(

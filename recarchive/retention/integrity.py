@@ -31,7 +31,7 @@ import dataclasses
 import hashlib
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import func, select
@@ -84,9 +84,15 @@ _ACTIVE = Recording.status == RecordingStatus.ACTIVE
 
 
 def verify_integrity(
-    runtime: Archive, *, sample: int | None = None, all_: bool = False
+    runtime: Archive,
+    *,
+    sample: int | None = None,
+    all_: bool = False,
+    on_progress: Callable[[int, int | None], None] | None = None,
 ) -> IntegrityReport:
     """Check ``sample`` random active recordings, or all of them; see the module docstring.
+
+    ``on_progress(checked, total)`` is called after each recording checked.
 
     Raises :class:`ValueError` unless exactly one of ``sample`` (at least 1)
     and ``all_`` is given. Store errors other than a missing object propagate
@@ -104,9 +110,14 @@ def verify_integrity(
             )
             or 0
         )
+        total = sample
+        if sample is None:
+            total = int(session.scalar(select(func.count(Recording.id)).where(_ACTIVE)) or 0)
     expected = _every_active(runtime) if sample is None else _random_active(runtime, sample)
     for row in expected:
         _verify_one(runtime, row, report)
+        if on_progress is not None:
+            on_progress(report.checked, total)
         if report.checked and report.checked % BATCH == 0:
             logger.info("verify_progress", extra={"checked": report.checked})
     summary: dict[str, Any] = {
