@@ -56,12 +56,14 @@ def reconcile_command(
     than storage.abandoned_after_hours. Exit status 1 when a recording was lost before its
     time or while held, a deleted object came back, or a deletion failed.
     """
-    report = reconcile_store(
-        app.runtime,
-        orphan_min_age=dt.timedelta(hours=min_age_hours),
-        delete_orphans=delete_orphans,
-        dry_run=dry_run,
-    )
+    with progress("reconcile (objects)", quiet=app.quiet) as report_progress:
+        report = reconcile_store(
+            app.runtime,
+            orphan_min_age=dt.timedelta(hours=min_age_hours),
+            delete_orphans=delete_orphans,
+            dry_run=dry_run,
+            on_progress=report_progress,
+        )
     if as_json:
         body = dataclasses.asdict(report)
         body["now"] = report.now.isoformat()

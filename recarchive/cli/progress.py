@@ -2,7 +2,8 @@
 
 A service reports ``(done, total)`` through a callback (``total`` None when
 not known beforehand); :func:`progress` turns that into what the person or
-the log behind stderr can read: click's progress bar on a terminal, else
+the log behind stderr can read: click's progress bar on a terminal when the
+total is known, else
 one line at most every :data:`EVERY_S` seconds with the count, the rate and
 what remains (``verify: 1200 of 5000 (85/s, about 45 s left)``), and a last
 line when it ends. Nothing with ``--quiet``. Results stay on stdout.
@@ -51,12 +52,11 @@ def progress(
 
     def report(done: int, total: int | None) -> None:
         state["done"], state["total"] = done, total
-        if terminal:
-            if state["bar"] is None and total:
+        if terminal and total:  # a bar; an unknown total gets the lines below
+            if state["bar"] is None:
                 state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr)
-            if state["bar"] is not None:
-                state["bar"].update(done - state["shown"])
-                state["shown"] = done
+            state["bar"].update(done - state["shown"])
+            state["shown"] = done
             return
         now = clock()
         if now - state["last"] >= EVERY_S:

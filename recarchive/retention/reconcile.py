@@ -50,7 +50,7 @@ import dataclasses
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -153,10 +153,12 @@ def reconcile_store(
     delete_orphans: bool = False,
     dry_run: bool = False,
     abandoned_after: dt.timedelta | None = None,
+    on_progress: Callable[[int, int | None], None] | None = None,
 ) -> ReconcileReport:
     """Settle what store and catalogue disagree on; see the module docstring.
 
-    ``abandoned_after`` defaults to the setting ``storage.abandoned_after_hours``.
+    ``abandoned_after`` defaults to the setting ``storage.abandoned_after_hours``;
+    ``on_progress(objects checked, None)`` is called after each batch of the listing.
     """
     report = ReconcileReport(now=now or utcnow(), dry_run=dry_run, delete_orphans=delete_orphans)
     if abandoned_after is None:
@@ -170,6 +172,8 @@ def reconcile_store(
                 connection.execute(insert(_LISTED), [{"object_key": i.key} for i in batch])
                 connection.commit()
                 _check_objects(runtime, connection, batch, report, young_after)
+                if on_progress is not None:
+                    on_progress(report.checked_objects, None)
                 if number % 50 == 0:
                     logger.info("reconcile_progress", extra={"objects": report.checked_objects})
             if connection.dialect.name == "postgresql":  # temporary tables are never auto-analysed
