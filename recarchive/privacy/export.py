@@ -22,7 +22,7 @@ import json
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -200,12 +200,14 @@ def export_subject(
     *,
     client_addr: str | None = None,
     shared: SharedDecisions = NO_DECISIONS,
+    on_progress: Callable[[int, int | None], None] | None = None,
 ) -> ExportReport:
     """Write the subject's zip to ``out``; register the access request and audit each file.
 
     Calls from a number the customer shares with others are exported only
     where ``shared`` includes them; the manifest and the request list the
-    ones left out and the ones still undecided.
+    ones left out and the ones still undecided. ``on_progress(written,
+    total)`` is called after each recording written.
     """
     require(principal.role, Action.SUBJECT)
     subject = find_subject(runtime, query)
@@ -251,6 +253,8 @@ def export_subject(
                 row["accesses"] = accesses.get(recording.id, [])
                 manifest_rows.append(row)
                 sums.append(f"{row['sha256']}  {row['file']}")
+                if on_progress is not None:
+                    on_progress(len(manifest_rows), len(ids))
         manifest = _manifest(runtime, subject, manifest_rows, generated, report.request_id)
         # Counts only: a call left out may be another customer's.
         manifest["shared_number_calls"] = {
