@@ -151,7 +151,14 @@ class SpoolSourceSettings(_Section):
     #: (0: deleted at the next housekeeping). Ignored with ``"delete"``.
     done_keep_days: int = Field(default=7, ge=0, le=3650)
     expect_recording_for_answered: bool = True
+    #: Minutes after an answered call's end before its CDR row, still without a
+    #: recording, is reported (quarantined) as ``cdr_without_recording``.
     cdr_wait_minutes: float = Field(default=60.0, ge=0)
+    #: With a CDR (``cdr_path`` or ``cdr_url``): seconds a recording whose CDR row has
+    #: not arrived waits (counted as awaiting its CDR, from the file's last write)
+    #: before it is archived from its file name alone. A row arriving later still
+    #: enriches the archived recording. 0: archived from the name at once.
+    cdr_wait_s: float = Field(default=300.0, ge=0)
     #: Glob patterns (``fnmatch``, case-sensitive) of files and directories the
     #: source leaves alone, matched against the name and the path relative to the
     #: spool root; counted as ignored. Any other file is archived or quarantined.

@@ -25,6 +25,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench_s3 import CREATED, client, remove_buckets, require_environment
 from sqlalchemy import insert
@@ -36,16 +37,19 @@ from recarchive.catalogue.database import create_catalogue_engine  # noqa: E402
 from recarchive.catalogue.migrate import upgrade_schema  # noqa: E402
 from recarchive.catalogue.models import Recording  # noqa: E402
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+
 PAYLOAD = b"x" * 1024
 DUE = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 
-def fill_bucket(s3: object, bucket: str, keys: list[str], workers: int) -> None:
-    s3.create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+def fill_bucket(s3: S3Client, bucket: str, keys: list[str], workers: int) -> None:
+    s3.create_bucket(Bucket=bucket)
     CREATED.append(bucket)
 
     def put(key: str) -> None:
-        s3.put_object(Bucket=bucket, Key=key, Body=PAYLOAD)  # type: ignore[attr-defined]
+        s3.put_object(Bucket=bucket, Key=key, Body=PAYLOAD)
 
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         list(pool.map(put, keys))
@@ -116,7 +120,7 @@ def single_deletes(count: int, workers: int) -> float:
     started = time.perf_counter()
 
     def delete(key: str) -> None:
-        s3.delete_object(Bucket=bucket, Key=key)  # type: ignore[attr-defined]
+        s3.delete_object(Bucket=bucket, Key=key)
 
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         list(pool.map(delete, keys))

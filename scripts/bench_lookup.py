@@ -10,7 +10,8 @@
    from known customers, a year of calls, 1-3 reason codes each (skewed),
    40 agents, 6 queues. A pool of recordings has real audio (short WAVs in
    a filesystem store); object keys are unique, so not every row can.
-2. Serves it with ``recarchive serve`` (uvicorn, one process) on loopback.
+2. Serves it on loopback: ``recarchive serve``'s application under uvicorn, one
+   process (``--workers N``: ``recarchive serve --workers N`` itself).
 3. ``--clients`` concurrent keep-alive clients send ``--requests`` requests
    per query type after a warm-up: by customer id, by phone number (E.164
    and national spellings), by date range + reason code (as a QA trainer),
@@ -56,7 +57,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -69,6 +70,10 @@ sys.path.insert(0, str(REPO))
 
 from recarchive.catalogue.database import create_catalogue_engine  # noqa: E402
 from recarchive.catalogue.migrate import head_revision, upgrade_schema  # noqa: E402
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from mypy_boto3_s3.client import S3Client
 
 #: Bump when the generated data changes, so cached catalogues are rebuilt.
 DATA_REVISION = 2
@@ -348,7 +353,10 @@ class Loader:
         self.tables = Base.metadata.tables
         self.postgres = engine.dialect.name == "postgresql"
         self.pooled = engine.raw_connection()
-        self.raw: Any = self.pooled.driver_connection
+        driver = self.pooled.driver_connection
+        if driver is None:  # only for a connection already closed, never a new one
+            raise RuntimeError("bulk load: the pool gave a closed connection")
+        self.raw: Any = driver
         if not self.postgres:
             self.raw.isolation_level = None
             for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-1000000"):
@@ -462,7 +470,8 @@ def store_audio(root: Path, playable: Sequence[Sequence[Any]], wav_paths: Sequen
 def cache_for(options: argparse.Namespace) -> Path:
     """Where the SQLite catalogue and the audio of these options are kept between runs."""
     stem = f"lookup-{options.recordings}-s{options.seed}-p{options.playable}"
-    return options.cache_dir / f"{stem}-d{DATA_REVISION}-m{head_revision()}"
+    cache_dir: Path = options.cache_dir
+    return cache_dir / f"{stem}-d{DATA_REVISION}-m{head_revision()}"
 
 
 def anchor_for(options: argparse.Namespace) -> dt.date:
@@ -586,26 +595,18 @@ class Probes:
             if statement is not None and seconds > self.slowest.get(name, (0.0,))[0]:
                 self.slowest[name] = (seconds, statement, params)
 
-    def timed(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                self.add(name, time.perf_counter() - started)
-
-        return wrapper
-
 
 def install_probes() -> Probes:
-    """Time SQL, commits, the audit append, searches and token checks in this process."""
-    from sqlalchemy import event
-    from sqlalchemy.engine.default import DefaultDialect
+    """Time SQL, commits, the audit append, searches and token checks in this process.
 
-    import recarchive.access.audit as audit
-    import recarchive.api.app as app_module
-    import recarchive.api.auth as auth
-    import recarchive.api.recordings as routes
+    SQL through SQLAlchemy's cursor events; the steps through recarchive's own
+    timing probes (:mod:`recarchive.probes`: the commit, the audit append,
+    search, audio, token checks), whose names the breakdown prints; garbage
+    collector pauses through ``gc.callbacks``.
+    """
+    from sqlalchemy import event
+
+    from recarchive import probes as timing
 
     probes = Probes()
 
@@ -620,18 +621,7 @@ def install_probes() -> Probes:
 
     event.listen(Engine, "before_cursor_execute", before)
     event.listen(Engine, "after_cursor_execute", after)
-    do_commit = DefaultDialect.do_commit
-    DefaultDialect.do_commit = probes.timed("step: commit", do_commit)  # type: ignore[method-assign]
-    audit.AuditWriter.record = probes.timed(  # type: ignore[method-assign]
-        "step: audit record (until committed)", audit.AuditWriter.record
-    )
-    audit.append_entries = probes.timed(
-        "step: audit batch (lock+head+inserts)", audit.append_entries
-    )
-    routes.search = probes.timed("service: search()", routes.search)
-    routes.open_audio = probes.timed("service: open_audio()", routes.open_audio)
-    auth.authenticate = probes.timed("token check (Argon2, cache miss)", auth.authenticate)
-    auth.revalidate = probes.timed("token state re-read (cache stale)", auth.revalidate)
+    timing.install(probes.add)
     collecting: dict[int, float] = {}
 
     def collection(phase: str, info: dict[str, int]) -> None:
@@ -641,25 +631,25 @@ def install_probes() -> Probes:
             probes.add(f"gc: generation {info['generation']} pause", time.perf_counter() - began)
 
     gc.callbacks.append(collection)
-    create_app = app_module.create_app
-
-    def create_app_with_probes(runtime: Any, **options: Any) -> Any:
-        app = create_app(runtime, **options)
-
-        @app.get("/_bench/probes", include_in_schema=False)
-        def read_probes(reset: bool = False, explain: bool = False) -> dict[str, Any]:
-            with probes.lock:
-                timers = {k: list(v) for k, v in probes.timers.items()}
-                slowest = dict(probes.slowest)
-            plans = explain_slowest(runtime.engine, slowest) if explain else {}
-            if reset:
-                probes.reset()
-            return {"timers": timers, "plans": plans}
-
-        return app
-
-    app_module.create_app = create_app_with_probes
     return probes
+
+
+def add_probes_route(app: FastAPI, probes: Probes, engine: Engine) -> None:
+    """``GET /_bench/probes`` on ``app``: the timers, and the plans of the slowest statements.
+
+    ``reset``: start counting again after this answer; ``explain``: the plans
+    (:func:`explain_slowest`).
+    """
+
+    @app.get("/_bench/probes", include_in_schema=False)
+    def read_probes(reset: bool = False, explain: bool = False) -> dict[str, Any]:
+        with probes.lock:
+            timers = {k: list(v) for k, v in probes.timers.items()}
+            slowest = dict(probes.slowest)
+        plans = explain_slowest(engine, slowest) if explain else {}
+        if reset:
+            probes.reset()
+        return {"timers": timers, "plans": plans}
 
 
 def explain_slowest(engine: Engine, slowest: dict[str, tuple[float, str, Any]]) -> dict[str, Any]:
@@ -681,18 +671,49 @@ def explain_slowest(engine: Engine, slowest: dict[str, tuple[float, str, Any]]) 
 
 
 def serve(config: Path, port: int, workers: int) -> None:
-    """Run ``recarchive serve`` in this process (the server subprocess).
+    """Serve the catalogue of ``config`` on loopback in this process (the server subprocess).
 
-    With one process the probes are installed; uvicorn starts several workers
-    as fresh interpreters, which the probes cannot reach.
+    One process is served with the probes (:func:`serve_with_probes`);
+    several are ``recarchive serve --workers`` itself: uvicorn starts the
+    workers as fresh interpreters, which the probes cannot reach.
     """
     if workers == 1:
-        install_probes()
+        serve_with_probes(config, port)
+        return
     from recarchive.cli import cli
 
     bind = f"127.0.0.1:{port}"
     arguments = ["--config", str(config), "serve", "--bind", bind, "--workers", str(workers)]
     cli.main(arguments, prog_name="recarchive")
+
+
+def serve_with_probes(config: Path, port: int) -> None:
+    """The application ``recarchive serve`` builds (:func:`~recarchive.api.app.create_app`),
+    with the probes installed and ``/_bench/probes`` added, run by uvicorn the way
+    ``serve`` runs one process."""
+    import uvicorn
+
+    from recarchive.api.app import create_app, settle_heap, startup_check
+    from recarchive.cli.serve_cmd import bind_listener, uvicorn_options
+    from recarchive.config import load_settings
+    from recarchive.logs import configure_logging
+    from recarchive.runtime import Runtime
+
+    settings = load_settings(config)
+    configure_logging(settings.general.log_level, settings.general.log_format)
+    runtime = Runtime(settings)
+    try:
+        startup_check(runtime)  # a fresh catalogue: it is up, or the benchmark cannot go on
+        probes = install_probes()
+        app = create_app(runtime)
+        add_probes_route(app, probes, runtime.engine)
+        settle_heap()
+        server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options("127.0.0.1", port)))
+        server.run(sockets=[bind_listener("127.0.0.1", port)])
+        if not server.started:
+            sys.exit("the server did not start: see the log above")
+    finally:
+        runtime.close()
 
 
 def free_port() -> int:
@@ -832,6 +853,7 @@ def plan_requests(population: Population, kind: str, count: int, seed: int) -> l
     rng = random.Random(f"{seed}-{kind}")
     search = "/api/v1/recordings"
     requests = []
+    params: tuple[tuple[str, str], ...]
     for _ in range(count):
         if kind == "customer":
             customer = rng.choice(population.callers)
@@ -1088,7 +1110,9 @@ def measure_backend(
 PAYLOAD = b"RIFF" + b"\0" * 1020
 
 
-def fill_bucket(s3: Any, bucket: str, calls: list[tuple[str, str, str | None, str, str]]) -> None:
+def fill_bucket(
+    s3: S3Client, bucket: str, calls: list[tuple[str, str, str | None, str, str]]
+) -> None:
     """One small object per call with what S3 can hold: key, metadata, a tag."""
 
     def put(call: tuple[str, str, str | None, str, str]) -> None:
@@ -1107,7 +1131,7 @@ def fill_bucket(s3: Any, bucket: str, calls: list[tuple[str, str, str | None, st
 
 
 def s3_scan(
-    s3: Any, bucket: str, prefixes: list[str], wanted: Callable[[dict[str, str]], bool]
+    s3: S3Client, bucket: str, prefixes: list[str], wanted: Callable[[dict[str, str]], bool]
 ) -> tuple[set[str], int]:
     """Ids of the objects under ``prefixes`` whose metadata is ``wanted``; HEADs sent."""
     keys = [
@@ -1132,11 +1156,11 @@ def s3_scan(
 def catalogue_ids(server: Server, params: tuple[tuple[str, str], ...]) -> set[str]:
     """Every recording the API finds for ``params``, following the cursor."""
     ids: set[str] = set()
-    cursor = None
+    cursor: str | None = None
     headers = {"authorization": f"Bearer {server.tokens['dispute_handler']}"}
     with httpx.Client(base_url=server.base_url, timeout=120) as client:
         while True:
-            query = [*params, ("limit", "200")] + ([("cursor", cursor)] if cursor else [])
+            query = (*params, ("limit", "200"), *((("cursor", cursor),) if cursor else ()))
             answer = client.get("/api/v1/recordings", params=query, headers=headers)
             if answer.status_code != 200:
                 raise BenchFailure(f"catalogue search {dict(params)}: {answer.status_code}")
@@ -1204,14 +1228,15 @@ def bucket_comparison(
                     f"S3 scan and catalogue disagree on {dict(params)}: "
                     f"{len(listed)} against {len(found)} recordings"
                 )
-            row = {
+            catalogue_s = statistics.median(catalogue_times)
+            row: dict[str, Any] = {
                 "kind": kind,
                 "results": len(found),
                 "heads": heads,
                 "s3_s": s3_seconds,
-                "catalogue_s": statistics.median(catalogue_times),
+                "catalogue_s": catalogue_s,
+                "ratio": s3_seconds / catalogue_s,
             }
-            row["ratio"] = row["s3_s"] / row["catalogue_s"]
             rows.append(row)
             print(
                 f"  {LABELS[kind]:<24} {len(found):>4} found: S3 {s3_seconds:7.2f} s "
@@ -1224,7 +1249,7 @@ def bucket_comparison(
     return rows
 
 
-def s3_only(s3: Any, bucket: str, kind: str, params: dict[str, str]) -> tuple[set[str], int]:
+def s3_only(s3: S3Client, bucket: str, kind: str, params: dict[str, str]) -> tuple[set[str], int]:
     """Answer a question with S3 alone: keys carry the UTC day, metadata the rest."""
     if kind == "customer":
         return s3_scan(

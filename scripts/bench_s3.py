@@ -11,11 +11,15 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:  # boto3-stubs (a test dependency): the types only
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 #: The variables ``scripts/s3-server start`` prints, which every S3 benchmark needs.
 NEEDED = ("RECARCHIVE_S3_ENDPOINT_URL", "RECARCHIVE_S3_ACCESS_KEY_ID",
@@ -68,7 +72,7 @@ def describe_checkout() -> str:
     return commit + (" with uncommitted changes in recarchive/" if changed else "")
 
 
-def client() -> Any:
+def client() -> S3Client:
     """A plain boto3 client for the test S3 server, as boto3 users configure one."""
     return boto3.client(
         "s3",
@@ -97,7 +101,9 @@ def remove_buckets() -> None:
                 continue
             raise
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            keys: list[ObjectIdentifierTypeDef] = [
+                {"Key": item["Key"]} for item in page.get("Contents", [])
+            ]
             if keys:
                 s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
         s3.delete_bucket(Bucket=bucket)

@@ -844,6 +844,7 @@ def _cdr_fields(call: Call) -> dict[str, object]:
     channel_number = int(call.uniqueid.split(".")[1])
     trunk_in = f"PJSIP/elisa-trunk-{channel_number:08x}"
     agent_leg = f"PJSIP/{ext}-{channel_number + 1:08x}" if call.answered else ""
+    fields: dict[str, object]
     if call.kind in ("q", "in"):
         fields = {
             "src": shown,
@@ -932,9 +933,10 @@ def cdr_insert(row: dict[str, object]) -> str:
     return f"INSERT INTO cdr ({columns}) VALUES ({values});\n"  # noqa: S608
 
 
-def _csv_line(row: Sequence[object], quoting: int) -> str:
+def _csv_line(row: Sequence[object]) -> str:
+    """One line as Asterisk's cdr_csv writes it: strings quoted, numbers bare."""
     buffer = io.StringIO()
-    csv.writer(buffer, quoting=quoting, lineterminator="\n").writerow(row)
+    csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerow(row)
     return buffer.getvalue()
 
 
@@ -949,9 +951,8 @@ def write_spool(out: Path, calls: Sequence[Call], bad: set[str]) -> list[dict[st
     lines: list[tuple[Call | None, str]] = []
     for call in calls:
         if call.bad not in ("recording_without_cdr", "traversal_name"):
-            lines.append((call, _csv_line(master_row(call), csv.QUOTE_NONNUMERIC)))
-    lines += [(c, _csv_line(master_row(c), csv.QUOTE_NONNUMERIC)) for c in calls
-              if c.bad == "duplicate"]  # fmt: skip
+            lines.append((call, _csv_line(master_row(call))))
+    lines += [(c, _csv_line(master_row(c))) for c in calls if c.bad == "duplicate"]
     problems: list[dict[str, object]] = []
     broken: list[tuple[str, str]] = []
     if "malformed_csv" in bad and calls:
@@ -959,9 +960,9 @@ def write_spool(out: Path, calls: Sequence[Call], bad: set[str]) -> list[dict[st
         # (too few columns), and with a quote inside the caller name left unescaped
         row = master_row(calls[0])
         row[16] = f"{str(row[16]).split('.')[0]}.99001"
-        broken.append((_csv_line(row[:12], csv.QUOTE_NONNUMERIC), "wrong_column_count"))
+        broken.append((_csv_line(row[:12]), "wrong_column_count"))
         row[16] = f"{str(row[16]).split('.')[0]}.99002"
-        valid = _csv_line(row, csv.QUOTE_NONNUMERIC)
+        valid = _csv_line(row)
         broken.append((valid.replace('"""', '""', 1), "broken_quote"))
     for number, (text, problem) in enumerate(broken):
         position = min(len(lines), (number + 1) * len(lines) // 3)
@@ -973,8 +974,8 @@ def write_spool(out: Path, calls: Sequence[Call], bad: set[str]) -> list[dict[st
             handle.write(text)
             if owner is not None:
                 cdr_lines.setdefault(owner.call_id, []).append(line_number)
-    for problem in problems:
-        problem["line"] = int(str(problem.pop("text_index"))) + 1
+    for found in problems:
+        found["line"] = int(str(found.pop("text_index"))) + 1
     export_lines: dict[str, int] = {}
     with (
         (cdr_dir / "cdr-export.csv").open("w", encoding="utf-8", newline="") as handle,

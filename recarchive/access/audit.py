@@ -24,6 +24,7 @@ from sqlalchemy import Table, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from recarchive import probes
 from recarchive.access.anchoring import APPENDED_INFO, Anchor, session_keys
 from recarchive.access.models import AuditEvent
 from recarchive.catalogue.database import lock_for_write, transaction, utcnow
@@ -156,6 +157,7 @@ def append_event(
     return event
 
 
+@probes.timed("step: audit batch (lock+head+inserts)")
 def append_entries(session: Session, entries: Sequence[AuditEntry]) -> list[str]:
     """Append several entries, in order, under one lock: their hashes.
 
@@ -246,6 +248,7 @@ class AuditWriter:
         self.batches = 0
         self.entries = 0
 
+    @probes.timed("step: audit record (until committed)")
     def record(self, entry: AuditEntry) -> None:
         """Append ``entry`` to the chain; returns once it is committed.
 

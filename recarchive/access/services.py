@@ -23,6 +23,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
+from recarchive import probes
 from recarchive.access.audit import append_event
 from recarchive.access.interfaces import AccessContext
 from recarchive.access.models import ApiToken, Role, User
@@ -166,6 +167,7 @@ def _refuse(
     return refused
 
 
+@probes.timed("token check (Argon2, cache miss)")
 def authenticate(
     runtime: AccessContext, token_text: str, *, now: dt.datetime | None = None
 ) -> Principal:
@@ -197,6 +199,7 @@ def authenticate(
         return _in_force(token, now)
 
 
+@probes.timed("token state re-read (cache stale)")
 def revalidate(
     runtime: AccessContext, principal: Principal, *, now: dt.datetime | None = None
 ) -> Principal:

@@ -150,6 +150,9 @@ class Recording(Base):
     #: The object is encrypted under the data key in ``recording_keys`` (False: plaintext,
     #: as every recording stored before encryption at rest).
     encrypted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: What the catalogue says about the call came from the recording's file name alone
+    #: (no CDR row yet): a CDR row that arrives later may still enrich it, once.
+    facts_from_name: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     retention_class: Mapped[str] = mapped_column(String(32), default="standard")
     retain_until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     #: The retention rule that decided ``retain_until`` (``default`` or a rule's name).

@@ -40,8 +40,8 @@ def ingest_command(
     with --once until what is there now is done. Prints a summary at the end:
     archived, duplicates skipped, quarantined by reason, bytes in and out,
     what still waits. With --once, exit status 3 when items still wait
-    (in backoff, still being written, claimed elsewhere): the next run
-    takes them.
+    (in backoff, still being written, claimed elsewhere) or recordings wait
+    for their CDR row: the next run takes them.
     """
     if not once:
         app.run_as_service()
@@ -81,9 +81,14 @@ def ingest_command(
         if bar is not None:
             bar.render_finish()
     _print_summary(summary, as_json)
-    if once and summary.waiting != 0:
+    remains = []
+    if summary.waiting != 0:
         how_many = "an unknown number of" if summary.waiting is None else str(summary.waiting)
-        work_remains(f"{how_many} item(s) still waiting: the next run takes them")
+        remains.append(f"{how_many} item(s) still waiting")
+    if summary.awaiting_cdr:
+        remains.append(f"{summary.awaiting_cdr} recording(s) waiting for their CDR row")
+    if once and remains:
+        work_remains(f"{'; '.join(remains)}: the next run takes them")
 
 
 def _print_summary(summary: IngestSummary, as_json: bool) -> None:
@@ -95,6 +100,8 @@ def _print_summary(summary: IngestSummary, as_json: bool) -> None:
     click.echo(f"duplicates   {summary.duplicates} (skipped)")
     click.echo(f"deferred     {summary.deferred} (still being written; next pass)")
     click.echo(f"ignored      {summary.ignored} (by a source's ignore rules)")
+    click.echo(f"awaiting cdr {summary.awaiting_cdr} (no CDR row yet; next pass)")
+    click.echo(f"enriched     {summary.enriched} (archived from the name, then given their CDR)")
     click.echo(f"retried      {summary.retried}")
     total = sum(summary.quarantined.values())
     click.echo(f"quarantined  {total}")

@@ -9,6 +9,7 @@ import json
 import click
 
 from recarchive.cli.common import AppContext, human_size, pass_app
+from recarchive.cli.progress import progress
 from recarchive.retention.integrity import verify_integrity
 from recarchive.retention.reconcile import reconcile_store
 
@@ -55,12 +56,14 @@ def reconcile_command(
     than storage.abandoned_after_hours. Exit status 1 when a recording was lost before its
     time or while held, a deleted object came back, or a deletion failed.
     """
-    report = reconcile_store(
-        app.runtime,
-        orphan_min_age=dt.timedelta(hours=min_age_hours),
-        delete_orphans=delete_orphans,
-        dry_run=dry_run,
-    )
+    with progress("reconcile (objects)", quiet=app.quiet) as report_progress:
+        report = reconcile_store(
+            app.runtime,
+            orphan_min_age=dt.timedelta(hours=min_age_hours),
+            delete_orphans=delete_orphans,
+            dry_run=dry_run,
+            on_progress=report_progress,
+        )
     if as_json:
         body = dataclasses.asdict(report)
         body["now"] = report.now.isoformat()
@@ -112,7 +115,10 @@ def verify_command(app: AppContext, sample: int | None, all_: bool, as_json: boo
         raise click.UsageError("give --sample N or --all, not both")
     if not all_ and sample is None:
         sample = DEFAULT_SAMPLE
-    report = verify_integrity(app.runtime, sample=sample, all_=all_)
+    with progress("verify", quiet=app.quiet) as report_progress:
+        report = verify_integrity(
+            app.runtime, sample=sample, all_=all_, on_progress=report_progress
+        )
     if as_json:
         body = dataclasses.asdict(report)
         body["intact"] = report.intact

@@ -12,6 +12,7 @@ import click
 
 from recarchive.catalogue.database import utcnow
 from recarchive.cli.common import AppContext, human_size, parse_time, pass_app
+from recarchive.cli.progress import progress
 from recarchive.cli.staff import TOKEN_OPTION, staff_actor
 from recarchive.errors import CatalogueReplaced, CatalogueUnavailable, StoreUnavailable
 from recarchive.ingest.housekeeping import HousekeepingClock, housekeep_safely
@@ -121,7 +122,10 @@ def expire_command(
     now = parse_time(now_text, "--now")
     if now is not None:
         check_clock(app.runtime, now, force=force)
-    report = expire_recordings(app.runtime, now=now, dry_run=dry_run)
+    with progress("expire", quiet=app.quiet) as report_progress:
+        report = expire_recordings(
+            app.runtime, now=now, dry_run=dry_run, on_progress=report_progress
+        )
     if as_json:
         click.echo(json.dumps({
             "cutoff": report.cutoff.isoformat(), "dry_run": report.dry_run,

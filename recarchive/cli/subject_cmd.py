@@ -20,6 +20,7 @@ from recarchive.cli.common import (
     pass_app,
     work_remains,
 )
+from recarchive.cli.progress import progress
 from recarchive.cli.staff import TOKEN_OPTION, client_name, principal_from
 from recarchive.privacy.erasure import erase_subject
 from recarchive.privacy.export import export_subject
@@ -188,7 +189,10 @@ def export_command(
         )
     fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)  # mode 0600
     try:
-        with os.fdopen(fd, "wb") as stream:
+        with (
+            os.fdopen(fd, "wb") as stream,
+            progress("export", quiet=app.quiet) as report_progress,
+        ):
             report = export_subject(
                 app.runtime,
                 principal,
@@ -196,6 +200,7 @@ def export_command(
                 stream,
                 client_addr=client_name(),
                 shared=_decisions(include, leave_out),
+                on_progress=report_progress,
             )
         os.replace(tmp, output)
     except BaseException:

@@ -125,6 +125,7 @@ def catalogue_recording(
         retention_class=plan.retention.retention_class,
         retain_until=plan.retention.retain_until,
         retention_rule=plan.retention.rule,
+        facts_from_name=facts.from_name,
     )
     recording.reasons = [RecordingReason(code=code) for code in plan.reasons]
     recording.candidates = [
@@ -138,12 +139,14 @@ def catalogue_recording(
     queue.complete(current, item.id)
     current.payload = {**current.payload, "source_sha256": stored.source_sha256}
     if facts.call_id:
-        _close_missing_report(session, item.source, facts.call_id)
+        close_missing_report(session, item.source, facts.call_id)
     return True
 
 
-def _close_missing_report(session: Session, source: str, call_id: str) -> None:
-    """The recording of a call reported as missing arrived late: settle that report."""
+def close_missing_report(
+    session: Session, source: str, call_id: str, resolution: str = "recording_arrived"
+) -> None:
+    """The recording of a call reported as missing is archived: settle that report."""
     session.execute(
         update(QuarantineEntry)
         .where(
@@ -152,6 +155,6 @@ def _close_missing_report(session: Session, source: str, call_id: str) -> None:
             QuarantineEntry.reason == "cdr_without_recording",
             QuarantineEntry.resolved_at.is_(None),
         )
-        .values(resolved_at=utcnow(), resolution="recording_arrived")
+        .values(resolved_at=utcnow(), resolution=resolution)
         .execution_options(synchronize_session=False)
     )

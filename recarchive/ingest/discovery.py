@@ -1,7 +1,8 @@
 """What one source holds at one pass, sorted out; and what the pipeline keeps per source.
 
-A source's ``discover`` yields recordings, problems, what its rules ignore
-and, when it reads incrementally, its bookmark (:mod:`recarchive.ingest.interfaces`).
+A source's ``discover`` yields recordings, problems, what its rules ignore,
+what waits for a later pass, CDR rows that came after their recording and,
+when it reads incrementally, its bookmark (:mod:`recarchive.ingest.interfaces`).
 :func:`collect` sorts them; :class:`SourceStates` hands each source its
 committed bookmark once per process and reports an outage of what a source
 needs (its CDR database) once when it starts and once when it ends.
@@ -11,12 +12,25 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from recarchive.ingest import queue
-from recarchive.ingest.interfaces import Bookmark, Discovery, Ignored, KnownRefs, Problem, Source
+from recarchive.ingest.interfaces import (
+    Bookmark,
+    Discovery,
+    Ignored,
+    KnownRefs,
+    LateCdr,
+    Problem,
+    Source,
+    Waiting,
+)
+from recarchive.ingest.summary import IngestSummary
 from recarchive.lifecycle import Backoff
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -26,6 +40,10 @@ class Found:
     discoveries: list[Discovery] = dataclasses.field(default_factory=list)
     problems: list[Problem] = dataclasses.field(default_factory=list)
     ignored: int = 0
+    #: Recordings left for a later pass on purpose (waiting for their CDR row).
+    awaiting_cdr: int = 0
+    #: CDR rows that may belong to recordings archived before they arrived.
+    late_cdrs: list[LateCdr] = dataclasses.field(default_factory=list)
     #: To be committed with the work the pass queues (None: the source keeps none).
     bookmark: Bookmark | None = None
 
@@ -38,11 +56,26 @@ def collect(source: Source, now: dt.datetime, known: KnownRefs) -> Found:
             found.discoveries.append(item)
         elif isinstance(item, Ignored):
             found.ignored += 1
+        elif isinstance(item, Waiting):
+            found.awaiting_cdr += 1
+        elif isinstance(item, LateCdr):
+            found.late_cdrs.append(item)
         elif isinstance(item, Bookmark):
             found.bookmark = item
         else:
             found.problems.append(item)
     return found
+
+
+def count_found(name: str, found: Found, summary: IngestSummary) -> None:
+    """Count what a pass found at source ``name``; log what it leaves alone or waits for."""
+    summary.discovered += len(found.discoveries)
+    summary.ignored += found.ignored
+    summary.awaiting_cdr += found.awaiting_cdr
+    if found.ignored:
+        logger.info("ignored_by_rule", extra={"source": name, "count": found.ignored})
+    if found.awaiting_cdr:
+        logger.info("awaiting_cdr", extra={"source": name, "count": found.awaiting_cdr})
 
 
 class SourceStates:

@@ -35,6 +35,7 @@ from recarchive.config import IngestSettings, Settings, SpoolSourceSettings
 from recarchive.errors import RecArchiveError
 from recarchive.ingest.sources.done_dir import DoneDirSweep, ForgottenRefs
 from recarchive.ingest.sources.spool import SpoolSource
+from recarchive.parts import Sessions
 from recarchive.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def move_sources(settings: Settings) -> list[SpoolSource]:
     ]
 
 
-def _forgotten_lookup(runtime: Runtime, source: SpoolSource, key: str) -> ForgottenRefs:
+def _forgotten_lookup(runtime: Sessions, source: SpoolSource, key: str) -> ForgottenRefs:
     def forgotten(refs: Sequence[str]) -> Collection[str]:
         return forgotten_refs(runtime.sessions, source.name, refs, key=key)
 

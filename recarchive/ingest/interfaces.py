@@ -54,6 +54,9 @@ class CallFacts:
     agent: str | None = None
     queue: str | None = None
     fields: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: The facts come from the recording's file name alone (no CDR row matched it):
+    #: a CDR row that arrives later may still enrich the archived recording.
+    from_name: bool = False
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -65,6 +68,7 @@ class CallFacts:
             "agent": self.agent,
             "queue": self.queue,
             "fields": dict(self.fields),
+            "from_name": self.from_name,
         }
 
     @classmethod
@@ -78,6 +82,7 @@ class CallFacts:
             agent=payload.get("agent"),
             queue=payload.get("queue"),
             fields=dict(payload.get("fields") or {}),
+            from_name=bool(payload.get("from_name", False)),
         )
 
 
@@ -134,6 +139,32 @@ class Ignored:
 
 
 @dataclasses.dataclass(frozen=True)
+class Waiting:
+    """Input at the source not taken this pass, on purpose: counted, taken on a later pass.
+
+    A spool recording whose CDR row has not arrived yet waits up to the
+    source's ``cdr_wait_s`` before it is archived from its file name.
+    """
+
+    source_ref: str
+    #: What it waits for (``cdr``).
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LateCdr:
+    """A CDR row read this pass that no recording at the source matches any more.
+
+    The recording of ``call_id`` may have been archived from its file name
+    before the row arrived: the pipeline enriches it with ``facts`` (what the
+    row alone tells), see :mod:`recarchive.ingest.enrichment`.
+    """
+
+    call_id: str
+    facts: CallFacts
+
+
+@dataclasses.dataclass(frozen=True)
 class Bookmark:
     """How far a source has read what it reads incrementally (a CDR table, say).
 
@@ -143,6 +174,10 @@ class Bookmark:
     """
 
     value: Mapping[str, Any]
+
+
+#: Everything a source's ``discover`` may yield.
+SourceItem = Discovery | Problem | Ignored | Waiting | LateCdr | Bookmark
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,12 +225,12 @@ class Source(Protocol):
     #: The configured source name, stored with every recording.
     name: str
 
-    def discover(
-        self, now: dt.datetime, known: KnownRefs
-    ) -> Iterator[Discovery | Problem | Ignored | Bookmark]:
+    def discover(self, now: dt.datetime, known: KnownRefs) -> Iterator[SourceItem]:
         """Everything at the source now: recordings to queue, problems to report, and
-        what a configured rule leaves alone (:class:`Ignored`, counted only). A
-        source that reads incrementally ends with its :class:`Bookmark`.
+        what a configured rule leaves alone (:class:`Ignored`, counted only), what
+        waits for a later pass (:class:`Waiting`, counted) and CDR rows that came
+        after their recording (:class:`LateCdr`). A source that reads
+        incrementally ends with its :class:`Bookmark`.
 
         Yields the same recordings again on every pass until acknowledged;
         the pipeline skips the ones it already has. A recording ``known`` as

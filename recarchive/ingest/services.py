@@ -34,14 +34,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from recarchive.catalogue.database import transaction, utcnow
-from recarchive.catalogue.intake import (
-    WorkItem,
-)
+from recarchive.catalogue.intake import WorkItem
 from recarchive.catalogue.models import Recording
 from recarchive.errors import CatalogueError, CatalogueReplaced, RecArchiveError
 from recarchive.ingest import queue
 from recarchive.ingest.cataloguing import Plan, Stored, catalogue_recording, plan_recording
-from recarchive.ingest.discovery import SourceStates, collect
+from recarchive.ingest.discovery import SourceStates, collect, count_found
+from recarchive.ingest.enrichment import enrich_late
 from recarchive.ingest.files import (
     CONTENT_TYPES,
     object_key,
@@ -136,11 +135,8 @@ class Pipeline:
     ) -> None:
         self.source_states.restore(name, source)
         found = collect(source, now, lambda refs: self._known(name, refs))
-        discoveries, problems, ignored = found.discoveries, found.problems, found.ignored
-        summary.discovered += len(discoveries)
-        summary.ignored += ignored
-        if ignored:
-            logger.info("ignored_by_rule", extra={"source": name, "count": ignored})
+        discoveries, problems = found.discoveries, found.problems
+        count_found(name, found, summary)
         with transaction(self.runtime.sessions) as session:
             for problem in problems:
                 call_id = problem.source_ref.removeprefix("call:")
@@ -154,6 +150,7 @@ class Pipeline:
             outcomes = queue.enqueue(session, name, discoveries, forget_key=self._forget_key)
             if found.bookmark is not None:  # committed with the work it read, or not at all
                 queue.save_bookmark(session, name, found.bookmark.value)
+        summary.enriched += enrich_late(self.runtime, name, found.late_cdrs)
         again = [o.discovery for o in outcomes if o.outcome is queue.Enqueued.ARCHIVED]
         seen: set[str] = set()
         for outcome in outcomes:

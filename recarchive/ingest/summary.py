@@ -19,6 +19,11 @@ class IngestSummary:
     deferred: int = 0
     #: Files at a source left alone by a configured rule (a spool's ``ignore``).
     ignored: int = 0
+    #: Recordings at a source left for a later pass while they wait for their CDR
+    #: row (a spool's ``cdr_wait_s``).
+    awaiting_cdr: int = 0
+    #: Recordings archived from their file name that a late CDR row enriched.
+    enriched: int = 0
     retried: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
@@ -39,6 +44,8 @@ class IngestSummary:
             "duplicates",
             "deferred",
             "ignored",
+            "awaiting_cdr",
+            "enriched",
             "retried",
             "paused",
         ):

@@ -51,6 +51,7 @@ from recarchive.ingest.sources import build_sources
 from recarchive.ingest.summary import IngestSummary
 from recarchive.lifecycle import Backoff, StopFlag
 from recarchive.logs import configure_logging
+from recarchive.parts import Sessions
 from recarchive.retention.tasks import run_nightly_if_due
 from recarchive.runtime import Runtime
 
@@ -127,8 +128,12 @@ def run_ingest(
     """
     stop = stop or StopFlag()
     runtime = Runtime(settings)
-    pipeline = Pipeline(runtime, build_sources(settings, sources))
+    built = build_sources(settings, sources)
+    pipeline = Pipeline(runtime, built)
     run = _Run(settings, runtime, pipeline, workers, sources, stop)
+    logger.info(
+        "ingest_started", extra={"sources": sorted(built), "workers": workers, "once": once}
+    )
     try:
         while True:
             result = run.one_pass(on_discovered, on_item)
@@ -237,7 +242,7 @@ def _nightly(runtime: Runtime) -> bool:
         return False
 
 
-def _pending(runtime: Runtime) -> int:
+def _pending(runtime: Sessions) -> int:
     with runtime.sessions() as session:
         return int(
             session.scalar(

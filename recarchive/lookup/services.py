@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, selectinload
 
+from recarchive import probes
 from recarchive.access.audit import AuditEntry
 from recarchive.access.models import Role
 from recarchive.access.policy import (
@@ -220,6 +221,7 @@ def _after(statement: Select[Any], after: Cursor | None, filters: SearchFilters)
     )
 
 
+@probes.timed("service: search()")
 def search(
     runtime: Runtime,
     principal: Principal,
@@ -377,6 +379,7 @@ class AudioAccess:
             self.reader.close()
 
 
+@probes.timed("service: open_audio()")
 def open_audio(
     runtime: Runtime,
     principal: Principal,

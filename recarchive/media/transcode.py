@@ -100,8 +100,15 @@ class ToolProcess:
         self.timed_out = False
         self._tail = bytearray()
         try:
+            # A session of its own: Ctrl-C at a terminal (SIGINT to the foreground
+            # process group) stops recarchive between recordings, never the decode of
+            # the recording in hand, which would end in a false truncated_audio.
             self._process = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
             )
         except FileNotFoundError as exc:
             raise MediaToolFailed(f"{tool} is not installed or not on PATH") from exc

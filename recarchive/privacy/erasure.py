@@ -32,6 +32,7 @@ from recarchive.catalogue.database import lock_for_write, transaction, utcnow
 from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.errors import RecArchiveError
 from recarchive.ingest.housekeeping import housekeep_safely
+from recarchive.parts import Catalogue, Sessions
 from recarchive.privacy.models import RequestKind, RequestStatus, SubjectRequest
 from recarchive.privacy.shared import NO_DECISIONS, SharedDecisions, shared_recording_ids
 from recarchive.privacy.subjects import (
@@ -115,7 +116,7 @@ def _holds_of(session: Session, recording: Recording) -> list[dict[str, str]]:
 
 
 def _claim(
-    runtime: Runtime, session: Session, ids: list[uuid.UUID], request_id: uuid.UUID
+    runtime: Catalogue, session: Session, ids: list[uuid.UUID], request_id: uuid.UUID
 ) -> list[Buried]:
     """Claim the unheld ones of ``ids`` for deletion (the rule shared with expiry)."""
     stale = stale_after(runtime.settings.retention)
@@ -164,7 +165,7 @@ def _erase_ids(
             report.waiting.pop(recording_id, None)
 
 
-def _subject_ids(runtime: Runtime, subject: Subject) -> list[uuid.UUID]:
+def _subject_ids(runtime: Sessions, subject: Subject) -> list[uuid.UUID]:
     with runtime.sessions() as session:
         return list(
             session.scalars(
@@ -235,7 +236,7 @@ def erase_subject(
     return report
 
 
-def _finish(runtime: Runtime, report: ErasureReport, actor: str, client_addr: str | None) -> None:
+def _finish(runtime: Sessions, report: ErasureReport, actor: str, client_addr: str | None) -> None:
     pending = bool(report.waiting or report.failed or report.arrived_later)
     report.status = RequestStatus.PENDING if pending else RequestStatus.COMPLETED
     outcome = report.outcome()

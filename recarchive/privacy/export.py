@@ -22,7 +22,7 @@ import json
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,6 +38,7 @@ from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import Customer, Recording, RecordingStatus
 from recarchive.errors import RecArchiveError
 from recarchive.media.transcode import transcode_for_playback
+from recarchive.parts import Catalogue, Sessions
 from recarchive.privacy.models import RequestKind, RequestStatus, SubjectRequest
 from recarchive.privacy.shared import NO_DECISIONS, SharedDecisions, shared_recording_ids
 from recarchive.privacy.subjects import (
@@ -199,12 +200,14 @@ def export_subject(
     *,
     client_addr: str | None = None,
     shared: SharedDecisions = NO_DECISIONS,
+    on_progress: Callable[[int, int | None], None] | None = None,
 ) -> ExportReport:
     """Write the subject's zip to ``out``; register the access request and audit each file.
 
     Calls from a number the customer shares with others are exported only
     where ``shared`` includes them; the manifest and the request list the
-    ones left out and the ones still undecided.
+    ones left out and the ones still undecided. ``on_progress(written,
+    total)`` is called after each recording written.
     """
     require(principal.role, Action.SUBJECT)
     subject = find_subject(runtime, query)
@@ -250,6 +253,8 @@ def export_subject(
                 row["accesses"] = accesses.get(recording.id, [])
                 manifest_rows.append(row)
                 sums.append(f"{row['sha256']}  {row['file']}")
+                if on_progress is not None:
+                    on_progress(len(manifest_rows), len(ids))
         manifest = _manifest(runtime, subject, manifest_rows, generated, report.request_id)
         # Counts only: a call left out may be another customer's.
         manifest["shared_number_calls"] = {
@@ -265,7 +270,7 @@ def export_subject(
 
 
 def _write_summaries(
-    runtime: Runtime, archive: zipfile.ZipFile, generated: dt.datetime, report: ExportReport
+    runtime: Catalogue, archive: zipfile.ZipFile, generated: dt.datetime, report: ExportReport
 ) -> list[str]:
     """The Finnish and English summaries; their SHA256SUMS lines."""
     retention_days = runtime.settings.retention.default_days
@@ -286,7 +291,7 @@ def _write_summaries(
     return sums
 
 
-def _scratch(runtime: Runtime) -> Path:
+def _scratch(runtime: Catalogue) -> Path:
     path = runtime.settings.work_dir
     make_private_dir(path)
     return path
@@ -342,7 +347,7 @@ def _write_recording(
 
 
 def _manifest(
-    runtime: Runtime,
+    runtime: Sessions,
     subject: Subject,
     rows: list[dict[str, Any]],
     generated: dt.datetime,
@@ -374,7 +379,7 @@ def _manifest(
 
 
 def _record(
-    runtime: Runtime,
+    runtime: Sessions,
     principal: Principal,
     subject: Subject,
     report: ExportReport,

@@ -28,6 +28,7 @@ from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import Customer, CustomerMatch, Recording, RecordingStatus
 from recarchive.catalogue.restrictions import ProcessingRestriction, RestrictionKind
 from recarchive.errors import ConflictError, NotFoundError
+from recarchive.parts import Catalogue, Sessions
 from recarchive.privacy.models import RequestKind, RequestStatus, SubjectRequest
 from recarchive.privacy.subjects import (
     Subject,
@@ -52,7 +53,7 @@ class RestrictionNotFound(NotFoundError, RestrictionError):
 
 
 def _targets(
-    runtime: Runtime, query: SubjectQuery | None, recording_ids: Sequence[uuid.UUID]
+    runtime: Catalogue, query: SubjectQuery | None, recording_ids: Sequence[uuid.UUID]
 ) -> tuple[Subject | None, list[uuid.UUID]]:
     """The subject (a customer, or an unlinked caller by number) or the named recordings."""
     if bool(query) == bool(recording_ids):
@@ -71,7 +72,7 @@ def _targets(
 
 
 def _place(
-    runtime: Runtime,
+    runtime: Catalogue,
     principal: Principal,
     kind: RestrictionKind,
     query: SubjectQuery | None,
@@ -139,7 +140,7 @@ def _place(
 
 
 def restrict(
-    runtime: Runtime,
+    runtime: Catalogue,
     principal: Principal,
     *,
     query: SubjectQuery | None = None,
@@ -172,7 +173,7 @@ def restrict(
 
 
 def object_to_training(
-    runtime: Runtime,
+    runtime: Catalogue,
     principal: Principal,
     *,
     query: SubjectQuery | None = None,
@@ -195,7 +196,7 @@ def object_to_training(
 
 
 def lift_restriction(
-    runtime: Runtime,
+    runtime: Sessions,
     principal: Principal,
     restriction_id: uuid.UUID,
     *,
@@ -228,7 +229,9 @@ def lift_restriction(
     return row
 
 
-def list_restrictions(runtime: Runtime, *, include_lifted: bool = False) -> list[dict[str, object]]:
+def list_restrictions(
+    runtime: Sessions, *, include_lifted: bool = False
+) -> list[dict[str, object]]:
     statement = select(ProcessingRestriction).order_by(ProcessingRestriction.created_at.desc())
     if not include_lifted:
         statement = statement.where(ProcessingRestriction.lifted_at.is_(None))

@@ -41,10 +41,10 @@ from recarchive.catalogue.models import (
 )
 from recarchive.catalogue.restrictions import ProcessingRestriction
 from recarchive.errors import ConflictError, InvalidInputError, NotFoundError
+from recarchive.parts import Catalogue, Sessions
 from recarchive.privacy.models import RequestKind, RequestStatus, SubjectRequest
 from recarchive.privacy.shared import shared_calls
 from recarchive.retention.rules import held_condition
-from recarchive.runtime import Runtime
 
 
 class SubjectError(InvalidInputError):
@@ -108,7 +108,7 @@ class Subject:
         return f"customer {self.customer_id}" if self.customer_id else "an unlinked caller"
 
 
-def find_subject(runtime: Runtime, query: SubjectQuery) -> Subject:
+def find_subject(runtime: Catalogue, query: SubjectQuery) -> Subject:
     """The subject named by ``query``; :class:`SubjectNotFound`, :class:`AmbiguousSubject`."""
     query = query.check()
     settings = runtime.settings
@@ -248,7 +248,7 @@ def request_dict(request: SubjectRequest) -> dict[str, Any]:
 
 
 def show_subject(
-    runtime: Runtime, principal: Principal, query: SubjectQuery, *, client_addr: str | None = None
+    runtime: Catalogue, principal: Principal, query: SubjectQuery, *, client_addr: str | None = None
 ) -> SubjectOverview:
     """What the archive holds about the subject (audited as ``subject.show``)."""
     from recarchive.access.policy import Action, require
@@ -383,7 +383,7 @@ def register_request(
 
 
 def list_requests(
-    runtime: Runtime,
+    runtime: Sessions,
     *,
     kind: RequestKind | None = None,
     status: RequestStatus | None = None,

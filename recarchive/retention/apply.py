@@ -24,6 +24,7 @@ from recarchive.access.policy import Action, Forbidden
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.errors import ConflictError
+from recarchive.parts import Sessions
 from recarchive.retention.policy import RetentionDecision, RetentionPolicy
 from recarchive.retention.rules import held_recording_ids, retag
 from recarchive.runtime import Runtime
@@ -117,7 +118,7 @@ def apply_policy(
     return report
 
 
-def _survey(runtime: Runtime, policy: RetentionPolicy) -> PolicyChange:
+def _survey(runtime: Sessions, policy: RetentionPolicy) -> PolicyChange:
     report = PolicyChange(executed=False)
     now = utcnow()
     for chunk in _chunks(runtime):
@@ -153,7 +154,7 @@ def _decide(policy: RetentionPolicy, recording: Recording) -> RetentionDecision:
     )
 
 
-def _chunks(runtime: Runtime) -> list[list[uuid.UUID]]:
+def _chunks(runtime: Sessions) -> list[list[uuid.UUID]]:
     with runtime.sessions() as session:
         ids = list(
             session.scalars(

@@ -40,6 +40,7 @@ from recarchive.catalogue.data_keys import keep_data_key, new_data_key_for
 from recarchive.catalogue.database import lock_for_write, transaction, utcnow
 from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.errors import ConfigError, InvalidInputError, ObjectNotFound, RecArchiveError
+from recarchive.parts import Archive, Sessions
 from recarchive.retention.rules import held_condition
 from recarchive.runtime import Runtime
 from recarchive.storage.sealed import put_encrypted
@@ -137,7 +138,7 @@ def encrypt_existing(
     return report
 
 
-def _next_batch(runtime: Runtime, after: uuid.UUID | None, size: int) -> list[Recording]:
+def _next_batch(runtime: Sessions, after: uuid.UUID | None, size: int) -> list[Recording]:
     """The next plaintext recordings after ``after`` (by id), whatever their state."""
     statement = select(Recording).where(Recording.encrypted.is_(False))
     if after is not None:
@@ -215,7 +216,7 @@ def _encrypt_one(runtime: Runtime, recording: Recording, report: EncryptionRepor
     _delete_plaintext(runtime, recording.object_key, report)
 
 
-def _delete_plaintext(runtime: Runtime, key: str, report: EncryptionReport) -> None:
+def _delete_plaintext(runtime: Archive, key: str, report: EncryptionReport) -> None:
     try:
         runtime.store.delete(key)
     except RecArchiveError as exc:  # the next run deletes it (_delete_leftovers)
@@ -226,7 +227,7 @@ def _delete_plaintext(runtime: Runtime, key: str, report: EncryptionReport) -> N
     report.plaintext_deleted += 1
 
 
-def _delete_leftovers(runtime: Runtime, report: EncryptionReport) -> None:
+def _delete_leftovers(runtime: Archive, report: EncryptionReport) -> None:
     """Delete the plaintext objects an earlier run switched away from but did not delete.
 
     One HEAD request per recording this command has encrypted.

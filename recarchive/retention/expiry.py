@@ -27,7 +27,7 @@ import datetime as dt
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from sqlalchemy import ColumnElement, and_, delete, func, select
 from sqlalchemy.orm import Session
@@ -41,6 +41,7 @@ from recarchive.catalogue.database import (
 )
 from recarchive.catalogue.models import Recording
 from recarchive.errors import InvalidInputError, StoreError
+from recarchive.parts import Catalogue, Sessions
 from recarchive.retention.claims import (
     RETENTION_PREFIX,
     claim,
@@ -82,7 +83,7 @@ class ExpiryReport:
     failures: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-def check_clock(runtime: Runtime, now: dt.datetime, *, force: bool = False) -> None:
+def check_clock(runtime: Sessions, now: dt.datetime, *, force: bool = False) -> None:
     """Refuse a cutoff earlier than the newest recording or more than a day ahead.
 
     Either would most likely be a mistake in ``--now``; ``force`` accepts it.
@@ -115,10 +116,12 @@ def expire_recordings(
     now: dt.datetime | None = None,
     dry_run: bool = False,
     batch_size: int | None = None,
+    on_progress: Callable[[int, int | None], None] | None = None,
 ) -> ExpiryReport:
     """Delete every due, unheld recording; see the module docstring.
 
-    ``batch_size`` (default :data:`BATCH`) recordings are claimed and deleted at a time.
+    ``batch_size`` (default :data:`BATCH`) recordings are claimed and deleted at a time;
+    ``on_progress(handled, total due)`` is called after each batch.
     """
     cutoff = now or utcnow()
     stale = stale_after(runtime.settings.retention)
@@ -139,6 +142,10 @@ def expire_recordings(
                 report.bytes_deleted += size
                 report.by_rule[rule] += 1
             return report
+        total = int(
+            session.scalar(select(func.count(Recording.id)).where(due, ~held_condition(cutoff)))
+            or 0
+        )
     run_id = new_run_id()
     done_with: set[uuid.UUID] = set()  # failed or unsettled: not tried again in this run
     while True:
@@ -155,6 +162,9 @@ def expire_recordings(
         for outcome in (settled.failed, settled.unsettled):
             done_with.update(outcome)
             report.failures.update({str(rid): reason for rid, reason in outcome.items()})
+        if on_progress is not None:
+            handled = report.deleted + report.failed + report.unsettled
+            on_progress(handled, max(total, handled))  # others may expire some meanwhile
         if (settled.failed or settled.unsettled) and not settled.gone:
             break  # the store refuses or fails everything: stop, the rest waits for the next run
     logger.info(
@@ -171,7 +181,7 @@ def expire_recordings(
 
 
 def _claim_batch(
-    runtime: Runtime, cutoff: dt.datetime, skip: set[uuid.UUID], run_id: str, size: int
+    runtime: Catalogue, cutoff: dt.datetime, skip: set[uuid.UUID], run_id: str, size: int
 ) -> list[Buried]:
     """Claim up to ``size`` due, unheld recordings for ``run_id``; return them."""
     stale = stale_after(runtime.settings.retention)

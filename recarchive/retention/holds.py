@@ -26,6 +26,7 @@ from recarchive.access.policy import Action
 from recarchive.catalogue.database import lock_for_write, transaction, utcnow
 from recarchive.catalogue.models import Recording, RecordingCandidate, RecordingStatus
 from recarchive.errors import ConflictError, NotFoundError, StoreError
+from recarchive.parts import Archive, Sessions
 from recarchive.retention.events import HOLD_RELEASED, HoldReleased
 from recarchive.retention.models import Hold, HoldRecording
 from recarchive.retention.rules import (
@@ -68,7 +69,7 @@ class HoldSummary:
 
 
 def place_hold(
-    runtime: Runtime,
+    runtime: Archive,
     *,
     case_ref: str,
     reason: str,
@@ -248,7 +249,7 @@ def _covered(session: Session, hold: Hold) -> list[Recording]:
 
 
 def list_holds(
-    runtime: Runtime, actor: Actor, *, include_released: bool = False
+    runtime: Sessions, actor: Actor, *, include_released: bool = False
 ) -> list[tuple[Hold, int]]:
     """Holds with the number of recordings each covers now, newest first (if ``actor`` may)."""
     actor.require(Action.HOLD_LIST)

@@ -31,7 +31,7 @@ import dataclasses
 import hashlib
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import func, select
@@ -40,7 +40,7 @@ from recarchive.access.audit import append_event
 from recarchive.catalogue.database import transaction
 from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.errors import EncryptionError, KeyProviderUnavailable, ObjectNotFound
-from recarchive.runtime import Runtime
+from recarchive.parts import Archive, Sessions
 from recarchive.storage.interfaces import CHUNK_SIZE, ObjectStore
 
 logger = logging.getLogger(__name__)
@@ -84,9 +84,15 @@ _ACTIVE = Recording.status == RecordingStatus.ACTIVE
 
 
 def verify_integrity(
-    runtime: Runtime, *, sample: int | None = None, all_: bool = False
+    runtime: Archive,
+    *,
+    sample: int | None = None,
+    all_: bool = False,
+    on_progress: Callable[[int, int | None], None] | None = None,
 ) -> IntegrityReport:
     """Check ``sample`` random active recordings, or all of them; see the module docstring.
+
+    ``on_progress(checked, total)`` is called after each recording checked.
 
     Raises :class:`ValueError` unless exactly one of ``sample`` (at least 1)
     and ``all_`` is given. Store errors other than a missing object propagate
@@ -104,9 +110,14 @@ def verify_integrity(
             )
             or 0
         )
+        total = sample
+        if sample is None:
+            total = int(session.scalar(select(func.count(Recording.id)).where(_ACTIVE)) or 0)
     expected = _every_active(runtime) if sample is None else _random_active(runtime, sample)
     for row in expected:
         _verify_one(runtime, row, report)
+        if on_progress is not None:
+            on_progress(report.checked, total)
         if report.checked and report.checked % BATCH == 0:
             logger.info("verify_progress", extra={"checked": report.checked})
     summary: dict[str, Any] = {
@@ -125,7 +136,7 @@ def verify_integrity(
     return report
 
 
-def _random_active(runtime: Runtime, count: int) -> list[_Expected]:
+def _random_active(runtime: Sessions, count: int) -> list[_Expected]:
     with runtime.sessions() as session:
         rows = session.execute(
             select(*_COLUMNS).where(_ACTIVE).order_by(func.random()).limit(count)
@@ -133,7 +144,7 @@ def _random_active(runtime: Runtime, count: int) -> list[_Expected]:
     return [_Expected(*row) for row in rows]
 
 
-def _every_active(runtime: Runtime) -> Iterator[_Expected]:
+def _every_active(runtime: Sessions) -> Iterator[_Expected]:
     """Every active recording, a page at a time (no transaction stays open while hashing)."""
     after: uuid.UUID | None = None
     while True:
@@ -159,7 +170,7 @@ def _digest(store: ObjectStore, key: str) -> tuple[str, int]:
     return sha.hexdigest(), size
 
 
-def _verify_one(runtime: Runtime, row: _Expected, report: IntegrityReport) -> None:
+def _verify_one(runtime: Archive, row: _Expected, report: IntegrityReport) -> None:
     try:
         actual_sha, actual_size = _digest(runtime.store, row.object_key)
     except ObjectNotFound:
@@ -193,13 +204,13 @@ def _verify_one(runtime: Runtime, row: _Expected, report: IntegrityReport) -> No
     _record(runtime, "integrity.mismatch", row, actual_sha, actual_size)
 
 
-def _status(runtime: Runtime, recording_id: uuid.UUID) -> RecordingStatus | None:
+def _status(runtime: Sessions, recording_id: uuid.UUID) -> RecordingStatus | None:
     with runtime.sessions() as session:
         return session.scalar(select(Recording.status).where(Recording.id == recording_id))
 
 
 def _record(
-    runtime: Runtime, action: str, row: _Expected, actual_sha: str | None, actual_size: int | None
+    runtime: Sessions, action: str, row: _Expected, actual_sha: str | None, actual_size: int | None
 ) -> None:
     logger.error(
         action.replace(".", "_"),

@@ -34,6 +34,7 @@ from recarchive.crypto.interfaces import KeyProvider, WrappedKey
 from recarchive.crypto.keyfile import key_ids, retire_key_encryption_keys
 from recarchive.crypto.providers import key_file_path, new_key_encryption_key
 from recarchive.errors import InvalidInputError, KeyEncryptionKeyNotFound, KeyUnwrapFailed
+from recarchive.parts import Sessions
 from recarchive.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ def rotate_keys(
 
 
 def _rewrap_batch(
-    runtime: Runtime,
+    runtime: Sessions,
     provider: KeyProvider,
     report: RotationReport,
     after: uuid.UUID | None,

@@ -50,7 +50,7 @@ import dataclasses
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -72,6 +72,7 @@ from recarchive.access.audit import append_event
 from recarchive.catalogue.database import lock_for_write, transaction, truncate_journal, utcnow
 from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.errors import ObjectNotFound
+from recarchive.parts import Archive
 from recarchive.private_files import sweep_stale_files
 from recarchive.retention.claims import claim_rule, in_progress, stale_after
 from recarchive.retention.deletion_record import record_deletions
@@ -152,10 +153,12 @@ def reconcile_store(
     delete_orphans: bool = False,
     dry_run: bool = False,
     abandoned_after: dt.timedelta | None = None,
+    on_progress: Callable[[int, int | None], None] | None = None,
 ) -> ReconcileReport:
     """Settle what store and catalogue disagree on; see the module docstring.
 
-    ``abandoned_after`` defaults to the setting ``storage.abandoned_after_hours``.
+    ``abandoned_after`` defaults to the setting ``storage.abandoned_after_hours``;
+    ``on_progress(objects checked, None)`` is called after each batch of the listing.
     """
     report = ReconcileReport(now=now or utcnow(), dry_run=dry_run, delete_orphans=delete_orphans)
     if abandoned_after is None:
@@ -169,6 +172,8 @@ def reconcile_store(
                 connection.execute(insert(_LISTED), [{"object_key": i.key} for i in batch])
                 connection.commit()
                 _check_objects(runtime, connection, batch, report, young_after)
+                if on_progress is not None:
+                    on_progress(report.checked_objects, None)
                 if number % 50 == 0:
                     logger.info("reconcile_progress", extra={"objects": report.checked_objects})
             if connection.dialect.name == "postgresql":  # temporary tables are never auto-analysed
@@ -224,7 +229,7 @@ def _note(sample: list[str], items: Iterable[str]) -> None:
 
 
 def _check_objects(
-    runtime: Runtime,
+    runtime: Archive,
     connection: Connection,
     batch: list[ObjectInfo],
     report: ReconcileReport,
@@ -261,7 +266,7 @@ def _check_objects(
         _delete_objects(runtime, resurrected, _still_orphaned(runtime, old, young_after), report)
 
 
-def _still_orphaned(runtime: Runtime, keys: list[str], young_after: dt.datetime) -> list[str]:
+def _still_orphaned(runtime: Archive, keys: list[str], young_after: dt.datetime) -> list[str]:
     """Keys that are, now, still old and still without a row.
 
     An ingest retried after a crash stores its object again just before it
@@ -284,7 +289,7 @@ def _still_orphaned(runtime: Runtime, keys: list[str], young_after: dt.datetime)
 
 
 def _delete_objects(
-    runtime: Runtime, resurrected: list[str], orphans: list[str], report: ReconcileReport
+    runtime: Archive, resurrected: list[str], orphans: list[str], report: ReconcileReport
 ) -> None:
     if not resurrected and not orphans:
         return

@@ -29,6 +29,7 @@ from sqlalchemy import select, text
 from recarchive.access.audit import append_event
 from recarchive.access.models import AuditEvent
 from recarchive.catalogue.database import transaction, utcnow
+from recarchive.parts import Archive, Sessions
 from recarchive.private_files import make_private_dir, open_private
 from recarchive.retention.events import NIGHTLY_EXPIRY_DONE, NightlyExpiryDone
 from recarchive.retention.expiry import ExpiryReport, expire_recordings
@@ -62,7 +63,7 @@ def next_scheduled(now: dt.datetime, at: dt.time, zone: ZoneInfo) -> dt.datetime
     return following.astimezone(dt.UTC)
 
 
-def nightly_done_at(runtime: Runtime, scheduled: dt.datetime) -> dt.datetime | None:
+def nightly_done_at(runtime: Sessions, scheduled: dt.datetime) -> dt.datetime | None:
     """When the nightly run for ``scheduled`` finished (its audit entry), or None if it has not."""
     with runtime.sessions() as session:
         events = session.execute(
@@ -90,7 +91,7 @@ class NightlyState:
     following: dt.datetime
 
 
-def nightly_state(runtime: Runtime, *, now: dt.datetime | None = None) -> NightlyState:
+def nightly_state(runtime: Archive, *, now: dt.datetime | None = None) -> NightlyState:
     """The due run, whether (and when) it was done, and the next one."""
     now = now or utcnow()
     at = runtime.settings.retention.expiry_time
@@ -103,7 +104,7 @@ def nightly_state(runtime: Runtime, *, now: dt.datetime | None = None) -> Nightl
     )
 
 
-def _done(runtime: Runtime, scheduled: dt.datetime) -> bool:
+def _done(runtime: Sessions, scheduled: dt.datetime) -> bool:
     return nightly_done_at(runtime, scheduled) is not None
 
 

@@ -38,9 +38,10 @@ class Runner(Protocol):
         ...
 
 
-def backdate(tree: Path, seconds: float = 60) -> None:
+def backdate(tree: Path, seconds: float = 600) -> None:
     """Every file under ``tree`` last written ``seconds`` ago: what a PBX wrote a while
-    ago, past the spool's settle time however soon the next command runs."""
+    ago, past the spool's settle time and its wait for a CDR row (``cdr_wait_s``)
+    however soon the next command runs."""
     when = time.time() - seconds
     for path in tree.rglob("*"):
         os.utime(path, (when, when))

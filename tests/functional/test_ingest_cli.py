@@ -355,3 +355,29 @@ def test_once_with_items_still_waiting_exits_3_and_says_how_many(
     assert "waiting      1 " in result.stdout
     assert "1 item(s) still waiting: the next run takes them" in error_lines(result)
     assert "Traceback" not in result.stderr
+
+
+def test_once_with_a_recording_waiting_for_its_cdr_row_exits_3_and_says_so(
+    run_cli: Runner, tmp_path: Path, empty_catalogue_url: str
+) -> None:
+    spool = tmp_path / "pbx"
+    manifest = generate(spool, count=2, seed=17, bad="recording_without_cdr")
+    [orphan] = [c for c in manifest["calls"] if c["bad_case"] == "recording_without_cdr"]
+    written = time.time() - 60  # settled, but within cdr_wait_s (300 s by default)
+    os.utime(spool / orphan["recording"], (written, written))
+    env = configure(tmp_path, spool, empty_catalogue_url)
+    assert run_cli("init", env=env).returncode == 0
+    result = run_cli("ingest", "--once", env=env)
+    assert result.returncode == 3, result.stderr
+    assert "awaiting cdr 1 " in result.stdout
+    assert "enriched     0 " in result.stdout
+    lines = error_lines(result)
+    assert "1 recording(s) waiting for their CDR row: the next run takes them" in lines
+    assert (spool / orphan["recording"]).exists()
+
+    old = time.time() - 600  # the wait is over: archived from its name
+    os.utime(spool / orphan["recording"], (old, old))
+    again = run_cli("ingest", "--once", "--json", env=env)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)
+    assert (summary["awaiting_cdr"], summary["archived"]) == (0, 1)

@@ -133,6 +133,7 @@ def test_a_port_in_use_is_one_line_before_anything_says_serving(tmp_path: Path) 
     ]
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize(("workers", "limit_s"), [(1, 1.0), (2, 1.5)])
 def test_an_idle_server_stops_at_once_on_sigterm(
     tmp_path: Path, workers: int, limit_s: float
@@ -165,6 +166,7 @@ def test_an_idle_server_stops_at_once_on_sigterm(
     assert server.returncode in (0, -signal.SIGTERM)
 
 
+@pytest.mark.serial
 def test_a_paused_audio_stream_does_not_hold_the_stop(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'recarchive.db'}"
     runtime = build_runtime(url, tmp_path / "var")

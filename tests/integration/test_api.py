@@ -1240,6 +1240,32 @@ def test_metrics_are_labelled_by_route_template_only(world: World) -> None:
     assert "recarchive_recordings{" in text
 
 
+def test_metrics_carry_the_figures_of_recarchive_status(world: World) -> None:
+    from recarchive.status import installation_status
+
+    text = world.api.anonymous().get("/metrics").text
+    gauges = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line.startswith("recarchive_") and not line.startswith("recarchive_http")
+    }
+    status = installation_status(world.runtime)
+    assert gauges["recarchive_stored_bytes"] == status.bytes_stored
+    assert gauges["recarchive_work_waiting"] == status.waiting
+    assert gauges["recarchive_quarantine_open"] == sum(status.quarantined.values())
+    assert gauges["recarchive_holds_open"] == status.open_holds
+    assert gauges["recarchive_subject_requests_open"] == status.open_requests
+    assert gauges["recarchive_audit_last_seq"] <= status.audit.head_seq  # read up to 15 s ago
+    assert gauges["recarchive_store_up"] == 1
+    assert gauges["recarchive_work_remains"] in (0, 1)
+    assert gauges["recarchive_nightly_done"] in (0, 1)
+    assert (
+        gauges["recarchive_nightly_next_timestamp_seconds"] == status.nightly.following.timestamp()
+    )
+    for source in status.sources:
+        assert gauges[f'recarchive_source_waiting{{source="{source.name}"}}'] == source.waiting
+
+
 def test_openapi_lists_the_endpoints(world: World) -> None:
     schema = world.api.anonymous().get("/openapi.json").json()
     paths = {path: sorted(ops) for path, ops in schema["paths"].items()}

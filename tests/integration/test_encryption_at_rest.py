@@ -2,7 +2,8 @@
 
 Recordings are stored encrypted under a data key of their own (as ingest
 stores them: ``tests/api_fixtures.py: add_recording``); playback with Range,
-transcodes and ``verify`` work on them unchanged; a plaintext recording
+transcodes, a subject's export (the audio as recorded inside the zip) and
+``verify`` work on them unchanged; a plaintext recording
 stored before encryption was enabled stays readable; expiry and erasure
 destroy the data key with the tombstone, after which a copy of the bucket
 made before holds nothing the installation can decrypt.
@@ -13,8 +14,11 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
+import hashlib
 import io
+import json
 import uuid
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -254,3 +258,25 @@ def test_after_erasure_a_bucket_copy_made_before_cannot_be_decrypted(world: Worl
         except EncryptionError:
             continue
     assert opened == [audio]
+
+
+def test_a_subject_export_holds_the_decrypted_audio(world: World) -> None:
+    runtime = world.runtime
+    customer_id, number = f"C-{uuid.uuid4().hex[:8]}", new_number()
+    add_customer(runtime, customer_id, "Matti Virtanen", [national(number)], new_hetu())
+    recordings = [
+        add_recording(runtime, seconds=seconds, customer_id=customer_id, caller_number=number)
+        for seconds in (1, 6)  # one chunk, two chunks
+    ]
+    for recording in recordings:
+        assert not stored_bytes(world, recording.object_key).startswith(b"RIFF")
+    response = world.api.as_role(P).post(f"{SUBJECTS}/export", json={"customer_id": customer_id})
+    assert response.status_code == 200, response.text[:300]
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        rows = {row["id"]: row for row in manifest["recordings"]}
+        for recording, seconds in zip(recordings, (1, 6), strict=True):
+            row = rows[str(recording.id)]
+            audio = archive.read(row["file"])
+            assert audio == wav_bytes(seconds)  # the audio as recorded, not the ciphertext
+            assert hashlib.sha256(audio).hexdigest() == row["sha256"] == recording.sha256

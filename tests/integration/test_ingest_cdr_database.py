@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from recarchive.access.models import AuditEvent
 from recarchive.catalogue.database import create_catalogue_engine
 from recarchive.catalogue.directory import import_directory
 from recarchive.catalogue.intake import QuarantineEntry, SourceBookmark, WorkItem
@@ -541,3 +542,61 @@ def test_a_caller_name_that_is_not_utf8_does_not_stop_the_reader(
     rows = archived(settings)
     assert [rows[c.filename].agent for c in (latin1, utf8, garbage)] == ["2001", "2002", "2003"]
     assert rows[garbage.filename].reason_codes == ["billing", "moving"]
+
+
+LATE_RULES = """cdr_wait_s = 0
+[[retention.rules]]
+name = "moving-cases"
+field = "reason"
+values = ["moving"]
+days = 500
+"""
+
+
+@pytest.mark.parametrize("process", ["same", "new"])
+def test_a_row_inserted_after_its_recording_was_archived_from_its_name_enriches_it(
+    tmp_path: Path, cdr_db: CdrDatabase, tone: Path, process: str
+) -> None:
+    """The row comes after the recording was archived from its name; the next pass (of
+    the same process, or of a new one from the bookmark) enriches it, audited, once."""
+    url = migrated(f"sqlite:///{tmp_path / 'catalogue.db'}")
+    settings = database_settings(tmp_path, url, cdr_db, extra=LATE_RULES)
+    early = Call("1773478800.300", "2026-03-14 10:00:00")
+    late = Call("1773479400.301", "2026-03-14 10:10:00", agent="2007", userfield="reason=moving")
+    deliver(tmp_path, cdr_db, tone, early)
+    put(tmp_path / "monitor" / "2026" / "03" / "14" / late.filename, tone)
+    runtime = Runtime(settings)
+    try:
+        pipeline = Pipeline(runtime, build_sources(settings))
+        one_pass(pipeline)
+        before = archived(settings)
+        assert before[late.filename].facts_from_name
+        assert before[late.filename].agent is None
+        assert before[late.filename].reason_codes == ["billing"]  # the queue in its name
+        assert not before[early.filename].facts_from_name
+
+        cdr_db.insert([late.row()])  # the call's row, at last
+        if process == "new":
+            pipeline = Pipeline(runtime, build_sources(settings))
+        summary = one_pass(pipeline)
+        assert summary.enriched == 1
+        again = one_pass(pipeline)
+        assert again.enriched == 0
+        with runtime.sessions() as session:
+            entries = session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "recording.enriched")
+            ).all()
+    finally:
+        runtime.close()
+    after = archived(settings)
+    row = after[late.filename]
+    assert not row.facts_from_name
+    assert row.agent == "2007"
+    assert row.reason_codes == ["billing", "moving"]
+    assert row.retention_rule == "moving-cases"
+    assert row.retain_until == row.started_at + dt.timedelta(days=500)
+    assert after[early.filename].updated_at == before[early.filename].updated_at
+    [entry] = entries
+    assert entry.recording_id == row.id
+    assert entry.details["reasons"] == {"before": ["billing"], "after": ["billing", "moving"]}
+    assert "0401234567" not in json.dumps(entry.details)

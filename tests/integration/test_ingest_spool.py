@@ -29,6 +29,7 @@ from recarchive.catalogue.migrate import upgrade_schema
 from recarchive.catalogue.models import Customer, CustomerMatch, CustomerPhone, Direction, Recording
 from recarchive.catalogue.restrictions import ProcessingRestriction
 from recarchive.config import Settings, load_settings
+from recarchive.ingest.interfaces import Discovery
 from recarchive.ingest.services import Pipeline
 from recarchive.ingest.sources import build_sources
 from recarchive.ingest.tasks import run_ingest
@@ -538,7 +539,7 @@ def test_a_running_source_reads_cdr_lines_appended_between_passes(
 ) -> None:
     source = build_sources(runtime.settings)["pbx"]
     now = dt.datetime.now(dt.UTC)
-    first = [d for d in source.discover(now, lambda refs: {}) if hasattr(d, "facts")]
+    first = [d for d in source.discover(now, lambda refs: {}) if isinstance(d, Discovery)]
     name = "in-0201234000-0403334444-20260314-150000-1742223600.170.wav"
     assert name not in {d.source_ref.rpartition("/")[2] for d in first}
 
@@ -561,7 +562,7 @@ def test_a_running_source_reads_cdr_lines_appended_between_passes(
     second = {
         d.source_ref.rpartition("/")[2]: d
         for d in source.discover(now, lambda refs: {})
-        if hasattr(d, "facts")
+        if isinstance(d, Discovery)
     }
     facts = second[name].facts
     assert facts.call_id == "1742223600.170"

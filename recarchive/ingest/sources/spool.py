@@ -5,8 +5,10 @@ Recordings are files under the spool root, either the FreePBX way
 flat MixMonitor files whose name holds the call's ``uniqueid`` (with Asterisk's
 ``systemname`` set, prefixed by it: ``pbx1-1706420300.0``). Each is
 matched with its CDR line by ``uniqueid`` (or, in a FreePBX export or
-database, by the ``recordingfile`` column); a recording without a CDR line is
-archived with what its file name tells. The CDR comes from ``Master.csv``,
+database, by the ``recordingfile`` column); a recording without a CDR line
+waits ``cdr_wait_s`` for it (:class:`Waiting`), then is archived with what
+its file name tells; a row that arrives later is handed to the pipeline
+(:class:`LateCdr`), which enriches the archived recording. The CDR comes from ``Master.csv``,
 an export of FreePBX's ``cdr`` table, or that table itself (``cdr_url``:
 :mod:`recarchive.ingest.sources.cdr_db`); the matching is the same for all.
 
@@ -18,12 +20,13 @@ done directory, never before. Moved files are deleted by
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import fnmatch
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -41,9 +44,12 @@ from recarchive.ingest.interfaces import (
     Fetched,
     Ignored,
     KnownRefs,
+    LateCdr,
     Problem,
     RecordingGone,
     SourceError,
+    SourceItem,
+    Waiting,
 )
 from recarchive.ingest.sources.cdr_db import CdrDatabase
 from recarchive.ingest.sources.done_dir import (
@@ -52,7 +58,12 @@ from recarchive.ingest.sources.done_dir import (
     mark_moved,
     sweep_done_dir,
 )
-from recarchive.ingest.sources.spool_names import FREEPBX_NAME, call_facts, record_for_name
+from recarchive.ingest.sources.spool_names import (
+    FREEPBX_NAME,
+    call_facts,
+    record_for_name,
+    recorded_call_id,
+)
 from recarchive.media.formats import RECORDING_EXTENSIONS
 from recarchive.private_files import make_private_dir
 
@@ -104,10 +115,10 @@ class SpoolSource:
 
     # --- discovery -----------------------------------------------------------
 
-    def discover(
-        self, now: dt.datetime, known: KnownRefs
-    ) -> Iterator[Discovery | Problem | Ignored | Bookmark]:
-        """Every file under the spool: a recording to queue, a problem, or ignored by a rule.
+    def discover(self, now: dt.datetime, known: KnownRefs) -> Iterator[SourceItem]:
+        """Every file under the spool: a recording to queue, a problem, ignored by a
+        rule, or waiting for its CDR row; then the CDR rows that came after their
+        recording (:class:`LateCdr`).
 
         Nothing is skipped silently: a file whose extension is no recording
         format (:data:`AUDIO_EXTENSIONS`) is quarantined as ``unknown_format``
@@ -116,57 +127,85 @@ class SpoolSource:
         """
         if not self.root.is_dir():
             raise SourceError(f"source {self.name}: spool directory {self.root} does not exist")
-        by_uniqueid, by_file, problems = self._read_cdr(now)
-        yield from problems
+        cdr = self._read_cdr(now)
+        yield from cdr.problems
         seen_uniqueids: set[str] = set()
         for path, rule in self._walk():
-            relative = path.relative_to(self.root).as_posix()
-            if rule is not None:
-                yield Ignored(relative, rule)
-                continue
-            if path.is_symlink():
-                yield Problem(
-                    f"file:{relative}",
-                    "invalid_name",
-                    "symbolic link in the spool; only regular files are taken",
-                    kept_at=str(path),
-                )
-                continue
-            try:
-                stat = path.stat()
-            except FileNotFoundError:
-                continue
-            if dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC) > now - self.settle:
-                continue  # still being written, or just finished: next pass
-            extension = path.name.rpartition(".")[2] if "." in path.name else ""
-            if extension.lower() not in AUDIO_EXTENSIONS:
-                yield _unknown_format(relative, extension, path)
-                continue
-            record = by_file.get(path.name)
-            name = FREEPBX_NAME.match(path.name)
-            if record is None:
-                record = record_for_name(path.name, name, by_uniqueid)
-            if record is not None:
-                seen_uniqueids.add(record.uniqueid)
-            facts = call_facts(record, name, self.zone)
-            if facts is None:
-                yield Problem(
-                    f"file:{relative}",
-                    "unrecognised_name",
-                    "file name tells no call time and no CDR line matches it",
-                    kept_at=str(path),
-                )
-                continue
-            yield Discovery(
-                source_ref=relative,
-                facts=facts,
-                extension=path.suffix[1:],
-                locator={"size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
-            )
+            item = self._file_item(path, rule, cdr, now, seen_uniqueids)
+            if item is not None:
+                yield item
         if self.settings.expect_recording_for_answered:
-            yield from self._missing_recordings(by_uniqueid, seen_uniqueids, now)
+            yield from self._missing_recordings(cdr.by_uniqueid, seen_uniqueids, now)
+        yield from self._late_rows(cdr, seen_uniqueids)
         if self.cdr_database is not None:
             yield Bookmark(self.cdr_database.bookmark())
+
+    @property
+    def has_cdr(self) -> bool:
+        """Whether the source is configured with a CDR (a file or a database)."""
+        return self.settings.cdr_path is not None or self.cdr_database is not None
+
+    def _file_item(
+        self, path: Path, rule: str | None, cdr: _CdrRead, now: dt.datetime, seen: set[str]
+    ) -> Discovery | Problem | Ignored | Waiting | None:
+        """What one file is this pass (None: not settled yet, or gone)."""
+        relative = path.relative_to(self.root).as_posix()
+        if rule is not None:
+            return Ignored(relative, rule)
+        if path.is_symlink():
+            return Problem(
+                f"file:{relative}",
+                "invalid_name",
+                "symbolic link in the spool; only regular files are taken",
+                kept_at=str(path),
+            )
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return None
+        modified = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC)
+        if modified > now - self.settle:
+            return None  # still being written, or just finished: next pass
+        extension = path.name.rpartition(".")[2] if "." in path.name else ""
+        if extension.lower() not in AUDIO_EXTENSIONS:
+            return _unknown_format(relative, extension, path)
+        record = cdr.by_file.get(path.name)
+        name = FREEPBX_NAME.match(path.name)
+        if record is None:
+            record = record_for_name(path.name, name, cdr.by_uniqueid)
+        if record is not None:
+            seen.add(record.uniqueid)
+        elif self.has_cdr and modified > now - dt.timedelta(seconds=self.settings.cdr_wait_s):
+            return Waiting(relative, "cdr")
+        facts = call_facts(record, name, self.zone)
+        if facts is None:
+            return Problem(
+                f"file:{relative}",
+                "unrecognised_name",
+                "file name tells no call time and no CDR line matches it",
+                kept_at=str(path),
+            )
+        return Discovery(
+            source_ref=relative,
+            facts=facts,
+            extension=path.suffix[1:],
+            locator={"size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
+        )
+
+    def _late_rows(self, cdr: _CdrRead, seen: set[str]) -> Iterator[LateCdr]:
+        """The calls of the CDR rows read this pass whose recording is not in the spool.
+
+        Their recording may have been archived from its name before the row
+        arrived; the pipeline looks (only recordings archived from their name
+        are enriched).
+        """
+        for uniqueid in dict.fromkeys(cdr.fresh):
+            record = cdr.by_uniqueid.get(uniqueid)
+            if uniqueid in seen or record is None:
+                continue
+            facts = call_facts(record, None, self.zone)
+            if facts is not None:
+                yield LateCdr(recorded_call_id(record), facts)
 
     def _walk(self) -> Iterator[tuple[Path, str | None]]:
         """Every file under the root (not done_dir), with the ignore pattern it matches.
@@ -197,9 +236,7 @@ class SpoolSource:
                 return pattern
         return None
 
-    def _read_cdr(
-        self, now: dt.datetime
-    ) -> tuple[dict[str, CdrRecord], dict[str, CdrRecord], list[Problem]]:
+    def _read_cdr(self, now: dt.datetime) -> _CdrRead:
         if self.cdr_database is not None:
             # Only the rows new since the last read; the state keeps the earlier ones.
             entries = self.cdr_database.read(now)
@@ -208,17 +245,20 @@ class SpoolSource:
             label = self.cdr_database.label
             for entry in entries:
                 self._cdr.add(entry, label, label)
-            return self._cdr.by_uniqueid, self._cdr.by_file, list(self._cdr.problems)
+            return _CdrRead.of(self._cdr, _uniqueids(entries))
         path = self.settings.cdr_path
         if path is None:
-            return {}, {}, []
+            return _CdrRead.of(_CdrState(), [])
         if not path.is_file():
             raise SourceError(f"source {self.name}: CDR file {path} does not exist")
         if self.settings.cdr_format == "freepbx_export":
             state = _CdrState()
             for entry in read_freepbx_export(path, self.zone):
                 state.add(entry, path.name, str(path))
-            return state.by_uniqueid, state.by_file, state.problems
+            # Re-read whole every pass: only the recent calls' rows may be late ones.
+            recent = now - dt.timedelta(minutes=self.settings.cdr_window_minutes)
+            fresh = [r for r in state.by_uniqueid.values() if (r.end or r.start) >= recent]
+            return _CdrRead.of(state, _uniqueids(fresh))
         # Master.csv only grows: read what was appended since the last pass.
         try:
             quiet = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC) <= now - self.settle
@@ -235,7 +275,7 @@ class SpoolSource:
         for entry in entries:
             self._cdr.add(entry, path.name, str(path))
         self._cdr_cursor = cursor
-        return self._cdr.by_uniqueid, self._cdr.by_file, list(self._cdr.problems)
+        return _CdrRead.of(self._cdr, _uniqueids(entries))
 
     def _missing_recordings(
         self, records: dict[str, CdrRecord], seen: set[str], now: dt.datetime
@@ -348,6 +388,24 @@ class SpoolSource:
             forgotten=forgotten,
             extensions=AUDIO_EXTENSIONS,
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class _CdrRead:
+    """The CDR as known after this pass's read, and the uniqueids of the rows it read."""
+
+    by_uniqueid: dict[str, CdrRecord]
+    by_file: dict[str, CdrRecord]
+    problems: list[Problem]
+    fresh: list[str]
+
+    @classmethod
+    def of(cls, state: _CdrState, fresh: list[str]) -> _CdrRead:
+        return cls(state.by_uniqueid, state.by_file, list(state.problems), fresh)
+
+
+def _uniqueids(entries: Sequence[CdrRecord | CdrLineError]) -> list[str]:
+    return [entry.uniqueid for entry in entries if isinstance(entry, CdrRecord)]
 
 
 class _CdrState:

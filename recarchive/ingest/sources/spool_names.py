@@ -100,6 +100,7 @@ def call_facts(
             agent=caller if outbound else None,
             queue=queue,
             fields={k: v for k, v in fields.items() if v},
+            from_name=True,
         )
     if direction is Direction.UNKNOWN:
         direction = _direction_from_context(record)
@@ -123,6 +124,16 @@ def call_facts(
         queue=record.queue,
         fields={k: v for k, v in fields.items() if v},
     )
+
+
+def recorded_call_id(record: CdrRecord) -> str:
+    """The call id a recording of ``record`` is archived under when named by FreePBX.
+
+    The uniqueid its ``recordingfile`` names (the name's, as archived from the
+    name alone), else the row's own uniqueid.
+    """
+    name = FREEPBX_NAME.match(record.recordingfile) if record.recordingfile else None
+    return name.group("uniqueid") if name is not None else record.uniqueid
 
 
 def _direction_from_context(record: CdrRecord) -> Direction:
