@@ -109,8 +109,14 @@ def main() -> None:
     """Console-script entry point."""
     try:
         status = cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            # Every long command keeps what it finished and starts where it stopped.
+            click.echo(
+                "Interrupted: what was done is kept; run the command again to go on.", err=True
+            )
+        else:  # a confirmation declined
+            click.echo("Aborted.", err=True)
         sys.exit(1)
     except click.ClickException as exc:
         exc.show()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import click
+import pytest
+
 from recarchive.cli import common
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
@@ -25,3 +28,23 @@ def test_the_table_documents_every_status_the_cli_uses() -> None:
     assert set(documented) == set(used)
     for status, meaning in used.items():
         assert documented[status].startswith(meaning), (status, documented[status])
+
+
+def test_ctrl_c_says_what_was_kept_and_how_to_go_on(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import recarchive.cli as cli_module
+
+    def interrupted(**_options: object) -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:  # as click turns Ctrl-C into Abort
+            raise click.exceptions.Abort() from exc
+
+    monkeypatch.setattr(cli_module.cli, "main", interrupted)
+    with pytest.raises(SystemExit) as stopped:
+        cli_module.main()
+    assert stopped.value.code == 1
+    assert capsys.readouterr().err == (
+        "Interrupted: what was done is kept; run the command again to go on.\n"
+    )
