@@ -20,10 +20,9 @@ from recarchive.access.models import Role
 from recarchive.access.services import authenticate
 from recarchive.access.users import add_user
 from recarchive.catalogue.database import create_catalogue_engine, transaction, utcnow
-from recarchive.catalogue.identity import phone_hash
 from recarchive.catalogue.intake import QuarantineEntry
 from recarchive.catalogue.migrate import upgrade_schema
-from recarchive.catalogue.models import Customer, CustomerPhone, Recording
+from recarchive.catalogue.models import Recording
 from recarchive.config import Settings, load_settings
 from recarchive.ingest.housekeeping import HousekeepingClock, housekeep_ingest
 from recarchive.ingest.quarantine import retry_entry
@@ -33,7 +32,7 @@ from recarchive.privacy.subjects import SubjectQuery
 from recarchive.retention.expiry import expire_recordings
 from recarchive.runtime import Runtime
 from tests.actors import ADMIN
-from tests.integration.test_ingest_spool import DAY, audio, cdr_line, put
+from tests.integration.test_ingest_spool import DAY, add_customers, audio, cdr_line, put
 
 __all__ = ["audio"]  # the module's recordings fixture, made once
 
@@ -112,22 +111,10 @@ def catalogue(empty_catalogue_url: str) -> str:
 @pytest.fixture
 def runtime(spool: Path, catalogue: str) -> Iterator[Runtime]:
     runtime = open_runtime(spool, catalogue)
-    key = runtime.settings.secret("identity_hash_key") or ""
-    with transaction(runtime.sessions) as session:
-        session.add(
-            Customer(
-                customer_id="C-1",
-                name="Asiakas Yksi",
-                phones=[CustomerPhone(phone_hash=phone_hash("+358401234567", key))],
-            )
-        )
-        session.add(
-            Customer(
-                customer_id="C-2",
-                name="Asiakas Kaksi",
-                phones=[CustomerPhone(phone_hash=phone_hash("+358509990000", key))],
-            )
-        )
+    add_customers(
+        runtime,
+        {"C-1": ("Asiakas Yksi", "+358401234567"), "C-2": ("Asiakas Kaksi", "+358509990000")},
+    )
     summary = run_ingest(runtime.settings, once=True)
     assert summary.archived == 3
     yield runtime

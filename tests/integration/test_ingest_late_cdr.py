@@ -17,17 +17,23 @@ from sqlalchemy import select
 
 from recarchive.access.models import AuditEvent
 from recarchive.catalogue.database import create_catalogue_engine, transaction
-from recarchive.catalogue.identity import phone_hash
 from recarchive.catalogue.intake import QuarantineEntry
 from recarchive.catalogue.migrate import upgrade_schema
-from recarchive.catalogue.models import Customer, CustomerMatch, CustomerPhone, Direction, Recording
+from recarchive.catalogue.models import CustomerMatch, Direction, Recording
 from recarchive.config import Settings, load_settings
 from recarchive.ingest import queue
 from recarchive.ingest.enrichment import ACTION, ACTOR
 from recarchive.ingest.interfaces import Problem
 from recarchive.ingest.tasks import run_ingest
 from recarchive.runtime import Runtime
-from tests.integration.test_ingest_spool import DAY, audio, cdr_line, make_settings, put
+from tests.integration.test_ingest_spool import (
+    DAY,
+    add_customers,
+    audio,
+    cdr_line,
+    make_settings,
+    put,
+)
 
 __all__ = ["audio"]  # a fixture, imported to be found
 
@@ -93,22 +99,10 @@ def catalogue(world: Path, empty_catalogue_url: str) -> str:
     engine.dispose()
     runtime = Runtime(settings_for(world, empty_catalogue_url, 0))
     runtime.store.create()
-    key = runtime.settings.secret("identity_hash_key") or ""
-    with transaction(runtime.sessions) as session:
-        session.add(
-            Customer(
-                customer_id="C-1",
-                name="Asiakas Yksi",
-                phones=[CustomerPhone(phone_hash=phone_hash("+358401234567", key))],
-            )
-        )
-        session.add(
-            Customer(
-                customer_id="C-2",
-                name="Asiakas Kaksi",
-                phones=[CustomerPhone(phone_hash=phone_hash("+358509998888", key))],
-            )
-        )
+    add_customers(
+        runtime,
+        {"C-1": ("Asiakas Yksi", "+358401234567"), "C-2": ("Asiakas Kaksi", "+358509998888")},
+    )
     runtime.close()
     return empty_catalogue_url
 

@@ -13,7 +13,7 @@ import shutil
 import struct
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -249,6 +249,15 @@ def make_settings(tmp_path: Path, catalogue_url: str, store: str, extra: str = "
     return load_settings(config, env=env)
 
 
+def add_customers(runtime: Runtime, customers: Mapping[str, tuple[str, str]]) -> None:
+    """Directory entries: customer id -> (name, E.164 number); numbers stored as their hash."""
+    key = runtime.settings.secret("identity_hash_key") or ""
+    with transaction(runtime.sessions) as session:
+        for customer_id, (name, number) in customers.items():
+            phones = [CustomerPhone(phone_hash=phone_hash(number, key))]
+            session.add(Customer(customer_id=customer_id, name=name, phones=phones))
+
+
 @pytest.fixture
 def runtime(spool: Path, empty_catalogue_url: str, store_settings: str) -> Iterator[Runtime]:
     engine = create_catalogue_engine(empty_catalogue_url)
@@ -256,29 +265,14 @@ def runtime(spool: Path, empty_catalogue_url: str, store_settings: str) -> Itera
     engine.dispose()
     runtime = Runtime(make_settings(spool, empty_catalogue_url, store_settings))
     runtime.store.create()
-    key = runtime.settings.secret("identity_hash_key") or ""
-    with transaction(runtime.sessions) as session:
-        session.add(
-            Customer(
-                customer_id="C-1",
-                name="Asiakas Yksi",
-                phones=[CustomerPhone(phone_hash=phone_hash("+358401234567", key))],
-            )
-        )
-        session.add(
-            Customer(
-                customer_id="C-2",
-                name="Asiakas Kaksi",
-                phones=[CustomerPhone(phone_hash=phone_hash("+358509998888", key))],
-            )
-        )
-        session.add(
-            Customer(
-                customer_id="C-3",
-                name="Asiakas Kolme",
-                phones=[CustomerPhone(phone_hash=phone_hash("+358509998888", key))],
-            )
-        )
+    add_customers(
+        runtime,
+        {
+            "C-1": ("Asiakas Yksi", "+358401234567"),
+            "C-2": ("Asiakas Kaksi", "+358509998888"),
+            "C-3": ("Asiakas Kolme", "+358509998888"),
+        },
+    )
     yield runtime
     if runtime.settings.storage.backend == "s3":
         keys = [info.key for info in runtime.store.list("")]

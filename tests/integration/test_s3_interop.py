@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import secrets
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
@@ -30,7 +29,12 @@ from recarchive.catalogue.services import CLASS_TAG
 from recarchive.errors import ObjectNotFound
 from recarchive.storage.interfaces import SHA256_METADATA, ByteRange
 from recarchive.storage.s3 import S3ObjectStore
-from tests.integration.test_store_contract import empty_bucket, raw_client, s3_settings
+from tests.integration.test_store_contract import (
+    empty_bucket,
+    fresh_bucket,
+    raw_client,
+    s3_settings,
+)
 
 pytestmark = pytest.mark.s3
 
@@ -52,18 +56,8 @@ def object_tags(values: dict[str, str]) -> Tags:
 @pytest.fixture(scope="module")
 def bucket_store() -> Iterator[S3ObjectStore]:
     """A fresh bucket; the store goes multipart above one 5 MiB part."""
-    settings = s3_settings()
-    store = S3ObjectStore(
-        bucket=f"recarchive-test-{secrets.token_hex(6)}",
-        multipart_threshold=PART,
-        part_size=PART,
-        **settings,
-    )
-    assert store.create() is True
-    yield store
-    client = raw_client(settings)
-    empty_bucket(client, store.bucket)
-    client.delete_bucket(Bucket=store.bucket)
+    with fresh_bucket(multipart_threshold=PART, part_size=PART) as store:
+        yield store
 
 
 @pytest.fixture

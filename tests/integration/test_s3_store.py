@@ -33,6 +33,7 @@ from recarchive.storage.s3 import S3ObjectStore
 from tests.integration.test_store_contract import (
     FailingStream,
     empty_bucket,
+    fresh_bucket,
     raw_client,
     s3_settings,
 )
@@ -61,14 +62,9 @@ def dead_store(**options: Any) -> S3ObjectStore:
 
 @pytest.fixture(scope="module")
 def bucket_store() -> Iterator[S3ObjectStore]:
-    settings = s3_settings()
-    store = S3ObjectStore(bucket=f"recarchive-test-{secrets.token_hex(6)}", **settings)
-    assert store.create() is True
-    assert store.create() is False  # the second create finds it
-    yield store
-    client = raw_client(settings)
-    empty_bucket(client, store.bucket)
-    client.delete_bucket(Bucket=store.bucket)
+    with fresh_bucket() as store:
+        assert store.create() is False  # the second create finds it
+        yield store
 
 
 @pytest.fixture

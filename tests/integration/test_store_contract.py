@@ -10,6 +10,7 @@ end of this file; S3-only behaviour is in ``test_s3_store.py``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
@@ -77,16 +78,26 @@ def empty_bucket(client: Any, bucket: str) -> None:
         client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
 
 
+@contextlib.contextmanager
+def fresh_bucket(**options: Any) -> Iterator[S3ObjectStore]:
+    """An S3 store on a new bucket of the test server (``options`` go to the store),
+    deleted with its content when the block ends."""
+    settings = s3_settings()
+    store = S3ObjectStore(bucket=f"recarchive-test-{secrets.token_hex(6)}", **settings, **options)
+    assert store.create() is True
+    try:
+        yield store
+    finally:
+        client = raw_client(settings)
+        empty_bucket(client, store.bucket)
+        client.delete_bucket(Bucket=store.bucket)
+
+
 @pytest.fixture(scope="module")
 def s3_store() -> Iterator[S3ObjectStore]:
     """A fresh bucket for this module, deleted with its content at the end."""
-    settings = s3_settings()
-    store = S3ObjectStore(bucket=f"recarchive-test-{secrets.token_hex(6)}", **settings)
-    assert store.create() is True
-    yield store
-    client = raw_client(settings)
-    empty_bucket(client, store.bucket)
-    client.delete_bucket(Bucket=store.bucket)
+    with fresh_bucket() as store:
+        yield store
 
 
 @pytest.fixture
