@@ -143,9 +143,7 @@ def catalogue_recording(
     return True
 
 
-def close_missing_report(
-    session: Session, source: str, call_id: str, resolution: str = "recording_arrived"
-) -> None:
+def close_missing_report(session: Session, source: str, call_id: str) -> None:
     """The recording of a call reported as missing is archived: settle that report."""
     session.execute(
         update(QuarantineEntry)
@@ -155,6 +153,6 @@ def close_missing_report(
             QuarantineEntry.reason == "cdr_without_recording",
             QuarantineEntry.resolved_at.is_(None),
         )
-        .values(resolved_at=utcnow(), resolution=resolution)
+        .values(resolved_at=utcnow(), resolution="recording_arrived")
         .execution_options(synchronize_session=False)
     )
