@@ -142,6 +142,7 @@ class FilesystemObjectStore(FilesystemLayout):
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
+        checksum: bool = True,
     ) -> ObjectInfo:
         """Stream to a temp file, verify, fsync, then rename into place (see ``ObjectStore``).
 
@@ -149,7 +150,7 @@ class FilesystemObjectStore(FilesystemLayout):
         the temporary files are removed and an existing object is untouched.
         """
         obj, meta = self._paths(key)
-        expected_sha256 = validate_expected(key, size, sha256)
+        expected_sha256 = validate_expected(key, size, sha256, checksum=checksum)
         doc: dict[str, Any] = {
             "content_type": validate_content_type(content_type),
             "metadata": validate_metadata(metadata or {}),
@@ -168,7 +169,7 @@ class FilesystemObjectStore(FilesystemLayout):
             except OSError as exc:
                 raise self._error(exc, key) from exc
             temps.append(data_tmp)
-            digest, total = self._receive(key, fd, stream, size)
+            digest, total = self._receive(key, fd, stream, size, checksum)
             check_written(
                 key, expected_size=size, expected_sha256=expected_sha256, size=total, sha256=digest
             )
@@ -186,13 +187,16 @@ class FilesystemObjectStore(FilesystemLayout):
             raise
         return self._info(key, st, doc)
 
-    def _receive(self, key: str, fd: int, stream: BinaryIO, size: int | None) -> tuple[str, int]:
+    def _receive(
+        self, key: str, fd: int, stream: BinaryIO, size: int | None, checksum: bool
+    ) -> tuple[str | None, int]:
         """Copy ``stream`` into the open temp file ``fd``; stop once past ``size``."""
-        hasher = hashlib.sha256()
+        hasher = hashlib.sha256() if checksum else None
         total = 0
         with os.fdopen(fd, "wb") as file:
             while chunk := stream.read(CHUNK_SIZE):
-                hasher.update(chunk)
+                if hasher is not None:
+                    hasher.update(chunk)
                 total += len(chunk)
                 if size is not None and total > size:
                     break
@@ -205,7 +209,7 @@ class FilesystemObjectStore(FilesystemLayout):
                 os.fsync(file.fileno())
             except OSError as exc:
                 raise self._error(exc, key) from exc
-        return hasher.hexdigest(), total
+        return (None if hasher is None else hasher.hexdigest()), total
 
     def _install(self, key: str, obj: str, meta: str, data_tmp: str, meta_tmp: str) -> None:
         """Rename sidecar then data into place and fsync the directories."""

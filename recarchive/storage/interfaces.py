@@ -161,6 +161,7 @@ class ObjectStore(Protocol):
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
+        checksum: bool = True,
     ) -> ObjectInfo:
         """Store the bytes read from ``stream`` under ``key``, replacing any object there.
 
@@ -171,6 +172,11 @@ class ObjectStore(Protocol):
         :class:`~recarchive.errors.ChecksumMismatch` is raised and nothing is
         stored: no partial object becomes visible and an existing object under
         the same key is left as it was.
+
+        ``checksum=False`` is for data the caller authenticates itself (an
+        encrypted object, each of whose chunks carries its own tag): the store
+        computes and keeps no SHA-256 of it, and the returned info's ``sha256``
+        is None; the size is checked all the same. It excludes ``sha256``.
         """
 
     def get(self, key: str, *, byte_range: ByteRange | None = None) -> ObjectReader:
@@ -329,16 +335,21 @@ def validate_content_type(content_type: str | None) -> str:
     return content_type
 
 
-def validate_expected(key: str, size: int | None, sha256: str | None) -> str | None:
+def validate_expected(
+    key: str, size: int | None, sha256: str | None, *, checksum: bool = True
+) -> str | None:
     """Check the ``size`` and ``sha256`` promised to ``put`` before any data is read.
 
-    Returns the SHA-256 in lowercase. Raises
+    Returns the SHA-256 in lowercase. Raises :class:`ValueError` for a
+    ``sha256`` with ``checksum=False`` (nothing would check it),
     :class:`~recarchive.errors.SizeMismatch` for a negative size and
     :class:`~recarchive.errors.ChecksumMismatch` for a SHA-256 that is not 64
     hexadecimal digits.
     """
     if size is not None and size < 0:
         raise SizeMismatch(f"expected size of {key!r} is negative: {size}")
+    if sha256 is not None and not checksum:
+        raise ValueError(f"put of {key!r}: an expected sha256 needs checksum=True")
     if sha256 is None:
         return None
     digest = sha256.lower()
@@ -353,7 +364,7 @@ def check_written(
     expected_size: int | None,
     expected_sha256: str | None,
     size: int,
-    sha256: str,
+    sha256: str | None,
 ) -> None:
     """Raise unless the data read for ``key`` matches what the caller promised.
 

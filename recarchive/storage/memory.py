@@ -110,24 +110,26 @@ class InMemoryObjectStore:
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
+        checksum: bool = True,
     ) -> ObjectInfo:
         """Read the whole stream, verify it, then store it (see ``ObjectStore.put``)."""
         validate_key(key)
-        expected_sha256 = validate_expected(key, size, sha256)
+        expected_sha256 = validate_expected(key, size, sha256, checksum=checksum)
         stored_type = validate_content_type(content_type)
         user_metadata = validate_metadata(metadata or {})
         stored_tags = validate_tags(tags or {})
         self.check()
-        hasher = hashlib.sha256()
+        hasher = hashlib.sha256() if checksum else None
         parts: list[bytes] = []
         total = 0
         while chunk := stream.read(CHUNK_SIZE):
-            hasher.update(chunk)
+            if hasher is not None:
+                hasher.update(chunk)
             parts.append(chunk)
             total += len(chunk)
             if size is not None and total > size:
                 break
-        digest = hasher.hexdigest()
+        digest = None if hasher is None else hasher.hexdigest()
         check_written(
             key, expected_size=size, expected_sha256=expected_sha256, size=total, sha256=digest
         )

@@ -76,7 +76,9 @@ class S3ObjectStore:
     the size and SHA-256 are verified, and aborted on any failure. When the
     caller gives no SHA-256 for large data, it is computed in a first pass
     (re-reading a seekable stream, or spooling another stream to a temporary
-    file) so that it can be stored as metadata when the upload is created.
+    file) so that it can be stored as metadata when the upload is created;
+    with ``checksum=False`` (encrypted objects) there is no SHA-256 and no
+    first pass.
     Memory use is at most ``multipart_threshold`` plus one part.
     """
 
@@ -250,13 +252,14 @@ class S3ObjectStore:
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
+        checksum: bool = True,
     ) -> ObjectInfo:
         """Upload, verified before it becomes visible (see the class docstring).
 
         Errors raised by ``stream`` itself propagate unchanged after cleanup.
         """
         validate_key(key)
-        expected = validate_expected(key, size, sha256)
+        expected = validate_expected(key, size, sha256, checksum=checksum)
         extra: dict[str, Any] = {
             "ContentType": validate_content_type(content_type),
             "Metadata": validate_metadata(metadata or {}),
@@ -270,9 +273,9 @@ class S3ObjectStore:
             limit = self.multipart_threshold + 1 if size is None else size + 1
             head = read_up_to(stream, limit)
             if len(head) <= self.multipart_threshold:
-                return self._put_small(key, head, size, expected, extra)
+                return self._put_small(key, head, size, expected, extra, checksum=checksum)
         source, spool = stream, None
-        if expected is None:
+        if expected is None and checksum:
             source, expected, spool = prehash(key, head, stream, start, size)
             head = b""
         try:
@@ -282,7 +285,9 @@ class S3ObjectStore:
                 spool.close()
         return self._put_info(key, total, expected, extra)
 
-    def _put_info(self, key: str, size: int, sha256: str, extra: Mapping[str, Any]) -> ObjectInfo:
+    def _put_info(
+        self, key: str, size: int, sha256: str | None, extra: Mapping[str, Any]
+    ) -> ObjectInfo:
         return ObjectInfo(
             key=key,
             size=size,
@@ -293,13 +298,22 @@ class S3ObjectStore:
         )
 
     def _put_small(
-        self, key: str, data: bytes, size: int | None, expected: str | None, extra: dict[str, Any]
+        self,
+        key: str,
+        data: bytes,
+        size: int | None,
+        expected: str | None,
+        extra: dict[str, Any],
+        *,
+        checksum: bool,
     ) -> ObjectInfo:
-        digest = hashlib.sha256(data).hexdigest()
+        digest = hashlib.sha256(data).hexdigest() if checksum else None
         check_written(
             key, expected_size=size, expected_sha256=expected, size=len(data), sha256=digest
         )
-        metadata = {**extra["Metadata"], SHA256_METADATA: digest}
+        metadata = dict(extra["Metadata"])
+        if digest is not None:
+            metadata[SHA256_METADATA] = digest
         with self._boundary("put", key):
             self._client.put_object(
                 Bucket=self.bucket,
@@ -315,22 +329,28 @@ class S3ObjectStore:
         head: bytes,
         source: BinaryIO,
         size: int | None,
-        expected: str,
+        expected: str | None,
         extra: dict[str, Any],
     ) -> int:
-        """Multipart upload completed only when the data matches; aborted otherwise."""
-        metadata = {**extra["Metadata"], SHA256_METADATA: expected}
+        """Multipart upload completed only when the data matches; aborted otherwise.
+
+        ``expected`` None (a put with ``checksum=False``): only the size is checked.
+        """
+        metadata = dict(extra["Metadata"])
+        if expected is not None:
+            metadata[SHA256_METADATA] = expected
         with self._boundary("put", key):
             upload = self._client.create_multipart_upload(
                 Bucket=self.bucket, Key=key, **{**extra, "Metadata": metadata}
             )
         upload_id = upload["UploadId"]
         try:
-            hasher = hashlib.sha256()
+            hasher = None if expected is None else hashlib.sha256()
             total = 0
             parts: list[CompletedPartTypeDef] = []
             for number, part in enumerate(iter_parts(head, source, self.part_size), start=1):
-                hasher.update(part)
+                if hasher is not None:
+                    hasher.update(part)
                 total += len(part)
                 if size is not None and total > size:
                     break
@@ -350,7 +370,7 @@ class S3ObjectStore:
                 expected_size=size,
                 expected_sha256=expected,
                 size=total,
-                sha256=hasher.hexdigest(),
+                sha256=None if hasher is None else hasher.hexdigest(),
             )
             with self._boundary("put", key):
                 self._client.complete_multipart_upload(

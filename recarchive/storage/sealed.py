@@ -12,9 +12,11 @@ the chunks that hold it are fetched and decrypted.
 
 Sizes, listings, tags and ``head`` are the stored object's (the ciphertext's):
 a ciphertext is its plaintext's size plus 56 bytes and 16 per 64 KiB, so it
-reveals no more than the plaintext's size did; the SHA-256 the store keeps in
-the object's metadata is the ciphertext's, and the audio's SHA-256 lives only
-in the catalogue.
+reveals no more than the plaintext's size did. The store keeps no SHA-256 of
+an encrypted object (it is put with ``checksum=False``): every chunk carries
+its own GCM tag, which authenticates it better than a hash beside it could,
+and the audio's SHA-256 lives only in the catalogue, where ``verify`` checks it
+after decrypting.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ SealLookup = Callable[[str], ObjectSeal | None]
 class SealedPut:
     """An object stored encrypted, and what the catalogue keeps of it."""
 
-    #: The stored object (the ciphertext's size and SHA-256).
+    #: The stored object (the ciphertext's size; no SHA-256, see the module).
     info: ObjectInfo
     header: bytes
     plaintext_size: int
@@ -95,6 +97,7 @@ def put_encrypted(
             size=ciphertext_size,
             content_type=DEFAULT_CONTENT_TYPE,
             tags=tags,
+            checksum=False,  # the GCM tags authenticate every chunk
         )
     except SizeMismatch:
         raise SizeMismatch(
@@ -231,6 +234,7 @@ class SealedObjectStore:
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
         tags: Mapping[str, str] | None = None,
+        checksum: bool = True,
     ) -> ObjectInfo:
         return self.inner.put(
             key,
@@ -240,6 +244,7 @@ class SealedObjectStore:
             content_type=content_type,
             metadata=metadata,
             tags=tags,
+            checksum=checksum,
         )
 
     def head(self, key: str) -> ObjectInfo:

@@ -276,6 +276,81 @@ def test_failing_large_stream_leaves_nothing(store: ObjectStore) -> None:
     assert_no_pending_uploads(store)
 
 
+# --- objects the caller authenticates itself (checksum=False) ------------------
+
+
+class OneWayStream(io.RawIOBase):
+    """Serves ``data`` once and cannot seek, as the encrypting stream of a sealed put."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._data.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_put_without_checksum_keeps_no_sha256_and_the_bytes(store: ObjectStore) -> None:
+    data = os.urandom(300_000)
+    info = store.put("sealed", io.BytesIO(data), size=len(data), tags={"c": "x"}, checksum=False)
+    assert (info.size, info.sha256) == (len(data), None)
+    assert (store.head("sealed").size, store.head("sealed").sha256) == (len(data), None)
+    assert read_all(store, "sealed") == data
+    assert read_all(store, "sealed", ByteRange(1000, 1999)) == data[1000:2000]
+    assert store.get_tags("sealed") == {"c": "x"}
+
+
+@pytest.mark.parametrize(("declared", "actual"), [(30, 20), (10, 20)])
+def test_put_without_checksum_still_checks_the_size(
+    store: ObjectStore, declared: int, actual: int
+) -> None:
+    store.put("k", io.BytesIO(b"old"))
+    with pytest.raises(SizeMismatch, match=rf"'k'.*expected {declared} bytes"):
+        store.put("k", io.BytesIO(b"z" * actual), size=declared, checksum=False)
+    assert read_all(store, "k") == b"old"
+    assert store.head("k").sha256 == sha(b"old")
+
+
+def test_an_expected_sha256_needs_the_checksum(store: ObjectStore) -> None:
+    with pytest.raises(ValueError, match="checksum"):
+        store.put("k", io.BytesIO(b"x"), sha256=sha(b"x"), checksum=False)
+    assert keys(store) == []
+
+
+@pytest.mark.slow
+def test_large_put_without_checksum_streams_in_one_pass(
+    store: ObjectStore, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """No SHA-256 to put in the metadata first: a one-way stream goes up as it is read."""
+    import recarchive.storage.s3 as s3_module
+
+    def no_first_pass(*args: object) -> None:
+        raise AssertionError("a put without checksum must not spool or re-read its stream")
+
+    monkeypatch.setattr(s3_module, "prehash", no_first_pass)
+    data = os.urandom(18 * MiB)
+    info = store.put("big", io.BufferedReader(OneWayStream(data)), size=len(data), checksum=False)
+    assert (info.size, info.sha256) == (len(data), None)
+    assert hashlib.sha256(read_all(store, "big")).hexdigest() == sha(data)
+    if isinstance(store, S3ObjectStore):  # it went by multipart upload
+        head = request.getfixturevalue("s3_raw").head_object(Bucket=store.bucket, Key="big")
+        assert head["ETag"].strip('"').endswith("-3")  # 18 MiB in 8 MiB parts
+        assert "sha256" not in head["Metadata"]
+
+
+@pytest.mark.slow
+def test_failing_large_put_without_checksum_leaves_nothing(store: ObjectStore) -> None:
+    stream = io.BufferedReader(FailingStream(os.urandom(20 * MiB)))
+    with pytest.raises(OSError, match="connection reset"):
+        store.put("big", stream, size=30 * MiB, checksum=False)
+    assert keys(store) == []
+    assert_no_pending_uploads(store)
+
+
 # --- empty objects and ranges -------------------------------------------------
 
 
