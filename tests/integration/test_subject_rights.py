@@ -39,6 +39,7 @@ from recarchive.access.users import add_user
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import CustomerMatch, Recording, RecordingStatus
 from recarchive.catalogue.restrictions import ProcessingRestriction
+from recarchive.crypto.providers import prepare_key_provider
 from recarchive.errors import StoreUnavailable
 from recarchive.privacy.erasure import erase_subject, resume_pending_erasures
 from recarchive.privacy.export import export_subject
@@ -130,19 +131,35 @@ def world(catalogue_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     close_runtime(runtime)
 
 
-@pytest.fixture(scope="module", params=["filesystem", pytest.param("s3", marks=pytest.mark.s3)])
+@pytest.fixture(
+    scope="module",
+    params=[
+        "filesystem",
+        "filesystem-encrypted",
+        pytest.param("s3", marks=pytest.mark.s3),
+        pytest.param("s3-encrypted", marks=pytest.mark.s3),
+    ],
+)
 def store_world(
     request: pytest.FixtureRequest, world: World, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
-    """The world's catalogue and users, with the filesystem store or the S3 server."""
+    """The world's catalogue and users, with the filesystem store or the S3 server.
+
+    In the ``-encrypted`` worlds every recording is stored under a data key of
+    its own, as ingest stores it with ``encryption.enabled``.
+    """
     if request.param == "filesystem":
         yield world
         return
+    store, _, encrypted = request.param.partition("-")
     runtime = build_runtime(
         world.runtime.settings.catalogue_url,
-        tmp_path_factory.mktemp("subjects-s3"),
-        store_env=s3_environment(),
+        tmp_path_factory.mktemp(f"subjects-{request.param}"),
+        store_env=s3_environment() if store == "s3" else None,
+        extra_env={"RECARCHIVE_ENCRYPTION_ENABLED": "true"} if encrypted else None,
     )
+    if encrypted:
+        assert "created" in (prepare_key_provider(runtime.settings) or "")  # as `init` does
     made = _world(runtime, world.role_tokens)
     yield made
     made.api.close()
