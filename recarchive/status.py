@@ -3,7 +3,8 @@
 What is archived, what waits, what was quarantined and why, when each
 source last delivered, how last night's run went and when the next one is,
 open holds and data-subject requests, the audit log and its newest anchor,
-and whether the catalogue and the store answer. Counts and times only:
+whether new recordings are encrypted and how many are, and whether the
+catalogue and the store answer. Counts and times only:
 nothing here names a caller.
 """
 
@@ -62,6 +63,17 @@ class AuditStatus:
 
 
 @dataclasses.dataclass(frozen=True)
+class EncryptionStatus:
+    #: New recordings are stored encrypted (``encryption.enabled``).
+    enabled: bool
+    #: The keeper of the key-encryption keys ("file", "pkcs11"); None when disabled.
+    provider: str | None
+    #: Recordings stored encrypted, and in plaintext (from before it was enabled).
+    encrypted: int
+    plaintext: int
+
+
+@dataclasses.dataclass(frozen=True)
 class InstallationStatus:
     at: dt.datetime
     catalogue: str
@@ -80,6 +92,7 @@ class InstallationStatus:
     open_holds: int
     open_requests: int
     audit: AuditStatus
+    encryption: EncryptionStatus
 
     @property
     def work_remains(self) -> bool:
@@ -138,6 +151,13 @@ def installation_status(runtime: Runtime, *, now: dt.datetime | None = None) -> 
     except RecArchiveError as exc:
         store_problem = exc.message
     states = counts["states"]
+    settings = runtime.settings.encryption
+    encryption = EncryptionStatus(
+        enabled=settings.enabled,
+        provider=settings.provider if settings.enabled else None,
+        encrypted=counts["encrypted"],
+        plaintext=max(held.recordings - counts["encrypted"], 0),
+    )
     return InstallationStatus(
         at=now,
         catalogue=describe_url(runtime.engine),
@@ -156,6 +176,7 @@ def installation_status(runtime: Runtime, *, now: dt.datetime | None = None) -> 
         open_holds=counts["open_holds"],
         open_requests=counts["open_requests"],
         audit=_audit_status(runtime, counts["audit_entries"], counts["audit_head"]),
+        encryption=encryption,
     )
 
 
@@ -190,6 +211,9 @@ def _catalogue_counts(session: Session) -> dict[str, Any]:
             session.scalar(select(func.count(Hold.id)).where(Hold.released_at.is_(None))) or 0
         ),
         "open_requests": int(session.scalar(open_requests) or 0),
+        "encrypted": int(
+            session.scalar(select(func.count(Recording.id)).where(Recording.encrypted)) or 0
+        ),
         "audit_entries": int(entries),
         "audit_head": int(head_seq),
     }

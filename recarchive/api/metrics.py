@@ -81,6 +81,16 @@ def _labelled(
 def _status_gauges(status: InstallationStatus) -> Iterator[GaugeMetricFamily]:
     """The figures of ``recarchive status`` (recarchive/status.py), as gauges."""
     yield _gauge("recarchive_stored_bytes", "Bytes of the active recordings.", status.bytes_stored)
+    yield _gauge(
+        "recarchive_encryption_enabled",
+        "1 when new recordings are stored encrypted, else 0.",
+        1 if status.encryption.enabled else 0,
+    )
+    yield _gauge(
+        "recarchive_recordings_plaintext",
+        "Recordings stored in plaintext (from before encryption was enabled).",
+        status.encryption.plaintext,
+    )
     yield _gauge("recarchive_work_waiting", "Work items waiting to be archived.", status.waiting)
     yield _gauge("recarchive_work_claimed", "Work items being archived now.", status.claimed)
     yield _gauge(

@@ -48,6 +48,11 @@ def init_command(app: AppContext) -> None:
         click.echo(f"audit anchors in {report.anchors}: {state}")
     if keys:
         click.echo(keys)
+    else:
+        click.echo(
+            "encryption at rest: off, new recordings are stored in plaintext "
+            "(encryption.enabled = true to encrypt them; docs/security.md)"
+        )
     replayed = replay_deletions(app.runtime).replayed
     if replayed:
         click.echo(f"deletions replayed from the record outside the catalogue: {len(replayed)}")

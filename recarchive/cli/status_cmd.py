@@ -69,7 +69,19 @@ def _lines(status: InstallationStatus, zone: ZoneInfo) -> list[str]:
             f"{audit.unanchored} since"
         )
     lines.append(f"audit        {audit.entries} entries, head {audit.head_seq}; {anchored}")
+    lines.append(_encryption_line(status))
     return lines
+
+
+def _encryption_line(status: InstallationStatus) -> str:
+    encryption = status.encryption
+    stored = f"{encryption.encrypted} of {encryption.encrypted + encryption.plaintext} encrypted"
+    if not encryption.enabled:
+        return f"encryption   off: new recordings are stored in plaintext; {stored}"
+    line = f"encryption   on ({encryption.provider} key provider); {stored}"
+    if encryption.plaintext:
+        line += f" (`recarchive keys encrypt-existing` encrypts the other {encryption.plaintext})"
+    return line
 
 
 @click.command("status")
@@ -81,7 +93,8 @@ def status_command(app: AppContext, as_json: bool) -> None:
     Recordings and bytes; items waiting and being archived; open quarantine
     entries by reason; per source, when it last delivered; the last nightly
     run and the next; open holds and data-subject requests; the audit log
-    and its newest anchor; whether the store answers. Exit status 3 when
+    and its newest anchor; encryption at rest and how many recordings it
+    covers; whether the store answers. Exit status 3 when
     something waits (items, quarantine entries, requests), 1 when the
     catalogue cannot be read or the store does not answer.
     """

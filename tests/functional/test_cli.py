@@ -25,6 +25,7 @@ def test_init_twice_then_status(run_cli: Runner, empty_catalogue_url: str, tmp_p
     assert first.returncode == 0, first.stderr
     assert "schema empty -> " in first.stdout
     assert "objects: created" in first.stdout
+    assert "encryption at rest: off, new recordings are stored in plaintext" in first.stdout
     second = run_cli("init", env=env)
     assert second.returncode == 0, second.stderr
     assert "schema current" in second.stdout
@@ -32,6 +33,9 @@ def test_init_twice_then_status(run_cli: Runner, empty_catalogue_url: str, tmp_p
     status = run_cli("status", env=env)
     assert status.returncode == 0, status.stderr
     assert "recordings   0 (0 B), customers 0" in status.stdout
+    assert "encryption   off: new recordings are stored in plaintext; 0 of 0 encrypted" in (
+        status.stdout
+    )
     assert (tmp_path / "var" / "objects").is_dir()
 
 

@@ -66,6 +66,9 @@ def test_ingested_recordings_are_encrypted_and_verify(tmp_path: Path, store_form
         runtime.close()
     verify = invoke(env, "verify", "--all")
     assert verify.exit_code == 0, verify.output
+    status = invoke(env, "status")
+    line = f"encryption   on (file key provider); {archived} of {archived} encrypted\n"
+    assert line in status.stdout
 
 
 def test_without_its_key_file_ingest_pauses_and_loses_nothing(tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ def plaintext_archive(
     tmp_path: Path, count: int, store: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """An archive ingested without encryption; its env, now with encryption enabled."""
-    env = archive(tmp_path, count, store or {})
+    env = archive(tmp_path, count, {**(store or {}), "RECARCHIVE_ENCRYPTION_ENABLED": "false"})
     assert not any(encrypted for _, _, encrypted in catalogue(env).values())
     env = {**env, **ENCRYPTED}
     assert invoke(env, "init").exit_code == 0  # makes the key file
@@ -58,6 +58,11 @@ def test_encrypt_existing_keeps_the_sha256_and_leaves_no_plaintext(
 ) -> None:
     env = plaintext_archive(tmp_path, 4, store_env)
     before = catalogue(env)
+    n = len(before)
+    assert (
+        f"encryption   on (file key provider); 0 of {n} encrypted "
+        f"(`recarchive keys encrypt-existing` encrypts the other {n})"
+    ) in invoke(env, "status").stdout
     result = invoke(env, "keys", "encrypt-existing", "--batch-size", "2", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -67,6 +72,7 @@ def test_encrypt_existing_keeps_the_sha256_and_leaves_no_plaintext(
         rid: sha for rid, (_, sha, _) in before.items()
     }
     assert all(encrypted for _, _, encrypted in after.values())
+    assert f"; {n} of {n} encrypted\n" in invoke(env, "status").stdout
     stored = stored_keys(env)
     assert stored == {key for key, _, _ in after.values()}  # no plaintext, no stray copy
     assert all(stored_bytes(env, key)[:4] == b"RCAE" for key in stored)

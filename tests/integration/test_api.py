@@ -1276,6 +1276,10 @@ def test_metrics_carry_the_figures_of_recarchive_status(
     }
     status = installation_status(world.runtime)
     assert gauges["recarchive_stored_bytes"] == status.bytes_stored
+    assert gauges["recarchive_encryption_enabled"] == 0  # this world stores plaintext
+    assert not status.encryption.enabled
+    assert gauges["recarchive_recordings_plaintext"] == status.encryption.plaintext
+    assert status.encryption.plaintext > 0
     assert gauges["recarchive_work_waiting"] == status.waiting
     assert gauges["recarchive_quarantine_open"] == sum(status.quarantined.values())
     assert gauges["recarchive_holds_open"] == status.open_holds
