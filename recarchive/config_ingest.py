@@ -215,6 +215,11 @@ class S3DropSourceSettings(_Section):
     endpoint_url: str = ""
     region: str = "us-east-1"
     delete_after_archive: bool = False
+    #: Seconds a recording without a usable contact record waits for one (counted as
+    #: awaiting it, from the object's last modification) before it is archived from
+    #: what its key tells. A contact record arriving later still enriches the
+    #: archived recording. 0: archived from the key at once.
+    record_wait_s: float = Field(default=300.0, ge=0)
 
 
 SourceSettings = Annotated[

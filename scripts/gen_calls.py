@@ -49,9 +49,13 @@ header claiming ten times its length), text_as_wav (not_audio), unsupported_code
 (a WAV in adpcm_ms), still_writing (deferred: a WAV whose RIFF/data sizes are
 still 0), traversal_name (invalid_name: a recording reference of
 ``../../etc/passwd``), cdr_without_recording, recording_without_cdr (archived
-from what the file name tells), duplicate (the same call delivered twice:
-archived once), malformed_csv (broken Master.csv lines; customers.csv rows with
-a bad check character or no customer_id).
+from what the file name tells; in the s3drop layout no contact record is
+ever written, so the recording is archived from its key after the source's
+``record_wait_s``), duplicate (the same call delivered twice: archived once),
+malformed_csv (broken Master.csv lines; customers.csv rows with a bad check
+character or no customer_id), late_contact_record (s3drop only: the contact
+record is written under ``late/`` instead, the same path below it, to be
+uploaded after the recording was archived from its key: it then enriches it).
 """
 
 from __future__ import annotations
@@ -106,7 +110,10 @@ BAD_CASES = (
     "recording_without_cdr",
     "duplicate",
     "malformed_csv",
+    "late_contact_record",
 )
+#: Bad cases that only some layouts have (the others have every case).
+LAYOUT_CASES = {"late_contact_record": ("s3drop",)}
 EXPECTED_REASON = {
     "zero_byte": "zero_byte",
     "header_only": "header_only",
@@ -627,6 +634,7 @@ class Call:
     recording: str | None = None  # relative to the output directory
     turns: list[Turn] = dataclasses.field(default_factory=list)
     cdr: dict[str, object] | None = None  # where the spool's CDR lines are
+    late_record: str | None = None  # a contact record to upload late (s3drop)
     attribute_reason: bool = False  # Connect: the contact attribute names the reason
 
     @property
@@ -760,6 +768,7 @@ def expectation(call: Call) -> tuple[str, str | None]:
         "traversal_name": ("rejected", "invalid_name"),
         "cdr_without_recording": ("missing_recording", "cdr_without_recording"),
         "recording_without_cdr": ("archived", "recording_without_cdr"),
+        "late_contact_record": ("archived", "late_contact_record"),
         "duplicate": ("archived", "duplicate"),
     }
     if call.bad in outcomes:
@@ -1120,10 +1129,13 @@ def write_s3drop(out: Path, calls: Sequence[Call], rng: random.Random) -> str:
             }
         if call.bad == "recording_without_cdr":
             continue
-        folder = out / base / "ContactTraceRecords" / f"{call.start.astimezone(dt.UTC):%Y/%m/%d}"
+        late = out / "late" if call.bad == "late_contact_record" else out
+        folder = late / base / "ContactTraceRecords" / f"{call.start.astimezone(dt.UTC):%Y/%m/%d}"
         folder.mkdir(parents=True, exist_ok=True)
         text = json.dumps(ctr, indent=1, ensure_ascii=False) + "\n"
         (folder / f"{contact}.json").write_text(text, encoding="utf-8")
+        if call.bad == "late_contact_record":
+            call.late_record = (folder / f"{contact}.json").relative_to(out).as_posix()
         if call.bad == "duplicate":
             (folder / f"{contact}_1.json").write_text(text, encoding="utf-8")
     return instance
@@ -1172,6 +1184,8 @@ def call_manifest(call: Call, layout: str) -> dict[str, object]:
         entry["long"] = True
     if call.cdr is not None:
         entry["cdr"] = call.cdr
+    if call.late_record is not None:
+        entry["late_record"] = call.late_record
     return entry
 
 
@@ -1185,14 +1199,21 @@ def _formats(text: str, layout: str) -> list[OutputFormat]:
     return chosen or [FORMATS["wav"]]
 
 
-def _bad_cases(text: str) -> list[str]:
+def layout_cases(layout: str) -> list[str]:
+    """The bad cases ``layout`` has."""
+    return [case for case in BAD_CASES if layout in LAYOUT_CASES.get(case, (layout,))]
+
+
+def _bad_cases(text: str, layout: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
+    known = layout_cases(layout)
     if names == ["all"]:
-        return list(BAD_CASES)
-    unknown = [name for name in names if name not in BAD_CASES]
+        return known
+    unknown = [name for name in names if name not in known]
     if unknown:
         raise SystemExit(
-            f"unknown bad case(s): {', '.join(unknown)} (known: all, {', '.join(BAD_CASES)})"
+            f"unknown bad case(s) for layout {layout}: {', '.join(unknown)} "
+            f"(known: all, {', '.join(known)})"
         )
     return names
 
@@ -1205,7 +1226,7 @@ def generate(args: argparse.Namespace) -> dict[str, object]:
     rng = random.Random(args.seed)
     layout = args.layout
     formats = _formats(args.formats, layout)
-    bad = _bad_cases(args.bad)
+    bad = _bad_cases(args.bad, layout)
     engine = choose_engine(args.engine)
     pool = synthesise_pool(args.cache or out / ".gen_cache", engine)
 
@@ -1335,7 +1356,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=1, help="random seed (same seed, same output)")
     parser.add_argument(
         "--bad", default="",
-        help=f"comma-separated bad inputs to add, or 'all': {', '.join(BAD_CASES)}",
+        help=f"comma-separated bad inputs to add, or 'all': {', '.join(BAD_CASES)} "
+        "(late_contact_record: s3drop only)",
     )  # fmt: skip
     parser.add_argument("--customers", type=int, default=200, help="customers in the directory")
     parser.add_argument(

@@ -86,7 +86,9 @@ def ingest_command(
         how_many = "an unknown number of" if summary.waiting is None else str(summary.waiting)
         remains.append(f"{how_many} item(s) still waiting")
     if summary.awaiting_cdr:
-        remains.append(f"{summary.awaiting_cdr} recording(s) waiting for their CDR row")
+        remains.append(
+            f"{summary.awaiting_cdr} recording(s) waiting for their CDR row or contact record"
+        )
     if once and remains:
         work_remains(f"{'; '.join(remains)}: the next run takes them")
 
@@ -101,6 +103,7 @@ def _print_summary(summary: IngestSummary, as_json: bool) -> None:
     click.echo(f"deferred     {summary.deferred} (still being written; next pass)")
     click.echo(f"ignored      {summary.ignored} (by a source's ignore rules)")
     click.echo(f"awaiting cdr {summary.awaiting_cdr} (no CDR row yet; next pass)")
+    click.echo(f"from name    {summary.archived_without_record} (archived without a CDR row)")
     click.echo(f"enriched     {summary.enriched} (archived from the name, then given their CDR)")
     click.echo(f"retried      {summary.retried}")
     total = sum(summary.quarantined.values())

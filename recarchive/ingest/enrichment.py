@@ -1,8 +1,10 @@
 """A CDR row that arrives after its recording was archived from the file name alone.
 
 A spool recording whose CDR row has not come within the source's
-``cdr_wait_s`` is archived with what its name tells (``facts_from_name``).
-When the row arrives later the source hands it over as a
+``cdr_wait_s`` is archived with what its name tells (``facts_from_name``),
+as is a drop recording whose contact record has not come within
+``record_wait_s`` (from its key). When the row (or record) arrives later the
+source hands it over as a
 :class:`~recarchive.ingest.interfaces.LateCdr`, and :func:`enrich_late`
 gives the recording what the row tells, by the rules ingest applies to a
 recording that came with its row (:func:`~recarchive.ingest.cataloguing.plan_recording`):

@@ -143,21 +143,27 @@ class Waiting:
     """Input at the source not taken this pass, on purpose: counted, taken on a later pass.
 
     A spool recording whose CDR row has not arrived yet waits up to the
-    source's ``cdr_wait_s`` before it is archived from its file name.
+    source's ``cdr_wait_s`` before it is archived from its file name; a drop
+    recording waits ``record_wait_s`` for its contact record, then is archived
+    from its key.
     """
 
     source_ref: str
-    #: What it waits for (``cdr``).
+    #: What it waits for (``cdr``, ``contact_record``).
     reason: str
 
 
 @dataclasses.dataclass(frozen=True)
 class LateCdr:
-    """A CDR row read this pass that no recording at the source matches any more.
+    """A CDR row (or a drop's contact record) read this pass that no recording waiting
+    at the source matches any more.
 
-    The recording of ``call_id`` may have been archived from its file name
-    before the row arrived: the pipeline enriches it with ``facts`` (what the
-    row alone tells), see :mod:`recarchive.ingest.enrichment`.
+    The recording of ``call_id`` may have been archived from its file name (or
+    object key) before the row arrived: the pipeline enriches it with ``facts``
+    (what the row alone tells), see :mod:`recarchive.ingest.enrichment`. A
+    source that must know when that is done (to read a record only once, or
+    delete it) has a ``committed()`` method, called after the pass's work is
+    committed and its late rows applied.
     """
 
     call_id: str

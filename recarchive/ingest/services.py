@@ -151,6 +151,9 @@ class Pipeline:
             if found.bookmark is not None:  # committed with the work it read, or not at all
                 queue.save_bookmark(session, name, found.bookmark.value)
         summary.enriched += enrich_late(self.runtime, name, found.late_cdrs)
+        committed = getattr(source, "committed", None)
+        if committed is not None:  # the source may now forget (or delete) what it handed over
+            committed()
         again = [o.discovery for o in outcomes if o.outcome is queue.Enqueued.ARCHIVED]
         seen: set[str] = set()
         for outcome in outcomes:

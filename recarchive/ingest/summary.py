@@ -20,9 +20,12 @@ class IngestSummary:
     #: Files at a source left alone by a configured rule (a spool's ``ignore``).
     ignored: int = 0
     #: Recordings at a source left for a later pass while they wait for their CDR
-    #: row (a spool's ``cdr_wait_s``).
+    #: row or contact record (a spool's ``cdr_wait_s``, a drop's ``record_wait_s``).
     awaiting_cdr: int = 0
-    #: Recordings archived from their file name that a late CDR row enriched.
+    #: Recordings archived with what their name tells (a spool file's name, a drop
+    #: object's key) because their CDR row or contact record did not come in time.
+    archived_without_record: int = 0
+    #: Recordings archived from their name that a late CDR row or contact record enriched.
     enriched: int = 0
     retried: int = 0
     bytes_in: int = 0
@@ -45,6 +48,7 @@ class IngestSummary:
             "deferred",
             "ignored",
             "awaiting_cdr",
+            "archived_without_record",
             "enriched",
             "retried",
             "paused",
@@ -67,6 +71,8 @@ def count_outcome(summary: IngestSummary, outcome: str, item: WorkItem) -> None:
         summary.archived += 1
         summary.bytes_in += int(item.payload.get("bytes_in", 0))
         summary.bytes_out += int(item.payload.get("bytes_out", 0))
+        if (item.payload.get("facts") or {}).get("from_name"):
+            summary.archived_without_record += 1
     elif outcome == "duplicate":
         summary.duplicates += 1
     elif outcome == "deferred":

@@ -372,7 +372,8 @@ def test_once_with_a_recording_waiting_for_its_cdr_row_exits_3_and_says_so(
     assert "awaiting cdr 1 " in result.stdout
     assert "enriched     0 " in result.stdout
     lines = error_lines(result)
-    assert "1 recording(s) waiting for their CDR row: the next run takes them" in lines
+    waiting = "1 recording(s) waiting for their CDR row or contact record"
+    assert f"{waiting}: the next run takes them" in lines
     assert (spool / orphan["recording"]).exists()
 
     old = time.time() - 600  # the wait is over: archived from its name

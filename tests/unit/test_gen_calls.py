@@ -124,9 +124,10 @@ def calls_by_case(manifest: dict[str, Any]) -> dict[str | None, list[dict[str, A
 
 
 def test_manifest_lists_every_bad_case(generated: tuple[str, Path, dict[str, Any]]) -> None:
-    _, _, manifest = generated
+    layout, _, manifest = generated
     cases = {case["case"] for case in manifest["bad_cases"]}
-    assert cases == set(gen.BAD_CASES)
+    assert cases == set(gen.layout_cases(layout))
+    assert ("late_contact_record" in cases) == (layout == "s3drop")
     expected = {case["case"]: (case["expected"], case["reason"]) for case in manifest["bad_cases"]}
     assert expected["zero_byte"] == ("quarantined", "zero_byte")
     assert expected["truncated"] == ("quarantined", "truncated_audio")
@@ -382,6 +383,24 @@ def test_connect_layout_and_contact_records(s3drop: tuple[Path, dict[str, Any]])
             by_case["traversal_name"][0]["source_ref"],
         )
         assert (out / key).is_file() != missing
+    [late] = by_case["late_contact_record"]
+    assert late["late_record"].startswith(f"late/connect/{instance}/ContactTraceRecords/")
+    assert f"{late['source_ref']}.json" not in names  # only under late/, to upload later
+    record = json.loads((out / late["late_record"]).read_text(encoding="utf-8"))
+    assert record["ContactId"] == late["source_ref"]
+    assert (out / late["recording"]).is_file()
+    assert late["expected"] == "archived"
+    assert late["expected_reason_codes"]  # what the record tells, once it came
+    [never] = by_case["recording_without_cdr"]
+    assert not list(out.rglob(f"{never['source_ref']}*.json"))  # no record, ever
+    assert (never["expected_customer_id"], never["expected_reason_codes"]) == (None, [])
+
+
+def test_a_drop_only_bad_case_is_refused_for_another_layout() -> None:
+    with pytest.raises(SystemExit, match="late_contact_record"):
+        gen._bad_cases("late_contact_record", "spool")
+    assert "late_contact_record" not in gen._bad_cases("all", "twilio")
+    assert gen._bad_cases("late_contact_record", "s3drop") == ["late_contact_record"]
 
 
 def test_every_option_has_help() -> None:

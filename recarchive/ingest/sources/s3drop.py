@@ -7,9 +7,15 @@ Under ``prefix`` in ``bucket``:
 - ``ContactTraceRecords/.../<ContactId>*.json``: the contact trace record
   (CTR), delivered at least once, so possibly under several names.
 
-The source reference is the ContactId (a UUID). A recording is taken once its
-CTR is there; a recording or a CTR still waiting for its other half after
-24 hours is reported. Of several CTR copies the first by key gives the facts;
+The source reference is the ContactId (a UUID). A recording is taken with
+its CTR once that is there. Without a usable CTR it waits (:class:`Waiting`)
+until the object is ``record_wait_s`` old, then is archived from what its
+key tells (:func:`~recarchive.ingest.sources.s3drop_records.key_facts`) and
+logged as such. A CTR that arrives after that is handed to the pipeline
+(:class:`LateCdr`), which enriches the recording; each late CTR is read once
+per process (with ``delete_after_archive``, deleted once the pass that
+handed it over is committed). A CTR still without its recording after 24
+hours is reported. Of several CTR copies the first by key gives the facts;
 every further copy counts as a duplicate delivery, and with
 ``delete_after_archive`` all of them go with the recording once the archive
 acknowledges it. Object keys hold no personal data; CTR contents (numbers,
@@ -19,15 +25,13 @@ agent names) go to the catalogue only, never to logs or messages.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from recarchive.catalogue.models import Direction
 from recarchive.config import S3DropSourceSettings, Settings
 from recarchive.errors import ConfigError, InvalidObjectKey, ObjectNotFound, StoreError
 from recarchive.ingest.interfaces import (
@@ -35,11 +39,22 @@ from recarchive.ingest.interfaces import (
     Discovery,
     Fetched,
     KnownRefs,
+    LateCdr,
     Problem,
     RecordingGone,
     SourceError,
+    SourceItem,
+    Waiting,
 )
 from recarchive.ingest.sources import source_secret, source_secret_variable
+from recarchive.ingest.sources.s3drop_records import (
+    MAX_RECORD_BYTES,
+    Malformed,
+    key_facts,
+    parse_record,
+    record_facts,
+    stamp,
+)
 from recarchive.private_files import open_private
 from recarchive.storage.interfaces import ObjectInfo, validate_key
 from recarchive.storage.s3 import S3ObjectStore
@@ -51,21 +66,13 @@ _RECORDING_KEY = re.compile(r"^CallRecordings/\d{4}/\d{2}/\d{2}/(?P<name>[^/]+)$
 _RECORDING_NAME = re.compile(rf"^(?P<contact>{_UUID})_(?P<stamp>\d{{8}}T\d{{2}}:\d{{2}})_UTC\.wav$")
 _CTR_KEY = re.compile(r"^ContactTraceRecords/(?:[^/]+/)*(?P<name>[^/]+)$")
 _CTR_NAME = re.compile(rf"^(?P<contact>{_UUID})(?:[^0-9a-fA-F][^/]*)?\.json$")
-#: How long a recording or a CTR may wait for its other half before it is reported.
+#: How long a CTR may wait for its recording before it is reported.
 _PAIRING_WAIT = dt.timedelta(hours=24)
-#: CTRs without a recording are only looked at this long (they are read to tell).
+#: CTRs are only looked at this long after they arrive: to report one without its
+#: recording, or to hand a late one over (each is read to tell).
 _MISSING_REPORT_WINDOW = dt.timedelta(days=7)
-_MAX_CTR_BYTES = 1024 * 1024
-_DIRECTIONS = {
-    "INBOUND": Direction.INBOUND,
-    "OUTBOUND": Direction.OUTBOUND,
-    "CALLBACK": Direction.OUTBOUND,
-    "API": Direction.OUTBOUND,
-}
-
-
-class _Malformed(Exception):
-    """A contact record that cannot be used; the message says why."""
+#: A CTR read, by key and last modification: one read per process is enough.
+_Read = tuple[str, dt.datetime]
 
 
 class S3DropSource:
@@ -79,6 +86,14 @@ class S3DropSource:
         self.settings = settings
         self.prefix = prefix if not prefix or prefix.endswith("/") else f"{prefix}/"
         self.store = store
+        self.wait = dt.timedelta(seconds=settings.record_wait_s)
+        #: Late CTRs handed over (or found malformed) in passes the pipeline committed.
+        self._settled: set[_Read] = set()
+        #: Those of this pass, settled by :meth:`committed`.
+        self._read: set[_Read] = set()
+        #: Usable late CTRs of this pass whose recording is gone from the drop: with
+        #: ``delete_after_archive``, deleted by :meth:`committed`.
+        self._to_delete: list[str] = []
 
     @classmethod
     def from_settings(cls, config: S3DropSourceSettings, settings: Settings) -> S3DropSource:
@@ -111,7 +126,10 @@ class S3DropSource:
 
     # --- discovery -----------------------------------------------------------
 
-    def discover(self, now: dt.datetime, known: KnownRefs) -> Iterator[Discovery | Problem]:
+    def discover(self, now: dt.datetime, known: KnownRefs) -> Iterator[SourceItem]:
+        """The recordings with their CTR (or from their key after the wait), those
+        waiting for it, late CTRs (:class:`LateCdr`) and problems."""
+        self._read, self._to_delete = set(), []
         recordings: dict[str, ObjectInfo] = {}
         records: dict[str, list[ObjectInfo]] = {}
         for info in self._list("CallRecordings/"):
@@ -134,18 +152,41 @@ class S3DropSource:
                 yield self._misnamed(info, "ContactTraceRecords/.../<ContactId>*.json")
             else:
                 records.setdefault(found, []).append(info)
-        waiting = {
+        recent = now - _MISSING_REPORT_WINDOW
+        alone = {
             contact: copies
             for contact, copies in records.items()
-            if contact not in recordings
-            and now - _MISSING_REPORT_WINDOW <= copies[0].last_modified <= now - _PAIRING_WAIT
+            if contact not in recordings and max(c.last_modified for c in copies) >= recent
         }
-        states = known([*recordings, *waiting]) if recordings or waiting else {}
+        states = known([*recordings, *alone]) if recordings or alone else {}
         for contact, info in recordings.items():
             yield from self._recording(contact, info, records.get(contact, []), states, now)
-        for contact, copies in waiting.items():
-            if contact not in states:
+        for contact, copies in alone.items():
+            state = states.get(contact)
+            if state == "done":  # archived, its recording gone from the drop since
+                yield from self._late_records(contact, None, copies, now)
+            elif state is None and recent <= copies[0].last_modified <= now - _PAIRING_WAIT:
                 yield from self._record_without_recording(contact, copies)
+
+    def committed(self) -> None:
+        """The pipeline committed this pass and applied its late CTRs: they are not read
+        again by this process, and with ``delete_after_archive`` those whose recording
+        is gone from the drop are deleted. A failure is logged, not raised (the next
+        process reads them again; applying one twice changes nothing)."""
+        self._settled |= self._read
+        self._read = set()
+        keys, self._to_delete = self._to_delete, []
+        if not keys or not self.settings.delete_after_archive:
+            return
+        try:
+            failed = len(self.store.delete_many(keys).failed)
+        except StoreError as exc:
+            extra = {"source": self.name, "count": len(keys), "error": exc.message}
+            logger.warning("late_record_delete_failed", extra=extra)
+            return
+        if failed:
+            extra = {"source": self.name, "count": failed, "error": "delete refused"}
+            logger.warning("late_record_delete_failed", extra=extra)
 
     def _list(self, folder: str) -> list[ObjectInfo]:
         try:
@@ -180,46 +221,82 @@ class S3DropSource:
         copies: list[ObjectInfo],
         states: Mapping[str, str],
         now: dt.datetime,
-    ) -> Iterator[Discovery | Problem]:
+    ) -> Iterator[SourceItem]:
         state = states.get(contact)
         if state == "done":
+            yield from self._late_records(contact, info, copies, now)
             if self.settings.delete_after_archive:
                 yield Discovery(
                     source_ref=contact,
-                    facts=CallFacts(started_at=_stamp(info.key, now), call_id=contact),
+                    facts=CallFacts(started_at=stamp(info.key, now), call_id=contact),
                     extension="wav",
                     locator=_locator(info, copies),
                 )
             return
         if state is not None:
             return  # queued or quarantined
+        facts, usable = yield from self._usable(contact, copies)
+        if facts is None:
+            if now - info.last_modified < self.wait:
+                yield Waiting(contact, "contact_record")
+                return  # the contact record may still come
+            facts = key_facts(contact, info.key, info.last_modified)
+            logger.warning(
+                "archived_without_contact_record",
+                extra={"source": self.name, "contact_id": contact},
+            )
+        discovery = Discovery(
+            source_ref=contact, facts=facts, extension="wav", locator=_locator(info, usable)
+        )
+        for _copy in usable or [info]:  # each further copy is counted as a duplicate delivery
+            yield discovery
+
+    def _usable(
+        self, contact: str, copies: list[ObjectInfo]
+    ) -> Generator[Problem, None, tuple[CallFacts | None, list[ObjectInfo]]]:
+        """Reads ``copies``: yields a problem for each malformed one, returns the facts
+        of the first usable one (None if there is none) and the usable ones."""
         facts: CallFacts | None = None
         usable: list[ObjectInfo] = []
         for copy in copies:
             try:
                 record = self._read_record(copy)
-                found = _facts(contact, record) if record is not None else None
-            except _Malformed as exc:
+                found = record_facts(contact, record) if record is not None else None
+            except Malformed as exc:
                 yield self._malformed(copy, str(exc))
                 continue
             if found is not None:
                 usable.append(copy)
                 facts = facts or found
+        return facts, usable
+
+    def _late_records(
+        self, contact: str, recording: ObjectInfo | None, copies: list[ObjectInfo], now: dt.datetime
+    ) -> Iterator[LateCdr | Problem]:
+        """The CTR of an archived contact that came after its recording could wait.
+
+        Its recording may have been archived from its key: the pipeline looks
+        (only recordings archived from their name or key are enriched). A copy
+        is read once per process; one that came in time (before the recording
+        was archived) is not read at all.
+        """
+        recent = now - _MISSING_REPORT_WINDOW
+        late = [
+            c
+            for c in copies
+            if c.last_modified >= recent
+            and (recording is None or c.last_modified > recording.last_modified + self.wait)
+            and (c.key, c.last_modified) not in self._settled
+        ]
+        if not late:
+            return
+        facts, usable = yield from self._usable(contact, late)
+        self._read.update((c.key, c.last_modified) for c in late)
         if facts is None:
-            if now - info.last_modified > _PAIRING_WAIT:
-                yield Problem(
-                    info.key,
-                    "recording_without_contact_record",
-                    f"no usable contact record for contact {contact} "
-                    f"{_PAIRING_WAIT.total_seconds() / 3600:g} hours after the recording arrived",
-                    kept_at=self._where(info.key),
-                )
-            return  # the contact record may still come
-        discovery = Discovery(
-            source_ref=contact, facts=facts, extension="wav", locator=_locator(info, usable)
-        )
-        for _copy in usable:  # each further copy is counted as a duplicate delivery
-            yield discovery
+            return
+        if recording is None:
+            self._to_delete.extend(c.key for c in usable)
+        yield LateCdr(contact, facts)
 
     def _record_without_recording(
         self, contact: str, copies: list[ObjectInfo]
@@ -227,7 +304,7 @@ class S3DropSource:
         first = copies[0]
         try:
             record = self._read_record(first)
-        except _Malformed as exc:
+        except Malformed as exc:
             yield self._malformed(first, str(exc))
             return
         if record is None or not isinstance(record.get("Recording"), dict):
@@ -241,9 +318,9 @@ class S3DropSource:
         )
 
     def _read_record(self, info: ObjectInfo) -> Mapping[str, Any] | None:
-        """The parsed contact record; None when it is gone. Raises :class:`_Malformed`."""
-        if info.size > _MAX_CTR_BYTES:
-            raise _Malformed(f"{info.size} bytes, too large for a contact record")
+        """The parsed contact record; None when it is gone. Raises :class:`Malformed`."""
+        if info.size > MAX_RECORD_BYTES:
+            raise Malformed(f"{info.size} bytes, too large for a contact record")
         try:
             with self.store.get(info.key) as reader:
                 data = reader.read()
@@ -251,13 +328,7 @@ class S3DropSource:
             return None
         except StoreError as exc:
             raise self._error(f"reading {info.key}", exc) from exc
-        try:
-            record = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise _Malformed(f"not valid JSON ({type(exc).__name__})") from None
-        if not isinstance(record, dict):
-            raise _Malformed("not a JSON object")
-        return record
+        return parse_record(data)
 
     # --- fetch and acknowledge ---------------------------------------------------
 
@@ -335,59 +406,3 @@ def _valid_key(key: str) -> bool:
 
 def _locator(recording: ObjectInfo, records: list[ObjectInfo]) -> dict[str, Any]:
     return {"recording_key": recording.key, "record_keys": [r.key for r in records]}
-
-
-def _stamp(key: str, fallback: dt.datetime) -> dt.datetime:
-    """The call time in a recording's name (minutes, UTC), or ``fallback``."""
-    try:
-        stamp = dt.datetime.strptime(key.rsplit("_", 2)[1], "%Y%m%dT%H:%M")
-    except ValueError:  # digits in the right places, but no date (month 13...)
-        return fallback
-    return stamp.replace(tzinfo=dt.UTC)
-
-
-def _timestamp(value: object, field: str) -> dt.datetime:
-    if not isinstance(value, str):
-        raise _Malformed(f"{field} is missing")
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise _Malformed(f"{field} is not an ISO 8601 time") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
-
-
-def _member(record: Mapping[str, Any], name: str, field: str) -> str | None:
-    value = record.get(name)
-    inner = value.get(field) if isinstance(value, dict) else None
-    return (inner.strip() or None) if isinstance(inner, str) else None
-
-
-def _facts(contact: str, record: Mapping[str, Any]) -> CallFacts:
-    """What the contact record says; raises :class:`_Malformed` when it is unusable."""
-    if str(record.get("ContactId", "")).lower() != contact.lower():
-        raise _Malformed("its ContactId does not match its name")
-    started = _timestamp(record.get("InitiationTimestamp"), "InitiationTimestamp")
-    method = str(record.get("InitiationMethod") or "").upper()
-    direction = _DIRECTIONS.get(method, Direction.UNKNOWN)
-    customer = _member(record, "CustomerEndpoint", "Address")
-    system = _member(record, "SystemEndpoint", "Address")
-    caller, called = (system, customer) if direction is Direction.OUTBOUND else (customer, system)
-    agent = _member(record, "Agent", "Username")
-    queue = _member(record, "Queue", "Name")
-    fields = {"queue": queue or "", "agent": agent or "", "did": system or ""}
-    attributes = record.get("Attributes")
-    if isinstance(attributes, dict):
-        for name, value in attributes.items():
-            if value is not None:
-                text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-                fields[f"attribute:{name}"] = text
-    return CallFacts(
-        started_at=started,
-        call_id=contact,
-        direction=direction,
-        caller_number=caller,
-        called_number=called,
-        agent=agent,
-        queue=queue,
-        fields={k: v for k, v in fields.items() if v},
-    )
