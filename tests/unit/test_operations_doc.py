@@ -228,6 +228,11 @@ def test_exc_reason_is_always_a_media_errors_reason() -> None:
     assert handlers >= 1
 
 
+#: Reasons earlier versions gave, whose entries may still be open in a catalogue: the
+#: docs keep explaining them, no code gives them now.
+RETIRED_REASONS = frozenset({"recording_without_contact_record"})
+
+
 @pytest.mark.parametrize(
     ("doc", "heading"),
     [(OPERATIONS, "### Quarantine reasons"), (DOCS / "ingest.md", "## Quarantine reasons")],
@@ -235,7 +240,9 @@ def test_exc_reason_is_always_a_media_errors_reason() -> None:
 def test_the_tables_list_exactly_the_reasons_of_the_code(doc: Path, heading: str) -> None:
     code, documented = quarantine_reasons(), documented_reasons(doc, heading)
     assert not code - documented, f"{doc.name} does not explain: {sorted(code - documented)}"
-    assert not documented - code, f"{doc.name} names reasons no code gives: {documented - code}"
+    assert not code & RETIRED_REASONS, "a retired reason is given again: move it back"
+    unknown = documented - code - RETIRED_REASONS
+    assert not unknown, f"{doc.name} names reasons no code gives: {unknown}"
 
 
 # --- the systemd units and the commands of install.md --------------------------
