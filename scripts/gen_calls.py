@@ -636,10 +636,12 @@ class Call:
     cdr: dict[str, object] | None = None  # where the spool's CDR lines are
     late_record: str | None = None  # a contact record to upload late (s3drop)
     attribute_reason: bool = False  # Connect: the contact attribute names the reason
+    legs: bool = False  # Master.csv: one line per dial leg, 21 columns (--legs)
 
     @property
     def answer(self) -> dt.datetime:
-        return self.start + dt.timedelta(seconds=self.ring_s)
+        # exact (UTC) arithmetic: a call in the hour repeated at the end of DST keeps its hour
+        return _later(self.start, self.ring_s)
 
     @property
     def seconds(self) -> int:
@@ -647,7 +649,7 @@ class Call:
 
     @property
     def end(self) -> dt.datetime:
-        return self.answer + dt.timedelta(seconds=self.seconds if self.answered else 0)
+        return _later(self.answer, self.seconds if self.answered else 0)
 
     def reason_codes(self, attribute_reason: bool = False) -> list[str]:
         """The codes an ingest can derive: an exact ``reason=``, else the queue/IVR group."""
@@ -656,6 +658,10 @@ class Call:
         if self.queue:
             return list(QUEUES[self.queue])
         return []
+
+
+def _later(moment: dt.datetime, seconds: int) -> dt.datetime:
+    return (moment.astimezone(dt.UTC) + dt.timedelta(seconds=seconds)).astimezone(moment.tzinfo)
 
 
 class Planner:
@@ -909,6 +915,55 @@ def master_row(call: Call) -> list[object]:
     ]  # fmt: skip
 
 
+def _leg(
+    row: list[object], *, uniqueid: str, channel: str, dstchannel: str, answered: bool
+) -> list[object]:
+    """A copy of a Master.csv row for another leg (unanswered: it rang until the answer)."""
+    leg = list(row)
+    leg[5], leg[6], leg[16] = channel, dstchannel, uniqueid
+    if not answered:
+        rang = dt.datetime.strptime(str(row[10]), TIME) - dt.datetime.strptime(str(row[9]), TIME)
+        leg[10], leg[11], leg[12], leg[13], leg[14] = "", row[10], 0, 0, "NO ANSWER"
+        leg[12] = int(rang.total_seconds())
+    return leg
+
+
+def leg_rows(call: Call) -> list[list[object]]:
+    """The call's Master.csv lines one per dial leg, as Asterisk writes them with
+    ``newcdrcolumns`` (21 columns: peeraccount, linkedid, sequence).
+
+    A direct inbound call rings a ring group: a leg to another phone that was not
+    answered, then the agent's. A queue call reaches its members through Local
+    channels: the queue's members are users of FreePBX's device-and-user mode
+    (7xxx) logged in at the agents' phones; the caller's line dials
+    ``Local/<user>@from-queue-<n>;1`` and the ``;2`` half's own line (its own
+    uniqueid) dials the phone, the device that talked: the agent.
+    """
+    row = master_row(call)
+    counter = int(call.uniqueid.split(".")[1])
+    epoch = call.uniqueid.split(".")[0]
+    rows = [row]
+    if call.answered and call.bad is None and call.kind in ("q", "in"):
+        ext, other = call.agent[0], _other_agent(call)[0]
+        channel = str(row[5])
+        if call.kind == "in":
+            ring = f"PJSIP/{other}-{counter + 2:08x}"
+            rows = [_leg(row, uniqueid=call.uniqueid, channel=channel, dstchannel=ring,
+                         answered=False), row]  # fmt: skip
+        else:
+            rows = []
+            for k, (phone, answered) in enumerate(((other, False), (ext, True))):
+                local = f"Local/7{phone[1:]}@from-queue-{counter * 2 + k:08x}"
+                device = f"PJSIP/{phone}-{counter + 2 + k:08x}"
+                half = _leg(row, uniqueid=f"{epoch}.{counter}0{k}", channel=f"{local};2",
+                            dstchannel=device, answered=answered)  # fmt: skip
+                half[2], half[3], half[7], half[8] = f"7{phone[1:]}", "from-queue", "Dial", phone
+                first = _leg(row, uniqueid=call.uniqueid, channel=channel,
+                             dstchannel=f"{local};1", answered=answered)  # fmt: skip
+                rows += [half, first]
+    return [[*leg, "", call.uniqueid, counter * 10 + k] for k, leg in enumerate(rows)]
+
+
 def export_row(call: Call, recordingfile: str) -> list[object]:
     f = _cdr_fields(call)
     cnam = str(f["clid"]).split('" <')[0].lstrip('"')
@@ -960,7 +1015,8 @@ def write_spool(out: Path, calls: Sequence[Call], bad: set[str]) -> list[dict[st
     lines: list[tuple[Call | None, str]] = []
     for call in calls:
         if call.bad not in ("recording_without_cdr", "traversal_name"):
-            lines.append((call, _csv_line(master_row(call))))
+            rows = leg_rows(call) if call.legs else [master_row(call)]
+            lines += [(call, _csv_line(row)) for row in rows]
     lines += [(c, _csv_line(master_row(c))) for c in calls if c.bad == "duplicate"]
     problems: list[dict[str, object]] = []
     broken: list[tuple[str, str]] = []
@@ -1180,6 +1236,8 @@ def call_manifest(call: Call, layout: str) -> dict[str, object]:
         "expected_reason": reason,
         "bad_case": call.bad,
     }
+    if call.legs and call.answered and call.bad is None:
+        entry["expected_agent"] = call.agent[0]  # the device that talked
     if call.long:
         entry["long"] = True
     if call.cdr is not None:
@@ -1218,6 +1276,27 @@ def _bad_cases(text: str, layout: str) -> list[str]:
     return names
 
 
+def repeated_hour_day(before: dt.date) -> dt.date:
+    """The last Sunday of October before ``before``: Helsinki's clocks go from 04:00
+    back to 03:00, and 03:00-04:00 local happens twice."""
+    year = before.year if before > dt.date(before.year, 10, 31) else before.year - 1
+    last = dt.date(year, 10, 31)
+    return last - dt.timedelta(days=(last.weekday() + 1) % 7)
+
+
+def repeated_hour_calls(planner: Planner, day: dt.date) -> list[Call]:
+    """Two calls to the 24/7 fault line at 03:20 local on ``day``, once in each of the
+    two 03:00 hours: the same local times, told apart by their uniqueid's epoch."""
+    calls = []
+    for fold in (0, 1):
+        call = planner.call()
+        call.start = dt.datetime.combine(day, dt.time(3, 20, 0, fold=fold), HELSINKI)
+        call.kind, call.answered, call.bad = "q", True, None
+        call.reason, call.queue, call.userfield = "outage", "602", "ivr=2"
+        calls.append(call)
+    return calls
+
+
 def generate(args: argparse.Namespace) -> dict[str, object]:
     """Generate everything ``args`` asks for; return the manifest (also written to disk)."""
     started = time.monotonic()
@@ -1247,7 +1326,12 @@ def generate(args: argparse.Namespace) -> dict[str, object]:
         long_call.fmt = formats[0] if formats[0].riff else FORMATS["wav"]
         long_call.samples = round(args.hours * 3600 * RATE / STEP) * STEP
         calls.append(long_call)
-    calls.sort(key=lambda c: (c.start, c.call_id))
+    if args.legs and layout == "spool":
+        calls += repeated_hour_calls(planner, repeated_hour_day(args.day))
+        for call in calls:
+            call.legs = True
+    # in UTC: the calls of the repeated hour share their local times
+    calls.sort(key=lambda c: (c.start.astimezone(dt.UTC), c.call_id))
     sequence = rng.randrange(100, 400)
     for call in calls:  # Asterisk's uniqueid: epoch seconds, then a counter that only grows
         sequence += rng.randrange(1, 5)
@@ -1363,6 +1447,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--hours", type=float, default=0,
         help="also write one call of this many hours (spool layout; for memory tests)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--legs", action="store_true",
+        help="spool: Master.csv as Asterisk writes real calls: one 21-column line per dial "
+        "leg (ring-group forks, queue members through Local channels), and two calls in the "
+        "hour repeated when daylight saving time ends",
     )  # fmt: skip
     parser.add_argument(
         "--engine", choices=("auto", "espeak", "tones"), default="auto",

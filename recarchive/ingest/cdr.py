@@ -1,9 +1,12 @@
 """Call detail records from Asterisk (``Master.csv``) and FreePBX (its ``cdr`` table).
 
 Asterisk's cdr_csv writes one call leg per line, every field double-quoted,
-``""`` for a quote inside a field, no header, in the column order of
-:data:`MASTER_COLUMNS` (``uniqueid`` and ``userfield`` when enabled; newer
-versions may append more columns, which are ignored). The FreePBX export has
+``""`` for a quote inside a field, no header: the 16 standard columns, then
+``uniqueid`` (``loguniqueid``), ``userfield`` (``loguserfield``) and, with
+``newcdrcolumns``, ``peeraccount``, ``linkedid`` and ``sequence``; each line's
+layout is told by its number of columns (:func:`master_layout`), columns past
+the 21st are ignored. A call has one line per dial leg
+(:mod:`recarchive.ingest.cdr_legs` picks the leg that talked). The FreePBX export has
 a header row and a ``recordingfile`` column. Rows read from the FreePBX
 database itself (:mod:`recarchive.ingest.sources.cdr_db`) come as text
 fields like an export's and go through the same parsing
@@ -46,10 +49,18 @@ MASTER_COLUMNS = (
     "uniqueid",
     "userfield",
 )
+#: The columns every cdr_csv line has, whatever cdr.conf logs besides.
+STANDARD_COLUMNS = MASTER_COLUMNS[:16]
+#: What ``newcdrcolumns = yes`` appends after uniqueid and userfield.
+NEW_COLUMNS = ("peeraccount", "linkedid", "sequence")
 _EXPORT_REQUIRED = ("calldate", "src", "dst", "disposition", "uniqueid", "recordingfile")
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _IVR = re.compile(r"(?:^|[;,&\s])ivr=(\w+)")
 _CHANNEL_PEER = re.compile(r"^(?:PJSIP|SIP|IAX2|Local|DAHDI)/([^-@/]+)")
+#: A uniqueid as Asterisk makes it: ``[<systemname>-]<epoch>.<counter>``.
+UNIQUEID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9_.-]*-)?(?P<epoch>\d+)\.\d+$")
+#: An epoch prefix farther than this from the local time it should match is not trusted.
+_EPOCH_TRUST = dt.timedelta(days=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,10 +87,24 @@ class CdrRecord:
     cnum: str = ""
     #: A database row's stable name (``<uniqueid>#<sequence>``); empty for a file line.
     ref: str = ""
+    #: ``newcdrcolumns``: the legs of one call share its ``linkedid``; empty when not logged.
+    peeraccount: str = ""
+    linkedid: str = ""
+    sequence: str = ""
+    #: The device channel that talked when ``dstchannel`` is a Local channel whose
+    #: other half dialled it (set by :mod:`recarchive.ingest.cdr_legs`); else empty.
+    talked_channel: str = ""
 
     @property
     def answered(self) -> bool:
         return self.disposition.upper() == "ANSWERED"
+
+    @property
+    def talk_time(self) -> dt.timedelta:
+        """How long the leg talked (``billsec``): from its answer to its end; zero unanswered."""
+        if not self.answered or self.answer is None or self.end is None:
+            return dt.timedelta(0)
+        return max(self.end - self.answer, dt.timedelta(0))
 
     @property
     def queue(self) -> str | None:
@@ -96,8 +121,12 @@ class CdrRecord:
 
     @property
     def agent(self) -> str | None:
-        """The answering extension for inbound calls, the calling one for outbound."""
-        match = _CHANNEL_PEER.match(self.dstchannel)
+        """The answering extension for inbound calls, the calling one for outbound.
+
+        Through a Local channel it is the device its other half reached
+        (``talked_channel``), else the Local channel's extension.
+        """
+        match = _CHANNEL_PEER.match(self.talked_channel or self.dstchannel)
         if match and self.dcontext != "from-internal":
             return match.group(1)
         match = _CHANNEL_PEER.match(self.channel)
@@ -116,7 +145,51 @@ class CdrLineError:
     ref: str = ""
 
 
-def _parse_time(text: str, zone: ZoneInfo, column: str, *, required: bool) -> dt.datetime | None:
+def uniqueid_epoch(uniqueid: str) -> dt.datetime | None:
+    """When the channel of ``uniqueid`` was made (its epoch prefix), or None without one."""
+    match = UNIQUEID.match(uniqueid)
+    if match is None or len(match.group("epoch")) < 9:
+        return None
+    return dt.datetime.fromtimestamp(int(match.group("epoch")), dt.UTC)
+
+
+def resolve_local(
+    local: dt.datetime,
+    zone: ZoneInfo,
+    *,
+    near: dt.datetime | None = None,
+    after: dt.datetime | None = None,
+) -> dt.datetime:
+    """The UTC time of the naive local time ``local``, which may be ambiguous.
+
+    In the hour that repeats when daylight saving time ends, a local time is
+    two instants (and in the hour skipped in spring none; zoneinfo offers
+    two readings). A start is read as the one nearest ``near`` (the
+    uniqueid's epoch, when it is within a day); a later time of the same
+    call (answer, end) as the first one not before ``after`` (the start).
+    Otherwise the first reading (``fold=0``) stands.
+    """
+    first = local.replace(tzinfo=zone, fold=0).astimezone(dt.UTC)
+    second = local.replace(tzinfo=zone, fold=1).astimezone(dt.UTC)
+    if first == second:
+        return first
+    readings = sorted((first, second))
+    if after is not None:
+        return next((t for t in readings if t >= after), first)
+    if near is not None and abs(near - first) <= _EPOCH_TRUST:
+        return min(readings, key=lambda t: abs(t - near))
+    return first
+
+
+def _parse_time(
+    text: str,
+    zone: ZoneInfo,
+    column: str,
+    *,
+    required: bool,
+    near: dt.datetime | None = None,
+    after: dt.datetime | None = None,
+) -> dt.datetime | None:
     text = text.strip()
     if not text:
         if required:
@@ -126,7 +199,39 @@ def _parse_time(text: str, zone: ZoneInfo, column: str, *, required: bool) -> dt
         local = dt.datetime.strptime(text, _TIME_FORMAT)
     except ValueError:
         raise ValueError(f"{column} is not a YYYY-MM-DD HH:MM:SS time") from None
-    return local.replace(tzinfo=zone).astimezone(dt.UTC)
+    return resolve_local(local, zone, near=near, after=after)
+
+
+def master_layout(fields: list[str]) -> tuple[str, ...]:
+    """The columns of a cdr_csv line of ``len(fields)`` columns (at least 16).
+
+    16: the standard ones; 18: with uniqueid and userfield; 19: with
+    peeraccount, linkedid and sequence only; 21 (or more, the rest ignored):
+    all. 17 and 20 columns log one of uniqueid and userfield: the uniqueid
+    when the 17th field looks like one (Asterisk's default logs it), else the
+    userfield.
+    """
+    count = len(fields)
+    if count >= 21:
+        return (*MASTER_COLUMNS, *NEW_COLUMNS)
+    if count in (16, 18, 19):
+        return {16: STANDARD_COLUMNS, 18: MASTER_COLUMNS, 19: (*STANDARD_COLUMNS, *NEW_COLUMNS)}[
+            count
+        ]
+    extra = "uniqueid" if UNIQUEID.match(fields[16].strip()) else "userfield"
+    return (*STANDARD_COLUMNS, extra, *(NEW_COLUMNS if count == 20 else ()))
+
+
+def decode_line(raw: bytes) -> str:
+    """A CDR line as text: UTF-8, or Latin-1 when it is not (an older phone's caller name).
+
+    Latin-1 reads every byte, so a line never fails to decode and its ASCII
+    fields (uniqueid, times, channels) stay as they are.
+    """
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def _split(text: str) -> list[str]:
@@ -135,9 +240,12 @@ def _split(text: str) -> list[str]:
 
 
 def _rows(
-    lines: Iterator[str], first: int, columns: tuple[str, ...], *, exact: bool
+    lines: Iterable[str], first: int, columns: tuple[str, ...] | None, *, exact: bool
 ) -> Iterator[tuple[int, dict[str, str]] | CdrLineError]:
-    """Each non-empty line parsed on its own, as ``(line number, row)`` or an error."""
+    """Each non-empty line parsed on its own, as ``(line number, row)`` or an error.
+
+    ``columns`` None: a cdr_csv line, whose columns its count tells (:func:`master_layout`).
+    """
     for number, text in enumerate(lines, start=first):
         text = text.rstrip("\r\n")
         if not text.strip():
@@ -147,16 +255,24 @@ def _rows(
         except csv.Error:
             yield CdrLineError(number, "broken quoting")
             continue
-        if exact and len(fields) != len(columns):
-            yield CdrLineError(number, f"{len(fields)} columns, header has {len(columns)}")
-        elif len(fields) < len(columns):
-            yield CdrLineError(number, f"{len(fields)} columns, expected at least {len(columns)}")
+        if columns is None and len(fields) >= len(STANDARD_COLUMNS):
+            yield number, dict(zip(master_layout(fields), fields, strict=False))
+            continue
+        expected = columns or STANDARD_COLUMNS
+        if exact and len(fields) != len(expected):
+            yield CdrLineError(number, f"{len(fields)} columns, header has {len(expected)}")
+        elif len(fields) < len(expected):
+            yield CdrLineError(number, f"{len(fields)} columns, expected at least {len(expected)}")
         else:
-            yield number, dict(zip(columns, fields, strict=False))
+            yield number, dict(zip(expected, fields, strict=False))
 
 
 def _records(
-    rows: Iterator[tuple[int, dict[str, str]] | CdrLineError], zone: ZoneInfo, start_column: str
+    rows: Iterator[tuple[int, dict[str, str]] | CdrLineError],
+    zone: ZoneInfo,
+    start_column: str,
+    *,
+    master: bool = False,
 ) -> Iterator[CdrRecord | CdrLineError]:
     for entry in rows:
         if isinstance(entry, CdrLineError):
@@ -164,7 +280,7 @@ def _records(
             continue
         number, row = entry
         try:
-            yield _record(number, row, zone, start_column=start_column)
+            yield _record(number, row, zone, start_column=start_column, master=master)
         except ValueError as exc:
             yield CdrLineError(number, str(exc))
 
@@ -172,10 +288,12 @@ def _records(
 def read_master_csv(path: Path, zone: ZoneInfo) -> Iterator[CdrRecord | CdrLineError]:
     """Records and line errors of an Asterisk ``Master.csv``, in file order.
 
-    Trailing columns beyond :data:`MASTER_COLUMNS` (newer Asterisk versions) are ignored.
+    Each line's layout is told by its column count (:func:`master_layout`);
+    a line that is not UTF-8 is read as Latin-1 (:func:`decode_line`).
     """
-    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
-        yield from _records(_rows(handle, 1, MASTER_COLUMNS, exact=False), zone, "start")
+    with path.open("rb") as handle:
+        lines = (decode_line(raw) for raw in handle)
+        yield from _records(_rows(lines, 1, None, exact=False), zone, "start", master=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,10 +330,8 @@ def read_master_csv_tail(
         while raw := handle.readline():
             if not raw.endswith(b"\n") and not take_unterminated:
                 break
-            text = raw.decode("utf-8", errors="replace")
-            entries.extend(
-                _records(_rows(iter([text]), line, MASTER_COLUMNS, exact=False), zone, "start")
-            )
+            rows = _rows([decode_line(raw)], line, None, exact=False)
+            entries.extend(_records(rows, zone, "start", master=True))
             offset += len(raw)
             line += 1
     return entries, CdrCursor(stat.st_dev, stat.st_ino, offset, line), not same_file
@@ -255,32 +371,27 @@ def read_database_rows(
         yield dataclasses.replace(record, ref=ref)
 
 
-def _record(number: int, row: dict[str, str], zone: ZoneInfo, *, start_column: str) -> CdrRecord:
+def _record(
+    number: int, row: dict[str, str], zone: ZoneInfo, *, start_column: str, master: bool = False
+) -> CdrRecord:
+    """One row as a record. A cdr_csv line whose layout has no uniqueid keeps it empty
+    (such a line can only be matched by its time and numbers); elsewhere it is required."""
     uniqueid = row.get("uniqueid", "").strip()
-    if not uniqueid:
+    if not uniqueid and not (master and "uniqueid" not in row):
         raise ValueError("uniqueid is empty")
-    start = _parse_time(row.get(start_column, ""), zone, start_column, required=True)
+    start = _parse_time(
+        row.get(start_column, ""), zone, start_column, required=True, near=uniqueid_epoch(uniqueid)
+    )
     assert start is not None
-    answer = _parse_time(row.get("answer", ""), zone, "answer", required=False)
-    end = _parse_time(row.get("end", ""), zone, "end", required=False)
+    answer = _parse_time(row.get("answer", ""), zone, "answer", required=False, after=start)
+    end = _parse_time(row.get("end", ""), zone, "end", required=False, after=answer or start)
     if end is None and row.get("duration", "").strip().isdigit():
         end = start + dt.timedelta(seconds=int(row["duration"]))
-    return CdrRecord(
-        line=number,
-        uniqueid=uniqueid,
-        start=start,
-        answer=answer,
-        end=end,
-        src=row.get("src", "").strip(),
-        dst=row.get("dst", "").strip(),
-        dcontext=row.get("dcontext", "").strip(),
-        channel=row.get("channel", "").strip(),
-        dstchannel=row.get("dstchannel", "").strip(),
-        lastapp=row.get("lastapp", "").strip(),
-        lastdata=row.get("lastdata", "").strip(),
-        disposition=row.get("disposition", "").strip(),
-        userfield=row.get("userfield", "").strip(),
-        did=row.get("did", "").strip(),
-        recordingfile=row.get("recordingfile", "").strip(),
-        cnum=row.get("cnum", "").strip(),
-    )
+    text = {name: row.get(name, "").strip() for name in _TEXT_FIELDS}
+    return CdrRecord(line=number, uniqueid=uniqueid, start=start, answer=answer, end=end, **text)
+
+
+_TEXT_FIELDS = (
+    "src", "dst", "dcontext", "channel", "dstchannel", "lastapp", "lastdata", "disposition",
+    "userfield", "did", "recordingfile", "cnum", "peeraccount", "linkedid", "sequence",
+)  # fmt: skip

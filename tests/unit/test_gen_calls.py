@@ -7,6 +7,7 @@ Each layout is generated once per module: eight short calls with ffmpeg tones
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import email.utils
 import importlib.util
 import json
@@ -416,3 +417,51 @@ def test_bad_arguments_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         gen.parse_args(["--out", "x", "--layout", "nowhere"])
     capsys.readouterr()
+
+
+def test_legs_write_one_21_column_line_per_dial_leg(tmp_path: Path, cache: Path) -> None:
+    """--legs: forks and Local channel pairs, newcdrcolumns, two calls in the repeated hour."""
+    argv = [
+        "--out", str(tmp_path), "--layout", "spool", "--count", "8", "--day", "2026-03-14",
+        "--formats", "wav", "--min-seconds", "3", "--max-seconds", "4", "--seed", "5",
+        "--customers", "20", "--engine", "tones", "--cache", str(cache), "--legs",
+    ]  # fmt: skip
+    manifest = gen.generate(gen.parse_args(argv))
+    rows = list(csv.reader((tmp_path / "cdr" / "Master.csv").read_text("utf-8").splitlines()))
+    assert {len(row) for row in rows} == {21}
+    by_uniqueid: dict[str, list[list[str]]] = {}
+    for row in rows:
+        by_uniqueid.setdefault(row[19], []).append(row)  # linkedid: the caller's uniqueid
+    halves = 0
+    for call in manifest["calls"]:
+        if not call["recording_written"]:
+            continue
+        uniqueid = FREEPBX_NAME_LEGS.search(Path(call["recording"]).name)
+        assert uniqueid is not None
+        legs = by_uniqueid[uniqueid["uniqueid"]]
+        answered = [row for row in legs if row[14] == "ANSWERED"]
+        second = [row for row in answered if row[5].endswith(";2")]
+        for row in second:
+            halves += 1
+            assert row[16] != row[19]  # the ;2 half has a uniqueid of its own
+            assert row[6].startswith(f"PJSIP/{call['expected_agent']}-")
+            caller = [r for r in answered if r[6] == row[5][:-1] + "1"]
+            assert [r[16] for r in caller] == [uniqueid["uniqueid"]]
+        if not second:
+            assert [
+                row[6].split("/")[1].split("-")[0] for row in answered if row[16] == row[19]
+            ] == [call["expected_agent"]] or call["direction"] != "inbound"
+    assert halves >= 2
+    assert gen.repeated_hour_day(dt.date(2026, 3, 14)) == dt.date(2025, 10, 26)
+    repeated = [c for c in manifest["calls"] if c["start"].startswith("2025-10-26")]
+    assert sorted(c["start"] for c in repeated) == ["2025-10-26T00:20:00Z", "2025-10-26T01:20:00Z"]
+    for call in repeated:
+        name = Path(call["recording"]).name
+        assert "-20251026-032000-" in name  # the same local time, told apart by the epoch
+        epoch = int(name.rsplit("-", 1)[1].split(".")[0])
+        assert (
+            dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") == call["start"]
+        )
+
+
+FREEPBX_NAME_LEGS = re.compile(r"-(?P<uniqueid>\d+\.\d+)\.[A-Za-z0-9]+$")

@@ -26,17 +26,16 @@ import fnmatch
 import logging
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from recarchive.config import SpoolSourceSettings
-from recarchive.ingest.cdr import (
-    CdrCursor,
-    CdrLineError,
-    CdrRecord,
-    read_freepbx_export,
-    read_master_csv_tail,
+from recarchive.ingest.cdr import CdrCursor, read_freepbx_export, read_master_csv_tail
+from recarchive.ingest.cdr_legs import (
+    calls_without_recording,
+    is_local_second_half,
+    record_key,
 )
 from recarchive.ingest.interfaces import (
     Bookmark,
@@ -58,10 +57,12 @@ from recarchive.ingest.sources.done_dir import (
     mark_moved,
     sweep_done_dir,
 )
+from recarchive.ingest.sources.spool_cdr import CdrRead, CdrState, uniqueids
 from recarchive.ingest.sources.spool_names import (
     FREEPBX_NAME,
     call_facts,
     record_for_name,
+    record_for_name_time,
     recorded_call_id,
 )
 from recarchive.media.formats import RECORDING_EXTENSIONS
@@ -92,7 +93,7 @@ class SpoolSource:
         self.root = settings.path
         self.zone = ZoneInfo(settings.timezone or timezone)
         self.settle = dt.timedelta(seconds=settle_s)
-        self._cdr: _CdrState | None = None
+        self._cdr: CdrState | None = None
         self._cdr_cursor: CdrCursor | None = None
         #: FreePBX's CDR database, when ``cdr_url`` names it.
         self.cdr_database: CdrDatabase | None = None
@@ -135,7 +136,7 @@ class SpoolSource:
             if item is not None:
                 yield item
         if self.settings.expect_recording_for_answered:
-            yield from self._missing_recordings(cdr.by_uniqueid, seen_uniqueids, now)
+            yield from self._missing_recordings(cdr, seen_uniqueids, now)
         yield from self._late_rows(cdr, seen_uniqueids)
         if self.cdr_database is not None:
             yield Bookmark(self.cdr_database.bookmark())
@@ -146,7 +147,7 @@ class SpoolSource:
         return self.settings.cdr_path is not None or self.cdr_database is not None
 
     def _file_item(
-        self, path: Path, rule: str | None, cdr: _CdrRead, now: dt.datetime, seen: set[str]
+        self, path: Path, rule: str | None, cdr: CdrRead, now: dt.datetime, seen: set[str]
     ) -> Discovery | Problem | Ignored | Waiting | None:
         """What one file is this pass (None: not settled yet, or gone)."""
         relative = path.relative_to(self.root).as_posix()
@@ -169,10 +170,16 @@ class SpoolSource:
         extension = path.name.rpartition(".")[2] if "." in path.name else ""
         if extension.lower() not in AUDIO_EXTENSIONS:
             return _unknown_format(relative, extension, path)
-        record = cdr.by_file.get(path.name)
+        record = cdr.for_file(path.name)
         name = FREEPBX_NAME.match(path.name)
         if record is None:
             record = record_for_name(path.name, name, cdr.by_uniqueid)
+        if record is None and name is not None and cdr.legs.anonymous:
+            # a line logged without uniqueid: matched by time and numbers, given the name's
+            anonymous = record_for_name_time(name, cdr.legs, self.zone)
+            if anonymous is not None:
+                seen.add(record_key(anonymous))
+                record = dataclasses.replace(anonymous, uniqueid=name.group("uniqueid"))
         if record is not None:
             seen.add(record.uniqueid)
         elif self.has_cdr and modified > now - dt.timedelta(seconds=self.settings.cdr_wait_s):
@@ -192,7 +199,7 @@ class SpoolSource:
             locator={"size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
         )
 
-    def _late_rows(self, cdr: _CdrRead, seen: set[str]) -> Iterator[LateCdr]:
+    def _late_rows(self, cdr: CdrRead, seen: set[str]) -> Iterator[LateCdr]:
         """The calls of the CDR rows read this pass whose recording is not in the spool.
 
         Their recording may have been archived from its name before the row
@@ -201,7 +208,7 @@ class SpoolSource:
         """
         for uniqueid in dict.fromkeys(cdr.fresh):
             record = cdr.by_uniqueid.get(uniqueid)
-            if uniqueid in seen or record is None:
+            if uniqueid in seen or record is None or is_local_second_half(record):
                 continue
             facts = call_facts(record, None, self.zone)
             if facts is not None:
@@ -236,29 +243,29 @@ class SpoolSource:
                 return pattern
         return None
 
-    def _read_cdr(self, now: dt.datetime) -> _CdrRead:
+    def _read_cdr(self, now: dt.datetime) -> CdrRead:
         if self.cdr_database is not None:
             # Only the rows new since the last read; the state keeps the earlier ones.
             entries = self.cdr_database.read(now)
             if self._cdr is None:
-                self._cdr = _CdrState()
+                self._cdr = CdrState()
             label = self.cdr_database.label
             for entry in entries:
                 self._cdr.add(entry, label, label)
-            return _CdrRead.of(self._cdr, _uniqueids(entries))
+            return CdrRead.of(self._cdr, uniqueids(entries))
         path = self.settings.cdr_path
         if path is None:
-            return _CdrRead.of(_CdrState(), [])
+            return CdrRead.of(CdrState(), [])
         if not path.is_file():
             raise SourceError(f"source {self.name}: CDR file {path} does not exist")
         if self.settings.cdr_format == "freepbx_export":
-            state = _CdrState()
+            state = CdrState()
             for entry in read_freepbx_export(path, self.zone):
                 state.add(entry, path.name, str(path))
             # Re-read whole every pass: only the recent calls' rows may be late ones.
             recent = now - dt.timedelta(minutes=self.settings.cdr_window_minutes)
             fresh = [r for r in state.by_uniqueid.values() if (r.end or r.start) >= recent]
-            return _CdrRead.of(state, _uniqueids(fresh))
+            return CdrRead.of(state, uniqueids(fresh))
         # Master.csv only grows: read what was appended since the last pass.
         try:
             quiet = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC) <= now - self.settle
@@ -271,27 +278,30 @@ class SpoolSource:
                 f"source {self.name}: cannot read CDR file {path}: {reason}"
             ) from None
         if restarted or self._cdr is None:
-            self._cdr = _CdrState()
+            self._cdr = CdrState()
         for entry in entries:
             self._cdr.add(entry, path.name, str(path))
         self._cdr_cursor = cursor
-        return _CdrRead.of(self._cdr, _uniqueids(entries))
+        return CdrRead.of(self._cdr, uniqueids(entries))
 
     def _missing_recordings(
-        self, records: dict[str, CdrRecord], seen: set[str], now: dt.datetime
+        self, cdr: CdrRead, seen: set[str], now: dt.datetime
     ) -> Iterator[Problem]:
+        """An answered call whose recording is not in the spool some minutes after it ended.
+
+        One report per call, whichever of its legs answered; legs of other
+        calls (Local ``;2`` rows) and legs never answered raise nothing
+        (:func:`recarchive.ingest.cdr_legs.calls_without_recording`).
+        """
         wait = dt.timedelta(minutes=self.settings.cdr_wait_minutes)
-        for record in records.values():
-            if record.uniqueid in seen or not record.answered:
-                continue
-            freepbx = self.settings.cdr_format == "freepbx_export" or self.cdr_database is not None
-            if freepbx and not record.recordingfile:
-                continue  # FreePBX says which calls were recorded
+        freepbx = self.settings.cdr_format == "freepbx_export" or self.cdr_database is not None
+        # FreePBX says which calls were recorded
+        for record in calls_without_recording(cdr.legs, seen, need_recordingfile=freepbx):
             ended = record.end or record.start
             if now - _MISSING_REPORT_WINDOW <= ended <= now - wait:
                 where = f"row {record.ref}" if record.ref else f"line {record.line}"
                 yield Problem(
-                    f"call:{record.uniqueid}",
+                    f"call:{record_key(record)}",
                     "cdr_without_recording",
                     f"CDR {where}: answered call, no recording "
                     f"{self.settings.cdr_wait_minutes:g} minutes after it ended",
@@ -388,82 +398,6 @@ class SpoolSource:
             forgotten=forgotten,
             extensions=AUDIO_EXTENSIONS,
         )
-
-
-@dataclasses.dataclass(frozen=True)
-class _CdrRead:
-    """The CDR as known after this pass's read, and the uniqueids of the rows it read."""
-
-    by_uniqueid: dict[str, CdrRecord]
-    by_file: dict[str, CdrRecord]
-    problems: list[Problem]
-    fresh: list[str]
-
-    @classmethod
-    def of(cls, state: _CdrState, fresh: list[str]) -> _CdrRead:
-        return cls(state.by_uniqueid, state.by_file, list(state.problems), fresh)
-
-
-def _uniqueids(entries: Sequence[CdrRecord | CdrLineError]) -> list[str]:
-    return [entry.uniqueid for entry in entries if isinstance(entry, CdrRecord)]
-
-
-class _CdrState:
-    """CDR records by uniqueid and by recording file name, and the lines that are wrong."""
-
-    def __init__(self) -> None:
-        self.by_uniqueid: dict[str, CdrRecord] = {}
-        self.by_file: dict[str, CdrRecord] = {}
-        self.problems: list[Problem] = []
-
-    def add(self, entry: CdrRecord | CdrLineError, cdr_name: str, kept_at: str) -> None:
-        """Take one record or error of the CDR named ``cdr_name`` (``Master.csv``,
-        ``asteriskcdrdb.cdr``), kept at ``kept_at`` (its path, or the database's name)."""
-        place = entry.ref or str(entry.line)
-        where = f"{cdr_name} row {entry.ref}" if entry.ref else f"{cdr_name} line {entry.line}"
-        if isinstance(entry, CdrLineError):
-            self.problems.append(
-                Problem(
-                    f"cdr:{cdr_name}:{place}",
-                    "malformed_cdr",
-                    f"{where}: {entry.reason}",
-                    kept_at=f"{kept_at}:{place}",
-                )
-            )
-            return
-        if entry.recordingfile:
-            if not _plain_file_name(entry.recordingfile):
-                self.problems.append(
-                    Problem(
-                        f"cdr:{cdr_name}:{place}",
-                        "invalid_name",
-                        f"{where}: recordingfile is not a plain file "
-                        "name (path separators, '..' or an absolute path)",
-                        kept_at=f"{kept_at}:{place}",
-                    )
-                )
-                return
-            _keep_answered(self.by_file, entry.recordingfile, entry)
-        # A call may have several CDR lines (transfers, dial legs): keep the answered one.
-        _keep_answered(self.by_uniqueid, entry.uniqueid, entry)
-
-
-def _keep_answered(records: dict[str, CdrRecord], key: str, entry: CdrRecord) -> None:
-    """The first record under ``key``, unless a later one was answered and it was not."""
-    current = records.get(key)
-    if current is None or (entry.answered and not current.answered):
-        records[key] = entry
-
-
-def _plain_file_name(name: str) -> bool:
-    return (
-        bool(name)
-        and "/" not in name
-        and "\\" not in name
-        and name not in (".", "..")
-        and "\x00" not in name
-        and not name.startswith(".")
-    )
 
 
 def _unknown_format(relative: str, extension: str, path: Path) -> Problem:

@@ -15,7 +15,8 @@ import re
 from zoneinfo import ZoneInfo
 
 from recarchive.catalogue.models import Direction
-from recarchive.ingest.cdr import CdrRecord
+from recarchive.ingest.cdr import CdrRecord, resolve_local, uniqueid_epoch
+from recarchive.ingest.cdr_legs import CdrLegs
 from recarchive.ingest.interfaces import CallFacts
 
 #: A FreePBX recording name. With Asterisk's ``systemname`` set, the uniqueid
@@ -59,6 +60,23 @@ def record_for_name(
     return None
 
 
+def name_started_at(name: re.Match[str], zone: ZoneInfo) -> dt.datetime:
+    """The start a FreePBX name tells, in UTC.
+
+    The name's time is local; in the hour that repeats when daylight saving
+    time ends, the epoch of the uniqueid in the same name tells which of the
+    two hours it was (:func:`recarchive.ingest.cdr.resolve_local`).
+    """
+    local = dt.datetime.strptime(name.group("date") + name.group("time"), "%Y%m%d%H%M%S")
+    return resolve_local(local, zone, near=uniqueid_epoch(name.group("uniqueid")))
+
+
+def record_for_name_time(name: re.Match[str], legs: CdrLegs, zone: ZoneInfo) -> CdrRecord | None:
+    """The CDR line logged without uniqueid that a FreePBX name describes: started at
+    the name's time (within seconds), to the number it dialled or from its caller."""
+    return legs.for_name(name_started_at(name, zone), name.group("exten"), name.group("caller"))
+
+
 def _uniqueid_candidates(filename: str) -> list[str]:
     match = _UNIQUEID.search(filename)
     if match is None:
@@ -82,7 +100,6 @@ def call_facts(
         direction = _TYPE_DIRECTION.get(name.group("type"), Direction.UNKNOWN)
     if record is None:
         assert name is not None
-        started = dt.datetime.strptime(name.group("date") + name.group("time"), "%Y%m%d%H%M%S")
         # FreePBX names hold the number dialled (EXTEN), then the caller id (CALLERID(num)).
         # A queue recording (type "q") names the queue in place of the number dialled.
         exten, caller = name.group("exten") or None, name.group("caller") or None
@@ -92,7 +109,7 @@ def call_facts(
         if queue:
             fields = {"queue": queue}
         return CallFacts(
-            started_at=started.replace(tzinfo=zone).astimezone(dt.UTC),
+            started_at=name_started_at(name, zone),
             call_id=name.group("uniqueid"),
             direction=direction,
             caller_number=caller,

@@ -74,7 +74,7 @@ def test_broken_lines_are_reported_by_number_without_content(tmp_path: Path) -> 
     entries = list(read_master_csv(path, HELSINKI))
     errors = [e for e in entries if isinstance(e, CdrLineError)]
     assert [e.line for e in errors] == [2, 3, 4]
-    assert "expected at least 18" in errors[1].reason
+    assert "expected at least 16" in errors[1].reason
     assert "start is not a YYYY-MM-DD HH:MM:SS time" in errors[2].reason
     for error in errors:
         assert "0401234567" not in error.reason
