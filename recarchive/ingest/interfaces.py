@@ -204,11 +204,12 @@ class SourceError(RecArchiveError):
 class InputRejected(SourceError):
     """What the source holds cannot become a recording (a split leg that is empty, say).
 
-    Waiting will not cure it: the item is quarantined under ``reason``, with
-    ``kept_at`` telling staff where the input stays.
+    Waiting will not cure it: the item is quarantined under ``reason`` (a
+    subclass's own, or the one given: a media error's), with ``kept_at``
+    telling staff where the input stays.
     """
 
-    reason = "rejected_input"
+    reason: str
 
     def __init__(
         self, message: str | None = None, *, reason: str | None = None, kept_at: str | None = None
