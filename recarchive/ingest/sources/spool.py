@@ -12,8 +12,9 @@ its file name tells; a row that arrives later is handed to the pipeline
 an export of FreePBX's ``cdr`` table, or that table itself (``cdr_url``:
 :mod:`recarchive.ingest.sources.cdr_db`); the matching is the same for all.
 
-The source reference is the file's path relative to the spool root. After
-the archive acknowledges a recording, the file is deleted or moved to the
+The source reference is the file's path relative to the spool root (split
+legs, ``-in``/``-out``, are one recording: :mod:`~.spool_legs`). After the
+archive acknowledges a recording, its files are deleted or moved to the
 done directory, never before. Moved files are deleted by
 :meth:`SpoolSource.sweep_done` (see :mod:`recarchive.ingest.sources.done_dir`).
 """
