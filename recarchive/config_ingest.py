@@ -159,6 +159,10 @@ class SpoolSourceSettings(_Section):
     #: before it is archived from its file name alone. A row arriving later still
     #: enriches the archived recording. 0: archived from the name at once.
     cdr_wait_s: float = Field(default=300.0, ge=0)
+    #: Seconds a split leg (MixMonitor's ``<base>-in``/``-out`` files) whose partner is
+    #: not in the spool waits for it (from its last write; counted as awaiting its
+    #: partner) before it is archived alone, mono, and reported. 0: at once.
+    legs_wait_s: float = Field(default=300.0, ge=0)
     #: Glob patterns (``fnmatch``, case-sensitive) of files and directories the
     #: source leaves alone, matched against the name and the path relative to the
     #: spool root; counted as ignored. Any other file is archived or quarantined.

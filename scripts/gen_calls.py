@@ -28,6 +28,14 @@ Layouts (what the ingest sources read):
   <ContactId>_<YYYYMMDDTHH:MM>_UTC.wav`` (stereo) and contact trace records under
   ``connect/<instance>/ContactTraceRecords/YYYY/MM/DD/<ContactId>.json``.
 
+Split legs (``--split-legs N``, spool layout): N answered calls are written as
+MixMonitor's ``r()``/``t()`` legs, ``…-<uniqueid>-in.<ext>`` (the customer's turns
+alone) and ``…-<uniqueid>-out.<ext>`` (the agent's), the two voices (or tones) told
+apart; the archive is expected to make each pair ONE stereo recording, customer
+left and agent right (manifest: ``split_legs``, ``expected_channels`` 2). One more
+call is written as a lone ``-in`` leg whose partner never comes: archived alone,
+mono, and reported (``expected_reason`` ``lone_leg``).
+
 Every layout also gets ``customers.csv`` (the customer directory) and
 ``manifest.json`` (what was generated and what the archive is expected to do
 with each call and each deliberately bad input).
@@ -636,7 +644,8 @@ class Call:
     cdr: dict[str, object] | None = None  # where the spool's CDR lines are
     late_record: str | None = None  # a contact record to upload late (s3drop)
     attribute_reason: bool = False  # Connect: the contact attribute names the reason
-    legs: bool = False  # Master.csv: one line per dial leg, 21 columns (--legs)
+    dial_legs: bool = False  # Master.csv: one line per dial leg, 21 columns (--legs)
+    legs: str | None = None  # "pair": MixMonitor's -in/-out files; "lone": the -in alone
 
     @property
     def answer(self) -> dt.datetime:
@@ -769,6 +778,8 @@ def expectation(call: Call) -> tuple[str, str | None]:
     """(expected outcome, reason) for a call."""
     if call.bad in EXPECTED_REASON:
         return "quarantined", EXPECTED_REASON[call.bad]
+    if call.legs == "lone":
+        return "archived", "lone_leg"
     outcomes = {
         "still_writing": ("deferred", "still_writing"),
         "traversal_name": ("rejected", "invalid_name"),
@@ -789,6 +800,9 @@ def has_audio(call: Call) -> bool:
 def produce(call: Call, pool: Sequence[Clip], out: Path) -> None:
     """Write a call's recording, then break it as its bad case says."""
     assert call.recording is not None
+    if call.legs:
+        produce_legs(call, pool, out)
+        return
     path = out / call.recording
     path.parent.mkdir(parents=True, exist_ok=True)
     if call.bad == "zero_byte":
@@ -808,6 +822,44 @@ def produce(call: Call, pool: Sequence[Clip], out: Path) -> None:
     end = call.end.timestamp()
     if call.bad != "still_writing" and end < time.time():  # never a future mtime
         os.utime(path, (end, end))
+
+
+def leg_paths(call: Call) -> dict[str, str]:
+    """The files of a call written as split legs: ``caller`` (``-in``) and, for a pair,
+    ``agent`` (``-out``), relative to the output directory."""
+    assert call.recording is not None
+    caller = call.recording
+    legs = {"caller": caller}
+    if call.legs == "pair":
+        legs["agent"] = caller.replace(f"-in.{call.fmt.extension}", f"-out.{call.fmt.extension}")
+    return legs
+
+
+def produce_legs(call: Call, pool: Sequence[Clip], out: Path) -> None:
+    """Write a call's legs, mono, each as long as the call: the customer's turns in the
+    caller's leg, the agent's in the agent's."""
+    for role, relative in leg_paths(call).items():
+        speaker = CUSTOMER if role == "caller" else AGENT
+        turns = [t for t in call.turns if pool[t.clip].speaker == speaker]
+        path = out / relative
+        render_call(turns, pool, call.samples, 1, call.fmt, path)
+        end = call.end.timestamp()
+        if end < time.time():
+            os.utime(path, (end, end))
+
+
+def mark_split_legs(calls: list[Call], count: int, planner: Planner) -> None:
+    """Make ``count`` normal answered inbound calls split legs, and add one with a lone leg.
+
+    Inbound only: FreePBX records them on the caller's channel, so ``-in`` is the
+    customer, as the archive takes it (docs/ingest.md).
+    """
+    normal = [c for c in calls if c.answered and not c.bad and c.kind in ("q", "in")]
+    for call in normal[:count]:
+        call.legs = "pair"
+    lone = planner.call()
+    lone.answered, lone.legs = True, "lone"
+    calls.append(lone)
 
 
 # --- layouts ---------------------------------------------------------------------
@@ -1010,12 +1062,17 @@ def write_spool(out: Path, calls: Sequence[Call], bad: set[str]) -> list[dict[st
         if call.answered and call.bad != "traversal_name":
             relative = f"{call.start:%Y/%m/%d}/{spool_name(call)}"
             call.recording, call.source_ref = f"monitor/{relative}", relative
+            if call.legs:  # MixMonitor's r() file; a pair's reference names both files
+                stem, ext = relative.rsplit(".", 1)
+                call.recording = f"monitor/{stem}-in.{ext}"
+                pair = call.legs == "pair"
+                call.source_ref = f"{stem}-{{in,out}}.{ext}" if pair else f"{stem}-in.{ext}"
     cdr_dir = out / "cdr"
     cdr_dir.mkdir(parents=True, exist_ok=True)
     lines: list[tuple[Call | None, str]] = []
     for call in calls:
         if call.bad not in ("recording_without_cdr", "traversal_name"):
-            rows = leg_rows(call) if call.legs else [master_row(call)]
+            rows = leg_rows(call) if call.dial_legs else [master_row(call)]
             lines += [(call, _csv_line(row)) for row in rows]
     lines += [(c, _csv_line(master_row(c))) for c in calls if c.bad == "duplicate"]
     problems: list[dict[str, object]] = []
@@ -1236,10 +1293,13 @@ def call_manifest(call: Call, layout: str) -> dict[str, object]:
         "expected_reason": reason,
         "bad_case": call.bad,
     }
-    if call.legs and call.answered and call.bad is None:
+    if call.dial_legs and call.answered and call.bad is None:
         entry["expected_agent"] = call.agent[0]  # the device that talked
     if call.long:
         entry["long"] = True
+    if call.legs:
+        channels = 2 if call.legs == "pair" else 1
+        entry["split_legs"] = {**leg_paths(call), "expected_channels": channels}
     if call.cdr is not None:
         entry["cdr"] = call.cdr
     if call.late_record is not None:
@@ -1319,6 +1379,8 @@ def generate(args: argparse.Namespace) -> dict[str, object]:
     )  # fmt: skip
     calls = [planner.call() for _ in range(args.count)]
     calls += [planner.call(bad=case) for case in bad if case != "malformed_csv"]
+    if args.split_legs and layout == "spool":
+        mark_split_legs(calls, args.split_legs, planner)
     if args.hours and layout == "spool":
         long_call = planner.call(duration_s=60)
         long_call.long, long_call.answered, long_call.kind = True, True, "q"
@@ -1329,7 +1391,7 @@ def generate(args: argparse.Namespace) -> dict[str, object]:
     if args.legs and layout == "spool":
         calls += repeated_hour_calls(planner, repeated_hour_day(args.day))
         for call in calls:
-            call.legs = True
+            call.dial_legs = True
     # in UTC: the calls of the repeated hour share their local times
     calls.sort(key=lambda c: (c.start.astimezone(dt.UTC), c.call_id))
     sequence = rng.randrange(100, 400)
@@ -1378,6 +1440,11 @@ def generate(args: argparse.Namespace) -> dict[str, object]:
                 "case": call.bad, "call_id": call.call_id, "path": call.recording,
                 "source_ref": call.source_ref, "expected": outcome, "reason": reason,
             })  # fmt: skip
+    bad_cases += [
+        {"case": "lone_leg", "call_id": c.call_id, "path": c.recording,
+         "source_ref": c.source_ref, "expected": "archived", "reason": "lone_leg"}
+        for c in calls if c.legs == "lone"
+    ]  # fmt: skip
     bad_cases += bad_rows
     bad_cases += [
         {"case": "malformed_csv", **row, "expected": "rejected", "reason": row["problem"]}
@@ -1445,6 +1512,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--customers", type=int, default=200, help="customers in the directory")
     parser.add_argument(
+        "--split-legs", type=int, default=0,
+        help="spool layout: write this many answered calls as MixMonitor's -in/-out legs, "
+        "plus one lone -in leg whose partner never comes",
+    )  # fmt: skip
+    parser.add_argument(
         "--hours", type=float, default=0,
         help="also write one call of this many hours (spool layout; for memory tests)",
     )  # fmt: skip
@@ -1475,6 +1547,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("need 0 < --min-seconds <= --max-seconds")
     if args.count < 0 or args.customers < 2:
         parser.error("need --count >= 0 and --customers >= 2")
+    if args.split_legs < 0:
+        parser.error("need --split-legs >= 0")
     return args
 
 

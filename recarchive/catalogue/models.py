@@ -153,6 +153,11 @@ class Recording(Base):
     #: What the catalogue says about the call came from the recording's file name alone
     #: (no CDR row yet): a CDR row that arrives later may still enrich it, once.
     facts_from_name: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: SHA-256 of the caller's and the agent's leg as the source delivered them, when the
+    #: call came as MixMonitor's split legs (merged into this stereo recording) or as a
+    #: lone leg (archived alone: the other is None); None for an ordinary recording.
+    caller_leg_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    agent_leg_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     retention_class: Mapped[str] = mapped_column(String(32), default="standard")
     retain_until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     #: The retention rule that decided ``retain_until`` (``default`` or a rule's name).

@@ -89,6 +89,8 @@ def ingest_command(
         remains.append(
             f"{summary.awaiting_cdr} recording(s) waiting for their CDR row or contact record"
         )
+    if summary.awaiting_leg:
+        remains.append(f"{summary.awaiting_leg} split leg(s) waiting for their other leg")
     if once and remains:
         work_remains(f"{'; '.join(remains)}: the next run takes them")
 
@@ -104,6 +106,8 @@ def _print_summary(summary: IngestSummary, as_json: bool) -> None:
     click.echo(f"ignored      {summary.ignored} (by a source's ignore rules)")
     click.echo(f"awaiting cdr {summary.awaiting_cdr} (no CDR row yet; next pass)")
     click.echo(f"from name    {summary.archived_without_record} (archived without a CDR row)")
+    click.echo(f"awaiting leg {summary.awaiting_leg} (split leg without its other leg yet)")
+    click.echo(f"lone legs    {summary.lone_legs} (split legs archived alone, mono)")
     click.echo(f"enriched     {summary.enriched} (archived from the name, then given their CDR)")
     click.echo(f"retried      {summary.retried}")
     total = sum(summary.quarantined.values())

@@ -11,6 +11,7 @@ only while this worker still holds the work item's claim.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -58,6 +59,9 @@ class Stored:
     info: AudioInfo
     #: The wrapped data key and header of an encrypted object; None for plaintext.
     sealing: Sealing | None = None
+    #: SHA-256 of each split leg (``caller``, ``agent``) the recording was merged from,
+    #: or of the lone leg it is; empty for an ordinary recording.
+    legs: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 def plan_recording(
@@ -126,6 +130,8 @@ def catalogue_recording(
         retain_until=plan.retention.retain_until,
         retention_rule=plan.retention.rule,
         facts_from_name=facts.from_name,
+        caller_leg_sha256=stored.legs.get("caller"),
+        agent_leg_sha256=stored.legs.get("agent"),
     )
     recording.reasons = [RecordingReason(code=code) for code in plan.reasons]
     recording.candidates = [

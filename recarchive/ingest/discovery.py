@@ -42,6 +42,8 @@ class Found:
     ignored: int = 0
     #: Recordings left for a later pass on purpose (waiting for their CDR row).
     awaiting_cdr: int = 0
+    #: Split legs left for a later pass, waiting for their other leg.
+    awaiting_leg: int = 0
     #: CDR rows that may belong to recordings archived before they arrived.
     late_cdrs: list[LateCdr] = dataclasses.field(default_factory=list)
     #: To be committed with the work the pass queues (None: the source keeps none).
@@ -56,6 +58,8 @@ def collect(source: Source, now: dt.datetime, known: KnownRefs) -> Found:
             found.discoveries.append(item)
         elif isinstance(item, Ignored):
             found.ignored += 1
+        elif isinstance(item, Waiting) and item.reason == "partner_leg":
+            found.awaiting_leg += 1
         elif isinstance(item, Waiting):
             found.awaiting_cdr += 1
         elif isinstance(item, LateCdr):
@@ -72,10 +76,13 @@ def count_found(name: str, found: Found, summary: IngestSummary) -> None:
     summary.discovered += len(found.discoveries)
     summary.ignored += found.ignored
     summary.awaiting_cdr += found.awaiting_cdr
+    summary.awaiting_leg += found.awaiting_leg
     if found.ignored:
         logger.info("ignored_by_rule", extra={"source": name, "count": found.ignored})
     if found.awaiting_cdr:
         logger.info("awaiting_cdr", extra={"source": name, "count": found.awaiting_cdr})
+    if found.awaiting_leg:
+        logger.info("awaiting_leg", extra={"source": name, "count": found.awaiting_leg})
 
 
 class SourceStates:

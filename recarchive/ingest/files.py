@@ -61,6 +61,11 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def source_digest(fetched: Fetched) -> str:
+    """The SHA-256 that stands for what the source delivered: its own, or the file's."""
+    return fetched.digest or sha256_file(fetched.path)
+
+
 def stored_extension(extension: str) -> str:
     lowered = extension.lower()
     return _EXTENSION_ALIASES.get(lowered, lowered)

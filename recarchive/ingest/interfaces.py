@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -149,7 +150,7 @@ class Waiting:
     """
 
     source_ref: str
-    #: What it waits for (``cdr``, ``contact_record``).
+    #: What it waits for (``cdr``, ``contact_record``; ``partner_leg``: a split leg's other leg).
     reason: str
 
 
@@ -194,14 +195,47 @@ class Fetched:
     size: int
     #: True when the file is a temporary copy the pipeline may delete.
     temporary: bool
+    #: The SHA-256 that stands for what the source delivered when ``path`` is not it
+    #: (split legs merged into one file: see :func:`legs_digest`); None: ``path``'s own.
+    digest: str | None = None
+    #: The SHA-256 of each leg merged into ``path`` (``caller``, ``agent``), or of the
+    #: lone leg archived alone; empty for an ordinary recording.
+    legs: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 class SourceError(RecArchiveError):
     """The source failed; the recording stays where it is and is retried later."""
 
 
-class RecordingGone(SourceError):
+class InputRejected(SourceError):
+    """What the source holds cannot become a recording (a split leg that is empty, say).
+
+    Waiting will not cure it: the item is quarantined under ``reason`` (a
+    subclass's own, or the one given: a media error's), with ``kept_at``
+    telling staff where the input stays.
+    """
+
+    reason: str
+
+    def __init__(
+        self, message: str | None = None, *, reason: str | None = None, kept_at: str | None = None
+    ) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+        self.kept_at = kept_at
+
+
+class RecordingGone(InputRejected):
     """The recording is no longer at the source."""
+
+    reason = "recording_gone"
+
+
+def legs_digest(legs: Mapping[str, str]) -> str:
+    """One SHA-256 for a call's split legs: of ``caller:<sha256>,agent:<sha256>``."""
+    text = ",".join(f"{role}:{legs[role]}" for role in ("caller", "agent") if role in legs)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 class SourceUnavailable(SourceError):

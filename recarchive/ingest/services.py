@@ -22,6 +22,7 @@ Logs carry work-item ids and object keys, never numbers or names.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -47,6 +48,7 @@ from recarchive.ingest.files import (
     process_alive,
     release,
     sha256_file,
+    source_digest,
     stored_extension,
     worker_name,
 )
@@ -54,8 +56,8 @@ from recarchive.ingest.interfaces import (
     INFRASTRUCTURE_FAILURES,
     Discovery,
     Fetched,
+    InputRejected,
     Problem,
-    RecordingGone,
     Source,
     SourceError,
     SourceUnavailable,
@@ -194,7 +196,7 @@ class Pipeline:
         except SourceError:
             return
         try:
-            same = archived_sha is not None and sha256_file(fetched.path) == archived_sha
+            same = archived_sha is not None and source_digest(fetched) == archived_sha
         finally:
             release(fetched)
         if same:
@@ -288,8 +290,8 @@ class Pipeline:
             return "duplicate"
         try:
             fetched = source.fetch(discovery, self.work_dir)
-        except RecordingGone as exc:
-            return self._quarantine(item, "recording_gone", exc.message, None)
+        except InputRejected as exc:  # RecordingGone among them
+            return self._quarantine(item, exc.reason, exc.message, exc.kept_at)
         except SourceError as exc:
             return self._retry_or_quarantine(item, "fetch_failed", exc.message)
         try:
@@ -343,7 +345,7 @@ class Pipeline:
         with contextlib.ExitStack() as cleanup:
             sha: str | None
             if audio.store_format == "opus":
-                source_sha = sha256_file(fetched.path)
+                source_sha = source_digest(fetched)
                 stored_path = self.work_dir / f"{item.id}.opus.ogg"
                 cleanup.callback(stored_path.unlink, missing_ok=True)
                 try:
@@ -377,10 +379,11 @@ class Pipeline:
                 tags={CLASS_TAG: plan.tag_class},
             )
             if sha is None:
-                source_sha = kept.sha256
+                source_sha = fetched.digest or kept.sha256
             stored_as = Stored(
                 key, extension, kept.size, kept.sha256, source_sha, stored_info, kept.sealing
             )
+            stored_as = dataclasses.replace(stored_as, legs=fetched.legs)
             with transaction(self.runtime.sessions) as session:
                 committed = catalogue_recording(
                     session,

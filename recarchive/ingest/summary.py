@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import logging
 from typing import Any
 
 from recarchive.catalogue.intake import WorkItem
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -25,6 +28,11 @@ class IngestSummary:
     #: Recordings archived with what their name tells (a spool file's name, a drop
     #: object's key) because their CDR row or contact record did not come in time.
     archived_without_record: int = 0
+    #: Split legs (MixMonitor's ``-in``/``-out`` files) left for a later pass while
+    #: they wait for their other leg (a spool's ``legs_wait_s``).
+    awaiting_leg: int = 0
+    #: Split legs archived alone, mono, their other leg never having come.
+    lone_legs: int = 0
     #: Recordings archived from their name that a late CDR row or contact record enriched.
     enriched: int = 0
     retried: int = 0
@@ -49,6 +57,8 @@ class IngestSummary:
             "ignored",
             "awaiting_cdr",
             "archived_without_record",
+            "awaiting_leg",
+            "lone_legs",
             "enriched",
             "retried",
             "paused",
@@ -69,6 +79,11 @@ class IngestSummary:
 def count_outcome(summary: IngestSummary, outcome: str, item: WorkItem) -> None:
     if outcome == "archived":
         summary.archived += 1
+        lone = (item.payload.get("locator") or {}).get("lone_leg")
+        if lone is not None:
+            summary.lone_legs += 1
+            # The role only: the file's name holds phone numbers.
+            logger.warning("lone_leg_archived", extra={"work_item_id": str(item.id), "leg": lone})
         summary.bytes_in += int(item.payload.get("bytes_in", 0))
         summary.bytes_out += int(item.payload.get("bytes_out", 0))
         if (item.payload.get("facts") or {}).get("from_name"):

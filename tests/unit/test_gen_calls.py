@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import email.utils
 import importlib.util
+import itertools
 import json
 import re
 import sys
@@ -465,3 +466,71 @@ def test_legs_write_one_21_column_line_per_dial_leg(tmp_path: Path, cache: Path)
 
 
 FREEPBX_NAME_LEGS = re.compile(r"-(?P<uniqueid>\d+\.\d+)\.[A-Za-z0-9]+$")
+
+
+# --- split legs ------------------------------------------------------------------
+
+
+def test_split_legs_are_written_as_in_out_pairs_and_one_lone_leg(
+    tmp_path: Path, cache: Path
+) -> None:
+    argv = [
+        "--out", str(tmp_path), "--layout", "spool", "--count", "8", "--formats", "wav",
+        "--min-seconds", "15", "--max-seconds", "20", "--seed", "3", "--customers", "30",
+        "--engine", "tones", "--cache", str(cache), "--split-legs", "2",
+    ]  # fmt: skip
+    manifest = gen.generate(gen.parse_args(argv))
+    split = [call for call in manifest["calls"] if "split_legs" in call]
+    pairs = [call for call in split if "agent" in call["split_legs"]]
+    (lone,) = [call for call in split if "agent" not in call["split_legs"]]
+    assert len(pairs) == 2
+    for call in pairs:
+        legs = call["split_legs"]
+        assert call["source_ref"].endswith("-{in,out}.wav")
+        assert call["recording"] == legs["caller"]
+        assert legs["caller"].endswith("-in.wav")
+        assert legs["agent"] == legs["caller"].replace("-in.wav", "-out.wav")
+        assert (legs["expected_channels"], call["expected"]) == (2, "archived")
+        name = Path(legs["caller"]).name.replace("-in.wav", ".wav")
+        assert FREEPBX_NAME.match(name), "the name without its tag is FreePBX's"
+        caller, agent = (read_mono(tmp_path / legs[role]) for role in ("caller", "agent"))
+        assert len(caller) == len(agent) == round(call["duration_s"] * 8000)
+        # both speak (long enough calls), the customer's voice is the lower one, and the
+        # two never speak at once
+        assert max(map(abs, caller)) > 800
+        assert max(map(abs, agent)) > 800
+        assert crossing_rate(caller) < crossing_rate(agent)
+        both = sum(1 for a, b in zip(caller, agent, strict=True) if abs(a) > 800 and abs(b) > 800)
+        assert both < len(caller) / 100
+    assert lone["source_ref"].endswith("-in.wav")
+    assert (lone["expected"], lone["expected_reason"]) == ("archived", "lone_leg")
+    assert lone["split_legs"]["expected_channels"] == 1
+    assert (tmp_path / lone["recording"]).exists()
+    assert not (tmp_path / lone["recording"].replace("-in.wav", "-out.wav")).exists()
+    assert {"case": "lone_leg", "reason": "lone_leg"}.items() <= next(
+        case for case in manifest["bad_cases"] if case["case"] == "lone_leg"
+    ).items()
+
+
+def test_without_split_legs_no_leg_is_written(spool: tuple[Path, dict[str, Any]]) -> None:
+    _, manifest = spool
+    assert not [call for call in manifest["calls"] if "split_legs" in call]
+    assert not [c for c in manifest["bad_cases"] if c["case"] == "lone_leg"]
+
+
+def read_mono(path: Path) -> list[int]:
+    with wave.open(str(path), "rb") as handle:
+        assert handle.getnchannels() == 1
+        frames = handle.readframes(handle.getnframes())
+    return [
+        int.from_bytes(frames[i : i + 2], "little", signed=True) for i in range(0, len(frames), 2)
+    ]
+
+
+def crossing_rate(samples: list[int]) -> float:
+    """Zero crossings per loud sample: a higher voice crosses more often."""
+    loud = [s for s in samples if abs(s) > 800]
+    crossings = sum(
+        1 for a, b in itertools.pairwise(samples) if (a < 0) != (b < 0) and abs(a - b) > 800
+    )
+    return crossings / max(1, len(loud))

@@ -44,7 +44,7 @@ from recarchive.config import (
     setting_names,
 )
 from recarchive.errors import ConfigError
-from recarchive.ingest.interfaces import INFRASTRUCTURE_FAILURES
+from recarchive.ingest.interfaces import INFRASTRUCTURE_FAILURES, InputRejected
 from recarchive.ingest.sources import source_secret_variable
 from recarchive.media.interfaces import MediaError
 
@@ -69,6 +69,7 @@ QUARANTINING_CALLS = {
     "_retry_or_quarantine": 1,
     "quarantine": None,
     "QuarantineEntry": None,
+    "InputRejected": None,
 }
 #: The reasons passed on rather than written out, as (module, expression).
 #: ``exc.reason`` is a media error's (checked below); the others forward a
@@ -78,6 +79,14 @@ FORWARDED = {
     ("recarchive/ingest/services.py", "reason"),
     ("recarchive/ingest/queue.py", "reason"),
     ("recarchive/ingest/queue.py", "problem.reason"),
+    ("recarchive/ingest/sources/spool_legs.py", "exc.reason"),
+}
+#: Where ``exc.reason`` is quarantined, and the exceptions it may come from there: a
+#: media error's reason, or a rejected input's (:func:`rejected_reasons`, or a media
+#: error's passed on by the spool's split legs).
+REASON_HANDLERS = {
+    "recarchive/ingest/services.py": {"MediaError", "InputRejected"},
+    "recarchive/ingest/sources/spool_legs.py": {"MediaError"},
 }
 
 
@@ -170,7 +179,18 @@ def quarantine_reasons() -> frozenset[str]:
         "a quarantine reason is passed on in a way this test does not know: "
         f"{sorted(forwarded - FORWARDED)}; find where it comes from and teach the test"
     )
-    return frozenset(literals | media_reasons())
+    return frozenset(literals | media_reasons() | rejected_reasons())
+
+
+def rejected_reasons() -> set[str]:
+    """The reasons :class:`InputRejected` subclasses carry of their own (``recording_gone``)."""
+    classes, reasons = list(InputRejected.__subclasses__()), set()
+    while classes:
+        cls = classes.pop()
+        classes += cls.__subclasses__()
+        if "reason" in vars(cls):
+            reasons.add(vars(cls)["reason"])
+    return reasons
 
 
 def documented_reasons(doc: Path, heading: str) -> set[str]:
@@ -208,9 +228,9 @@ def test_a_new_reason_would_be_noticed() -> None:
     assert unreadable == ["m.py:4 Problem(...) without a reason"]
 
 
-def test_exc_reason_is_always_a_media_errors_reason() -> None:
-    services = PACKAGE / "ingest" / "services.py"
-    tree = ast.parse(services.read_text(encoding="utf-8"))
+@pytest.mark.parametrize(("module", "allowed"), sorted(REASON_HANDLERS.items()))
+def test_exc_reason_is_always_a_media_errors_reason(module: str, allowed: set[str]) -> None:
+    tree = ast.parse((REPO / module).read_text(encoding="utf-8"))
     handlers = 0
     for handler in ast.walk(tree):
         if not isinstance(handler, ast.ExceptHandler) or handler.name is None:
@@ -219,12 +239,15 @@ def test_exc_reason_is_always_a_media_errors_reason() -> None:
             node
             for node in ast.walk(handler)
             if isinstance(node, ast.Call)
-            and any(ast.unparse(arg) == f"{handler.name}.reason" for arg in node.args)
+            and any(
+                ast.unparse(arg) == f"{handler.name}.reason"
+                for arg in [*node.args, *(k.value for k in node.keywords)]
+            )
         ]
         if uses:
             handlers += 1
             assert handler.type is not None
-            assert ast.unparse(handler.type) == "MediaError"
+            assert ast.unparse(handler.type) in allowed
     assert handlers >= 1
 
 

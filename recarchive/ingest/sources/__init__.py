@@ -86,6 +86,7 @@ def build_sources(settings: Settings, only: list[str] | None = None) -> dict[str
                 timezone=settings.general.timezone,
                 settle_s=settings.ingest.settle_s,
                 cdr_password=password,
+                audio=settings.audio,
             )
         elif isinstance(config, HttpSourceSettings):
             from recarchive.ingest.sources.http import HttpSource

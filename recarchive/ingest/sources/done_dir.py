@@ -22,9 +22,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shutil
 import stat
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
+
+from recarchive.private_files import make_private_dir
 
 #: Given references (paths relative to ``done_dir``), the ones whose call was forgotten.
 ForgottenRefs = Callable[[Sequence[str]], Collection[str]]
@@ -64,6 +67,40 @@ def mark_moved(path: Path) -> None:
     """
     with contextlib.suppress(OSError):
         os.utime(path, follow_symlinks=False)
+
+
+def move_to_done(path: Path, target: Path) -> bool:
+    """Move an archived file to ``target`` in done_dir, stamped with the time of the move.
+
+    Returns False when the file is gone (another process acknowledged
+    it). A sweep may remove the empty target directory between its
+    creation and the move: then it is made again.
+    """
+    for attempt in range(3):
+        make_private_dir(target.parent)
+        try:
+            shutil.move(path, target)
+        except FileNotFoundError:
+            if not path.exists():
+                return False
+            if attempt == 2:
+                raise
+            continue
+        mark_moved(target)
+        return True
+    return False  # pragma: no cover (the loop returns or raises)
+
+
+def prune_empty_parents(directory: Path, root: Path) -> None:
+    """Remove ``directory`` and its parents up to ``root`` (excluded) while they are empty."""
+    root = root.resolve()
+    directory = directory.resolve()
+    while directory != root and directory.is_relative_to(root):
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+        directory = directory.parent
 
 
 def sweep_done_dir(

@@ -12,8 +12,9 @@ its file name tells; a row that arrives later is handed to the pipeline
 an export of FreePBX's ``cdr`` table, or that table itself (``cdr_url``:
 :mod:`recarchive.ingest.sources.cdr_db`); the matching is the same for all.
 
-The source reference is the file's path relative to the spool root. After
-the archive acknowledges a recording, the file is deleted or moved to the
+The source reference is the file's path relative to the spool root (split
+legs, ``-in``/``-out``, are one recording: :mod:`~.spool_legs`). After the
+archive acknowledges a recording, its files are deleted or moved to the
 done directory, never before. Moved files are deleted by
 :meth:`SpoolSource.sweep_done` (see :mod:`recarchive.ingest.sources.done_dir`).
 """
@@ -25,12 +26,12 @@ import datetime as dt
 import fnmatch
 import logging
 import os
-import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from recarchive.config import SpoolSourceSettings
+from recarchive.config import AudioSettings, SpoolSourceSettings
 from recarchive.ingest.cdr import CdrCursor, read_freepbx_export, read_master_csv_tail
 from recarchive.ingest.cdr_legs import (
     calls_without_recording,
@@ -50,23 +51,23 @@ from recarchive.ingest.interfaces import (
     SourceItem,
     Waiting,
 )
+from recarchive.ingest.sources import spool_legs as legs
 from recarchive.ingest.sources.cdr_db import CdrDatabase
 from recarchive.ingest.sources.done_dir import (
     DoneDirSweep,
     ForgottenRefs,
-    mark_moved,
+    move_to_done,
+    prune_empty_parents,
     sweep_done_dir,
 )
 from recarchive.ingest.sources.spool_cdr import CdrRead, CdrState, uniqueids
 from recarchive.ingest.sources.spool_names import (
-    FREEPBX_NAME,
     call_facts,
-    record_for_name,
+    match_names,
     record_for_name_time,
     recorded_call_id,
 )
 from recarchive.media.formats import RECORDING_EXTENSIONS
-from recarchive.private_files import make_private_dir
 
 logger = logging.getLogger(__name__)
 
@@ -87,12 +88,15 @@ class SpoolSource:
         timezone: str,
         settle_s: float,
         cdr_password: str | None = None,
+        audio: AudioSettings | None = None,
     ) -> None:
         self.name = settings.name
         self.settings = settings
         self.root = settings.path
         self.zone = ZoneInfo(settings.timezone or timezone)
         self.settle = dt.timedelta(seconds=settle_s)
+        #: The codecs and decode deadline split legs are checked with before merging.
+        self.audio = audio or AudioSettings()
         self._cdr: CdrState | None = None
         self._cdr_cursor: CdrCursor | None = None
         #: FreePBX's CDR database, when ``cdr_url`` names it.
@@ -131,8 +135,13 @@ class SpoolSource:
         cdr = self._read_cdr(now)
         yield from cdr.problems
         seen_uniqueids: set[str] = set()
-        for path, rule in self._walk():
-            item = self._file_item(path, rule, cdr, now, seen_uniqueids)
+        for entry in legs.pair_legs(self._walk()):
+            if isinstance(entry, tuple):
+                item = self._file_item(*entry, cdr, now, seen_uniqueids)
+            elif isinstance(entry, legs.LoneLeg):
+                item = self._file_item(entry.leg.path, None, cdr, now, seen_uniqueids, entry.leg)
+            else:  # split legs: one recording
+                item = legs.pair_item(self, entry, cdr, now, seen_uniqueids)
             if item is not None:
                 yield item
         if self.settings.expect_recording_for_answered:
@@ -147,9 +156,16 @@ class SpoolSource:
         return self.settings.cdr_path is not None or self.cdr_database is not None
 
     def _file_item(
-        self, path: Path, rule: str | None, cdr: CdrRead, now: dt.datetime, seen: set[str]
+        self,
+        path: Path,
+        rule: str | None,
+        cdr: CdrRead,
+        now: dt.datetime,
+        seen: set[str],
+        lone: legs.Leg | None = None,
     ) -> Discovery | Problem | Ignored | Waiting | None:
-        """What one file is this pass (None: not settled yet, or gone)."""
+        """What one file is this pass (None: not settled yet, or gone); ``lone``: it is a
+        split leg without its partner."""
         relative = path.relative_to(self.root).as_posix()
         if rule is not None:
             return Ignored(relative, rule)
@@ -170,10 +186,34 @@ class SpoolSource:
         extension = path.name.rpartition(".")[2] if "." in path.name else ""
         if extension.lower() not in AUDIO_EXTENSIONS:
             return _unknown_format(relative, extension, path)
-        record = cdr.for_file(path.name)
-        name = FREEPBX_NAME.match(path.name)
-        if record is None:
-            record = record_for_name(path.name, name, cdr.by_uniqueid)
+        locator: dict[str, Any] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        names = [path.name]
+        if lone is not None:  # waits for its partner (its call seen), then is archived alone
+            names, locator = [path.name, lone.call_name], {**locator, "lone_leg": lone.role}
+        item = self.call_item(
+            relative, names, (modified, cdr, now, seen), path.suffix[1:], locator, str(path)
+        )
+        wait_s = self.settings.legs_wait_s
+        return legs.lone_leg_waits(lone, wait_s, relative, modified, now) or item
+
+    def call_item(
+        self,
+        relative: str,
+        names: Sequence[str],
+        when: tuple[dt.datetime, CdrRead, dt.datetime, set[str]],
+        extension: str,
+        locator: dict[str, Any],
+        kept_at: str,
+    ) -> Discovery | Problem | Waiting:
+        """The recording at ``relative`` (file ``names``, the first the file's own) matched
+        with its CDR row; or waiting for the row; or a problem when nothing tells its call.
+
+        ``when``: the file's last write, the CDR read this pass, now, and the
+        uniqueids seen so far."""
+        modified, cdr, now, seen = when
+        record, name = match_names(names, cdr.by_file, cdr.by_uniqueid)
+        if record is not None:  # a recordingfile's row: its call's leg that talked
+            record = cdr.by_uniqueid.get(record.uniqueid, record)
         if record is None and name is not None and cdr.legs.anonymous:
             # a line logged without uniqueid: matched by time and numbers, given the name's
             anonymous = record_for_name_time(name, cdr.legs, self.zone)
@@ -190,14 +230,9 @@ class SpoolSource:
                 f"file:{relative}",
                 "unrecognised_name",
                 "file name tells no call time and no CDR line matches it",
-                kept_at=str(path),
+                kept_at=kept_at,
             )
-        return Discovery(
-            source_ref=relative,
-            facts=facts,
-            extension=path.suffix[1:],
-            locator={"size": stat.st_size, "mtime_ns": stat.st_mtime_ns},
-        )
+        return Discovery(relative, facts, extension, locator)
 
     def _late_rows(self, cdr: CdrRead, seen: set[str]) -> Iterator[LateCdr]:
         """The calls of the CDR rows read this pass whose recording is not in the spool.
@@ -309,28 +344,38 @@ class SpoolSource:
 
     # --- fetch and acknowledge -------------------------------------------------
 
-    def _path(self, discovery: Discovery) -> Path:
-        path = (self.root / discovery.source_ref).resolve()
-        if not path.is_relative_to(self.root.resolve()):
-            raise SourceError(f"source {self.name}: reference escapes the spool")
-        return path
+    def files(self, discovery: Discovery) -> list[tuple[Path, str]]:
+        """The file a recording is (a split-leg pair: its two files, the caller's first),
+        each with its path relative to the spool."""
+        paths = []
+        for relative in legs.leg_refs(discovery) or [discovery.source_ref]:
+            path = (self.root / relative).resolve()
+            if not path.is_relative_to(self.root.resolve()):
+                raise SourceError(f"source {self.name}: reference escapes the spool")
+            paths.append((path, relative))
+        return paths
 
     def fetch(self, discovery: Discovery, work_dir: Path) -> Fetched:
-        path = self._path(discovery)
+        if legs.is_pair(discovery):
+            return legs.fetch_pair(self, discovery, work_dir)
+        path = self.files(discovery)[0][0]
         try:
             stat = path.stat()
+            provenance = legs.lone_leg_provenance(discovery, path)
         except FileNotFoundError:
             raise RecordingGone(f"source {self.name}: recording file is gone") from None
-        return Fetched(path=path, size=stat.st_size, temporary=False)
+        return Fetched(path=path, size=stat.st_size, temporary=False, legs=provenance)
 
-    def unsettled_locator(self, discovery: Discovery, now: dt.datetime) -> dict[str, int] | None:
+    def unsettled_locator(self, discovery: Discovery, now: dt.datetime) -> dict[str, Any] | None:
         """The file's new size and mtime if it changed since discovery and is still changing.
 
         A file that changed but has been quiet for the settle time (replaced
         by staff before a quarantine retry, say) is taken as it is now.
         """
+        if legs.is_pair(discovery):
+            return legs.unsettled_pair(self, discovery, now)
         try:
-            stat = self._path(discovery).stat()
+            stat = self.files(discovery)[0][0].stat()
         except FileNotFoundError:
             return None
         current = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
@@ -341,40 +386,20 @@ class SpoolSource:
         modified = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC)
         if current == seen or modified <= now - self.settle:
             return None
-        return current
+        return {**discovery.locator, **current}
 
     def acknowledge(self, discovery: Discovery) -> None:
-        path = self._path(discovery)
-        if not path.exists():
-            return
-        if self.settings.after_archive == "move":
-            assert self.settings.done_dir is not None
-            if not self._move_to_done(path, self.settings.done_dir / discovery.source_ref):
-                return
-        else:
-            path.unlink(missing_ok=True)
-        _prune_empty_parents(path.parent, self.root)
-
-    def _move_to_done(self, path: Path, target: Path) -> bool:
-        """Move an archived file into done_dir, stamped with the time of the move.
-
-        Returns False when the file is gone (another process acknowledged
-        it). A sweep may remove the empty target directory between its
-        creation and the move: then it is made again.
-        """
-        for attempt in range(3):
-            make_private_dir(target.parent)
-            try:
-                shutil.move(path, target)
-            except FileNotFoundError:
-                if not path.exists():
-                    return False
-                if attempt == 2:
-                    raise
+        """Delete or move the recording's file (both files of a split-leg pair)."""
+        for path, relative in self.files(discovery):
+            if not path.exists():
                 continue
-            mark_moved(target)
-            return True
-        return False  # pragma: no cover (the loop returns or raises)
+            if self.settings.after_archive == "move":
+                assert self.settings.done_dir is not None
+                if not move_to_done(path, self.settings.done_dir / relative):
+                    continue
+            else:
+                path.unlink(missing_ok=True)
+            prune_empty_parents(path.parent, self.root)
 
     # --- done_dir --------------------------------------------------------------
 
@@ -395,7 +420,7 @@ class SpoolSource:
         return sweep_done_dir(
             done_dir,
             cutoff=cutoff.timestamp(),
-            forgotten=forgotten,
+            forgotten=legs.with_pair_refs(forgotten),
             extensions=AUDIO_EXTENSIONS,
         )
 
@@ -409,14 +434,3 @@ def _unknown_format(relative: str, extension: str, path: Path) -> Problem:
         "add a pattern to the source's ignore list to leave such files alone",
         kept_at=str(path),
     )
-
-
-def _prune_empty_parents(directory: Path, root: Path) -> None:
-    root = root.resolve()
-    directory = directory.resolve()
-    while directory != root and directory.is_relative_to(root):
-        try:
-            directory.rmdir()
-        except OSError:
-            return
-        directory = directory.parent

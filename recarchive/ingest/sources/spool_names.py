@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from recarchive.catalogue.models import Direction
@@ -37,6 +38,27 @@ _TYPE_DIRECTION = {
     "internal": Direction.INTERNAL,
     "conf": Direction.INTERNAL,
 }
+
+
+def match_names(
+    names: Sequence[str], by_file: dict[str, CdrRecord], by_uniqueid: dict[str, CdrRecord]
+) -> tuple[CdrRecord | None, re.Match[str] | None]:
+    """The CDR record of a recording known by ``names``, and the first FreePBX name among them.
+
+    A split leg is known by its own name and by the call's name without the
+    leg's tag (``…-1742211234.117-in.wav``, ``…-1742211234.117.wav``): the
+    record is the one whose ``recordingfile`` is one of the names, else the
+    one whose uniqueid a name holds.
+    """
+    name = next((m for n in names if (m := FREEPBX_NAME.match(n)) is not None), None)
+    for filename in names:
+        if (record := by_file.get(filename)) is not None:
+            return record, name
+    for filename in names:
+        record = record_for_name(filename, FREEPBX_NAME.match(filename), by_uniqueid)
+        if record is not None:
+            return record, name
+    return None, name
 
 
 def record_for_name(
