@@ -293,6 +293,26 @@ def quarantine(
     return entry
 
 
+def record_problems(
+    session: Session, source: str, problems: Sequence[Problem], forget_key: str
+) -> list[str]:
+    """Quarantine the ``problems`` found at ``source``; the reasons of the new entries.
+
+    An answered call without recording (``cdr_without_recording``) whose
+    recording is archived after all, under another name, is no problem.
+    """
+    reasons = []
+    for problem in problems:
+        call_id = problem.source_ref.removeprefix("call:")
+        if problem.reason == "cdr_without_recording" and call_archived(
+            session, source, call_id, forget_key
+        ):
+            continue
+        if record_problem(session, source, problem):
+            reasons.append(problem.reason)
+    return reasons
+
+
 def record_problem(session: Session, source: str, problem: Problem) -> bool:
     """Quarantine a problem found at the source once; True when it is new.
 

@@ -140,15 +140,9 @@ class Pipeline:
         discoveries, problems = found.discoveries, found.problems
         count_found(name, found, summary)
         with transaction(self.runtime.sessions) as session:
-            for problem in problems:
-                call_id = problem.source_ref.removeprefix("call:")
-                if problem.reason == "cdr_without_recording" and queue.call_archived(
-                    session, name, call_id, self._forget_key
-                ):
-                    continue
-                if queue.record_problem(session, name, problem):
-                    summary.quarantined[problem.reason] += 1
-                    logger.warning("quarantined", extra={"source": name, "reason": problem.reason})
+            for reason in queue.record_problems(session, name, problems, self._forget_key):
+                summary.quarantined[reason] += 1
+                logger.warning("quarantined", extra={"source": name, "reason": reason})
             outcomes = queue.enqueue(session, name, discoveries, forget_key=self._forget_key)
             if found.bookmark is not None:  # committed with the work it read, or not at all
                 queue.save_bookmark(session, name, found.bookmark.value)
