@@ -22,6 +22,8 @@ from recarchive.catalogue.intake import QuarantineEntry
 from recarchive.catalogue.migrate import upgrade_schema
 from recarchive.catalogue.models import Recording
 from recarchive.config import Settings, load_settings
+from recarchive.ingest.services import Pipeline
+from recarchive.ingest.sources import build_sources
 from recarchive.ingest.tasks import run_ingest
 from recarchive.runtime import Runtime
 from tests.integration.test_ingest_spool import DAY, cdr_line, ffmpeg, make_settings, put
@@ -248,3 +250,27 @@ def test_the_young_lone_leg_is_archived_alone_once_its_wait_is_over(
     pair = rows[f"{DAY}/{PAIR}-{{in,out}}.wav"]
     assert (pair.channels, pair.format) == (2, "ogg")
     assert abs(pair.duration_ms - 5000) <= 500
+
+
+def test_a_partner_that_comes_after_its_leg_was_taken_alone_goes_alone_too(
+    runtime: Runtime, world: Path
+) -> None:
+    """The lone leg is queued (its wait is over) but not yet archived when its partner
+    comes: both are archived alone, mono, and no leg twice."""
+    day = world / "monitor" / DAY
+    Pipeline(runtime, build_sources(runtime.settings)).discover()  # queues, archives nothing
+    assert archived(runtime) == {}
+    put(day / f"{LONE}-in.wav", world / "made" / "caller.wav")
+
+    summary = run_ingest(runtime.settings, once=True)
+
+    rows = archived(runtime)
+    assert f"{DAY}/{LONE}-{{in,out}}.wav" not in rows
+    alone = [rows[f"{DAY}/{LONE}-out.wav"], rows[f"{DAY}/{LONE}-in.wav"]]
+    assert [row.channels for row in alone] == [1, 1]
+    assert alone[0].agent_leg_sha256 is not None
+    assert alone[1].caller_leg_sha256 is not None
+    assert summary.lone_legs == 2
+    with runtime.sessions() as session:
+        reasons = {entry.reason for entry in session.scalars(select(QuarantineEntry))}
+    assert "recording_gone" not in reasons

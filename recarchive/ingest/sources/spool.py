@@ -135,7 +135,8 @@ class SpoolSource:
         cdr = self._read_cdr(now)
         yield from cdr.problems
         seen_uniqueids: set[str] = set()
-        for entry in legs.pair_legs(self._walk()):
+        entries = legs.unpair_taken(list(legs.pair_legs(self._walk())), self.root, known)
+        for entry in entries:
             if isinstance(entry, tuple):
                 item = self._file_item(*entry, cdr, now, seen_uniqueids)
             elif isinstance(entry, legs.LoneLeg):

@@ -24,7 +24,8 @@ uniqueid both names hold, fetched as the merged stereo WAV, and acknowledged
 (deleted, or moved to ``done_dir``) file by file. A leg whose partner is not
 there waits ``legs_wait_s`` (from its last write; counted as awaiting its
 partner), then is archived alone, mono, and reported (``lone_legs`` in the
-ingest summary, ``lone_leg_archived`` in the log).
+ingest summary, ``lone_leg_archived`` in the log); a partner that comes
+after that goes on alone too (:func:`unpair_taken`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from recarchive.ingest.interfaces import (
     Discovery,
     Fetched,
     InputRejected,
+    KnownRefs,
     Problem,
     RecordingGone,
     SourceError,
@@ -91,6 +93,10 @@ class Leg:
     @property
     def partner_name(self) -> str:
         return f"{self.base}-{LEG_TAGS[self.tag][1]}.{self.extension}"
+
+    def ref(self, root: Path) -> str:
+        """The leg's own source reference, as it is queued when archived alone."""
+        return self.path.relative_to(root).as_posix()
 
     @property
     def call_name(self) -> str:
@@ -164,6 +170,32 @@ def _paired(batch: list[tuple[Path, str | None]]) -> Iterator[Entry]:
             yield LoneLeg(leg)
         elif leg.role == "caller":
             yield LegPair(leg, partner)
+
+
+def unpair_taken(entries: list[Entry], root: Path, known: KnownRefs) -> list[Entry]:
+    """``entries`` with each pair one of whose legs was already taken alone split into
+    two lone legs.
+
+    A leg taken alone (queued, archived or quarantined under its own reference
+    after its wait) cannot become half of a stereo recording any more: its
+    partner, come late, goes on alone too (waits, then is archived alone and
+    reported), so that no leg is ever archived twice, once alone and once in
+    a pair.
+    """
+    pairs = [entry for entry in entries if isinstance(entry, LegPair)]
+    if not pairs:
+        return entries
+    refs = [leg.ref(root) for pair in pairs for leg in (pair.caller, pair.agent)]
+    taken = set(known(refs))
+    if not taken:
+        return entries
+    kept: list[Entry] = []
+    for entry in entries:
+        if isinstance(entry, LegPair) and {entry.caller.ref(root), entry.agent.ref(root)} & taken:
+            kept += [LoneLeg(entry.caller), LoneLeg(entry.agent)]
+        else:
+            kept.append(entry)
+    return kept
 
 
 def pair_item(
