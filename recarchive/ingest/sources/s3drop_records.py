@@ -104,4 +104,9 @@ def record_facts(contact: str, record: Mapping[str, Any]) -> CallFacts:
         agent=agent,
         queue=queue,
         fields={k: v for k, v in fields.items() if v},
+        linked_call_id=_text(record.get("InitialContactId")),
     )
+
+
+def _text(value: object) -> str | None:
+    return (value.strip() or None) if isinstance(value, str) else None
