@@ -100,4 +100,5 @@ def test_a_contact_record_links_a_transfer_by_its_initial_contact() -> None:
     }
     facts = record_facts(contact, record)
     assert facts.linked_call_id == "7d1a0c5e-0000-4000-8000-000000000001"
-    assert record_facts(contact, {**record, "InitialContactId": None}).linked_call_id is None
+    first = {**record, "InitialContactId": None, "InitiationMethod": "INBOUND"}
+    assert record_facts(contact, first).linked_call_id == contact  # the first of the chain

@@ -104,7 +104,8 @@ def record_facts(contact: str, record: Mapping[str, Any]) -> CallFacts:
         agent=agent,
         queue=queue,
         fields={k: v for k, v in fields.items() if v},
-        linked_call_id=_text(record.get("InitialContactId")),
+        # A transfer's contacts share the first one's id (which has no InitialContactId).
+        linked_call_id=_text(record.get("InitialContactId")) or contact,
     )
 
 
