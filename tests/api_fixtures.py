@@ -196,6 +196,7 @@ def add_recording(
     retain_until: dt.datetime | None = None,
     source: str = "api-test",
     recording_id: uuid.UUID | None = None,
+    linked_call_id: str | None = None,
 ) -> Recording:
     """Store real audio (:func:`wav_bytes`) and catalogue it; return the (detached) row.
 
@@ -232,6 +233,7 @@ def add_recording(
         source=source,
         source_ref=f"ref-{recording_id}",
         call_id=f"call-{recording_id.hex[:12]}",
+        linked_call_id=linked_call_id,
         started_at=started_at,
         duration_ms=round(seconds * 1000),
         direction=Direction(direction),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import mimetypes
 import re
 import shutil
@@ -29,6 +30,7 @@ from recarchive.api.schemas import (
 )
 from recarchive.errors import RecArchiveError
 from recarchive.lookup.filters import (
+    PARTS_MEANING,
     STARTED_FROM_MEANING,
     STARTED_TO_MEANING,
     FilterError,
@@ -66,7 +68,7 @@ _RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
 def _filters(runtime: Runtime, body: SearchIn) -> SearchFilters:
     settings = runtime.settings
     identity_key = settings.secret("identity_hash_key") if body.identity_code else None
-    return parse_filters(
+    parsed = parse_filters(
         customer_id=body.customer_id,
         number=body.number,
         identity_code=body.identity_code,
@@ -85,6 +87,7 @@ def _filters(runtime: Runtime, body: SearchIn) -> SearchFilters:
         timezone=settings.tz,
         taxonomy=tuple(settings.reasons.codes),
     )
+    return dataclasses.replace(parsed, every_part=body.parts == "all")
 
 
 def _search(runtime: Runtime, principal: Any, body: SearchIn, client: str | None) -> Response:
@@ -142,8 +145,13 @@ def search_recordings(
     order: Literal["newest", "oldest"] = "newest",
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    parts: Annotated[Literal["first", "all"], Query(description=PARTS_MEANING)] = "first",
 ) -> Response:
-    """Recordings matching every filter given, newest first; ``next_cursor`` pages on."""
+    """Recordings matching every filter given, newest first; ``next_cursor`` pages on.
+
+    A call recorded in several parts is found once (its earliest matching part,
+    the others in ``parts``); ``parts=all`` lists every matching recording.
+    """
     body = SearchIn.model_validate(
         {
             "customer_id": customer_id,
@@ -161,6 +169,7 @@ def search_recordings(
             "order": order,
             "cursor": cursor,
             "limit": limit,
+            "parts": parts,
         }
     )
     return _search(runtime, principal, body, client)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from recarchive.lookup.filters import STARTED_FROM_MEANING, STARTED_TO_MEANING
+from recarchive.lookup.filters import PARTS_MEANING, STARTED_FROM_MEANING, STARTED_TO_MEANING
 
 #: Control characters other than tab and line breaks: never in any request field.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -117,6 +117,14 @@ class HoldRefOut(BaseModel):
     on_customer: bool
 
 
+class PartOut(BaseModel):
+    id: uuid.UUID
+    started_at: dt.datetime
+    duration_s: float
+    agent: str | None
+    queue: str | None
+
+
 class RecordingOut(BaseModel):
     id: uuid.UUID
     started_at: dt.datetime
@@ -134,6 +142,14 @@ class RecordingOut(BaseModel):
         default=None, description="null for roles that do not see who called."
     )
     holds: list[HoldRefOut] | None = None
+    linked_call_id: str | None = Field(
+        default=None,
+        description="The call this recording is a part of (shared by a transfer's parts).",
+    )
+    parts: list[PartOut] = Field(
+        default_factory=list,
+        description="The call's other recordings the caller may see, oldest first.",
+    )
 
 
 class SearchOut(BaseModel):
@@ -161,6 +177,7 @@ class SearchIn(RequestBody):
     order: str = Field(default="newest", pattern="^(newest|oldest)$")
     cursor: str | None = Field(default=None, max_length=200)
     limit: int = Field(default=50, ge=1, le=200)
+    parts: str = Field(default="first", pattern="^(first|all)$", description=PARTS_MEANING)
 
 
 class ReasonsIn(RequestBody):

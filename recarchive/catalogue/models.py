@@ -126,6 +126,9 @@ class Recording(Base):
     source: Mapped[str] = mapped_column(String(64))
     source_ref: Mapped[str] = mapped_column(String(512))
     call_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    #: The call this recording is a part of (the CDR's ``linkedid``, a contact's
+    #: ``InitialContactId``): the parts of a transferred call share it. None: unknown.
+    linked_call_id: Mapped[str | None] = mapped_column(String(128), index=True)
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     #: Duration decoded from the audio itself, never taken from a header.
     duration_ms: Mapped[int] = mapped_column(Integer)

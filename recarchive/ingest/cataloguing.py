@@ -132,6 +132,7 @@ def catalogue_recording(
         facts_from_name=facts.from_name,
         caller_leg_sha256=stored.legs.get("caller"),
         agent_leg_sha256=stored.legs.get("agent"),
+        linked_call_id=facts.linked_call_id,
     )
     recording.reasons = [RecordingReason(code=code) for code in plan.reasons]
     recording.candidates = [

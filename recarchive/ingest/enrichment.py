@@ -8,7 +8,8 @@ source hands it over as a
 :class:`~recarchive.ingest.interfaces.LateCdr`, and :func:`enrich_late`
 gives the recording what the row tells, by the rules ingest applies to a
 recording that came with its row (:func:`~recarchive.ingest.cataloguing.plan_recording`):
-direction (when the name did not tell it), numbers, agent, queue, customer,
+direction (when the name did not tell it), numbers, agent, queue, the call
+it is a part of (``linked_call_id``, when it had none), customer,
 reason codes, and the retention those decide. One transaction per
 recording, with an audit entry (``recording.enriched``, actor
 ``system:ingest``) that names the fields changed, the old and new reason
@@ -185,6 +186,8 @@ def _apply(recording: Recording, facts: CallFacts, plan: Plan) -> None:
     recording.called_number = plan.called
     recording.agent = facts.agent
     recording.queue = facts.queue
+    if recording.linked_call_id is None and facts.linked_call_id:
+        recording.linked_call_id = facts.linked_call_id
     if recording.customer_match is not CustomerMatch.MANUAL:
         recording.customer_id = plan.match.customer_id
         recording.customer_match = plan.match.status
@@ -214,6 +217,7 @@ def _snapshot(recording: Recording) -> dict[str, Any]:
         "called_number": recording.called_number,
         "agent": recording.agent,
         "queue": recording.queue,
+        "linked_call_id": recording.linked_call_id,
         "customer": (
             recording.customer_id,
             recording.customer_match,

@@ -58,6 +58,9 @@ class CallFacts:
     #: The facts come from the recording's file name alone (no CDR row matched it):
     #: a CDR row that arrives later may still enrich the archived recording.
     from_name: bool = False
+    #: The call this recording is a part of (Asterisk's ``linkedid``, Amazon Connect's
+    #: ``InitialContactId``): the recordings of a transferred call share it. None: unknown.
+    linked_call_id: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -70,6 +73,7 @@ class CallFacts:
             "queue": self.queue,
             "fields": dict(self.fields),
             "from_name": self.from_name,
+            "linked_call_id": self.linked_call_id,
         }
 
     @classmethod
@@ -84,6 +88,7 @@ class CallFacts:
             queue=payload.get("queue"),
             fields=dict(payload.get("fields") or {}),
             from_name=bool(payload.get("from_name", False)),
+            linked_call_id=payload.get("linked_call_id"),
         )
 
 

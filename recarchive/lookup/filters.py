@@ -29,6 +29,11 @@ STARTED_FROM_MEANING = "Calls that started at or after (inclusive): ISO date or 
 STARTED_TO_MEANING = (
     "Calls that started before (exclusive): ISO date or time; 2026-04-01 ends with March."
 )
+#: What "parts" means: the recordings of one call (a transfer's parts) are found once.
+PARTS_MEANING = (
+    "first: one item per call, its earliest matching recording (the others in its parts); "
+    "all: every matching recording."
+)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -64,6 +69,8 @@ class SearchFilters:
     max_duration_s: float | None = None
     held: bool | None = None
     oldest_first: bool = False
+    #: Every matching recording of a call, not only its earliest (``parts=all``).
+    every_part: bool = False
 
     @property
     def identifies_customer(self) -> bool:
@@ -75,7 +82,8 @@ class SearchFilters:
         return sorted(
             field.name
             for field in dataclasses.fields(self)
-            if field.name != "oldest_first" and getattr(self, field.name) not in (None, ())
+            if field.name not in ("oldest_first", "every_part")
+            and getattr(self, field.name) not in (None, ())
         )
 
 

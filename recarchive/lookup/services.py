@@ -23,7 +23,6 @@ from typing import Any
 from sqlalchemy import (
     BindParameter,
     Select,
-    and_,
     bindparam,
     exists,
     or_,
@@ -55,6 +54,7 @@ from recarchive.catalogue.models import (
 from recarchive.catalogue.restrictions import RestrictionKind
 from recarchive.errors import ObjectNotFound, RecArchiveError
 from recarchive.lookup.filters import Cursor, SearchFilters, check_limit
+from recarchive.lookup.parts import page_statement, parts_by_call, parts_of
 from recarchive.lookup.views import (
     AudioMissing,
     Gone,
@@ -101,6 +101,7 @@ _COLUMNS = (
     Recording.customer_match,
     Recording.caller_number,
     Recording.called_number,
+    Recording.linked_call_id,
 )
 
 
@@ -202,25 +203,6 @@ def _page_details(
     return flags, reasons, found
 
 
-def _after(statement: Select[Any], after: Cursor | None, filters: SearchFilters) -> Select[Any]:
-    """Keyset pagination: the rows after the cursor, in the page's order."""
-    if after is None:
-        return statement
-    if filters.oldest_first:
-        return statement.where(
-            or_(
-                Recording.started_at > after.started_at,
-                and_(Recording.started_at == after.started_at, Recording.id > after.recording_id),
-            )
-        )
-    return statement.where(
-        or_(
-            Recording.started_at < after.started_at,
-            and_(Recording.started_at == after.started_at, Recording.id < after.recording_id),
-        )
-    )
-
-
 @probes.timed("service: search()")
 def search(
     runtime: Runtime,
@@ -234,6 +216,10 @@ def search(
 ) -> SearchPage:
     """One page of recordings matching ``filters``, newest first unless asked otherwise.
 
+    A call recorded in several parts (a transfer) is one item, its earliest
+    matching part, unless ``filters.every_part``; each item lists the call's
+    other parts the role may see (:mod:`recarchive.lookup.parts`).
+
     Raises :class:`Forbidden` when the role may not search, or may not
     search by customer identity; :class:`~recarchive.lookup.filters.FilterError`
     for a bad cursor or limit.
@@ -244,15 +230,8 @@ def search(
     page_size = check_limit(limit)
     after = Cursor.decode(cursor) if cursor else None
     now = now or utcnow()
-    statement = _after(
-        _filtered(filters, now).where(visible_condition(principal.role)), after, filters
-    )
-    order = (
-        (Recording.started_at.asc(), Recording.id.asc())
-        if filters.oldest_first
-        else (Recording.started_at.desc(), Recording.id.desc())
-    )
-    statement = statement.order_by(*order).limit(page_size + 1)
+    matching = _filtered(filters, now).where(visible_condition(principal.role))
+    statement = page_statement(matching, filters, after, page_size)
     with transaction(runtime.sessions) as session:
         rows = list(session.execute(statement))
         more = len(rows) > page_size
@@ -264,6 +243,7 @@ def search(
             now,
             candidates=ambiguous and principal.role in SEES_IDENTITY,
         )
+        calls = parts_by_call(session, (r.linked_call_id for r in rows), principal.role)
         items = []
         for r in rows:
             held, restricted, objected = flags.get(r.id, (False, False, False))
@@ -276,6 +256,7 @@ def search(
                     held=held,
                     restricted=restricted,
                     objected=objected,
+                    parts=parts_of(calls, r.id, r.linked_call_id),
                 )
             )
     runtime.audit.record(
@@ -334,6 +315,7 @@ def get_recording(
         recording = _load(session, recording_id, principal.role)
         restrictions = restrictions_for(session, recording)
         holds = holds_for(session, recording, now)
+        calls = parts_by_call(session, [recording.linked_call_id], principal.role)
         view = role_view(
             recording,
             principal.role,
@@ -343,6 +325,7 @@ def get_recording(
             restricted=any(r.kind is RestrictionKind.RESTRICTION for r in restrictions),
             objected=any(r.kind is RestrictionKind.OBJECTION for r in restrictions),
             holds=holds,
+            parts=parts_of(calls, recording.id, recording.linked_call_id),
         )
     runtime.audit.record(
         AuditEntry(

@@ -91,6 +91,26 @@ class HoldView:
 
 
 @dataclasses.dataclass(frozen=True)
+class PartView:
+    """Another recording of the same call (a transfer's other part), in short."""
+
+    id: uuid.UUID
+    started_at: dt.datetime
+    duration_ms: int
+    agent: str | None
+    queue: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "started_at": self.started_at.isoformat(),
+            "duration_s": round(self.duration_ms / 1000, 3),
+            "agent": self.agent,
+            "queue": self.queue,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
 class RecordingView:
     """What one role may see of a recording."""
 
@@ -116,6 +136,9 @@ class RecordingView:
     #: ``None`` when the role does not see identity.
     identity: dict[str, Any] | None
     holds: tuple[HoldView, ...] = ()
+    #: The call this recording is a part of, and its other parts the role may see.
+    linked_call_id: str | None = None
+    parts: tuple[PartView, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -142,6 +165,8 @@ class RecordingView:
             "held": self.held,
             "restricted": self.restricted,
             "objected": self.objected,
+            "linked_call_id": self.linked_call_id,
+            "parts": [part.as_dict() for part in self.parts],
         }
         out["customer"] = self.identity
         out["holds"] = (
@@ -188,6 +213,7 @@ def role_view(
     restricted: bool,
     objected: bool,
     holds: Sequence[HoldView] = (),
+    parts: Sequence[PartView] = (),
 ) -> RecordingView:
     """The role's view of a recording (an ORM object or a row of the search's columns)."""
     identity = None
@@ -221,4 +247,6 @@ def role_view(
         objected=objected,
         identity=identity,
         holds=tuple(holds) if role in SEES_IDENTITY else (),
+        linked_call_id=recording.linked_call_id,
+        parts=tuple(parts),
     )

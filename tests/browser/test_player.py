@@ -16,6 +16,7 @@ import dataclasses
 import datetime as dt
 import io
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -74,6 +75,8 @@ CALLS = (
     Call("agent-cecilia", ("moving",), "C-1003", "+358401110003"),
 )
 HELD, PLAYED, RESTRICTED = CALLS
+#: The second part of the held call, transferred to another agent (same linked call id).
+TRANSFERRED = Call("agent-dora", ("billing",), "C-1001", "+358401110001")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +114,11 @@ def _stereo_wav(path: Path) -> bytes:
 
 
 def _add_recording(
-    runtime: Runtime, audio: bytes, call: Call, started_at: dt.datetime
+    runtime: Runtime,
+    audio: bytes,
+    call: Call,
+    started_at: dt.datetime,
+    linked_call_id: str | None = None,
 ) -> uuid.UUID:
     recording_id = uuid.uuid4()
     key = f"recordings/{started_at:%Y/%m/%d}/{recording_id}.wav"
@@ -120,6 +127,7 @@ def _add_recording(
         id=recording_id,
         source="pbx",
         source_ref=f"ref-{recording_id}",
+        linked_call_id=linked_call_id,
         started_at=started_at,
         duration_ms=CALL_S * 1000,
         direction=Direction.INBOUND,
@@ -181,6 +189,10 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
         call.agent: _add_recording(runtime, audio, call, now - dt.timedelta(hours=hours))
         for hours, call in enumerate(CALLS, start=1)
     }
+    with transaction(runtime.sessions) as session:
+        session.get_one(Recording, ids[HELD.agent]).linked_call_id = "call-held"
+    later = now - dt.timedelta(minutes=50)  # the held call started an hour ago
+    ids[TRANSFERRED.agent] = _add_recording(runtime, audio, TRANSFERRED, later, "call-held")
     place_hold(
         runtime,
         case_ref="DISPUTE-1",
@@ -192,6 +204,10 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
         role: add_user(runtime, name, role, actor=ADMIN).token
         for name, role in (("trainer", "qa_trainer"), ("handler", "dispute_handler"))
     }
+    # A second dispute handler, whose plays the other tests do not count.
+    tokens["second_handler"] = add_user(
+        runtime, "second-handler", "dispute_handler", actor=ADMIN
+    ).token
     server, thread, base_url = _serve(runtime)
     yield Archive(runtime, base_url, tokens, ids)
     server.should_exit = True
@@ -342,6 +358,30 @@ def test_training_playback_streams_seeks_and_is_audited(page: Page, archive: Arc
     assert paused["paused"] == 1
     page.keyboard.press("ArrowLeft")
     assert audio_state(page)["time"] == pytest.approx(paused["time"] - 10, abs=0.25)
+
+
+def test_the_parts_of_a_transferred_call_are_found_once_and_play_from_the_player(
+    page: Page, archive: Archive
+) -> None:
+    sign_in(page, archive, "second_handler")
+    search_all(page)  # the transferred part is not a row of its own
+    expect(page.locator("#results tbody tr").filter(has_text=TRANSFERRED.agent)).to_have_count(0)
+    listen(page, HELD)
+    page.get_by_role("radio", name="Billing or contract dispute").check()
+    page.get_by_label("Case reference").fill("CASE-9")
+    page.get_by_role("button", name="Play", exact=True).click()
+    parts = page.locator("#player-parts li")
+    expect(parts).to_have_count(2)
+    expect(parts.nth(0)).to_have_text(re.compile(r"^Part 1 of 2 — "))
+    expect(parts.nth(0)).to_have_attribute("aria-current", "true")
+    page.get_by_role("link", name=re.compile(r"^Part 2 of 2 — ")).click()
+    expect(page.locator("#player-call")).to_contain_text(TRANSFERRED.agent)
+    expect(page.locator("#player-parts [aria-current]")).to_have_text(re.compile("^Part 2 of 2"))
+    wait_playing(page)
+    transferred = archive.ids[TRANSFERRED.agent]
+    plays = [e for e in archive.plays("second-handler") if e.recording_id == transferred]
+    assert plays
+    assert all(e.purpose == "dispute" and e.case_ref == "CASE-9" for e in plays)
 
 
 def test_bad_token_shows_an_error_and_sets_no_cookie(page: Page, archive: Archive) -> None:

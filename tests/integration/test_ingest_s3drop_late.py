@@ -226,6 +226,8 @@ def test_a_contact_record_that_arrives_later_enriches_the_recording_once_audited
     [entry] = enriched_entries(settings)
     assert (entry.actor, entry.recording_id) == (ACTOR, new.id)
     assert entry.details["reasons"] == {"before": ["other"], "after": ["billing"]}
+    assert new.linked_call_id == LATE  # the first contact of its chain: its own id
+    assert "linked_call_id" in entry.details["changed"]
     assert entry.details["retain_until"]["after"] == new.retain_until.isoformat()
     assert {"agent", "queue", "customer", "reasons", "retain_until", "direction"} <= set(
         entry.details["changed"]

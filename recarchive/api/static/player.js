@@ -25,7 +25,10 @@
   const audio = $("audio");
   const dialog = $("purpose-dialog");
   const caseInput = $("case-ref");
-  const state = { me: null, query: null, cursor: null, pending: null, item: null, graph: null, seeking: false };
+  const state = {
+    me: null, query: null, cursor: null, pending: null, item: null, graph: null, seeking: false,
+    purpose: null, caseRef: "",
+  };
 
   class ApiError extends Error {
     constructor(status, code, message) {
@@ -214,8 +217,49 @@
 
   // --- player -------------------------------------------------------------------
 
+  const clockTime = (iso) => new Date(iso).toLocaleTimeString(undefined, { timeStyle: "short" });
+
+  // A transferred call's recordings, oldest first: "Part 2 of 3 — 10:42"; the others load
+  // that part for the same purpose. Only the parts the API lists (those the role may see).
+  function showParts(item) {
+    const parts = [item, ...(item.parts || [])].sort((a, b) => a.started_at.localeCompare(b.started_at));
+    const list = $("player-parts");
+    list.hidden = parts.length < 2;
+    list.firstElementChild.replaceChildren(
+      ...parts.map((part, index) => {
+        const label = `Part ${index + 1} of ${parts.length} — ${clockTime(part.started_at)}`;
+        const entry = element("li");
+        if (part.id === item.id) {
+          entry.append(element("strong", label));
+          entry.setAttribute("aria-current", "true");
+        } else {
+          const link = element("a", label);
+          link.href = `#${encodeURIComponent(part.id)}`;
+          link.addEventListener("click", (event) => {
+            event.preventDefault();
+            playPart(part.id);
+          });
+          entry.append(link);
+        }
+        return entry;
+      }),
+    );
+  }
+
+  async function playPart(id) {
+    try {
+      const item = await getJson(`${API}/recordings/${encodeURIComponent(id)}`);
+      audio.pause();
+      openPlayer(item, state.purpose, state.caseRef);
+      play();
+    } catch (error) {
+      showError(error);
+    }
+  }
+
   function openPlayer(item, purpose, caseRef) {
     state.item = item;
+    Object.assign(state, { purpose, caseRef });
     const params = new URLSearchParams({ purpose });
     if (caseRef) params.set("case", caseRef);
     audio.src = `${API}/recordings/${encodeURIComponent(item.id)}/audio?${params}`;
@@ -225,6 +269,7 @@
     $("player-purpose").textContent =
       `Purpose: ${PURPOSE_LABELS[purpose] || purpose}${caseRef ? `, case ${caseRef}` : ""}`;
     badges(item.reasons, $("player-reasons"));
+    showParts(item);
     $("channels").value = "both";
     $("channels-box").hidden = item.audio.channels !== 2;
     updateTime(0, item.duration_s);

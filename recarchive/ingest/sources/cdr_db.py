@@ -57,7 +57,7 @@ REQUIRED_COLUMNS = (
     "disposition",
 )
 #: Columns read when the table has them (FreePBX 16/17 has them all).
-OPTIONAL_COLUMNS = ("userfield", "did", "recordingfile", "cnum", "sequence")
+OPTIONAL_COLUMNS = ("userfield", "did", "recordingfile", "cnum", "linkedid", "sequence")
 _NUMERIC = frozenset({"duration", "sequence"})
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 #: MariaDB/MySQL errors that waiting does not cure: the account is refused, or the

@@ -104,4 +104,10 @@ def record_facts(contact: str, record: Mapping[str, Any]) -> CallFacts:
         agent=agent,
         queue=queue,
         fields={k: v for k, v in fields.items() if v},
+        # A transfer's contacts share the first one's id (which has no InitialContactId).
+        linked_call_id=_text(record.get("InitialContactId")) or contact,
     )
+
+
+def _text(value: object) -> str | None:
+    return (value.strip() or None) if isinstance(value, str) else None

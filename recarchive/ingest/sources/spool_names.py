@@ -162,6 +162,7 @@ def call_facts(
         agent=record.agent,
         queue=record.queue,
         fields={k: v for k, v in fields.items() if v},
+        linked_call_id=record.linkedid or None,
     )
 
 

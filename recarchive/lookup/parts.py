@@ -1,0 +1,115 @@
+"""The recordings of one call: a transfer's parts share ``recordings.linked_call_id``.
+
+A search finds a call once: :func:`page_statement` keeps, of the recordings
+that match (and that the role may see), the earliest of each call, numbered
+by a window function over the whole matching set *before* the keyset
+condition, so that the same recording stands for its call on every page and
+pages neither repeat nor skip a call. A recording with no link is a call of
+its own. :func:`parts_of` lists a call's other recordings that the role may
+see, by the same rules as the search (active, and for QA trainers neither
+restricted nor objected to): a hidden part is left out, not even counted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from recarchive.access.models import Role
+from recarchive.catalogue.models import Recording, RecordingStatus
+from recarchive.lookup.filters import Cursor, SearchFilters
+from recarchive.lookup.views import PartView
+from recarchive.privacy.visibility import visible_condition
+
+#: Linked call ids looked up per query.
+_CHUNK = 500
+
+
+def _first_of_call() -> Any:
+    """Numbers each call's matching recordings, earliest first (an unlinked one alone)."""
+    alone = case((Recording.linked_call_id.is_(None), Recording.id))
+    return (
+        func.row_number()
+        .over(
+            partition_by=(Recording.linked_call_id, alone),
+            order_by=(Recording.started_at, Recording.id),
+        )
+        .label("part_number")
+    )
+
+
+def page_statement(
+    matching: Select[Any], filters: SearchFilters, after: Cursor | None, page_size: int
+) -> Select[Any]:
+    """One page (and one row more) of ``matching``, each call once unless every part is asked."""
+    if not filters.every_part:
+        matching = matching.add_columns(_first_of_call())
+    rows = matching.subquery("matching")
+    names = [column.name for column in rows.columns if column.name != "part_number"]
+    statement = select(*(rows.c[name] for name in names))
+    if not filters.every_part:
+        statement = statement.where(rows.c.part_number == 1)
+    started_at, recording_id = rows.c.started_at, rows.c.id
+    if after is not None:
+        later = filters.oldest_first
+        statement = statement.where(
+            or_(
+                started_at > after.started_at if later else started_at < after.started_at,
+                and_(
+                    started_at == after.started_at,
+                    recording_id > after.recording_id
+                    if later
+                    else recording_id < after.recording_id,
+                ),
+            )
+        )
+    order = (
+        (started_at.asc(), recording_id.asc())
+        if filters.oldest_first
+        else (started_at.desc(), recording_id.desc())
+    )
+    return statement.order_by(*order).limit(page_size + 1)
+
+
+def parts_by_call(
+    session: Session, linked_call_ids: Iterable[str | None], role: Role
+) -> dict[str, list[tuple[uuid.UUID, PartView]]]:
+    """The recordings of each call the role may see, oldest first, by linked call id."""
+    wanted = sorted({linked for linked in linked_call_ids if linked})
+    found: dict[str, list[tuple[uuid.UUID, PartView]]] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        rows = session.execute(
+            select(
+                Recording.linked_call_id,
+                Recording.id,
+                Recording.started_at,
+                Recording.duration_ms,
+                Recording.agent,
+                Recording.queue,
+            )
+            .where(
+                Recording.linked_call_id.in_(wanted[start : start + _CHUNK]),
+                Recording.status == RecordingStatus.ACTIVE,
+                visible_condition(role),
+            )
+            .order_by(Recording.started_at, Recording.id)
+        )
+        for row in rows:
+            part = PartView(row.id, row.started_at, row.duration_ms, row.agent, row.queue)
+            found.setdefault(row.linked_call_id, []).append((row.id, part))
+    return found
+
+
+def parts_of(
+    found: dict[str, list[tuple[uuid.UUID, PartView]]],
+    recording_id: uuid.UUID,
+    linked_call_id: str | None,
+) -> Sequence[PartView]:
+    """The other parts of a recording's call, from :func:`parts_by_call`'s answer."""
+    if not linked_call_id:
+        return ()
+    return [part for part_id, part in found.get(linked_call_id, []) if part_id != recording_id]
