@@ -128,7 +128,7 @@ def calls_by_case(manifest: dict[str, Any]) -> dict[str | None, list[dict[str, A
 def test_manifest_lists_every_bad_case(generated: tuple[str, Path, dict[str, Any]]) -> None:
     layout, _, manifest = generated
     cases = {case["case"] for case in manifest["bad_cases"]}
-    assert cases == set(gen.layout_cases(layout))
+    assert cases == set(gen.layout_cases(layout)) - set(gen.OPT_IN_CASES)  # "all" was asked
     assert ("late_contact_record" in cases) == (layout == "s3drop")
     expected = {case["case"]: (case["expected"], case["reason"]) for case in manifest["bad_cases"]}
     assert expected["zero_byte"] == ("quarantined", "zero_byte")
@@ -396,6 +396,13 @@ def test_connect_layout_and_contact_records(s3drop: tuple[Path, dict[str, Any]])
     [never] = by_case["recording_without_cdr"]
     assert not list(out.rglob(f"{never['source_ref']}*.json"))  # no record, ever
     assert (never["expected_customer_id"], never["expected_reason_codes"]) == (None, [])
+
+
+def test_a_late_cdr_row_is_named_only_and_spool_only() -> None:
+    assert "late_cdr_row" not in gen._bad_cases("all", "spool")  # opt-in: facts change later
+    assert gen._bad_cases("late_cdr_row", "spool") == ["late_cdr_row"]
+    with pytest.raises(SystemExit, match="late_cdr_row"):
+        gen._bad_cases("late_cdr_row", "s3drop")
 
 
 def test_a_drop_only_bad_case_is_refused_for_another_layout() -> None:

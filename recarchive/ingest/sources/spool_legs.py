@@ -34,9 +34,9 @@ import dataclasses
 import datetime as dt
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from recarchive.ingest.files import sha256_file
 from recarchive.ingest.interfaces import (
@@ -61,8 +61,30 @@ from recarchive.media.interfaces import (
 from recarchive.media.merge import LegFile, merge_legs
 
 if TYPE_CHECKING:
-    from recarchive.ingest.sources.spool import SpoolSource
+    from recarchive.config import AudioSettings
     from recarchive.ingest.sources.spool_cdr import CdrRead
+
+
+class SpoolSource(Protocol):
+    """What pairing and fetching legs need of the spool source (which imports this module)."""
+
+    name: str
+    root: Path
+    settle: dt.timedelta
+    audio: AudioSettings
+
+    def files(self, discovery: Discovery) -> list[tuple[Path, str]]: ...
+
+    def call_item(
+        self,
+        relative: str,
+        names: Sequence[str],
+        when: tuple[dt.datetime, CdrRead, dt.datetime, set[str]],
+        extension: str,
+        locator: dict[str, Any],
+        kept_at: str,
+    ) -> Discovery | Problem | Waiting: ...
+
 
 Role = Literal["caller", "agent"]
 #: A leg's tag → its role and its partner's tag.
