@@ -1,11 +1,11 @@
 """The recordings of one call: a transfer's parts share ``recordings.linked_call_id``.
 
 A search finds a call once: :func:`page_statement` keeps, of the recordings
-that match (and that the role may see), the earliest of each call, numbered
-by a window function over the whole matching set *before* the keyset
-condition, so that the same recording stands for its call on every page and
-pages neither repeat nor skip a call. A recording with no link is a call of
-its own. :func:`parts_of` lists a call's other recordings that the role may
+that match (and that the role may see), the earliest of each call: a
+recording is left out when an earlier part of its call matches the same
+search (a correlated ``NOT EXISTS``, independent of the page), so that the
+same recording stands for its call on every page and pages neither repeat
+nor skip a call. A recording with no link is a call of its own. :func:`parts_of` lists a call's other recordings that the role may
 see, by the same rules as the search (active, and for QA trainers neither
 restricted nor objected to): a hidden part is left out, not even counted.
 """
@@ -16,8 +16,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.util import ClauseAdapter
 
 from recarchive.access.models import Role
 from recarchive.catalogue.models import Recording, RecordingStatus
@@ -29,16 +30,30 @@ from recarchive.privacy.visibility import visible_condition
 _CHUNK = 500
 
 
-def _first_of_call() -> Any:
-    """Numbers each call's matching recordings, earliest first (an unlinked one alone)."""
-    alone = case((Recording.linked_call_id.is_(None), Recording.id))
-    return (
-        func.row_number()
-        .over(
-            partition_by=(Recording.linked_call_id, alone),
-            order_by=(Recording.started_at, Recording.id),
-        )
-        .label("part_number")
+def _no_earlier_matching_part(matching: Select[Any]) -> ColumnElement[bool]:
+    """SQL: the recording is the earliest of its call's recordings that match ``matching``.
+
+    The search's own conditions (filters, visibility, the reason and
+    restriction subqueries) are adapted to another alias of ``recordings``,
+    so that "an earlier part" means an earlier part that matches too. Each
+    candidate row costs one lookup by the ``linked_call_id`` index, and the
+    page is still read in index order and stops at its limit: a broad search
+    does not number every match first.
+    """
+    earlier = Recording.__table__.alias("earlier_part")
+    criteria = matching.whereclause
+    conditions: list[ColumnElement[bool]] = [
+        earlier.c.linked_call_id == Recording.linked_call_id,
+        or_(
+            earlier.c.started_at < Recording.started_at,
+            and_(earlier.c.started_at == Recording.started_at, earlier.c.id < Recording.id),
+        ),
+    ]
+    if criteria is not None:
+        conditions.append(ClauseAdapter(earlier).traverse(criteria))
+    return or_(
+        Recording.linked_call_id.is_(None),
+        ~exists(select(earlier.c.id).where(*conditions)),
     )
 
 
@@ -46,14 +61,10 @@ def page_statement(
     matching: Select[Any], filters: SearchFilters, after: Cursor | None, page_size: int
 ) -> Select[Any]:
     """One page (and one row more) of ``matching``, each call once unless every part is asked."""
+    statement = matching
     if not filters.every_part:
-        matching = matching.add_columns(_first_of_call())
-    rows = matching.subquery("matching")
-    names = [column.name for column in rows.columns if column.name != "part_number"]
-    statement = select(*(rows.c[name] for name in names))
-    if not filters.every_part:
-        statement = statement.where(rows.c.part_number == 1)
-    started_at, recording_id = rows.c.started_at, rows.c.id
+        statement = statement.where(_no_earlier_matching_part(matching))
+    started_at, recording_id = Recording.started_at, Recording.id
     if after is not None:
         later = filters.oldest_first
         statement = statement.where(
