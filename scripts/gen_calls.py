@@ -654,6 +654,9 @@ class Call:
     attribute_reason: bool = False  # Connect: the contact attribute names the reason
     dial_legs: bool = False  # Master.csv: one line per dial leg, 21 columns (--legs)
     legs: str | None = None  # "pair": MixMonitor's -in/-out files; "lone": the -in alone
+    #: A transfer's second part: the call's first part (their CDR lines share its linkedid).
+    transfer_of: Call | None = None
+    transferred: bool = False  # the first part of a transfer (--transfers)
 
     @property
     def answer(self) -> dt.datetime:
@@ -871,6 +874,30 @@ def mark_split_legs(calls: list[Call], count: int, planner: Planner) -> None:
     calls.append(lone)
 
 
+def mark_transfers(calls: list[Call], count: int) -> None:
+    """Make ``count`` normal answered inbound calls transfers: each gets a second part,
+    its own recording from the moment the first agent hands the caller to another.
+
+    Both parts' Master.csv lines are written as Asterisk's ``newcdrcolumns`` write
+    them (21 columns), the second's with the first part's uniqueid as its
+    ``linkedid``: the archive links the two recordings as one call.
+    """
+    normal = [c for c in calls if c.answered and not c.bad and not c.legs and c.kind in ("q", "in")]
+    for call in normal[:count]:
+        call.transferred, call.dial_legs = True, True
+        second = dataclasses.replace(
+            call,
+            call_id=f"{call.call_id}-2",
+            start=_later(call.end, 1),
+            ring_s=3,
+            agent=_other_agent(call),
+            turns=[],
+            transferred=False,
+            transfer_of=call,
+        )
+        calls.append(second)
+
+
 # --- layouts ---------------------------------------------------------------------
 
 TIME = "%Y-%m-%d %H:%M:%S"
@@ -1022,7 +1049,8 @@ def leg_rows(call: Call) -> list[list[object]]:
                 first = _leg(row, uniqueid=call.uniqueid, channel=channel,
                              dstchannel=f"{local};1", answered=answered)  # fmt: skip
                 rows += [half, first]
-    return [[*leg, "", call.uniqueid, counter * 10 + k] for k, leg in enumerate(rows)]
+    linkedid = (call.transfer_of or call).uniqueid  # a transfer's parts share the first's
+    return [[*leg, "", linkedid, counter * 10 + k] for k, leg in enumerate(rows)]
 
 
 def export_row(call: Call, recordingfile: str) -> list[object]:
@@ -1318,6 +1346,8 @@ def call_manifest(call: Call, layout: str) -> dict[str, object]:
     }
     if call.dial_legs and call.answered and call.bad in (None, "late_cdr_row"):
         entry["expected_agent"] = call.agent[0]  # the device that talked
+    if call.transferred or call.transfer_of is not None:
+        entry["expected_linked_call_id"] = (call.transfer_of or call).uniqueid
     if call.long:
         entry["long"] = True
     if call.legs:
@@ -1404,6 +1434,8 @@ def generate(args: argparse.Namespace) -> dict[str, object]:
     calls += [planner.call(bad=case) for case in bad if case != "malformed_csv"]
     if args.split_legs and layout == "spool":
         mark_split_legs(calls, args.split_legs, planner)
+    if args.transfers and layout == "spool":
+        mark_transfers(calls, args.transfers)
     if args.hours and layout == "spool":
         long_call = planner.call(duration_s=60)
         long_call.long, long_call.answered, long_call.kind = True, True, "q"
@@ -1542,6 +1574,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--hours", type=float, default=0,
         help="also write one call of this many hours (spool layout; for memory tests)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--transfers", type=int, default=0,
+        help="spool: this many inbound calls get a second part (a transfer to another agent), "
+        "its own recording, linked to the first by the CDR's linkedid",
     )  # fmt: skip
     parser.add_argument(
         "--legs", action="store_true",

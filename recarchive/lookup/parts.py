@@ -5,8 +5,9 @@ that match (and that the role may see), the earliest of each call: a
 recording is left out when an earlier part of its call matches the same
 search (a correlated ``NOT EXISTS``, independent of the page), so that the
 same recording stands for its call on every page and pages neither repeat
-nor skip a call. A recording with no link is a call of its own. :func:`parts_of` lists a call's other recordings that the role may
-see, by the same rules as the search (active, and for QA trainers neither
+nor skip a call. A recording with no link is a call of its own.
+:func:`parts_of` lists a call's other recordings that the role may see, by
+the same rules as the search (active, and for QA trainers neither
 restricted nor objected to): a hidden part is left out, not even counted.
 """
 

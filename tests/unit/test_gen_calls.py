@@ -541,3 +541,24 @@ def crossing_rate(samples: list[int]) -> float:
         1 for a, b in itertools.pairwise(samples) if (a < 0) != (b < 0) and abs(a - b) > 800
     )
     return crossings / max(1, len(loud))
+
+
+def test_transfers_write_a_second_part_linked_to_the_first(tmp_path: Path, cache: Path) -> None:
+    argv = [
+        "--out", str(tmp_path), "--layout", "spool", "--count", "6", "--day", "2026-03-14",
+        "--formats", "wav", "--min-seconds", "3", "--max-seconds", "4", "--seed", "5",
+        "--customers", "20", "--engine", "tones", "--cache", str(cache), "--transfers", "1",
+    ]  # fmt: skip
+    manifest = gen.generate(gen.parse_args(argv))
+    first, second = (call for call in manifest["calls"] if "expected_linked_call_id" in call)
+    assert second["call_id"] == f"{first['call_id']}-2"
+    assert first["expected_linked_call_id"] == second["expected_linked_call_id"]
+    assert second["start"] > first["start"]
+    assert (tmp_path / first["recording"]).is_file()
+    assert (tmp_path / second["recording"]).is_file()
+    rows = list(csv.reader((tmp_path / "cdr" / "Master.csv").read_text("utf-8").splitlines()))
+    second_uniqueid = second["source_ref"].rsplit("-", 1)[1].removesuffix(".wav")
+    [line] = [row for row in rows if row[16] == second_uniqueid and row[14] == "ANSWERED"]
+    assert len(line) == 21
+    assert line[19] == first["expected_linked_call_id"]  # linkedid: the first part's uniqueid
+    assert 18 in {len(row) for row in rows}  # the other calls' lines stay as they were

@@ -1,9 +1,12 @@
-"""A generated spool whose one call's CDR lines come late, through the CLI.
+"""Generated spools with the CDR cases real PBXs produce, through the CLI.
 
-``gen_calls.py --bad late_cdr_row`` writes that call's Master.csv lines to
+``gen_calls.py --bad late_cdr_row`` writes one call's Master.csv lines to
 ``late/Master.csv`` instead: the first ``ingest --once`` archives its
 recording from the file name (the wait is over: the spool is backdated), and
 once the lines are appended, the next pass enriches it with what they tell.
+``--transfers N`` gives calls a second part, its own recording, whose CDR
+lines carry the first part's uniqueid as ``linkedid``: the two recordings
+are linked as one call.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -35,19 +39,24 @@ def recording_of(data: Path, source_ref: str) -> tuple[Recording, list[AuditEven
         engine.dispose()
 
 
-def test_late_generated_cdr_lines_enrich_the_recording_archived_from_its_name(
-    tmp_path: Path,
-) -> None:
-    spool = tmp_path / "pbx"
+def generate(spool: Path, *options: str) -> dict[str, Any]:
     subprocess.run(
         [sys.executable, str(REPO / "scripts" / "gen_calls.py"), "--out", str(spool),
          "--layout", "spool", "--count", "4", "--day", "2026-03-14", "--engine", "tones",
          "--min-seconds", "2", "--max-seconds", "3", "--customers", "5", "--jobs", "1",
-         "--bad", "late_cdr_row", "--legs"],
+         *options],
         check=True, capture_output=True,
     )  # fmt: skip
     backdate(spool)
-    manifest = json.loads((spool / "manifest.json").read_text(encoding="utf-8"))
+    manifest: dict[str, Any] = json.loads((spool / "manifest.json").read_text(encoding="utf-8"))
+    return manifest
+
+
+def test_late_generated_cdr_lines_enrich_the_recording_archived_from_its_name(
+    tmp_path: Path,
+) -> None:
+    spool = tmp_path / "pbx"
+    manifest = generate(spool, "--bad", "late_cdr_row", "--legs")
     [late] = [call for call in manifest["calls"] if call.get("bad_case") == "late_cdr_row"]
     assert late["late_record"] == "late/Master.csv"
     uniqueid = late["source_ref"].rsplit("-", 1)[1].removesuffix(".wav")
@@ -75,3 +84,20 @@ def test_late_generated_cdr_lines_enrich_the_recording_archived_from_its_name(
     assert [event.recording_id for event in events] == [after.id]
     again = invoke(env, "ingest", "--once", "--json")
     assert json.loads(again.stdout)["enriched"] == 0
+
+
+def test_the_parts_of_generated_transfers_are_linked_as_one_call(tmp_path: Path) -> None:
+    spool = tmp_path / "pbx"
+    manifest = generate(spool, "--transfers", "2")
+    parts = [call for call in manifest["calls"] if "expected_linked_call_id" in call]
+    assert len(parts) == 4  # two calls, each in two parts
+    env = configure(tmp_path, spool)
+    assert invoke(env, "init").exit_code == 0
+    ingest = invoke(env, "ingest", "--once", "--json")
+    assert ingest.exit_code == 0, ingest.output
+
+    data = tmp_path / "install" / "var"
+    linked = {part["source_ref"]: recording_of(data, part["source_ref"])[0] for part in parts}
+    for part in parts:
+        assert linked[part["source_ref"]].linked_call_id == part["expected_linked_call_id"]
+    assert len({row.linked_call_id for row in linked.values()}) == 2
