@@ -274,3 +274,40 @@ def test_a_partner_that_comes_after_its_leg_was_taken_alone_goes_alone_too(
     with runtime.sessions() as session:
         reasons = {entry.reason for entry in session.scalars(select(QuarantineEntry))}
     assert "recording_gone" not in reasons
+
+
+OUTBOUND = "out-0509998888-2001-20260314-150000-1742223600.170"
+
+
+def test_an_outbound_call_recorded_on_the_agents_channel_keeps_the_customer_on_the_left(
+    runtime: Runtime, world: Path, tmp_path: Path
+) -> None:
+    """The agent dialled: MixMonitor ran on the agent's channel, so ``-in`` is the agent."""
+    day = world / "monitor" / DAY
+    made = world / "made"
+    agent_leg = put(day / f"{OUTBOUND}-in.wav", made / "agent.wav")
+    customer_leg = put(day / f"{OUTBOUND}-out.wav", made / "caller.wav")
+    shas = (sha256(customer_leg), sha256(agent_leg))
+    line = cdr_line(
+        "1742223600.170",
+        "2026-03-14 15:00:00",
+        src="2001",
+        dst="0509998888",
+        context="from-internal",
+        channel="PJSIP/2001-7",
+        dstchannel="PJSIP/trunk-8",
+        app="Dial",
+        data="PJSIP/0509998888@trunk,300",
+    )
+    with (world / "cdr" / "Master.csv").open("a", encoding="utf-8") as master:
+        master.write(line + "\n")
+
+    run_ingest(runtime.settings, once=True)
+
+    row = archived(runtime)[f"{DAY}/{OUTBOUND}-{{in,out}}.wav"]
+    assert (row.direction.value, row.channels) == ("outbound", 2)
+    assert (row.caller_leg_sha256, row.agent_leg_sha256) == shas
+    stored = fetch_object(runtime, row, tmp_path)
+    left, right = channel(stored, 0), channel(stored, 1)
+    assert abs(pitch_hz(left, 0.5, 2.5) - CALLER_HZ) < 15, "the customer is not on the left"
+    assert abs(pitch_hz(right, 0.5, 2.5) - AGENT_HZ) < 15, "the agent is not on the right"

@@ -15,8 +15,11 @@ that record on arrival, start MixMonitor on the inbound call's channel, the
 caller's: so ``-in``/``-rx`` is the **caller**, laid on the **left**
 channel, and ``-out``/``-tx`` (what the channel was sent: the agent) is the
 **agent**, on the **right**, the archive's stereo convention
-(:mod:`recarchive.media.merge`). A dialplan that records on the agent's
-channel swaps the sides; the file names cannot tell.
+(:mod:`recarchive.media.merge`). An outbound call (its CDR row or its
+FreePBX name says so) is recorded on the agent's channel, the one that
+dialled: there ``-in`` is the agent and ``-out`` the customer, who goes on
+the left all the same (:func:`voices`). A dialplan that records inbound
+calls on the agent's channel swaps the sides; the file names cannot tell.
 
 A pair is one work item under one source reference naming both files,
 ``<dir>/<base>-{in,out}.<ext>``: it is matched with its CDR row by the
@@ -38,6 +41,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from recarchive.catalogue.models import Direction
 from recarchive.ingest.files import sha256_file
 from recarchive.ingest.interfaces import (
     Discovery,
@@ -304,7 +308,8 @@ def fetch_pair(source: SpoolSource, discovery: Discovery, work_dir: Path) -> Fet
     (:class:`InputRejected`) with a reason whose detail names the leg; one
     still being written is tried again later.
     """
-    caller, agent = (path for path, _ in source.files(discovery))
+    received, transmitted = (path for path, _ in source.files(discovery))
+    caller, agent = voices(discovery, received, transmitted)
     extension = str(discovery.locator.get("extension") or caller.suffix[1:])
     legs: dict[str, str] = {}
     for role, path in (("caller", caller), ("agent", agent)):
@@ -335,6 +340,20 @@ def fetch_pair(source: SpoolSource, discovery: Discovery, work_dir: Path) -> Fet
     return Fetched(destination, size, temporary=True, digest=legs_digest(legs), legs=legs)
 
 
+def voices(discovery: Discovery, received: Path, transmitted: Path) -> tuple[Path, Path]:
+    """(the caller's leg, the agent's leg): whose voice each file holds.
+
+    The received leg (``-in``, ``-rx``) is the voice of the party on the
+    recorded channel. An inbound call is recorded on the caller's channel, so
+    its received leg is the caller; FreePBX records an outbound call on the
+    agent's channel (the one that dialled), so there the received leg is the
+    agent and the transmitted one the customer, who goes on the left all the same.
+    """
+    if discovery.facts.direction is Direction.OUTBOUND:
+        return transmitted, received
+    return received, transmitted
+
+
 def leg_tag(path: Path) -> str:
     leg = leg_of(path)
     return leg.tag if leg is not None else "?"
@@ -343,7 +362,11 @@ def leg_tag(path: Path) -> str:
 def lone_leg_provenance(discovery: Discovery, path: Path) -> dict[str, str]:
     """The SHA-256 of a lone leg archived alone, under its role; {} for any other file."""
     role = discovery.locator.get("lone_leg")
-    return {str(role): sha256_file(path)} if role in ("caller", "agent") else {}
+    if role not in ("caller", "agent"):
+        return {}
+    if discovery.facts.direction is Direction.OUTBOUND:  # recorded on the agent's channel
+        role = "agent" if role == "caller" else "caller"
+    return {str(role): sha256_file(path)}
 
 
 def unsettled_pair(
