@@ -32,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from recarchive.catalogue.database import describe_url, utcnow
 from recarchive.catalogue.failures import reason_of
+from recarchive.catalogue.migrate import connection_revision, head_revision
 from recarchive.catalogue.models import Installation
 from recarchive.errors import (
     CatalogueError,
@@ -109,18 +110,27 @@ def read_identity(engine: Engine) -> CatalogueIdentity:
 
     Raises :class:`~recarchive.errors.CatalogueUnavailable` when it cannot be
     reached now, :class:`~recarchive.errors.CatalogueMisconfigured` when it has
-    no installation row to read (no schema or an older one: ``recarchive init``).
+    no installation row to read (no schema or an older one: ``recarchive init``)
+    or its schema is not the one this version of recarchive needs (ingest, the
+    scheduler and the API stop with one line instead of failing on every
+    statement that names a newer column).
     """
     url = describe_url(engine)
     try:
         with engine.connect() as connection:
             installation_id, oid = _read_installation(connection, url)
+            revision = connection_revision(connection)
     except (CatalogueReplaced, CatalogueUnavailable):
         raise  # a catalogue that cannot be reached now may be reachable later
     except (SQLAlchemyError, CatalogueError) as exc:
         message = _unavailable(url, exc).message
         hint = " (run `recarchive init`?)"
         raise CatalogueMisconfigured(message if message.endswith(hint) else message + hint) from exc
+    if revision != head_revision():
+        raise CatalogueMisconfigured(
+            f"catalogue {url} is at schema {revision or 'empty'}, this recarchive needs "
+            f"{head_revision()}: run `recarchive init`"
+        )
     path = sqlite_path(engine)
     file_id = _file_id(path, url) if path is not None else None
     return CatalogueIdentity(url, installation_id, path, file_id, oid)

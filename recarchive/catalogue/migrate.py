@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from recarchive.catalogue.database import describe_url
 from recarchive.errors import CatalogueError
@@ -39,7 +39,12 @@ def head_revision() -> str:
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None for an empty database."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return connection_revision(connection)
+
+
+def connection_revision(connection: Connection) -> str | None:
+    """The revision the database of an open connection is at (None: empty)."""
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade_schema(
