@@ -32,6 +32,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import httpx
+import pytest
 from sqlalchemy import inspect
 from starlette.exceptions import StarletteDeprecationWarning
 from stdnum.fi import hetu as stdnum_hetu
@@ -55,10 +56,12 @@ from recarchive.catalogue.models import (
 )
 from recarchive.catalogue.services import CLASS_TAG
 from recarchive.config import load_settings
+from recarchive.crypto.providers import prepare_key_provider
 from recarchive.runtime import Runtime
 from recarchive.storage.sealed import put_encrypted
 from tests import logscan
 from tests.actors import ADMIN
+from tests.s3env import s3_environment
 
 with warnings.catch_warnings():
     # Starlette asks for httpx2 and warns (an error under filterwarnings) when it finds httpx.
@@ -109,6 +112,34 @@ def build_runtime(
     env.update(extra_env or {})
     runtime = Runtime(load_settings(env=env))
     runtime.store.create()
+    return runtime
+
+
+#: The stores the audio tests run on, each with recordings in plaintext and encrypted.
+STORE_VARIANTS = [
+    "filesystem",
+    "filesystem-encrypted",
+    pytest.param("s3", marks=pytest.mark.s3),
+    pytest.param("s3-encrypted", marks=pytest.mark.s3),
+]
+
+
+def variant_runtime(catalogue_url: str, data_dir: Path, variant: str) -> Runtime:
+    """A runtime on ``catalogue_url`` for one of :data:`STORE_VARIANTS`.
+
+    ``s3``: a fresh bucket on the S3 server; ``-encrypted``: every recording
+    stored under a data key of its own (``encryption.enabled``, the key file
+    made as ``recarchive init`` makes it), as ingest then stores it.
+    """
+    store, _, encrypted = variant.partition("-")
+    runtime = build_runtime(
+        catalogue_url,
+        data_dir,
+        store_env=s3_environment() if store == "s3" else None,
+        extra_env={"RECARCHIVE_ENCRYPTION_ENABLED": "true"} if encrypted else None,
+    )
+    if encrypted:
+        assert "created" in (prepare_key_provider(runtime.settings) or "")
     return runtime
 
 

@@ -32,12 +32,12 @@ from recarchive.api.app import create_app
 from recarchive.catalogue.database import table_names, transaction, utcnow
 from recarchive.catalogue.models import Customer, Recording
 from recarchive.catalogue.restrictions import ProcessingRestriction, RestrictionKind
-from recarchive.crypto.providers import prepare_key_provider
 from recarchive.retention.expiry import expire_recordings
 from recarchive.retention.holds import place_hold
 from recarchive.runtime import Runtime
 from tests.actors import ADMIN, staff
 from tests.api_fixtures import (
+    STORE_VARIANTS,
     ApiClient,
     RoleClient,
     TestClient,
@@ -47,9 +47,9 @@ from tests.api_fixtures import (
     close_runtime,
     ffprobe,
     tokens,
+    variant_runtime,
     wav_bytes,
 )
-from tests.s3env import s3_environment
 
 Q, D, P, A = Role.QA_TRAINER, Role.DISPUTE_HANDLER, Role.PRIVACY_OFFICER, Role.AUDITOR
 HKI = dt.timezone(dt.timedelta(hours=2))  # Helsinki in March 2025 (summer time starts on the 30th)
@@ -121,15 +121,7 @@ def world(catalogue_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     close_runtime(runtime)
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        "filesystem",
-        "filesystem-encrypted",
-        pytest.param("s3", marks=pytest.mark.s3),
-        pytest.param("s3-encrypted", marks=pytest.mark.s3),
-    ],
-)
+@pytest.fixture(scope="module", params=STORE_VARIANTS)
 def audio_world(
     request: pytest.FixtureRequest, world: World, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
@@ -142,15 +134,11 @@ def audio_world(
     if request.param == "filesystem":
         yield world
         return
-    store, _, encrypted = request.param.partition("-")
-    runtime = build_runtime(
+    runtime = variant_runtime(
         world.runtime.settings.catalogue_url,
         tmp_path_factory.mktemp(f"api-{request.param}"),
-        store_env=s3_environment() if store == "s3" else None,
-        extra_env={"RECARCHIVE_ENCRYPTION_ENABLED": "true"} if encrypted else None,
+        request.param,
     )
-    if encrypted:
-        assert "created" in (prepare_key_provider(runtime.settings) or "")  # as `init` does
     api = ApiClient(runtime, world.role_tokens)
     yield World(runtime, api, world.role_tokens, {})
     api.close()

@@ -39,7 +39,6 @@ from recarchive.access.users import add_user
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import CustomerMatch, Recording, RecordingStatus
 from recarchive.catalogue.restrictions import ProcessingRestriction
-from recarchive.crypto.providers import prepare_key_provider
 from recarchive.errors import StoreUnavailable
 from recarchive.privacy.erasure import erase_subject, resume_pending_erasures
 from recarchive.privacy.export import export_subject
@@ -54,6 +53,7 @@ from recarchive.storage.interfaces import DeleteResult
 from tests.actors import ADMIN, staff
 from tests.api_fixtures import (
     PERSONAL,
+    STORE_VARIANTS,
     ApiClient,
     RoleClient,
     add_customer,
@@ -65,9 +65,9 @@ from tests.api_fixtures import (
     new_hetu,
     new_number,
     tokens,
+    variant_runtime,
     wav_bytes,
 )
-from tests.s3env import s3_environment
 
 Q, D, P, A, ADM = (
     Role.QA_TRAINER,
@@ -131,15 +131,7 @@ def world(catalogue_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     close_runtime(runtime)
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        "filesystem",
-        "filesystem-encrypted",
-        pytest.param("s3", marks=pytest.mark.s3),
-        pytest.param("s3-encrypted", marks=pytest.mark.s3),
-    ],
-)
+@pytest.fixture(scope="module", params=STORE_VARIANTS)
 def store_world(
     request: pytest.FixtureRequest, world: World, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
@@ -151,15 +143,11 @@ def store_world(
     if request.param == "filesystem":
         yield world
         return
-    store, _, encrypted = request.param.partition("-")
-    runtime = build_runtime(
+    runtime = variant_runtime(
         world.runtime.settings.catalogue_url,
         tmp_path_factory.mktemp(f"subjects-{request.param}"),
-        store_env=s3_environment() if store == "s3" else None,
-        extra_env={"RECARCHIVE_ENCRYPTION_ENABLED": "true"} if encrypted else None,
+        request.param,
     )
-    if encrypted:
-        assert "created" in (prepare_key_provider(runtime.settings) or "")  # as `init` does
     made = _world(runtime, world.role_tokens)
     yield made
     made.api.close()
