@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from recarchive.config_base import OptionalPath, _Section
+from recarchive.config_disputes import DisputesSettings
 from recarchive.config_encryption import EncryptionSettings
 from recarchive.config_ingest import (
     DEFAULT_REASON_CODES,
@@ -243,6 +244,7 @@ class Settings(BaseModel):
     encryption: EncryptionSettings = EncryptionSettings()
     audit: AuditSettings = AuditSettings()
     oidc: OidcSettings = OidcSettings()
+    disputes: DisputesSettings = DisputesSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
 
     #: Environment the secrets are read from (not a setting; kept for lookups).

@@ -28,6 +28,9 @@ class Action(enum.StrEnum):
     SUBJECT = "subject"
     RETENTION_APPLY = "retention.apply"
     QUARANTINE_RETRY = "quarantine.retry"
+    CASE_VIEW = "case.view"
+    CASE_MANAGE = "case.manage"
+    CASE_EXPORT = "case.export"
 
 
 class Purpose(enum.StrEnum):
@@ -61,6 +64,9 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.SUBJECT: frozenset({_P}),
     Action.RETENTION_APPLY: frozenset({_P, _ADM}),
     Action.QUARANTINE_RETRY: frozenset({_ADM}),
+    Action.CASE_VIEW: frozenset({_D, _P}),
+    Action.CASE_MANAGE: frozenset({_D, _P}),
+    Action.CASE_EXPORT: frozenset({_D, _P}),
 }
 
 #: The purposes each role may play or download a recording for.
@@ -110,6 +116,9 @@ _DESCRIPTIONS: Mapping[Action, str] = {
     Action.SUBJECT: "handle data-subject requests",
     Action.RETENTION_APPLY: "apply a retention policy change",
     Action.QUARANTINE_RETRY: "retry quarantined input",
+    Action.CASE_VIEW: "see dispute cases",
+    Action.CASE_MANAGE: "work on dispute cases",
+    Action.CASE_EXPORT: "export evidence packages",
 }
 
 

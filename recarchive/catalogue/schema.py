@@ -11,6 +11,7 @@ from recarchive.catalogue import intake as intake_models
 from recarchive.catalogue import models as catalogue_models
 from recarchive.catalogue import restrictions as restriction_models
 from recarchive.catalogue.database import Base
+from recarchive.disputes import models as dispute_models
 from recarchive.privacy import models as privacy_models
 from recarchive.retention import models as retention_models
 
@@ -19,6 +20,7 @@ metadata = Base.metadata
 __all__ = [
     "access_models",
     "catalogue_models",
+    "dispute_models",
     "intake_models",
     "metadata",
     "privacy_models",

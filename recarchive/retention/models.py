@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import BigInteger, ForeignKey, String, Text, Uuid
+from sqlalchemy import BigInteger, Boolean, ForeignKey, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from recarchive.catalogue.database import Base, UTCDateTime, utcnow
@@ -76,3 +76,24 @@ class Tombstone(Base):
     request_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
     #: When the recording's data key was destroyed (None: it was stored in plaintext).
     key_destroyed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class RecordingCheck(Base):
+    """The last time a recording's bytes were read whole and compared with its SHA-256.
+
+    Written by ``recarchive verify`` and by every full read the player serves;
+    the player shows it. A failed check stays until a later check passes.
+    """
+
+    __tablename__ = "recording_checks"
+
+    recording_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("recordings.id", ondelete="CASCADE"), primary_key=True
+    )
+    checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: True: the bytes read matched the catalogue's SHA-256 and size.
+    ok: Mapped[bool] = mapped_column(Boolean)
+    #: What read them: ``verify`` (the integrity check) or ``playback`` (a full read served).
+    via: Mapped[str] = mapped_column(String(16))
+    #: The last time the check passed (kept through a later failure).
+    last_ok_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

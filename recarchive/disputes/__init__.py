@@ -1,0 +1,1 @@
+"""Dispute cases and the evidence packages made from them (docs/disputes.md)."""
