@@ -38,6 +38,8 @@ class Hold(Base):
     released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     released_by: Mapped[str | None] = mapped_column(String(128))
     release_reason: Mapped[str | None] = mapped_column(Text)
+    #: The dispute case this hold belongs to (released by closing the case, not by hand).
+    case_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), index=True)
 
     recordings: Mapped[list[HoldRecording]] = relationship(
         back_populates="hold", cascade="all, delete-orphan"

@@ -8,7 +8,7 @@ Create Date: 2026-12-06
 ``case_exports``, ``case_tombstones`` (a deleted case, without personal
 data); ``recording_checks``: when a recording's bytes were last read whole
 and compared with its SHA-256 (by ``recarchive verify`` or a full playback).
-New tables only: nothing existing changes.
+``holds.case_id``: the case a hold belongs to (none for every existing hold).
 """
 
 from __future__ import annotations
@@ -149,8 +149,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("recording_id", name=op.f("pk_recording_checks")),
     )
 
+    with op.batch_alter_table("holds", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("case_id", sa.Uuid(), nullable=True))
+        batch_op.create_index(batch_op.f("ix_holds_case_id"), ["case_id"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("holds", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_holds_case_id"))
+        batch_op.drop_column("case_id")
     op.drop_table("recording_checks")
     with op.batch_alter_table("case_recordings", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_case_recordings_recording_id"))
