@@ -367,7 +367,8 @@ def test_download_cut_short_every_time_fails_cleanly(
 ) -> None:
     fake, url = api
     fake.cut_always = True
-    source = build_sources(make_settings(tmp_path, "sqlite:///unused.db", url))["cloud-pbx"]
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'unused.db'}", url)
+    source = build_sources(settings)["cloud-pbx"]
     work = tmp_path / "work"
     work.mkdir()
     facts = CallFacts(started_at=dt.datetime(2026, 3, 14, tzinfo=dt.UTC))
