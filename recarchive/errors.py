@@ -197,6 +197,12 @@ class SizeMismatch(IntegrityError):
     """The size of the data does not match the expected one; nothing was stored."""
 
 
+class AudioIntegrityFailed(StoreError):
+    """The audio read does not match the SHA-256 and size the catalogue holds; not served."""
+
+    log_event = "audio_integrity_failed"
+
+
 # --- encryption at rest -----------------------------------------------------
 
 

@@ -113,6 +113,12 @@ class _Guard:
         except Exception as exc:  # answered here: uvicorn would log its message and the input
             if headers_at is None:
                 await unexpected_response(scope, exc)(scope, receive, send_wrapper)
+            elif (cut := _cut_on_purpose(exc)) is not None:
+                # The answer has begun and a service cut it on purpose (a stream that failed
+                # its integrity check): its event, and the server closes the connection.
+                logger.error(
+                    cut.log_event, extra={"error": cut.message, "type": type(cut).__name__}
+                )
             else:  # the answer has begun: log, and let the server close the connection
                 log_unexpected(scope, exc)
         finally:
@@ -129,6 +135,18 @@ class _Guard:
                     "ms": round(elapsed * 1000, 1),
                 },
             )
+
+
+def _cut_on_purpose(exc: BaseException) -> RecArchiveError | None:
+    """The recarchive error with a log event that ended an answer already begun, if it was one.
+
+    Starlette re-raises an error that has a handler, once the answer has
+    begun, as a ``RuntimeError`` caused by it.
+    """
+    for error in (exc, exc.__cause__):
+        if isinstance(error, RecArchiveError) and error.log_event is not None:
+            return error
+    return None
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

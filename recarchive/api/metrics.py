@@ -1,4 +1,5 @@
-"""Prometheus metrics of one API process: requests, latencies, and catalogue gauges.
+"""Prometheus metrics of one API process: requests, latencies, integrity mismatches, and
+catalogue gauges.
 
 Requests are labelled by route template (``/api/v1/recordings/{recording_id}``),
 never by the URL itself, so no id or number reaches the metrics.
@@ -183,6 +184,11 @@ class ApiMetrics:
             buckets=_BUCKETS,
             registry=own,
         )
+        self.integrity_mismatches = Counter(
+            "recarchive_integrity_mismatches",
+            "Full reads of a recording's audio cut because the bytes did not match its SHA-256.",
+            registry=own,
+        )
         if multiprocess_dir:
             MultiProcessCollector(self.registry, path=multiprocess_dir)  # type: ignore[no-untyped-call]
         self.registry.register(_CatalogueCollector(runtime))
@@ -190,6 +196,10 @@ class ApiMetrics:
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(route).observe(seconds)
+
+    def integrity_mismatch(self) -> None:
+        """Count a full read cut for not matching its SHA-256."""
+        self.integrity_mismatches.inc()
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

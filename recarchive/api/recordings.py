@@ -24,7 +24,7 @@ from recarchive.api.schemas import (
     ErrorOut,
     ReasonsIn,
     ReasonsOut,
-    RecordingOut,
+    RecordingDetailOut,
     SearchIn,
     SearchOut,
 )
@@ -183,13 +183,14 @@ def search_recordings_body(
     return _search(runtime, principal, body, client)
 
 
-@router.get("/{recording_id}", response_model=RecordingOut, responses=_ONE)
+@router.get("/{recording_id}", response_model=RecordingDetailOut, responses=_ONE)
 def recording_metadata(
     recording_id: uuid.UUID, runtime: RuntimeDep, principal: PrincipalDep, client: ClientDep
-) -> RecordingOut:
-    """Metadata, reason codes, holds and retention of one recording (audited as a view)."""
+) -> RecordingDetailOut:
+    """Metadata, reason codes, holds, retention and last integrity check of one recording
+    (audited as a view)."""
     view = get_recording(runtime, principal, recording_id, client_addr=client)
-    return RecordingOut.model_validate(view.as_dict())
+    return RecordingDetailOut.model_validate(view.as_dict())
 
 
 def _parse_range(header: str | None) -> tuple[ByteRange | None, int | None]:
@@ -302,7 +303,11 @@ def recording_audio(
     download: Annotated[bool, Query(description="Audited as a download, not a play.")] = False,
     range_header: Annotated[str | None, Header(alias="range", max_length=200)] = None,
 ) -> Response:
-    """The recording's audio for a stated purpose; Range requests get 206 (audited each)."""
+    """The recording's audio for a stated purpose; Range requests get 206 (audited each).
+
+    A full read of the stored audio is checked against its SHA-256 as it is
+    sent: on a mismatch the last bytes are withheld and the connection cut.
+    """
     byte_range, suffix = (None, None) if format else _parse_range(range_header)
     access = open_audio(
         runtime,
@@ -315,6 +320,7 @@ def recording_audio(
         suffix_length=suffix,
         output_format=format,
         client_addr=client,
+        on_mismatch=request.app.state.metrics.integrity_mismatch,
     )
     if format is None:
         return _stored_response(access, download)

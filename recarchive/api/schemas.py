@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -149,6 +149,25 @@ class RecordingOut(BaseModel):
     parts: list[PartOut] = Field(
         default_factory=list,
         description="The call's other recordings the caller may see, oldest first.",
+    )
+
+
+class IntegrityOut(BaseModel):
+    last_checked_at: dt.datetime = Field(
+        description="When the stored bytes were last read whole and compared with `sha256`."
+    )
+    ok: bool = Field(description="They matched the catalogue's SHA-256 and size.")
+    via: Literal["verify", "playback"] = Field(
+        description="`verify`: `recarchive verify`; `playback`: a full read served."
+    )
+    last_ok_at: dt.datetime | None = Field(
+        description="The last check that passed (kept through a later failure)."
+    )
+
+
+class RecordingDetailOut(RecordingOut):
+    integrity: IntegrityOut | None = Field(
+        description="The last integrity check of the audio; null when never checked."
     )
 
 

@@ -17,7 +17,7 @@ import datetime as dt
 import functools
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import (
@@ -64,6 +64,7 @@ from recarchive.lookup.views import (
     SearchPage,
     TombstoneView,
     holds_for,
+    integrity_of,
     role_view,
 )
 from recarchive.privacy.visibility import (
@@ -72,6 +73,7 @@ from recarchive.privacy.visibility import (
     restrictions_for,
     visible_condition,
 )
+from recarchive.retention.checks import Expected, FullReadCheck
 from recarchive.retention.models import Tombstone
 from recarchive.retention.rules import held_condition
 from recarchive.runtime import Runtime
@@ -327,6 +329,9 @@ def get_recording(
             holds=holds,
             parts=parts_of(calls, recording.id, recording.linked_call_id),
         )
+        view = dataclasses.replace(
+            view, integrity=integrity_of(session, recording.id), shows_integrity=True
+        )
     runtime.audit.record(
         AuditEntry(
             actor=principal.user_name,
@@ -352,9 +357,16 @@ class AudioAccess:
     purpose: Purpose
     reader: ObjectReader | None = None
     range: tuple[int, int] | None = None
+    #: A full read of the stored bytes: checked against the SHA-256 as it is served.
+    check: FullReadCheck | None = None
 
     def chunks(self, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
+        """The bytes opened; a full read's last chunk only once they match the SHA-256
+        (:class:`~recarchive.retention.checks.FullReadCheck`: a mismatch cuts the stream)."""
         if self.reader is None:
+            return
+        if self.check is not None:
+            yield from self.check.chunks(self.reader, chunk_size)
             return
         try:
             yield from self.reader.iter_chunks(chunk_size)
@@ -375,6 +387,7 @@ def open_audio(
     suffix_length: int | None = None,
     output_format: str | None = None,
     client_addr: str | None = None,
+    on_mismatch: Callable[[], None] | None = None,
 ) -> AudioAccess:
     """Check role, purpose and restrictions, audit the access, and open the audio.
 
@@ -383,6 +396,10 @@ def open_audio(
     :class:`~recarchive.errors.InvalidRange`). Nothing is opened when the
     caller transcodes (``output_format``): the caller reads the whole object.
     Play and download are different audit actions.
+
+    A full read (no range, or one covering the whole recording) is checked
+    as it streams (:attr:`AudioAccess.check`); ``on_mismatch`` is called for
+    each one that fails.
     """
     action = Action.DOWNLOAD if download else Action.PLAY
     require(principal.role, action)
@@ -428,15 +445,27 @@ def open_audio(
         )
     )
     if output_format is None:
-        start, end = access.range if access.range else (0, access.size_bytes - 1)
-        try:
-            access.reader = runtime.store.get(access.object_key, byte_range=ByteRange(start, end))
-        except ObjectNotFound as exc:
-            raise AudioMissing(f"the audio of recording {recording_id} is missing") from exc
-        # A client that goes away before the body is read never starts chunks(): close
-        # the reader when the access is dropped, not at some later garbage collection.
-        weakref.finalize(access, access.reader.close)
+        _open_stored(runtime, access, on_mismatch)
     return access
+
+
+def _open_stored(
+    runtime: Runtime, access: AudioAccess, on_mismatch: Callable[[], None] | None
+) -> None:
+    """Open the stored audio: a range of it, or all of it under a :class:`FullReadCheck`."""
+    start, end = access.range if access.range else (0, access.size_bytes - 1)
+    try:
+        if (start, end) == (0, access.size_bytes - 1):
+            expected = Expected(access.recording_id, access.object_key, access.sha256, end + 1)
+            access.check = FullReadCheck(runtime, expected, on_mismatch=on_mismatch)
+            access.reader = access.check.open()
+        else:
+            access.reader = runtime.store.get(access.object_key, byte_range=ByteRange(start, end))
+    except ObjectNotFound as exc:
+        raise AudioMissing(f"the audio of recording {access.recording_id} is missing") from exc
+    # A client that goes away before the body is read never starts chunks(): close
+    # the reader when the access is dropped, not at some later garbage collection.
+    weakref.finalize(access, access.reader.close)
 
 
 def _invalid_range(size: int) -> RangeNotSatisfiable:

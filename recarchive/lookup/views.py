@@ -18,6 +18,7 @@ from recarchive.access.models import Role
 from recarchive.access.policy import SEES_IDENTITY
 from recarchive.catalogue.models import Recording
 from recarchive.errors import GoneError, NotFoundError, RecArchiveError
+from recarchive.retention.models import RecordingCheck
 from recarchive.retention.rules import holds_covering
 
 
@@ -111,6 +112,25 @@ class PartView:
 
 
 @dataclasses.dataclass(frozen=True)
+class IntegrityView:
+    """The last time the recording's bytes were read whole and compared with its SHA-256."""
+
+    checked_at: dt.datetime
+    ok: bool
+    #: ``verify`` (the integrity check) or ``playback`` (a full read served).
+    via: str
+    last_ok_at: dt.datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "last_checked_at": self.checked_at.isoformat(),
+            "ok": self.ok,
+            "via": self.via,
+            "last_ok_at": self.last_ok_at.isoformat() if self.last_ok_at else None,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
 class RecordingView:
     """What one role may see of a recording."""
 
@@ -139,6 +159,10 @@ class RecordingView:
     #: The call this recording is a part of, and its other parts the role may see.
     linked_call_id: str | None = None
     parts: tuple[PartView, ...] = ()
+    #: The last integrity check (None: never checked), when :attr:`shows_integrity`.
+    integrity: IntegrityView | None = None
+    #: The one-recording view shows the integrity check; search results do not read it.
+    shows_integrity: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -183,6 +207,8 @@ class RecordingView:
             if self.holds
             else None
         )
+        if self.shows_integrity:
+            out["integrity"] = self.integrity.as_dict() if self.integrity else None
         return out
 
 
@@ -201,6 +227,14 @@ def holds_for(session: Session, recording: Recording, now: dt.datetime) -> list[
         HoldView(h.id, h.case_ref, h.placed_at, h.until, h.customer_id is not None)
         for h in holds_covering(session, recording.id, customers, now)
     ]
+
+
+def integrity_of(session: Session, recording_id: uuid.UUID) -> IntegrityView | None:
+    """The recording's last integrity check, or None when it was never checked."""
+    check = session.get(RecordingCheck, recording_id)
+    if check is None:
+        return None
+    return IntegrityView(check.checked_at, check.ok, check.via, check.last_ok_at)
 
 
 def role_view(

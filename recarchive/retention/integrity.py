@@ -6,9 +6,12 @@ whatever their size), hashes them with SHA-256 and compares digest and size
 with what the catalogue recorded at ingest. A mismatch or a missing object is
 reported and recorded in the audit log (``integrity.mismatch``,
 ``integrity.missing``: recording id, object key, expected and actual SHA-256
-and size), never repaired: the evidence stays as found for whoever
-investigates. Every run ends with an ``integrity.verified`` event that sums
-it up. Nothing else changes and nothing is deleted.
+and size, ``via: verify``), never repaired: the evidence stays as found for
+whoever investigates. Every run ends with an ``integrity.verified`` event
+that sums it up. Each recording checked gets its last check recorded
+(:func:`~recarchive.retention.checks.record_checks`, ``via: verify``; the
+player shows it), :data:`CHECKS_PER_COMMIT` to a commit. Nothing else
+changes and nothing is deleted.
 
 Only ``active`` recordings are checked. A ``deleting`` one is on its way
 out: its object may be gone already (a deletion in progress, or one a store
@@ -37,10 +40,11 @@ from typing import Any
 from sqlalchemy import func, select
 
 from recarchive.access.audit import append_event
-from recarchive.catalogue.database import transaction
+from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.errors import EncryptionError, KeyProviderUnavailable, ObjectNotFound
 from recarchive.parts import Archive, Sessions
+from recarchive.retention.checks import VIA_VERIFY, Check, record_checks
 from recarchive.storage.interfaces import CHUNK_SIZE, ObjectStore
 
 logger = logging.getLogger(__name__)
@@ -49,6 +53,8 @@ logger = logging.getLogger(__name__)
 BATCH = 1000
 #: Most ids the report lists per finding (the counts are complete; the audit log has all).
 SAMPLE = 100
+#: Checks recorded per commit (a finding's commit takes those pending with it).
+CHECKS_PER_COMMIT = 500
 ACTOR = "verify"
 
 
@@ -114,12 +120,21 @@ def verify_integrity(
         if sample is None:
             total = int(session.scalar(select(func.count(Recording.id)).where(_ACTIVE)) or 0)
     expected = _every_active(runtime) if sample is None else _random_active(runtime, sample)
-    for row in expected:
-        _verify_one(runtime, row, report)
-        if on_progress is not None:
-            on_progress(report.checked, total)
-        if report.checked and report.checked % BATCH == 0:
-            logger.info("verify_progress", extra={"checked": report.checked})
+    checks: list[Check] = []
+    try:
+        for row in expected:
+            _verify_one(runtime, row, report, checks)
+            if len(checks) >= CHECKS_PER_COMMIT:
+                with transaction(runtime.sessions) as session:
+                    record_checks(session, checks)
+                checks.clear()
+            if on_progress is not None:
+                on_progress(report.checked, total)
+            if report.checked and report.checked % BATCH == 0:
+                logger.info("verify_progress", extra={"checked": report.checked})
+    except BaseException:
+        _keep_checks(runtime, checks)  # what was found before the failure
+        raise
     summary: dict[str, Any] = {
         "mode": report.mode,
         "sample": sample,
@@ -131,6 +146,7 @@ def verify_integrity(
         "unsettled": report.unsettled,
     }
     with transaction(runtime.sessions) as session:
+        record_checks(session, checks)
         append_event(session, actor=ACTOR, action="integrity.verified", details=summary)
     logger.info("verify_done", extra=summary)
     return report
@@ -170,7 +186,19 @@ def _digest(store: ObjectStore, key: str) -> tuple[str, int]:
     return sha.hexdigest(), size
 
 
-def _verify_one(runtime: Archive, row: _Expected, report: IntegrityReport) -> None:
+def _keep_checks(runtime: Sessions, checks: list[Check]) -> None:
+    """Record the pending checks of a run that failed; a failure to is logged, not raised."""
+    try:
+        with transaction(runtime.sessions) as session:
+            record_checks(session, checks)
+    except Exception as exc:  # the run's own failure is the one to report
+        logger.error("verify_checks_not_recorded", extra={"type": type(exc).__name__})
+
+
+def _verify_one(
+    runtime: Archive, row: _Expected, report: IntegrityReport, checks: list[Check]
+) -> None:
+    """Check one recording; its check joins ``checks`` (a finding records them at once)."""
     try:
         actual_sha, actual_size = _digest(runtime.store, row.object_key)
     except ObjectNotFound:
@@ -183,7 +211,8 @@ def _verify_one(runtime: Archive, row: _Expected, report: IntegrityReport) -> No
         report.missing += 1
         if len(report.missing_ids) < SAMPLE:
             report.missing_ids.append(str(row.id))
-        _record(runtime, "integrity.missing", row, None, None)
+        checks.append(Check(row.id, False, VIA_VERIFY, utcnow()))
+        _record(runtime, "integrity.missing", row, None, None, checks)
         return
     except KeyProviderUnavailable:
         raise
@@ -195,13 +224,15 @@ def _verify_one(runtime: Archive, row: _Expected, report: IntegrityReport) -> No
         actual_sha, actual_size = None, None
     report.checked += 1
     report.bytes_read += actual_size or 0
-    if actual_sha == row.sha256 and actual_size == row.size_bytes:
+    ok = actual_sha == row.sha256 and actual_size == row.size_bytes
+    checks.append(Check(row.id, ok, VIA_VERIFY, utcnow()))
+    if ok:
         report.ok += 1
         return
     report.mismatched += 1
     if len(report.mismatched_ids) < SAMPLE:
         report.mismatched_ids.append(str(row.id))
-    _record(runtime, "integrity.mismatch", row, actual_sha, actual_size)
+    _record(runtime, "integrity.mismatch", row, actual_sha, actual_size, checks)
 
 
 def _status(runtime: Sessions, recording_id: uuid.UUID) -> RecordingStatus | None:
@@ -210,8 +241,14 @@ def _status(runtime: Sessions, recording_id: uuid.UUID) -> RecordingStatus | Non
 
 
 def _record(
-    runtime: Sessions, action: str, row: _Expected, actual_sha: str | None, actual_size: int | None
+    runtime: Sessions,
+    action: str,
+    row: _Expected,
+    actual_sha: str | None,
+    actual_size: int | None,
+    checks: list[Check],
 ) -> None:
+    """Log and audit a finding; the pending checks (the finding's among them) commit with it."""
     logger.error(
         action.replace(".", "_"),
         extra={"recording_id": str(row.id), "object_key": row.object_key},
@@ -228,5 +265,8 @@ def _record(
                 "actual_sha256": actual_sha,
                 "expected_size": row.size_bytes,
                 "actual_size": actual_size,
+                "via": VIA_VERIFY,
             },
         )
+        record_checks(session, checks)
+    checks.clear()

@@ -215,6 +215,48 @@
     }
   }
 
+  // --- integrity ----------------------------------------------------------------
+
+  // When the recording's bytes were last read whole and compared with its SHA-256 (by
+  // `recarchive verify` or by a full read served), as GET /recordings/{id} says.
+  const VIA_LABELS = { playback: "on playback", verify: "by the integrity check" };
+
+  function minute(iso) {
+    const d = new Date(iso);
+    const two = (n) => String(n).padStart(2, "0");
+    return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}`;
+  }
+
+  function showIntegrity(integrity) {
+    const line = $("player-integrity");
+    line.classList.remove("ok", "failed");
+    if (!integrity) {
+      line.textContent = "SHA-256 not verified yet";
+      return;
+    }
+    const how = VIA_LABELS[integrity.via] || integrity.via;
+    if (integrity.ok) {
+      line.textContent = `SHA-256 verified ${minute(integrity.last_checked_at)} (${how})`;
+      line.classList.add("ok");
+    } else {
+      const last = integrity.last_ok_at ? `; last verified ${minute(integrity.last_ok_at)}` : "";
+      line.textContent =
+        `Warning: the audio did not match its SHA-256 at the last check, ${minute(integrity.last_checked_at)} (${how})${last}`;
+      line.classList.add("failed");
+    }
+  }
+
+  async function refreshIntegrity() {
+    const item = state.item;
+    if (!item) return;
+    try {
+      const view = await getJson(`${API}/recordings/${encodeURIComponent(item.id)}`);
+      if (state.item === item) showIntegrity(view.integrity);
+    } catch (_) {
+      // the line keeps what it said; the player's errors speak for themselves
+    }
+  }
+
   // --- player -------------------------------------------------------------------
 
   const clockTime = (iso) => new Date(iso).toLocaleTimeString(undefined, { timeStyle: "short" });
@@ -269,6 +311,11 @@
     $("player-purpose").textContent =
       `Purpose: ${PURPOSE_LABELS[purpose] || purpose}${caseRef ? `, case ${caseRef}` : ""}`;
     badges(item.reasons, $("player-reasons"));
+    if ("integrity" in item) showIntegrity(item.integrity);
+    else {
+      $("player-integrity").textContent = "";
+      refreshIntegrity(); // search results do not carry it
+    }
     showParts(item);
     $("channels").value = "both";
     $("channels-box").hidden = item.audio.channels !== 2;
@@ -412,6 +459,8 @@
       audio.addEventListener(name, () => updateTime(audio.currentTime, duration()));
     }
     audio.addEventListener("error", explainAudioError);
+    // A full play was a full read, checked as it was served: show the check it recorded.
+    for (const name of ["ended", "error"]) audio.addEventListener(name, refreshIntegrity);
     document.addEventListener("keydown", onKey);
   }
 
