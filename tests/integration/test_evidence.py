@@ -221,6 +221,8 @@ def test_the_package_verifies_with_recarchive_and_with_the_readmes_commands(
     directory = extract(store_world.data, store_world.tmp / f"unpacked-{id(report)}")
     sums = run(directory, "sha256sum", "-c", SUMS)
     assert sums.returncode == 0, sums.stdout + sums.stderr
+    manifest = json.loads((directory / MANIFEST).read_text())
+    assert run(directory, "sha256sum", SUMS).stdout.split()[0] == manifest["files"][SUMS]
     assert sums.stdout.count(": OK") == len(store_world.recordings) + 5
     signature = run(
         directory, "openssl", "pkeyutl", "-verify", "-pubin", "-inkey", PUBLIC_KEY,
