@@ -9,7 +9,6 @@ import base64
 import binascii
 import dataclasses
 import json
-import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from recarchive.disputes.package_format import (
     ANCHOR,
     CUSTODY,
+    READ_ERRORS,
     VerificationReport,
     canonical_entry_hash,
 )
@@ -47,7 +47,7 @@ def check_custody(lines: Iterator[bytes] | None, report: VerificationReport) -> 
             if seq is not None and digest is not None:
                 hashes[seq] = digest
                 previous = (seq, digest)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except READ_ERRORS as exc:
         problems.append(f"{CUSTODY} cannot be read ({exc})")
     if problems:
         report.add("custody", False, "; ".join(problems[:20]))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import zipfile
+import zlib
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -32,6 +34,9 @@ README = "README.txt"
 #: Files that the manifest cannot list: itself, and what is made from it.
 UNLISTED = (MANIFEST, SIGNATURE, TIMESTAMP)
 GENESIS_HASH = "0" * 64
+#: What reading a damaged zip raises: a failed CRC, broken deflate data, a cut file, a
+#: header naming a compression method or zip version that does not exist.
+READ_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError)
 
 
 @dataclasses.dataclass(frozen=True)

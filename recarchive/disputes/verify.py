@@ -35,6 +35,7 @@ from recarchive.disputes.package_format import (
     FORMAT,
     MANIFEST,
     PUBLIC_KEY,
+    READ_ERRORS,
     SIGNATURE,
     SUMS,
     TIMESTAMP,
@@ -89,7 +90,7 @@ class _Package:
             return None
         try:
             return self.archive.read(info)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        except READ_ERRORS:
             return None
 
     def lines(self, name: str) -> Iterator[bytes]:
@@ -116,7 +117,7 @@ def verify_package(
         with zipfile.ZipFile(path) as archive:
             package = _Package(archive)
             _verify(package, report, public_key_pem, tsa_ca_pem, audit_export)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, PackageUnreadable, OSError) as exc:
+    except (zipfile.LargeZipFile, PackageUnreadable, *READ_ERRORS) as exc:
         report.add("package", False, f"not a readable evidence package: {exc}")
     return report
 
@@ -154,15 +155,20 @@ def _parse_manifest(data: bytes | None, report: VerificationReport) -> dict[str,
             isinstance(v, str) and _HEX64.match(v) for v in files.values()
         ):
             raise ValueError("its file list is not {name: sha256}")
+        recordings = manifest.get("recordings")
+        if not isinstance(recordings, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("file"), str) for r in recordings
+        ):
+            raise ValueError("its recordings are not a list of files")
+        if not isinstance(manifest.get("case"), dict):
+            raise ValueError("it names no case")
     except ValueError as exc:
         report.add("manifest", False, f"{MANIFEST} cannot be read: {exc}")
         return None
-    recordings = manifest.get("recordings") or []
-    case = manifest.get("case") or {}
     report.add(
         "manifest",
         True,
-        f"case {case.get('reference')}, {len(recordings)} recording(s), "
+        f"case {manifest['case'].get('reference')}, {len(recordings)} recording(s), "
         f"made {manifest.get('generated_at')} by {manifest.get('generated_by')}",
     )
     return manifest
@@ -185,12 +191,12 @@ def _check_files(
             continue
         try:
             actual = package.digest(name)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        except READ_ERRORS:
             actual = None  # a damaged entry (its CRC fails): as good as changed
         if actual != expected:
             differing.append(name)
-    for row in manifest.get("recordings") or []:
-        if files.get(str(row.get("file"))) != row.get("sha256"):
+    for row in manifest["recordings"]:
+        if files.get(row["file"]) != row.get("sha256"):
             differing.append(f"{row.get('file')} (its recording's SHA-256 in the manifest)")
     problems = [f"{name}: missing" for name in missing]
     problems += [f"{name}: does not match its SHA-256" for name in differing]

@@ -16,8 +16,10 @@ import dataclasses
 import hashlib
 import io
 import json
+import random
 import socket
 import subprocess
+import tracemalloc
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -414,6 +416,32 @@ def test_a_zip_holding_one_name_twice_is_refused(world: World) -> None:
     assert "twice" in problems["package"]
 
 
+@pytest.mark.parametrize(
+    "manifest",
+    [b"[]", b"{}", b'{"format": "recarchive-evidence/1", "files": {"a": 1}}',
+     b'{"format": "recarchive-evidence/1", "files": {}, "recordings": [1], "case": {}}',
+     b'{"format": "recarchive-evidence/1", "files": {}, "recordings": [], "case": "x"}',
+     "ä".encode("latin-1")],
+)  # fmt: skip
+def test_a_manifest_of_another_shape_is_named_not_a_crash(world: World, manifest: bytes) -> None:
+    problems = failed(verify_package(io.BytesIO(rewrite(world.data, change={MANIFEST: manifest}))))
+    assert "cannot be read" in problems["manifest"]
+    assert "signature" in problems
+
+
+def test_damage_anywhere_in_the_zip_is_found_or_changes_no_file(world: World) -> None:
+    """Random bits of the zip itself flipped (headers, compressed data, the directory):
+    the check never crashes, and when it holds, every file reads as it was."""
+    rng = random.Random(17)
+    original = {name: content(world.data, name) for name in names(world.data)}
+    for _ in range(300):
+        damaged = bytearray(world.data)
+        damaged[rng.randrange(len(damaged))] ^= 1 << rng.randrange(8)
+        report = verify_package(io.BytesIO(bytes(damaged)))
+        if report.ok:
+            assert {n: content(bytes(damaged), n) for n in original} == original
+
+
 def test_not_a_zip_at_all(world: World) -> None:
     assert list(failed(verify_package(io.BytesIO(b"PK\x03\x04 not really")))) == ["package"]
 
@@ -576,6 +604,24 @@ def test_without_a_tsa_the_package_has_no_timestamp_and_still_verifies(world: Wo
     grafted = rewrite(target.read_bytes(), add={TIMESTAMP: content(world.data, TIMESTAMP)})
     problems = failed(verify_package(io.BytesIO(grafted)))
     assert TIMESTAMP in problems["unexpected files"]
+
+
+def test_a_long_recording_is_packed_in_flat_memory(world: World) -> None:
+    """A 20-minute call (19 MB of WAV) goes through a few MiB of memory: streamed, not held."""
+    long_call = add_recording(world.runtime, seconds=1200.0)
+    target = world.tmp / "long.zip"
+    tracemalloc.start()
+    try:
+        write_evidence_package(
+            world.runtime, target, recording_ids=[long_call.id], case=CASE, actor=HANDLER
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert long_call.size_bytes > 19_000_000
+    assert peak < 6 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB"
+    report = verify_package(target)
+    assert report.ok, failed(report)
 
 
 # --- who may, and what is refused --------------------------------------------------------------
