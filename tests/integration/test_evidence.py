@@ -586,6 +586,33 @@ def test_a_tsa_down_or_silent_stops_the_export_and_leaves_nothing(world: World, 
             assert not [p.name for p in world.tmp.iterdir() if p.name.endswith(".part")]
 
 
+def test_a_timestamp_that_does_not_verify_under_the_configured_ca_stops_the_export(
+    world: World, tsa: Tsa
+) -> None:
+    other = world.tmp / "unrelated-ca"
+    other.mkdir(exist_ok=True)
+    make_certificates(other, name="Unrelated")
+    runtime = other_runtime(
+        world,
+        {
+            "RECARCHIVE_DISPUTES_TSA_URL": tsa.url,
+            "RECARCHIVE_DISPUTES_TSA_CA_FILE": str(other / "ca.pem"),
+        },
+    )
+    target = world.tmp / "unverified-timestamp.zip"
+    answered = tsa.answered
+    try:
+        with pytest.raises(TimestampUnavailable) as refused:
+            write_evidence_package(
+                runtime, target, recording_ids=[world.recordings[0].id], case=CASE, actor=HANDLER
+            )
+    finally:
+        runtime.close()
+    assert tsa.answered == answered + 1  # it did answer: the token is what was refused
+    assert "does not verify under disputes.tsa_ca_file" in refused.value.message
+    assert not target.exists()
+
+
 def test_without_a_tsa_the_package_has_no_timestamp_and_still_verifies(world: World) -> None:
     runtime = other_runtime(world, {})
     try:
