@@ -124,19 +124,29 @@ STORE_VARIANTS = [
 ]
 
 
-def variant_runtime(catalogue_url: str, data_dir: Path, variant: str) -> Runtime:
+def variant_runtime(
+    catalogue_url: str,
+    data_dir: Path,
+    variant: str,
+    *,
+    extra_env: Mapping[str, str] | None = None,
+) -> Runtime:
     """A runtime on ``catalogue_url`` for one of :data:`STORE_VARIANTS`.
 
     ``s3``: a fresh bucket on the S3 server; ``-encrypted``: every recording
     stored under a data key of its own (``encryption.enabled``, the key file
     made as ``recarchive init`` makes it), as ingest then stores it.
+    ``extra_env``: more ``RECARCHIVE_*`` settings.
     """
     store, _, encrypted = variant.partition("-")
     runtime = build_runtime(
         catalogue_url,
         data_dir,
         store_env=s3_environment() if store == "s3" else None,
-        extra_env={"RECARCHIVE_ENCRYPTION_ENABLED": "true"} if encrypted else None,
+        extra_env={
+            **(extra_env or {}),
+            **({"RECARCHIVE_ENCRYPTION_ENABLED": "true"} if encrypted else {}),
+        },
     )
     if encrypted:
         assert "created" in (prepare_key_provider(runtime.settings) or "")

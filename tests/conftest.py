@@ -29,6 +29,7 @@ from recarchive.composition import compose
 from tests import logscan
 from tests.logscan import LogScan
 from tests.oidc_provider import OidcProvider, node_or_skip, run_provider
+from tests.tsa import Tsa, run_tsa
 
 POSTGRES_ENV = "RECARCHIVE_TEST_POSTGRES_URL"
 REPO = Path(__file__).resolve().parent.parent
@@ -167,6 +168,14 @@ def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProv
     node = node_or_skip()
     with run_provider(node, tmp_path_factory.mktemp("oidc-provider")) as provider:
         yield provider
+
+
+@pytest.fixture(scope="session")
+def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tsa]:
+    """A real RFC 3161 time-stamping authority (OpenSSL's ``ts`` behind HTTP) on a free
+    127.0.0.1 port, for the whole run of this worker (:mod:`tests.tsa`)."""
+    with run_tsa(tmp_path_factory.mktemp("tsa")) as running:
+        yield running
 
 
 @pytest.fixture(scope="session", autouse=True)

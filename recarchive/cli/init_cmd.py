@@ -7,6 +7,7 @@ import click
 from recarchive.catalogue.services import initialise
 from recarchive.cli.common import AppContext, pass_app, warn_loose_modes
 from recarchive.crypto.providers import prepare_key_provider
+from recarchive.disputes.keys import create_evidence_key, evidence_key_path
 from recarchive.retention.deletion_record import replay_deletions
 from recarchive.retention.policy import RetentionPolicy
 from recarchive.storage.services import describe_store, open_anchor_sink
@@ -19,7 +20,8 @@ def init_command(app: AppContext) -> None:
 
     With encryption enabled and the key-file provider, the file of
     key-encryption keys is created once; it is never replaced (losing it
-    loses every encrypted recording: back it up).
+    loses every encrypted recording: back it up). So is the evidence key that
+    signs evidence packages (`recarchive evidence key` prints its public key).
 
     What it creates on disk is private (directories 0700, files 0600); existing
     paths that a group or other users can reach are reported as warnings.
@@ -53,6 +55,9 @@ def init_command(app: AppContext) -> None:
             "encryption at rest: off, new recordings are stored in plaintext "
             "(encryption.enabled = true to encrypt them; docs/security.md)"
         )
+    evidence_key = evidence_key_path(app.settings)
+    state = "created" if create_evidence_key(evidence_key) else "exists"
+    click.echo(f"evidence key in {evidence_key}: {state} (`recarchive evidence key` to publish it)")
     replayed = replay_deletions(app.runtime).replayed
     if replayed:
         click.echo(f"deletions replayed from the record outside the catalogue: {len(replayed)}")
