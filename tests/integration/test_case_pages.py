@@ -1,5 +1,5 @@
 """The case pages' routes, on SQLite and PostgreSQL: who gets a page and who the refusal,
-in which language, under the CSP; the language switch.
+in which language, under the CSP; the language switch; the cookie on the case routes.
 
 The pages' behaviour in a browser is tests/browser/test_case_pages.py.
 """
@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from recarchive.access.models import AuditEvent, Role
 from recarchive.api.app import create_app
+from recarchive.api.auth import COOKIE_NAME
 from recarchive.api.i18n import LANGUAGE_COOKIE
 from recarchive.api.player import CONTENT_SECURITY_POLICY
 from recarchive.runtime import Runtime
@@ -178,3 +179,23 @@ def test_the_installation_chooses_the_default_language(world: World) -> None:
             assert '<html lang="fi">' in client.get("/player/cases").text
     finally:
         close_runtime(runtime)
+
+
+def test_the_cookie_works_the_case_routes_from_this_site_only(
+    world: World, client: TestClient
+) -> None:
+    sign_in(client, world.tokens[Role.DISPUTE_HANDLER])
+    assert COOKIE_NAME in client.cookies
+    body = {"reference": f"COOKIE-{uuid.uuid4().hex[:6]}", "kind": "billing"}
+    opened = client.post("/api/v1/cases", json=body, headers=SAME_SITE)
+    assert opened.status_code == 201, opened.text
+    case_id = opened.json()["id"]
+    note = client.post(f"/api/v1/cases/{case_id}/notes", json={"text": "x"}, headers=SAME_SITE)
+    assert note.status_code == 200, note.text
+    for headers in ({"Origin": "https://evil.example"}, {}):
+        forged = client.post(f"/api/v1/cases/{case_id}/notes", json={"text": "y"}, headers=headers)
+        assert forged.status_code == 403, headers
+    hold = {"recording_ids": [], "case_ref": "D-1", "reason": "x"}
+    assert client.post("/api/v1/holds", json=hold, headers=SAME_SITE).status_code == 401
+    texts = [n["text"] for n in client.get(f"/api/v1/cases/{case_id}").json()["notes"]]
+    assert texts == ["x"]

@@ -276,6 +276,7 @@ async function confirmClose(event) {
 function showClosing(detail) {
   const open = detail.status === "open";
   $("close-form").hidden = !open;
+  $("note-form").hidden = !open; // a closed case's record no longer changes
   $("closed-note").hidden = open;
 }
 
