@@ -370,6 +370,10 @@ def test_a_dispute_handler_works_a_case_in_finnish_and_switches_to_english(
     expect(page.locator("html")).to_have_attribute("lang", "fi")
     expect(page.get_by_role("heading", level=1)).to_have_text("Riita-asiat")
 
+    page.goto(f"{archive.base_url}/player/cases/{uuid.uuid4()}")  # no such case
+    expect(page.locator("#error")).to_contain_text(f"{fi['error.404']}: ")
+    expect(page.locator("#case-title")).to_have_text(fi["case.loading"])
+
 
 def test_a_dispute_handler_works_a_case_in_english(
     page: Page, archive: Archive, tmp_path: Path
@@ -382,6 +386,14 @@ def test_a_dispute_handler_works_a_case_in_english(
     page.keyboard.press("Enter")  # the switch works from the keyboard
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page.get_by_role("heading", level=1)).to_have_text("Dispute cases")
+    page.get_by_label(en["new.document"]).focus()
+    page.keyboard.press("Tab")  # to the form's button: focus is drawn
+    focused = page.get_by_role("button", name=en["new.submit"])
+    expect(focused).to_be_focused()
+    outline = focused.evaluate(
+        "b => getComputedStyle(b).outlineStyle + ' ' + getComputedStyle(b).outlineWidth"
+    )
+    assert outline == "solid 3px", outline
     walk(page, archive, "handler-en", en, tmp_path)
     expect(page.locator("#facts")).to_contain_text("Closed")
     check_screenshot(page, tmp_path / "case-en.png")
