@@ -12,11 +12,13 @@ changes nothing.
   resume (``privacy/erasure.py: resume_after_hold_release``);
 - the nightly run has expired what was due (``NIGHTLY_EXPIRY_DONE``) → pending
   erasures resume, their count goes into the run's audit entry
-  (``resume_after_nightly_expiry``).
+  (``resume_after_nightly_expiry``); closed dispute cases past their keep
+  period are deleted, their count goes there too
+  (``disputes/keeping.py: purge_after_nightly_expiry``).
 
-The handlers import privacy when first called, so that a command that never
-releases a hold or runs the nightly job does not pay for privacy's imports
-at start-up.
+The handlers import privacy and disputes when first called, so that a
+command that never releases a hold or runs the nightly job does not pay for
+their imports at start-up.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def compose() -> None:
     """Subscribe every handler to its topic (idempotent)."""
     HOLD_RELEASED.subscribe(resume_erasures_after_release)
     NIGHTLY_EXPIRY_DONE.subscribe(resume_erasures_after_expiry)
+    NIGHTLY_EXPIRY_DONE.subscribe(purge_cases_after_expiry)
 
 
 def resume_erasures_after_release(event: HoldReleased) -> None:
@@ -49,3 +52,9 @@ def resume_erasures_after_expiry(event: NightlyExpiryDone) -> Mapping[str, int]:
     from recarchive.privacy.erasure import resume_after_nightly_expiry
 
     return resume_after_nightly_expiry(event)
+
+
+def purge_cases_after_expiry(event: NightlyExpiryDone) -> Mapping[str, int]:
+    from recarchive.disputes.keeping import purge_after_nightly_expiry
+
+    return purge_after_nightly_expiry(event)

@@ -24,6 +24,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recarchive import __version__
 from recarchive.api.auth import TokenCache
+from recarchive.api.case_pages import router as case_pages_router
+from recarchive.api.cases import router as cases_router
 from recarchive.api.docs import router as docs_router
 from recarchive.api.errors import (
     domain_response,
@@ -268,9 +270,11 @@ def create_app(runtime: Runtime, *, pending_check: Callable[[], None] | None = N
     app.include_router(recordings_router)
     app.include_router(operations_router)
     app.include_router(subjects_router)
+    app.include_router(cases_router)
     app.include_router(users_router)
     app.include_router(health_router)
     app.include_router(player_router)
+    app.include_router(case_pages_router)
     app.include_router(single_sign_on_router)
     app.include_router(docs_router)
     if pending_check is not None:

@@ -1,4 +1,5 @@
-"""Who is calling: a bearer token, or the web player's session cookie (GET and HEAD only).
+"""Who is calling: a bearer token, or the web player's session cookie (GET and HEAD only,
+and the case routes the case pages work through).
 
 An Argon2 check costs tens of milliseconds, so a verified token is
 remembered for ``api.token_cache_s`` seconds, keyed by a SHA-256 of the
@@ -16,6 +17,11 @@ stops working at once, in every process. It is accepted for safe methods
 and a cookie that cannot change anything gives a forged request nothing to
 do. It is HttpOnly, SameSite=Strict, and Origin is checked on every other
 method that carries it (:mod:`recarchive.api.origin`).
+
+One exception: the web player's case pages open, link, annotate, close and
+export dispute cases, so the routes under :data:`COOKIE_WRITES` take the
+cookie for every method. Such a request passes the Origin check first, and
+the cookie is never sent by another site's page (SameSite=Strict).
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ from recarchive.runtime import Runtime
 
 COOKIE_NAME = "recarchive_session"
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
+#: Route templates (their prefix) that take the cookie for any method: the case pages' API.
+COOKIE_WRITES = "/api/v1/cases"
 #: How long a token's secret, once checked, is not checked again (its state still is,
 #: every ``token_cache_s``).
 VERIFIED_S = 3600.0
@@ -178,11 +186,18 @@ def credentials(request: Request) -> tuple[str, str]:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("use 'Authorization: Bearer <token>'", "malformed_header")
         return "bearer", token.strip()
-    if request.method in _SAFE_METHODS:
+    if request.method in _SAFE_METHODS or _writes_with_cookie(request):
         cookie = request.cookies.get(COOKIE_NAME)
         if cookie:
             return "session", cookie
     raise Unauthenticated("a token is required", "missing_token")
+
+
+def _writes_with_cookie(request: Request) -> bool:
+    """Whether the request's route is one of :data:`COOKIE_WRITES` (its template, as routed:
+    not the raw path)."""
+    template = getattr(request.scope.get("route"), "path", "")
+    return template == COOKIE_WRITES or template.startswith(f"{COOKIE_WRITES}/")
 
 
 def session_principal(runtime: Runtime, cookie: str) -> Principal:

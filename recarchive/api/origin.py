@@ -29,8 +29,8 @@ from recarchive.runtime import Runtime
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 #: Paths whose posts are always checked, cookie or not: sign-in (token or single
-#: sign-on) and sign-out.
-SESSION_PATHS = frozenset({"/session", "/session/oidc", "/session/end"})
+#: sign-on), sign-out, and the pages' language switch.
+SESSION_PATHS = frozenset({"/session", "/session/oidc", "/session/end", "/language"})
 
 
 def _site(url: str) -> tuple[str, str, int | None] | None:

@@ -28,7 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from recarchive import __version__
-from recarchive.access.policy import SEES_IDENTITY
+from recarchive.access.policy import SEES_IDENTITY, Action, allowed
 from recarchive.access.services import Principal
 from recarchive.access.sessions import end_session as close_session
 from recarchive.access.sessions import open_session
@@ -207,5 +207,6 @@ def player_page(request: Request) -> Response:
         "role": principal.role.value,
         "sees_identity": principal.role in SEES_IDENTITY,
         "reason_codes": list(_runtime(request).settings.reasons.codes),
+        "sees_cases": allowed(principal.role, Action.CASE_VIEW),
     }
     return _page(request, "player.html", context)

@@ -65,7 +65,8 @@ _PLAYBACK_TYPES = {"opus": "audio/ogg", "mp3": "audio/mpeg", "wav": "audio/wav"}
 _RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
 
 
-def _filters(runtime: Runtime, body: SearchIn) -> SearchFilters:
+def search_filters(runtime: Runtime, body: SearchIn) -> SearchFilters:
+    """The search a body asks for, parsed (also what a case links from a search)."""
     settings = runtime.settings
     identity_key = settings.secret("identity_hash_key") if body.identity_code else None
     parsed = parse_filters(
@@ -95,7 +96,7 @@ def _search(runtime: Runtime, principal: Any, body: SearchIn, client: str | None
     page = search(
         runtime,
         principal,
-        _filters(runtime, body),
+        search_filters(runtime, body),
         cursor=body.cursor,
         limit=body.limit,
         client_addr=client,

@@ -6,7 +6,12 @@ is never deleted, by expiry or anything else, until every hold on it is
 released. Its object is retagged with the held class so that the bucket's
 lifecycle backstop skips it too; releasing the last hold tags it back.
 
-Placing and releasing holds is recorded in the audit log (who, when, why).
+A hold may belong to a dispute case (``case_id``): the case extends and
+reduces it as recordings are linked and unlinked (:func:`extend_hold`,
+:func:`reduce_hold`), and only closing the case releases it.
+
+Placing, changing and releasing holds is recorded in the audit log (who,
+when, why).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import dataclasses
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
@@ -44,9 +49,11 @@ __all__ = [
     "CLASS_TAG",
     "HoldError",
     "HoldNotFound",
+    "extend_hold",
     "held_condition",
     "held_recording_ids",
     "place_hold",
+    "reduce_hold",
     "release_hold",
 ]
 
@@ -68,6 +75,11 @@ class HoldSummary:
     recordings: int
 
 
+#: A change of the caller's own rows, written in the hold's transaction after the hold's
+#: change and before the store is touched: it commits with the hold or not at all.
+AlsoWrite = Callable[[Session, Hold], None]
+
+
 def place_hold(
     runtime: Archive,
     *,
@@ -77,8 +89,14 @@ def place_hold(
     recording_ids: Sequence[uuid.UUID] = (),
     customer_id: str | None = None,
     until: dt.datetime | None = None,
+    case_id: uuid.UUID | None = None,
+    also: AlsoWrite | None = None,
 ) -> HoldSummary:
     """Place a hold on recordings or on a customer; retag the objects; audit it.
+
+    ``case_id``: the dispute case the hold belongs to (then only closing the
+    case releases it). ``also`` writes the caller's own rows in the same
+    transaction (see :data:`AlsoWrite`).
 
     Raises :class:`HoldError` for unknown recording ids (all of them named),
     recordings already being deleted, an ``until`` in the past, or neither
@@ -100,22 +118,14 @@ def place_hold(
         # accepted for a recording an expiry run had just claimed.
         lock_for_write(session)
         covered = _lock_recordings(session, list(recording_ids), customer_id)
-        if recording_ids:
-            missing = sorted(str(i) for i in set(recording_ids) - {r.id for r in covered})
-            if missing:
-                raise HoldError(f"no recording {', '.join(missing)}; nothing was held")
-        deleting = sorted(str(r.id) for r in covered if r.status is RecordingStatus.DELETING)
-        if deleting:
-            raise HoldError(
-                f"recording {', '.join(deleting)} is being deleted (its retention ended); "
-                "nothing was held"
-            )
+        _check_holdable(covered, recording_ids)
         hold = Hold(
             case_ref=case_ref.strip(),
             reason=reason.strip(),
             customer_id=customer_id,
             placed_by=actor.name,
             until=until,
+            case_id=case_id,
         )
         hold.recordings = (
             [HoldRecording(recording_id=r.id) for r in covered] if recording_ids else []
@@ -135,18 +145,163 @@ def place_hold(
                 "recordings": len(covered),
                 "reason": hold.reason,
                 "until": until.isoformat() if until else None,
+                **({"case_id": str(case_id)} if case_id else {}),
             },
         )
-        held_tag = expected_tag(runtime.settings.retention, "", held=True)
-        try:
-            for recording in covered:
-                runtime.store.set_tags(recording.object_key, {CLASS_TAG: held_tag})
-        except StoreError as exc:
-            raise HoldError(
-                f"could not retag the held objects ({exc.message}); nothing was held"
-            ) from exc
+        if also is not None:
+            also(session, hold)
+        _tag_held(runtime, covered)
     logger.info("hold_placed", extra={"hold_id": str(hold.id), "recordings": len(covered)})
     return HoldSummary(hold=hold, recordings=len(covered))
+
+
+def _check_holdable(covered: Sequence[Recording], wanted: Sequence[uuid.UUID]) -> None:
+    """Refuse unknown recordings (all named) and recordings being deleted (under a claim).
+
+    Called under the write lock with the rows locked: an expiry or erasure
+    that claimed a recording committed before, and it is refused here, never
+    held after the fact.
+    """
+    if wanted:
+        missing = sorted(str(i) for i in set(wanted) - {r.id for r in covered})
+        if missing:
+            raise HoldError(f"no recording {', '.join(missing)}; nothing was held")
+    deleting = sorted(str(r.id) for r in covered if r.status is RecordingStatus.DELETING)
+    if deleting:
+        raise HoldError(
+            f"recording {', '.join(deleting)} is being deleted (its retention ended); "
+            "nothing was held"
+        )
+
+
+def _tag_held(runtime: Archive, recordings: Sequence[Recording]) -> None:
+    """Tag the objects held, before the commit: a store failure leaves nothing held."""
+    held_tag = expected_tag(runtime.settings.retention, "", held=True)
+    try:
+        for recording in recordings:
+            runtime.store.set_tags(recording.object_key, {CLASS_TAG: held_tag})
+    except StoreError as exc:
+        raise HoldError(
+            f"could not retag the held objects ({exc.message}); nothing was held"
+        ) from exc
+
+
+def _open_hold(session: Session, hold_id: uuid.UUID) -> Hold:
+    """The hold, locked; :class:`HoldNotFound`, or :class:`HoldError` when released."""
+    hold = session.get(Hold, hold_id, with_for_update=True)
+    if hold is None:
+        raise HoldNotFound(f"no hold {hold_id}")
+    if hold.released_at is not None:
+        raise HoldError(
+            f"hold {hold_id} was already released at {hold.released_at.isoformat()} "
+            f"by {hold.released_by}"
+        )
+    return hold
+
+
+def extend_hold(
+    runtime: Archive,
+    hold_id: uuid.UUID,
+    recording_ids: Sequence[uuid.UUID],
+    *,
+    actor: Actor,
+    also: AlsoWrite | None = None,
+) -> HoldSummary:
+    """Add recordings to an open hold on recordings; retag them held; audit ``hold.extend``.
+
+    Recordings the hold already names are left as they are (adding one twice
+    changes nothing). Refused as :func:`place_hold` refuses: unknown
+    recordings, recordings being deleted, and a hold on a customer or one
+    already released. ``also``: see :data:`AlsoWrite`.
+    """
+    actor.require(Action.HOLD_PLACE)
+    wanted = list(dict.fromkeys(recording_ids))
+    with transaction(runtime.sessions) as session:
+        lock_for_write(session)  # as place_hold: a claim commits before (refused) or after
+        hold = _open_hold(session, hold_id)
+        if hold.customer_id is not None:
+            raise HoldError(f"hold {hold_id} is on a customer: it covers their recordings already")
+        covered = _lock_recordings(session, wanted, None) if wanted else []
+        _check_holdable(covered, wanted)
+        named = {link.recording_id for link in hold.recordings}
+        added = [r for r in covered if r.id not in named]
+        hold.recordings.extend(HoldRecording(recording_id=r.id) for r in added)
+        session.flush()
+        if added:
+            append_event(
+                session,
+                actor=actor.name,
+                actor_role=actor.role_name,
+                action="hold.extend",
+                case_ref=hold.case_ref,
+                client_addr=actor.client_addr,
+                details={"hold_id": str(hold.id), "recordings_added": len(added)},
+            )
+        if also is not None:
+            also(session, hold)
+        _tag_held(runtime, added)
+        count = len(hold.recordings)
+    logger.info("hold_extended", extra={"hold_id": str(hold_id), "recordings": len(added)})
+    return HoldSummary(hold=hold, recordings=count)
+
+
+def reduce_hold(
+    runtime: Runtime,
+    hold_id: uuid.UUID,
+    recording_ids: Sequence[uuid.UUID],
+    *,
+    actor: Actor,
+    also: AlsoWrite | None = None,
+) -> HoldSummary:
+    """Take recordings out of an open hold on recordings; audit ``hold.reduce``.
+
+    Those no other hold covers get their retention class back and are freed
+    as a release frees them (:data:`~recarchive.retention.events.HOLD_RELEASED`:
+    a pending erasure resumes; expiry deletes them if due). Ids the hold does
+    not name are ignored. ``also``: see :data:`AlsoWrite`.
+    """
+    actor.require(Action.HOLD_RELEASE)
+    now = utcnow()
+    wanted = set(recording_ids)
+    with transaction(runtime.sessions) as session:
+        lock_for_write(session)
+        hold = _open_hold(session, hold_id)
+        taken = [link for link in hold.recordings if link.recording_id in wanted]
+        for link in taken:
+            hold.recordings.remove(link)
+        session.flush()
+        ids = [link.recording_id for link in taken]
+        recordings = list(session.scalars(select(Recording).where(Recording.id.in_(ids))))
+        still_held = held_recording_ids(session, ids, now)
+        freed = [r for r in recordings if r.id not in still_held]
+        if taken:
+            append_event(
+                session,
+                actor=actor.name,
+                actor_role=actor.role_name,
+                action="hold.reduce",
+                case_ref=hold.case_ref,
+                client_addr=actor.client_addr,
+                details={
+                    "hold_id": str(hold.id),
+                    "recordings_removed": len(taken),
+                    "recordings_freed": len(freed),
+                },
+            )
+        if also is not None:
+            also(session, hold)
+        count = len(hold.recordings)
+    _settle_freed(runtime, hold.id, freed)
+    return HoldSummary(hold=hold, recordings=count)
+
+
+def _settle_freed(runtime: Runtime, hold_id: uuid.UUID, freed: Sequence[Recording]) -> None:
+    """After the commit: retag what a hold no longer keeps; tell who waited for it."""
+    # A failed retag only delays the backstop.
+    retag(runtime.sessions, runtime.store, runtime.settings.retention, freed, utcnow())
+    if freed:
+        # What waited for this hold goes on now: erasure requests (privacy).
+        HOLD_RELEASED.publish(HoldReleased(runtime, hold_id, tuple(r.id for r in freed)))
 
 
 def _check_until(until: dt.datetime | None, now: dt.datetime) -> None:
@@ -194,11 +349,14 @@ def release_hold(
     *,
     actor: Actor,
     reason: str,
+    case_release: bool = False,
+    also: AlsoWrite | None = None,
 ) -> HoldSummary:
     """Release a hold; recordings under no other hold get their retention class back.
 
     Raises :class:`HoldNotFound` and :class:`HoldError` (already released,
-    naming when and by whom). A recording whose retention has ended is then
+    naming when and by whom; a dispute case's hold unless ``case_release``:
+    the case releases it when it is closed). A recording whose retention has ended is then
     deleted by the next expiry run; one waiting for a data subject's erasure
     is erased at once (:data:`~recarchive.retention.events.HOLD_RELEASED`).
     :class:`~recarchive.access.policy.Forbidden` unless ``actor`` may release holds.
@@ -207,13 +365,11 @@ def release_hold(
     now = utcnow()
     with transaction(runtime.sessions) as session:
         lock_for_write(session)
-        hold = session.get(Hold, hold_id, with_for_update=True)
-        if hold is None:
-            raise HoldNotFound(f"no hold {hold_id}")
-        if hold.released_at is not None:
+        hold = _open_hold(session, hold_id)
+        if hold.case_id is not None and not case_release:
             raise HoldError(
-                f"hold {hold_id} was already released at {hold.released_at.isoformat()} "
-                f"by {hold.released_by}"
+                f"hold {hold_id} belongs to dispute case {hold.case_ref}: "
+                "close the case to release it"
             )
         hold.released_at = now
         hold.released_by = actor.name
@@ -231,11 +387,9 @@ def release_hold(
             client_addr=actor.client_addr,
             details={"hold_id": str(hold.id), "reason": reason, "recordings_freed": len(freed)},
         )
-    # After the commit: a failed retag only delays the backstop.
-    retag(runtime.sessions, runtime.store, runtime.settings.retention, freed, utcnow())
-    if freed:
-        # What waited for this hold goes on now: erasure requests (privacy).
-        HOLD_RELEASED.publish(HoldReleased(runtime, hold.id, tuple(r.id for r in freed)))
+        if also is not None:
+            also(session, hold)
+    _settle_freed(runtime, hold.id, freed)
     return HoldSummary(hold=hold, recordings=len(covered))
 
 

@@ -11,6 +11,7 @@ from recarchive.api.app import create_app
 from recarchive.cli.common import AppContext
 from recarchive.composition import (
     compose,
+    purge_cases_after_expiry,
     resume_erasures_after_expiry,
     resume_erasures_after_release,
 )
@@ -83,7 +84,7 @@ def uncomposed() -> Iterator[None]:
 
 def assert_composed() -> None:
     assert HOLD_RELEASED.handlers == (resume_erasures_after_release,)
-    assert NIGHTLY_EXPIRY_DONE.handlers == (resume_erasures_after_expiry,)
+    assert NIGHTLY_EXPIRY_DONE.handlers == (resume_erasures_after_expiry, purge_cases_after_expiry)
 
 
 @pytest.mark.usefixtures("uncomposed")
