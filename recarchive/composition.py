@@ -12,17 +12,21 @@ changes nothing.
   resume (``privacy/erasure.py: resume_after_hold_release``);
 - the nightly run has expired what was due (``NIGHTLY_EXPIRY_DONE``) → pending
   erasures resume, their count goes into the run's audit entry
-  (``resume_after_nightly_expiry``).
+  (``resume_after_nightly_expiry``);
+- a restriction or an objection recorded (``privacy/events.py:
+  TRAINING_EXCLUDED``) → the QA samples' picks it covers are withdrawn
+  (``qa/withdrawal.py: withdraw_after_exclusion``).
 
-The handlers import privacy when first called, so that a command that never
-releases a hold or runs the nightly job does not pay for privacy's imports
-at start-up.
+The handlers import their domain when first called, so that a command that
+never releases a hold or runs the nightly job does not pay for privacy's
+imports at start-up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from recarchive.privacy.events import TRAINING_EXCLUDED, TrainingExcluded
 from recarchive.retention.events import (
     HOLD_RELEASED,
     NIGHTLY_EXPIRY_DONE,
@@ -37,6 +41,7 @@ def compose() -> None:
     """Subscribe every handler to its topic (idempotent)."""
     HOLD_RELEASED.subscribe(resume_erasures_after_release)
     NIGHTLY_EXPIRY_DONE.subscribe(resume_erasures_after_expiry)
+    TRAINING_EXCLUDED.subscribe(withdraw_from_samples)
 
 
 def resume_erasures_after_release(event: HoldReleased) -> None:
@@ -49,3 +54,9 @@ def resume_erasures_after_expiry(event: NightlyExpiryDone) -> Mapping[str, int]:
     from recarchive.privacy.erasure import resume_after_nightly_expiry
 
     return resume_after_nightly_expiry(event)
+
+
+def withdraw_from_samples(event: TrainingExcluded) -> None:
+    from recarchive.qa.withdrawal import withdraw_after_exclusion
+
+    withdraw_after_exclusion(event)
