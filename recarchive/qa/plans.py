@@ -177,6 +177,7 @@ def revise_plan(runtime: Sessions, plan_id: uuid.UUID, *, criteria: Criteria, ac
             raise PlanNotFound(f"no sampling plan {plan_id}")
         plan.current_version += 1
         version = _version(plan, plan.current_version, checked, actor)
+        session.add(version)
         session.flush()
         _audit(session, actor, plan, version, "revised")
     return get_plan(runtime, plan_id, actor=actor)
