@@ -272,14 +272,16 @@ def _view(
     )
     calls = list(session.scalars(select(SampleCall).where(SampleCall.sample_id == sample.id)))
     agents = _counts(calls)
-    shown_ids = [c.recording_id for c in calls if c.picked and c.withdrawn_at is None]
     # The catalogue is asked again, through the same visibility rule: whatever the
     # withdrawal saw, nothing the role may not know of is ever shown.
     recordings = list(
         session.scalars(
             select(Recording)
+            .join(SampleCall, SampleCall.recording_id == Recording.id)
             .where(
-                Recording.id.in_(shown_ids),
+                SampleCall.sample_id == sample.id,
+                SampleCall.picked,
+                SampleCall.withdrawn_at.is_(None),
                 Recording.status == RecordingStatus.ACTIVE,
                 Recording.retain_until > now,
                 visible_condition(actor.role),
