@@ -17,8 +17,8 @@ from recarchive.qa.models import PeriodKind
 
 __all__ = ["Period", "PeriodError", "parse_period"]
 
-_WEEK = re.compile(r"(\d{4})-W(\d{2})")
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
+_WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
 #: Years a period may lie in: a typo outside them is refused, not searched.
 _YEARS = range(2000, 10000 - 1)
 

@@ -3,7 +3,9 @@ what a QA trainer may not know of, and withdrawals of what training may no longe
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -366,3 +368,21 @@ def test_draw_is_independent_of_the_order_of_candidates() -> None:
     seed = "00" * 16
     assert draw(seed, {"a": ids}, 5) == draw(seed, {"a": list(reversed(ids))}, 5)
     assert draw(seed, {"a": ids}, 5) != draw("11" * 16, {"a": ids}, 5)
+
+
+def test_two_runs_at_once_draw_one_sample(runtime: Runtime) -> None:
+    queue = f"q-{uuid.uuid4().hex[:6]}"
+    for n in range(8):
+        add_call(runtime, agent=f"race-{n % 2}", queue=queue)
+    plan_id = _plan(runtime, queues=[queue])
+    barrier = threading.Barrier(4)
+
+    def run() -> tuple[uuid.UUID, bool, frozenset[str]]:
+        barrier.wait()
+        view = run_sample(runtime, plan_id, "2026-W40", actor=TRAINER)
+        return view.sample.id, view.already_drawn, frozenset(_picked(view))
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: run(), range(4)))
+    assert len({(sample_id, picks) for sample_id, _, picks in results}) == 1
+    assert sorted(drawn for _, drawn, _ in results) == [False, True, True, True]
