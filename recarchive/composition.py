@@ -19,12 +19,23 @@ changes nothing.
 The handlers import privacy and disputes when first called, so that a
 command that never releases a hold or runs the nightly job does not pay for
 their imports at start-up.
+
+
+  (``resume_after_nightly_expiry``);
+- a restriction or an objection recorded (``privacy/events.py:
+  TRAINING_EXCLUDED``) → the QA samples' picks it covers are withdrawn
+  (``qa/withdrawal.py: withdraw_after_exclusion``).
+
+The handlers import their domain when first called, so that a command that
+never releases a hold or runs the nightly job does not pay for privacy's
+imports at start-up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from recarchive.privacy.events import TRAINING_EXCLUDED, TrainingExcluded
 from recarchive.retention.events import (
     HOLD_RELEASED,
     NIGHTLY_EXPIRY_DONE,
@@ -40,6 +51,7 @@ def compose() -> None:
     HOLD_RELEASED.subscribe(resume_erasures_after_release)
     NIGHTLY_EXPIRY_DONE.subscribe(resume_erasures_after_expiry)
     NIGHTLY_EXPIRY_DONE.subscribe(purge_cases_after_expiry)
+    TRAINING_EXCLUDED.subscribe(withdraw_from_samples)
 
 
 def resume_erasures_after_release(event: HoldReleased) -> None:
@@ -58,3 +70,9 @@ def purge_cases_after_expiry(event: NightlyExpiryDone) -> Mapping[str, int]:
     from recarchive.disputes.keeping import purge_after_nightly_expiry
 
     return purge_after_nightly_expiry(event)
+
+
+def withdraw_from_samples(event: TrainingExcluded) -> None:
+    from recarchive.qa.withdrawal import withdraw_after_exclusion
+
+    withdraw_after_exclusion(event)

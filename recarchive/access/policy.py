@@ -31,6 +31,8 @@ class Action(enum.StrEnum):
     CASE_VIEW = "case.view"
     CASE_MANAGE = "case.manage"
     CASE_EXPORT = "case.export"
+    QA_PLAN = "qa.plan"
+    QA_SAMPLE = "qa.sample"
 
 
 class Purpose(enum.StrEnum):
@@ -67,6 +69,8 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.CASE_VIEW: frozenset({_D, _P}),
     Action.CASE_MANAGE: frozenset({_D, _P}),
     Action.CASE_EXPORT: frozenset({_D, _P}),
+    Action.QA_PLAN: frozenset({_Q}),
+    Action.QA_SAMPLE: frozenset({_Q}),
 }
 
 #: The purposes each role may play or download a recording for.
@@ -119,6 +123,8 @@ _DESCRIPTIONS: Mapping[Action, str] = {
     Action.CASE_VIEW: "see dispute cases",
     Action.CASE_MANAGE: "work on dispute cases",
     Action.CASE_EXPORT: "export evidence packages",
+    Action.QA_PLAN: "manage QA sampling plans",
+    Action.QA_SAMPLE: "draw or see QA samples",
 }
 
 

@@ -13,6 +13,7 @@ from recarchive.catalogue import restrictions as restriction_models
 from recarchive.catalogue.database import Base
 from recarchive.disputes import models as dispute_models
 from recarchive.privacy import models as privacy_models
+from recarchive.qa import models as qa_models
 from recarchive.retention import models as retention_models
 
 metadata = Base.metadata
@@ -24,6 +25,7 @@ __all__ = [
     "intake_models",
     "metadata",
     "privacy_models",
+    "qa_models",
     "restriction_models",
     "retention_models",
 ]

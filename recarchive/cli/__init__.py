@@ -50,6 +50,7 @@ COMMANDS = {
     "restore-check": "restore_cmd:restore_check_command",
     "keys": "keys_cmd:keys_group",
     "evidence": "evidence_cmd:evidence_group",
+    "qa": "qa_cmd:qa_group",
 }
 
 

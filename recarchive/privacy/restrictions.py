@@ -29,6 +29,7 @@ from recarchive.catalogue.models import Customer, CustomerMatch, Recording, Reco
 from recarchive.catalogue.restrictions import ProcessingRestriction, RestrictionKind
 from recarchive.errors import ConflictError, NotFoundError
 from recarchive.parts import Catalogue, Sessions
+from recarchive.privacy.events import TRAINING_EXCLUDED, TrainingExcluded
 from recarchive.privacy.models import RequestKind, RequestStatus, SubjectRequest
 from recarchive.privacy.subjects import (
     Subject,
@@ -136,6 +137,12 @@ def _place(
                 client_addr=client_addr,
                 details={"restriction_id": str(row.id), "customer_id": row.customer_id},
             )
+    # After the commit: what it covers leaves training at once (QA samples withdraw it).
+    TRAINING_EXCLUDED.publish(
+        TrainingExcluded(
+            runtime, f"{kind.value}.place", principal.user_name, principal.role.value, client_addr
+        )
+    )
     return request, rows
 
 

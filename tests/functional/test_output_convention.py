@@ -63,7 +63,13 @@ def tokens(installation: dict[str, str], run_module_cli: Runner) -> dict[Role, s
             role: add_user(
                 runtime, f"out-{role.value}-{uuid.uuid4().hex[:6]}", role, actor=ADMIN
             ).token
-            for role in (Role.AUDITOR, Role.DISPUTE_HANDLER, Role.PRIVACY_OFFICER, Role.ADMIN)
+            for role in (
+                Role.AUDITOR,
+                Role.DISPUTE_HANDLER,
+                Role.PRIVACY_OFFICER,
+                Role.ADMIN,
+                Role.QA_TRAINER,
+            )
         }
     finally:
         runtime.close()
@@ -94,6 +100,8 @@ COMMANDS: list[tuple[tuple[str, ...], Role | None, bool]] = [
     (("users", "list"), Role.ADMIN, False),
     (("subject", "requests", "--json"), Role.PRIVACY_OFFICER, True),
     (("subject", "restrictions"), Role.PRIVACY_OFFICER, False),
+    (("qa", "plan", "list"), Role.QA_TRAINER, False),
+    (("qa", "plan", "list", "--json"), Role.QA_TRAINER, True),
     (("retention", "apply"), None, False),
 ]
 

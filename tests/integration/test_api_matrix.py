@@ -43,6 +43,9 @@ class Endpoint:
         return self.path.replace("{rid}", rid).replace("{other}", other)
 
 
+#: A sampling plan's criteria, for the QA endpoints that take them.
+CRITERIA = {"calls_per_agent": 1, "period_kind": "week"}
+
 # Destructive endpoints get ids or subjects that do not exist: an allowed role
 # then gets 404/409/422, never 401/403, and nothing is changed.
 ENDPOINTS = [
@@ -116,6 +119,15 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/cases/{other}/notes", Action.CASE_MANAGE, body={"text": "matrix"}),
     Endpoint("POST", "/api/v1/cases/{other}/close", Action.CASE_MANAGE, body={"reason": "matrix"}),
     Endpoint("GET", "/api/v1/cases/{other}/custody", Action.CASE_VIEW),
+    Endpoint("GET", "/api/v1/qa/plans", Action.QA_PLAN),
+    Endpoint("POST", "/api/v1/qa/plans", Action.QA_PLAN, body={"name": "matrix", **CRITERIA}),
+    Endpoint("GET", "/api/v1/qa/plans/{other}", Action.QA_PLAN),
+    Endpoint("POST", "/api/v1/qa/plans/{other}/versions", Action.QA_PLAN, body=CRITERIA),
+    Endpoint(
+        "POST", "/api/v1/qa/plans/{other}/samples", Action.QA_SAMPLE, body={"period": "2026-W40"}
+    ),
+    Endpoint("GET", "/api/v1/qa/samples/{other}", Action.QA_SAMPLE),
+    Endpoint("GET", "/api/v1/qa/samples/{other}/verify", Action.QA_SAMPLE),
 ]
 PUBLIC = {("GET", "/healthz"), ("GET", "/metrics")}
 
@@ -215,7 +227,15 @@ def test_every_endpoint_is_in_the_matrix(api: ApiClient) -> None:
     routes = set()
     for path, operations in api.app.openapi()["paths"].items():
         normalised = path
-        for name in ("{hold_id}", "{restriction_id}", "{name}", "{token_id}", "{case_id}"):
+        for name in (
+            "{hold_id}",
+            "{restriction_id}",
+            "{name}",
+            "{token_id}",
+            "{plan_id}",
+            "{sample_id}",
+            "{case_id}",
+        ):
             normalised = normalised.replace(name, "{x}")
         routes.update((method.upper(), normalised) for method in operations)
     assert len(routes) >= len(covered) - 1  # the listing itself works (audio is listed once)

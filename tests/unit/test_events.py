@@ -14,9 +14,11 @@ from recarchive.composition import (
     purge_cases_after_expiry,
     resume_erasures_after_expiry,
     resume_erasures_after_release,
+    withdraw_from_samples,
 )
 from recarchive.config import load_settings
 from recarchive.events import Topic
+from recarchive.privacy.events import TRAINING_EXCLUDED
 from recarchive.retention.events import HOLD_RELEASED, NIGHTLY_EXPIRY_DONE
 from recarchive.runtime import Runtime
 
@@ -71,8 +73,9 @@ class TestTopic:
 
 @pytest.fixture
 def uncomposed() -> Iterator[None]:
-    """No handler on retention's topics for the test; the session's are put back after it."""
-    saved = {topic: topic.handlers for topic in (HOLD_RELEASED, NIGHTLY_EXPIRY_DONE)}
+    """No handler on the domains' topics for the test; the session's are put back after it."""
+    topics = (HOLD_RELEASED, NIGHTLY_EXPIRY_DONE, TRAINING_EXCLUDED)
+    saved = {topic: topic.handlers for topic in topics}
     for topic, handlers in saved.items():
         for handler in handlers:
             topic.unsubscribe(handler)  # type: ignore[arg-type]
@@ -85,6 +88,7 @@ def uncomposed() -> Iterator[None]:
 def assert_composed() -> None:
     assert HOLD_RELEASED.handlers == (resume_erasures_after_release,)
     assert NIGHTLY_EXPIRY_DONE.handlers == (resume_erasures_after_expiry, purge_cases_after_expiry)
+    assert TRAINING_EXCLUDED.handlers == (withdraw_from_samples,)
 
 
 @pytest.mark.usefixtures("uncomposed")

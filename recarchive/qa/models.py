@@ -1,0 +1,138 @@
+"""Sampling plans, their versions, and the samples drawn from them.
+
+A plan is a name and a line of versions: each version holds the criteria
+("N calls per agent per week or month", with filters) and never changes;
+a change makes the next version. A sample is one draw of one plan version
+for one period: its random seed, the criteria it was drawn with, and every
+candidate (recording id and agent) with whether it was picked, so that the
+draw can be recomputed and checked (:func:`recarchive.qa.draw.draw`).
+
+A filter is a column of :class:`PlanVersion` and a key of a sample's
+``criteria``: a later filter (calls not yet evaluated, once evaluations
+exist) is one more of each, false for every version before it.
+
+Links to recordings carry no foreign key, as a case's do: the record of a
+draw outlives a recording deleted after it (withdrawn, reason ``deleted``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from recarchive.catalogue.database import Base, UTCDateTime, utcnow
+from recarchive.catalogue.types import enum_column, uuid_key
+
+
+class PeriodKind(enum.StrEnum):
+    WEEK = "week"
+    MONTH = "month"
+
+
+class WithdrawalReason(enum.StrEnum):
+    """Why a picked call left its sample."""
+
+    OBJECTED = "objected"
+    RESTRICTED = "restricted"
+    #: Deleted, being deleted, or past its retention.
+    DELETED = "deleted"
+
+
+class Plan(Base):
+    """A sampling plan: a name and its versions (the newest is the one a run draws with)."""
+
+    __tablename__ = "qa_plans"
+
+    id: Mapped[uuid.UUID] = uuid_key()
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    current_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    versions: Mapped[list[PlanVersion]] = relationship(
+        back_populates="plan", cascade="all, delete-orphan", order_by="PlanVersion.version"
+    )
+
+
+class PlanVersion(Base):
+    """One version of a plan's criteria; never changed once written."""
+
+    __tablename__ = "qa_plan_versions"
+
+    plan_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("qa_plans.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    calls_per_agent: Mapped[int] = mapped_column(Integer)
+    period_kind: Mapped[PeriodKind] = enum_column(PeriodKind)
+    #: Filters: empty lists and None mean "any".
+    queues: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reason_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    direction: Mapped[str | None] = mapped_column(String(16))
+    min_duration_s: Mapped[int | None] = mapped_column(Integer)
+    max_duration_s: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    plan: Mapped[Plan] = relationship(back_populates="versions")
+
+    def criteria(self) -> dict[str, Any]:
+        """The version's criteria as a sample stores them (and verification reads them)."""
+        return {
+            "calls_per_agent": self.calls_per_agent,
+            "period_kind": self.period_kind.value,
+            "queues": list(self.queues),
+            "reason_codes": list(self.reason_codes),
+            "direction": self.direction,
+            "min_duration_s": self.min_duration_s,
+            "max_duration_s": self.max_duration_s,
+        }
+
+
+class Sample(Base):
+    """One draw of one plan version for one period: stored, so that a re-run returns it."""
+
+    __tablename__ = "qa_samples"
+    __table_args__ = (UniqueConstraint("plan_id", "plan_version", "period"),)
+
+    id: Mapped[uuid.UUID] = uuid_key()
+    plan_id: Mapped[uuid.UUID] = mapped_column(Uuid(), ForeignKey("qa_plans.id"), index=True)
+    plan_version: Mapped[int] = mapped_column(Integer)
+    #: The period as given (``2026-W49``, ``2026-11``) and its bounds, in UTC.
+    period: Mapped[str] = mapped_column(String(16))
+    period_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    period_end: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: The plan version's criteria at the draw (:meth:`PlanVersion.criteria`).
+    criteria: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: The random seed of the draw (``secrets.token_hex``), drawn once for this period.
+    seed: Mapped[str] = mapped_column(String(64))
+    candidates: Mapped[int] = mapped_column(Integer)
+    picked: Mapped[int] = mapped_column(Integer)
+    drawn_by: Mapped[str] = mapped_column(String(128))
+    drawn_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    calls: Mapped[list[SampleCall]] = relationship(
+        back_populates="sample", cascade="all, delete-orphan"
+    )
+
+
+class SampleCall(Base):
+    """A candidate of a draw: its agent, whether it was picked, and a withdrawal's note."""
+
+    __tablename__ = "qa_sample_calls"
+
+    sample_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("qa_samples.id", ondelete="CASCADE"), primary_key=True
+    )
+    recording_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, index=True)
+    agent: Mapped[str] = mapped_column(String(128))
+    picked: Mapped[bool] = mapped_column(Boolean, default=False)
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    withdrawn_reason: Mapped[WithdrawalReason | None] = enum_column(WithdrawalReason, nullable=True)
+
+    sample: Mapped[Sample] = relationship(back_populates="calls")
