@@ -506,3 +506,30 @@ def test_links_made_while_expiry_runs_are_never_lost(
     finally:
         close_runtime(linker)
         close_runtime(expirer)
+
+
+def test_two_first_links_at_once_share_the_case_hold(runtime: Runtime) -> None:
+    case = open_case(runtime, reference=ref(), kind="billing", actor=HANDLER)
+    recordings = [add_recording(runtime) for _ in range(4)]
+    start = threading.Barrier(len(recordings))
+    failures: list[BaseException] = []
+
+    def link(recording_id: uuid.UUID) -> None:
+        start.wait()
+        try:
+            link_recordings(runtime, case.id, [recording_id], actor=HANDLER)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=link, args=(r.id,)) for r in recordings]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    shown = show_case(runtime, case.id, actor=HANDLER)
+    assert {r.id for r in shown.recordings} == {r.id for r in recordings}
+    assert shown.hold is not None
+    assert shown.hold["recordings"] == len(recordings)
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).where(Hold.case_id == case.id)) == 1
