@@ -49,6 +49,7 @@ COMMANDS = {
     "subject": "subject_cmd:subject_group",
     "restore-check": "restore_cmd:restore_check_command",
     "keys": "keys_cmd:keys_group",
+    "case": "case_cmd:case_group",
     "evidence": "evidence_cmd:evidence_group",
     "qa": "qa_cmd:qa_group",
 }

@@ -25,6 +25,7 @@ from recarchive.lookup.filters import (
     MAX_LIMIT,
     STARTED_FROM_MEANING,
     STARTED_TO_MEANING,
+    SearchFilters,
     parse_filters,
 )
 from recarchive.lookup.services import open_audio, search
@@ -49,34 +50,90 @@ def _line(view: RecordingView, zone: Any) -> str:
     ).rstrip()
 
 
+#: The search filters of ``recarchive lookup``, shared by the commands that search
+#: (``recarchive case link --search``).
+_FILTER_OPTIONS = [
+    click.option("--customer", "customer_id", help="Customer id."),
+    click.option("--number", help="Caller or called number, any Finnish or E.164 spelling."),
+    click.option(
+        "--identity-code",
+        help="Henkilötunnus or Y-tunnus, matched through its keyed hash ('-' reads it from stdin).",
+    ),
+    click.option(
+        "--from",
+        "started_from",
+        help=STARTED_FROM_MEANING,
+    ),
+    click.option(
+        "--to",
+        "started_to",
+        help=STARTED_TO_MEANING,
+    ),
+    click.option("--reason", multiple=True, help="Reason code (repeatable: any of them)."),
+    click.option("--agent", help="Agent, as the telephony system names them (exact match)."),
+    click.option("--queue", help="Queue the call came through (exact match)."),
+    click.option(
+        "--direction",
+        type=click.Choice(["inbound", "outbound", "internal", "unknown"]),
+        help="Direction of the call.",
+    ),
+    click.option("--min-duration", type=float, help="Seconds."),
+    click.option("--max-duration", type=float, help="Seconds."),
+    click.option("--held/--not-held", default=None, help="Only held (or only unheld) recordings."),
+]
+
+
+def search_options(command: Any) -> Any:
+    """Give ``command`` the filter options of ``recarchive lookup`` (see :func:`search_filters`)."""
+    for option in reversed(_FILTER_OPTIONS):
+        command = option(command)
+    return command
+
+
+def search_filters(
+    app: AppContext,
+    *,
+    customer_id: str | None,
+    number: str | None,
+    identity_code: str | None,
+    started_from: str | None,
+    started_to: str | None,
+    reason: tuple[str, ...],
+    agent: str | None,
+    queue: str | None,
+    direction: str | None,
+    min_duration: float | None,
+    max_duration: float | None,
+    held: bool | None,
+    oldest_first: bool = False,
+) -> SearchFilters:
+    """The search the options of :func:`search_options` ask for, parsed."""
+    settings = app.settings
+    if identity_code == "-":
+        identity_code = sys.stdin.readline().strip()
+    return parse_filters(
+        customer_id=customer_id,
+        number=number,
+        identity_code=identity_code,
+        identity_key=settings.secret("identity_hash_key") if identity_code else None,
+        started_from=started_from,
+        started_to=started_to,
+        reasons=list(reason),
+        agent=agent,
+        queue=queue,
+        direction=direction,
+        min_duration_s=min_duration,
+        max_duration_s=max_duration,
+        held=held,
+        oldest_first=oldest_first,
+        region=settings.ingest.default_region,
+        timezone=settings.tz,
+        taxonomy=tuple(settings.reasons.codes),
+    )
+
+
 @click.command("lookup")
-@click.option("--customer", "customer_id", help="Customer id.")
-@click.option("--number", help="Caller or called number, any Finnish or E.164 spelling.")
-@click.option(
-    "--identity-code",
-    help="Henkilötunnus or Y-tunnus, matched through its keyed hash ('-' reads it from stdin).",
-)
-@click.option(
-    "--from",
-    "started_from",
-    help=STARTED_FROM_MEANING,
-)
-@click.option(
-    "--to",
-    "started_to",
-    help=STARTED_TO_MEANING,
-)
-@click.option("--reason", multiple=True, help="Reason code (repeatable: any of them).")
-@click.option("--agent", help="Agent, as the telephony system names them (exact match).")
-@click.option("--queue", help="Queue the call came through (exact match).")
-@click.option(
-    "--direction",
-    type=click.Choice(["inbound", "outbound", "internal", "unknown"]),
-    help="Direction of the call.",
-)
-@click.option("--min-duration", type=float, help="Seconds.")
-@click.option("--max-duration", type=float, help="Seconds.")
-@click.option("--held/--not-held", default=None, help="Only held (or only unheld) recordings.")
+@search_options
 @click.option("--oldest-first", is_flag=True, help="Oldest first (default: newest first).")
 @click.option(
     "--limit",
@@ -115,26 +172,21 @@ def lookup_command(
     """
     principal = principal_from(app, token_file)
     settings = app.settings
-    if identity_code == "-":
-        identity_code = sys.stdin.readline().strip()
-    filters = parse_filters(
+    filters = search_filters(
+        app,
         customer_id=customer_id,
         number=number,
         identity_code=identity_code,
-        identity_key=settings.secret("identity_hash_key") if identity_code else None,
         started_from=started_from,
         started_to=started_to,
-        reasons=list(reason),
+        reason=reason,
         agent=agent,
         queue=queue,
         direction=direction,
-        min_duration_s=min_duration,
-        max_duration_s=max_duration,
+        min_duration=min_duration,
+        max_duration=max_duration,
         held=held,
         oldest_first=oldest_first,
-        region=settings.ingest.default_region,
-        timezone=settings.tz,
-        taxonomy=tuple(settings.reasons.codes),
     )
     shown, cursor = 0, None
     while shown < limit:

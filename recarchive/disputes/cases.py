@@ -70,6 +70,10 @@ class CaseConflict(ConflictError):
     """the dispute case cannot be changed so"""
 
 
+class CaseChanged(CaseConflict):
+    """the dispute case changed meanwhile (another change placed or released its hold); try again"""
+
+
 # --- input ----------------------------------------------------------------------
 
 
@@ -333,7 +337,7 @@ def close_case(
         case = load_case(session, case_id, lock=True)
         require_open(case)
         if case.hold_id != (hold.id if hold else None):
-            raise CaseConflict(f"case {case.reference} changed meanwhile; try again")
+            raise CaseChanged(f"case {case.reference} changed meanwhile; try again")
         case.status = CaseStatus.CLOSED
         case.closed_at, case.closed_by, case.close_reason = closed_at, actor.name, why
         case.delete_after = add_years(closed_at, years)

@@ -24,7 +24,7 @@ from recarchive.access.policy import Action
 from recarchive.access.services import Principal
 from recarchive.catalogue.database import lock_for_write, transaction, utcnow
 from recarchive.disputes.cases import (
-    CaseConflict,
+    CaseChanged,
     CaseInputError,
     CaseKey,
     CaseNotFound,
@@ -74,6 +74,18 @@ def link_recordings(
         raise CaseInputError("recording_ids", "give at least one recording")
     if len(ids) > MAX_LINKS:
         raise CaseInputError("recording_ids", f"at most {MAX_LINKS} recordings at a time")
+    try:
+        _link(runtime, key, ids, actor=actor, by_search=by_search)
+    except CaseChanged:
+        # Another first link placed the case's hold meanwhile: this one extends it now.
+        _link(runtime, key, ids, actor=actor, by_search=by_search)
+    return case_detail(runtime, key, actor=actor)
+
+
+def _link(
+    runtime: Runtime, key: CaseKey, ids: list[uuid.UUID], *, actor: Actor, by_search: bool
+) -> None:
+    """Link ``ids`` under the case's hold: placed by the first link, extended by the others."""
     with runtime.sessions() as session:
         found = load_case(session, key)
         require_open(found)
@@ -84,7 +96,7 @@ def link_recordings(
         case = load_case(session, case_id, lock=True)
         require_open(case)
         if case.hold_id not in (None, hold.id):
-            raise CaseConflict(f"case {case.reference} changed meanwhile; try again")
+            raise CaseChanged(f"case {case.reference} changed meanwhile; try again")
         case.hold_id = hold.id
         linked = set(
             session.scalars(
@@ -118,7 +130,6 @@ def link_recordings(
         )
     else:
         extend_hold(runtime, hold_id, ids, actor=actor, also=link)
-    return case_detail(runtime, case_id, actor=actor)
 
 
 def matching_ids(runtime: Runtime, filters: SearchFilters, *, actor: Actor) -> list[uuid.UUID]:

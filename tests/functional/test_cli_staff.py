@@ -39,6 +39,14 @@ _Q, _D, _A = Role.QA_TRAINER, Role.DISPUTE_HANDLER, Role.AUDITOR
 #: A person's commands: arguments that parse, and a role that may not run the command.
 STAFF: Mapping[str, tuple[tuple[str, ...], Role]] = {
     "audit export": ((), _Q),
+    "case assign": (("D-1", "mia"), _Q),
+    "case close": (("D-1", "--reason", "r"), _Q),
+    "case link": (("D-1", ID), _A),
+    "case list": ((), _Q),
+    "case note": (("D-1", "text"), _A),
+    "case open": (("D-1", "--kind", "billing"), _Q),
+    "case show": (("D-1",), _A),
+    "case unlink": (("D-1", ID), _Q),
     "get": ((ID, "-o", "out.wav", "--purpose", "training"), _A),
     "hold add": ((ID, "--case", "D-1", "--reason", "r"), _Q),
     "hold list": ((), _Q),

@@ -97,6 +97,8 @@ COMMANDS: list[tuple[tuple[str, ...], Role | None, bool]] = [
     (("lookup", "--json"), Role.DISPUTE_HANDLER, True),
     (("lookup",), Role.DISPUTE_HANDLER, False),
     (("hold", "list"), Role.DISPUTE_HANDLER, False),
+    (("case", "list"), Role.DISPUTE_HANDLER, False),
+    (("case", "list", "--json", "--status", "all"), Role.PRIVACY_OFFICER, True),
     (("users", "list"), Role.ADMIN, False),
     (("subject", "requests", "--json"), Role.PRIVACY_OFFICER, True),
     (("subject", "restrictions"), Role.PRIVACY_OFFICER, False),

@@ -9,6 +9,7 @@ is due.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -454,3 +455,81 @@ def test_keep_period_in_calendar_years(
     closed: dt.datetime, years: int, expected: dt.datetime
 ) -> None:
     assert add_years(closed, years) == expected
+
+
+@pytest.mark.slow
+def test_links_made_while_expiry_runs_are_never_lost(
+    empty_catalogue_url: str, tmp_path: Path
+) -> None:
+    """One process links due recordings to a case while another runs expiry: each link
+    either holds its recording for good or is refused, naming it, with nothing linked."""
+    expirer = build_runtime(empty_catalogue_url, tmp_path)
+    linker = build_runtime(empty_catalogue_url, tmp_path)
+    _users(expirer)
+    try:
+        case = open_case(linker, reference="RACE", kind="billing", actor=HANDLER)
+        accepted: list[uuid.UUID] = []
+        refusals: list[tuple[uuid.UUID, str]] = []
+        for _ in range(8):
+            due = [add_recording(expirer, retain_until=utcnow() - DAY).id for _ in range(25)]
+            start = threading.Barrier(2)
+
+            def link_all(ids: list[uuid.UUID] = due, start: threading.Barrier = start) -> None:
+                start.wait()
+                for recording_id in ids:
+                    try:
+                        link_recordings(linker, case.id, [recording_id], actor=HANDLER)
+                    except HoldError as exc:
+                        refusals.append((recording_id, exc.message))
+                    else:
+                        accepted.append(recording_id)
+
+            thread = threading.Thread(target=link_all)
+            thread.start()
+            start.wait()
+            expire_recordings(expirer, now=utcnow())
+            thread.join()
+            expire_recordings(expirer, now=utcnow())
+        with expirer.sessions() as session:
+            alive = set(session.scalars(select(Recording.id)))
+            linked = set(
+                session.scalars(
+                    select(CaseRecording.recording_id).where(CaseRecording.case_id == case.id)
+                )
+            )
+        assert set(accepted) == linked, "a link is recorded exactly when it was accepted"
+        assert linked <= alive, "a linked recording was deleted"
+        assert all(str(rid) in message for rid, message in refusals), "a refusal names it"
+        # Both outcomes happened: the test really raced (otherwise it proves nothing).
+        assert accepted
+        assert refusals
+    finally:
+        close_runtime(linker)
+        close_runtime(expirer)
+
+
+def test_two_first_links_at_once_share_the_case_hold(runtime: Runtime) -> None:
+    case = open_case(runtime, reference=ref(), kind="billing", actor=HANDLER)
+    recordings = [add_recording(runtime) for _ in range(4)]
+    start = threading.Barrier(len(recordings))
+    failures: list[BaseException] = []
+
+    def link(recording_id: uuid.UUID) -> None:
+        start.wait()
+        try:
+            link_recordings(runtime, case.id, [recording_id], actor=HANDLER)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=link, args=(r.id,)) for r in recordings]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    shown = show_case(runtime, case.id, actor=HANDLER)
+    assert {r.id for r in shown.recordings} == {r.id for r in recordings}
+    assert shown.hold is not None
+    assert shown.hold["recordings"] == len(recordings)
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).where(Hold.case_id == case.id)) == 1
