@@ -8,11 +8,15 @@ opening a case is audited as ``case.view``, its custody as ``case.custody``.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
+from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.background import BackgroundTask
 
 from recarchive.access.actors import Actor
 from recarchive.access.policy import Action
@@ -28,6 +32,7 @@ from recarchive.api.cases_schemas import (
 from recarchive.api.deps import ClientDep, PrincipalDep, RuntimeDep
 from recarchive.api.recordings import search_filters
 from recarchive.api.schemas import COMMON_ERRORS, ErrorOut
+from recarchive.disputes.case_export import export_case
 from recarchive.disputes.cases import (
     CaseInputError,
     add_note,
@@ -39,6 +44,7 @@ from recarchive.disputes.cases import (
 from recarchive.disputes.keeping import custody
 from recarchive.disputes.linking import link_recordings, link_search, unlink_recording
 from recarchive.disputes.views import CaseDetail
+from recarchive.private_files import make_private_dir
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
@@ -192,3 +198,45 @@ def cases_custody(
     """Every audit entry about the case and its recordings, oldest first (audited)."""
     actor = _actor(principal, client, Action.CASE_VIEW)
     return JSONResponse({"entries": custody(runtime, case_id, actor=actor)})
+
+
+@router.post(
+    "/{case_id}/export",
+    responses={
+        **_ONE,
+        200: {"content": {"application/zip": {}}, "description": "The evidence package."},
+        409: {"model": ErrorOut, "description": "No archived recording to export."},
+        503: {"model": ErrorOut, "description": "The time-stamping authority failed."},
+    },
+    response_class=FileResponse,
+    summary="Export the evidence package",
+)
+def cases_export(
+    case_id: uuid.UUID, runtime: RuntimeDep, principal: PrincipalDep, client: ClientDep
+) -> FileResponse:
+    """The case's evidence package (a zip), built in full before the first byte is sent.
+
+    Audited ``case.export`` (and an ``export`` per recording); kept in the case's exports.
+    """
+    actor = _actor(principal, client, Action.CASE_EXPORT)
+    work = runtime.settings.work_dir
+    make_private_dir(work)
+    folder = Path(tempfile.mkdtemp(prefix="evidence-", dir=work))
+    target = folder / "evidence.zip"
+    try:
+        result = export_case(runtime, case_id, target, actor=actor)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return FileResponse(
+        target,
+        media_type="application/zip",
+        filename=f"evidence-{_safe_name(result.reference)}.zip",
+        headers={"Cache-Control": "private, no-store"},
+        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+    )
+
+
+def _safe_name(reference: str) -> str:
+    """The reference as a file name: letters, digits, ``-``, ``_`` and ``.`` only."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in reference)

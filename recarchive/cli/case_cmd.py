@@ -17,6 +17,7 @@ import click
 from recarchive.cli.common import AppContext, echo_list_summary, pass_app
 from recarchive.cli.lookup_cmd import search_filters, search_options
 from recarchive.cli.staff import TOKEN_OPTION, staff_actor
+from recarchive.disputes.case_export import export_case
 from recarchive.disputes.cases import (
     add_note,
     assign,
@@ -224,3 +225,62 @@ def close_command(app: AppContext, reference: str, reason: str, token_file: Path
     """Close a case and release its hold (only its own: other holds stay)."""
     detail = close_case(app.runtime, reference, reason=reason, actor=staff_actor(app, token_file))
     _done(app, detail, f"closed; record kept until {_local(app, detail.delete_after)}")
+
+
+@case_group.command("export")
+@click.argument("reference")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The evidence package to write (a .zip; never overwritten).",
+)
+@click.option("--json", "as_json", is_flag=True, help="The export's summary as JSON.")
+@TOKEN_OPTION
+@pass_app
+def export_command(
+    app: AppContext, reference: str, output: Path, as_json: bool, token_file: Path | None
+) -> None:
+    """Write the case's evidence package: audio, signed manifest, timestamp, custody record.
+
+    Check it anywhere with `recarchive evidence verify FILE`, or with the
+    openssl and sha256sum commands in its README.txt (docs/disputes.md).
+    """
+    actor = staff_actor(app, token_file)
+    if output.exists():
+        raise click.BadParameter(
+            f"{output} exists: an evidence package is never overwritten", param_hint="--output"
+        )
+    if not output.parent.is_dir():
+        raise click.BadParameter(f"{output.parent} is not a directory", param_hint="--output")
+    result = export_case(app.runtime, reference, output, actor=actor)
+    summary = result.summary
+    facts = {
+        "case": result.reference,
+        "file": str(output),
+        "recordings": summary.recordings,
+        "custody_entries": summary.custody_entries,
+        "manifest_sha256": summary.manifest_sha256,
+        "timestamped_at": summary.timestamped_at.isoformat() if summary.timestamped_at else None,
+        "evidence_key_sha256": summary.public_key_sha256,
+        "no_longer_archived": [str(i) for i in result.missing],
+    }
+    if as_json:
+        click.echo(json.dumps(facts))
+    else:
+        click.echo(str(output))
+    stamped = (
+        f"timestamped {_local(app, summary.timestamped_at)}"
+        if summary.timestamped_at
+        else "no timestamp (no TSA configured)"
+    )
+    gone = (
+        f"; {len(result.missing)} linked recording(s) no longer archived" if result.missing else ""
+    )
+    click.echo(
+        f"case {result.reference}: {summary.recordings} recording(s), "
+        f"{summary.custody_entries} custody entries, {stamped}{gone}",
+        err=True,
+    )

@@ -34,6 +34,8 @@ from recarchive.access.users import add_user
 from recarchive.catalogue.database import create_catalogue_engine
 from recarchive.catalogue.migrate import upgrade_schema
 from recarchive.config import load_settings
+from recarchive.disputes.keys import create_evidence_key, evidence_key_path
+from recarchive.disputes.verify import verify_package
 from recarchive.runtime import Runtime
 from tests.actors import ADMIN
 from tests.api_fixtures import add_customer
@@ -95,6 +97,8 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
     runtime = Runtime(load_settings(env=env))
     assert runtime.settings.api.language == "fi"  # the default: Finnish staff
     runtime.store.create()
+    create_evidence_key(evidence_key_path(runtime.settings))
+    runtime.anchors.sink.create()
     audio = _stereo_wav(base / "call.wav")
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     ids = {
@@ -318,21 +322,17 @@ def walk(page: Page, archive: Archive, user: str, text: dict[str, str], tmp_path
 
 
 def export(page: Page, archive: Archive, text: dict[str, str], tmp_path: Path) -> None:
-    """The export button downloads the package, or shows the API's refusal plainly."""
+    """The export button downloads the evidence package, which then verifies offline."""
     button = page.get_by_role("button", name=text["exports.button"])
-    if "/api/v1/cases/{case_id}/export" in archive.app_routes:
-        with page.expect_download() as download:
-            button.click()
-        saved = tmp_path / download.value.suggested_filename
-        download.value.save_as(saved)
-        assert saved.read_bytes()[:4] == b"PK\x03\x04"
-        expect(page.locator("#exports tbody tr")).to_have_count(1)
-    else:
+    with page.expect_download() as download:
         button.click()
-        error = page.locator("#export-error")
-        expect(error).to_be_visible()
-        expect(error).to_contain_text(text["exports.failed"].split("(")[0].strip())
-        expect(error).to_contain_text("(404)")
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.name.startswith("evidence-")
+    assert saved.suffix == ".zip"
+    report = verify_package(saved)
+    assert report.ok, report
+    expect(page.locator("#exports tbody tr")).to_have_count(1)
 
 
 def test_a_dispute_handler_works_a_case_in_finnish_and_switches_to_english(

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from recarchive.access.models import AuditEvent, Role
 from recarchive.catalogue.services import CLASS_TAG
+from recarchive.disputes.keys import create_evidence_key, evidence_key_path
 from recarchive.runtime import Runtime
 from tests.api_fixtures import (
     IDENTITY_HASH_KEY,
@@ -147,3 +148,34 @@ def test_help_lists_the_case_commands(run_cli: Runner, tmp_path: Path) -> None:
     result = ok(run_cli("case", "--help"))
     for name in ("open", "list", "show", "link", "unlink", "note", "assign", "close"):
         assert name in result.stdout
+
+
+def test_a_case_exported_from_the_shell_verifies_without_configuration(
+    run_cli: Runner, world: tuple[Runtime, dict[str, str], dict[Role, str]], tmp_path: Path
+) -> None:
+    runtime = world[0]
+    handler = as_role(world, D)
+    create_evidence_key(evidence_key_path(runtime.settings))
+    runtime.anchors.sink.create()
+    recording = add_recording(runtime)
+    reference = f"CLI-EXP-{uuid.uuid4().hex[:6]}"
+    ok(run_cli("case", "open", reference, "--kind", "contract", env=handler))
+    ok(run_cli("case", "link", reference, str(recording.id), env=handler))
+    package = tmp_path / "evidence.zip"
+
+    exported = ok(run_cli("case", "export", reference, "-o", str(package), "--json", env=handler))
+
+    facts = json.loads(exported.stdout)
+    assert (facts["case"], facts["recordings"], facts["timestamped_at"]) == (reference, 1, None)
+    assert "no timestamp (no TSA configured)" in exported.stderr
+    checked = run_cli("evidence", "verify", str(package), env={})
+    assert checked.returncode == 0, (checked.stdout, checked.stderr)
+    again = run_cli("case", "export", reference, "-o", str(package), env=handler)
+    assert again.returncode == 2
+    assert "never overwritten" in again.stderr
+    shown = json.loads(ok(run_cli("case", "show", reference, "--json", env=handler)).stdout)
+    assert [e["manifest_sha256"] for e in shown["exports"]] == [facts["manifest_sha256"]]
+    refused = run_cli("case", "export", reference, "-o", str(tmp_path / "qa.zip"),
+                      env=as_role(world, Q))  # fmt: skip
+    assert_one_line_error(refused, "may not export evidence packages")
+    assert not (tmp_path / "qa.zip").exists()

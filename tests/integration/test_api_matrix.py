@@ -119,6 +119,7 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/cases/{other}/notes", Action.CASE_MANAGE, body={"text": "matrix"}),
     Endpoint("POST", "/api/v1/cases/{other}/close", Action.CASE_MANAGE, body={"reason": "matrix"}),
     Endpoint("GET", "/api/v1/cases/{other}/custody", Action.CASE_VIEW),
+    Endpoint("POST", "/api/v1/cases/{other}/export", Action.CASE_EXPORT),
     Endpoint("GET", "/api/v1/qa/plans", Action.QA_PLAN),
     Endpoint("POST", "/api/v1/qa/plans", Action.QA_PLAN, body={"name": "matrix", **CRITERIA}),
     Endpoint("GET", "/api/v1/qa/plans/{other}", Action.QA_PLAN),
