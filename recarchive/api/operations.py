@@ -50,6 +50,7 @@ def _hold_out(hold: Hold, recordings: int) -> HoldOut:
         until=hold.until,
         released_at=hold.released_at,
         released_by=hold.released_by,
+        case_id=hold.case_id,
         recordings=recordings,
     )
 

@@ -238,6 +238,8 @@ class HoldOut(BaseModel):
     released_at: dt.datetime | None
     released_by: str | None
     recordings: int
+    #: The dispute case the hold belongs to (released by closing the case), or null.
+    case_id: uuid.UUID | None = None
 
 
 class HoldListOut(BaseModel):

@@ -90,6 +90,8 @@ def list_command(app: AppContext, include_released: bool, token_file: Path | Non
     actor = staff_actor(app, token_file)
     for hold, covered in list_holds(app.runtime, actor, include_released=include_released):
         scope = f"customer {hold.customer_id}" if hold.customer_id else "recordings"
+        if hold.case_id is not None:
+            scope = f"dispute case's {scope}"
         state = f"released {hold.released_at:%Y-%m-%d}" if hold.released_at else "open"
         until = f" until {hold.until:%Y-%m-%d}" if hold.until else ""
         click.echo(

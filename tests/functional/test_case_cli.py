@@ -102,6 +102,10 @@ def test_a_case_from_the_shell(
     hold_id = shown["hold"]["id"]
     refused = run_cli("hold", "release", hold_id, "--reason", "tidy", env=officer)
     assert_one_line_error(refused, f"belongs to dispute case {reference}", "close the case")
+    holds = ok(run_cli("hold", "list", env=officer)).stdout.splitlines()
+    (line,) = [h for h in holds if h.startswith(hold_id)]
+    assert f"{reference}" in line
+    assert "dispute case's recordings (2)" in line
     closed = ok(run_cli("case", "close", reference, "--reason", "credited", env=officer))
     assert "closed; record kept until" in closed.stdout
     again = run_cli("case", "close", reference, "--reason", "again", env=officer)

@@ -78,6 +78,8 @@ def test_a_case_through_the_api(api: ApiClient) -> None:
     assert {r["id"] for r in detail["recordings"]} == {str(first.id), str(second.id)}
     assert detail["hold"]["recordings"] == 2
     assert detail["hold"]["released_at"] is None
+    holds = handler.get("/api/v1/holds").json()["items"]
+    assert [h["case_id"] for h in holds if h["id"] == detail["hold"]["id"]] == [case["id"]]
     both = handler.post(
         f"{url}/recordings", json={"recording_ids": [str(first.id)], "search": {"agent": "x"}}
     )
