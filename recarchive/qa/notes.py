@@ -169,7 +169,7 @@ def _own_note(session: Session, note_id: uuid.UUID, actor: Actor) -> tuple[Note,
     except NotFound:
         raise NoteNotFound(f"no note {note_id}") from None
     if note.author != actor.name:
-        raise NotAuthor(f"note {note_id} is {note.author}'s: only its author may change it")
+        raise NotAuthor(f"note {note_id} is another trainer's: only its author may change it")
     return note, recording
 
 
