@@ -1,5 +1,5 @@
 """Who is calling: a bearer token, or the web player's session cookie (GET and HEAD only,
-and the case routes the case pages work through).
+and the case and QA note routes the web pages work through).
 
 An Argon2 check costs tens of milliseconds, so a verified token is
 remembered for ``api.token_cache_s`` seconds, keyed by a SHA-256 of the
@@ -18,10 +18,12 @@ and a cookie that cannot change anything gives a forged request nothing to
 do. It is HttpOnly, SameSite=Strict, and Origin is checked on every other
 method that carries it (:mod:`recarchive.api.origin`).
 
-One exception: the web player's case pages open, link, annotate, close and
-export dispute cases, so the routes under :data:`COOKIE_WRITES` take the
-cookie for every method. Such a request passes the Origin check first, and
-the cookie is never sent by another site's page (SameSite=Strict).
+Two exceptions: the web player's case pages open, link, annotate, close and
+export dispute cases, and its player writes, edits and deletes a QA
+trainer's notes on a call's timeline, so the routes under
+:data:`COOKIE_WRITES` take the cookie for every method. Such a request
+passes the Origin check first, and the cookie is never sent by another
+site's page (SameSite=Strict).
 """
 
 from __future__ import annotations
@@ -41,8 +43,13 @@ from recarchive.runtime import Runtime
 
 COOKIE_NAME = "recarchive_session"
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
-#: Route templates (their prefix) that take the cookie for any method: the case pages' API.
-COOKIE_WRITES = "/api/v1/cases"
+#: Route templates (each, and the routes under it) that take the cookie for any method:
+#: the case pages' API and the QA notes of the player.
+COOKIE_WRITES = (
+    "/api/v1/cases",
+    "/api/v1/recordings/{recording_id}/notes",
+    "/api/v1/qa/notes",
+)
 #: How long a token's secret, once checked, is not checked again (its state still is,
 #: every ``token_cache_s``).
 VERIFIED_S = 3600.0
@@ -197,7 +204,7 @@ def _writes_with_cookie(request: Request) -> bool:
     """Whether the request's route is one of :data:`COOKIE_WRITES` (its template, as routed:
     not the raw path)."""
     template = getattr(request.scope.get("route"), "path", "")
-    return template == COOKIE_WRITES or template.startswith(f"{COOKIE_WRITES}/")
+    return any(template == p or template.startswith(f"{p}/") for p in COOKIE_WRITES)
 
 
 def session_principal(runtime: Runtime, cookie: str) -> Principal:

@@ -208,5 +208,6 @@ def player_page(request: Request) -> Response:
         "sees_identity": principal.role in SEES_IDENTITY,
         "reason_codes": list(_runtime(request).settings.reasons.codes),
         "sees_cases": allowed(principal.role, Action.CASE_VIEW),
+        "takes_notes": allowed(principal.role, Action.QA_NOTE),
     }
     return _page(request, "player.html", context)

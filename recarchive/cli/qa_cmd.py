@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from recarchive.cli.common import AppContext, echo_list_summary, pass_app
+from recarchive.cli.qa_notes_cmd import note_group
 from recarchive.cli.staff import TOKEN_OPTION, staff_actor
 from recarchive.qa.plans import (
     Criteria,
@@ -86,7 +87,10 @@ def _describe(criteria: dict[str, Any]) -> str:
 
 @click.group("qa")
 def qa_group() -> None:
-    """QA sampling: plans (N calls per agent per week or month) and their fair samples."""
+    """QA: sampling plans (N calls per agent per week or month), samples, notes on calls."""
+
+
+qa_group.add_command(note_group)
 
 
 @qa_group.group("plan")

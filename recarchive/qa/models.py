@@ -13,6 +13,11 @@ exist) is one more of each, false for every version before it.
 
 Links to recordings carry no foreign key, as a case's do: the record of a
 draw outlives a recording deleted after it (withdrawn, reason ``deleted``).
+
+A note on a call's timeline (:class:`Note`) is the opposite: personal data
+about the agent, it never outlives its recording. Its foreign key deletes it
+with the recording's row, in the same transaction (expiry, erasure,
+reconciliation alike).
 """
 
 from __future__ import annotations
@@ -32,6 +37,13 @@ from recarchive.catalogue.types import enum_column, uuid_key
 class PeriodKind(enum.StrEnum):
     WEEK = "week"
     MONTH = "month"
+
+
+class NoteVisibility(enum.StrEnum):
+    """Who sees a note: its author alone, or every QA trainer."""
+
+    PRIVATE = "private"
+    SHARED = "shared"
 
 
 class WithdrawalReason(enum.StrEnum):
@@ -136,3 +148,22 @@ class SampleCall(Base):
     withdrawn_reason: Mapped[WithdrawalReason | None] = enum_column(WithdrawalReason, nullable=True)
 
     sample: Mapped[Sample] = relationship(back_populates="calls")
+
+
+class Note(Base):
+    """A QA trainer's note at a moment of a call: deleted with the recording."""
+
+    __tablename__ = "qa_notes"
+
+    id: Mapped[uuid.UUID] = uuid_key()
+    recording_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("recordings.id", ondelete="CASCADE"), index=True
+    )
+    #: The user name of the trainer who wrote it (only they may change it).
+    author: Mapped[str] = mapped_column(String(128), index=True)
+    #: Where in the call, in milliseconds from its start (0 to its duration).
+    offset_ms: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(String(2000))
+    visibility: Mapped[NoteVisibility] = enum_column(NoteVisibility)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -129,6 +129,15 @@ ENDPOINTS = [
     ),
     Endpoint("GET", "/api/v1/qa/samples/{other}", Action.QA_SAMPLE),
     Endpoint("GET", "/api/v1/qa/samples/{other}/verify", Action.QA_SAMPLE),
+    Endpoint("GET", "/api/v1/recordings/{rid}/notes", Action.QA_NOTE),
+    Endpoint(
+        "POST",
+        "/api/v1/recordings/{rid}/notes",
+        Action.QA_NOTE,
+        body={"offset_ms": 0, "text": "matrix"},
+    ),
+    Endpoint("PATCH", "/api/v1/qa/notes/{other}", Action.QA_NOTE, body={"text": "matrix"}),
+    Endpoint("DELETE", "/api/v1/qa/notes/{other}", Action.QA_NOTE),
 ]
 PUBLIC = {("GET", "/healthz"), ("GET", "/metrics")}
 
@@ -236,6 +245,7 @@ def test_every_endpoint_is_in_the_matrix(api: ApiClient) -> None:
             "{plan_id}",
             "{sample_id}",
             "{case_id}",
+            "{note_id}",
         ):
             normalised = normalised.replace(name, "{x}")
         routes.update((method.upper(), normalised) for method in operations)

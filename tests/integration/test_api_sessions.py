@@ -154,6 +154,31 @@ def test_the_cookie_changes_nothing(world: World, client: TestClient) -> None:
     body = {"recording_ids": [world.recording], "case_ref": "D-9", "reason": "dispute"}
     response = client.post("/api/v1/holds", json=body, headers=SAME_SITE)
     assert response.status_code == 401  # from this site, but the cookie is for reading
+    # A QA trainer's cookie writes notes (below), and nothing else of QA's.
+    _name, trainer = new_token(world, Role.QA_TRAINER)
+    sign_in(client, trainer)
+    plan = {"name": "cookie", "calls_per_agent": 1, "period_kind": "week"}
+    assert client.post("/api/v1/qa/plans", json=plan, headers=SAME_SITE).status_code == 401
+
+
+def test_the_cookie_works_the_note_routes_from_this_site_only(
+    world: World, client: TestClient
+) -> None:
+    _name, trainer = new_token(world, Role.QA_TRAINER)
+    sign_in(client, trainer)
+    notes = f"/api/v1/recordings/{world.recording}/notes"
+    added = client.post(notes, json={"offset_ms": 100, "text": "by cookie"}, headers=SAME_SITE)
+    assert added.status_code == 201, added.text
+    note = f"/api/v1/qa/notes/{added.json()['id']}"
+    for headers in ({"Origin": "https://evil.example"}, {}):
+        forged = client.post(notes, json={"offset_ms": 0, "text": "forged"}, headers=headers)
+        assert forged.status_code == 403, headers
+        assert client.request("DELETE", note, headers=headers).status_code == 403
+    edited = client.patch(note, json={"text": "edited"}, headers=SAME_SITE)
+    assert edited.status_code == 200, edited.text
+    assert [n["text"] for n in client.get(notes).json()["items"]] == ["edited"]
+    assert client.request("DELETE", note, headers=SAME_SITE).status_code == 204
+    assert client.get(notes).json()["items"] == []
 
 
 @pytest.mark.parametrize(

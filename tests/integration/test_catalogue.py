@@ -47,6 +47,7 @@ EXPECTED_TABLES = {
     "installation",
     "pending_sign_ins",
     "qa_plan_versions",
+    "qa_notes",
     "qa_plans",
     "qa_sample_calls",
     "qa_samples",

@@ -323,6 +323,8 @@
     showError(null);
     $("player").hidden = false;
     $("play").focus();
+    // The notes (player_notes.js, for QA trainers) follow the recording being played.
+    document.dispatchEvent(new CustomEvent("recarchive:recording", { detail: item }));
   }
 
   // Caller on the left channel, agent on the right. Four gains route each channel
