@@ -14,25 +14,18 @@ changes nothing.
   erasures resume, their count goes into the run's audit entry
   (``resume_after_nightly_expiry``); closed dispute cases past their keep
   period are deleted, their count goes there too
-  (``disputes/keeping.py: purge_after_nightly_expiry``).
-
-The handlers import privacy and disputes when first called, so that a
-command that never releases a hold or runs the nightly job does not pay for
-their imports at start-up.
-
-
-  (``resume_after_nightly_expiry``);
+  (``disputes/keeping.py: purge_after_nightly_expiry``); training clips whose
+  calls expired or went are deleted, their count goes there too
+  (``qa/clip_purge.py: purge_after_nightly_expiry``);
 - a restriction or an objection recorded (``privacy/events.py:
   TRAINING_EXCLUDED``) → the QA samples' picks it covers are withdrawn
   (``qa/withdrawal.py: withdraw_after_exclusion``), and the training clips
   of the calls it covers are deleted (``qa/clip_purge.py: purge_after_exclusion``);
-- the nightly run (``NIGHTLY_EXPIRY_DONE``) also deletes the training clips
-  that expired with their calls (``purge_after_nightly_expiry``);
 - an erasure ran (``privacy/events.py: SUBJECT_ERASED``) → every training
   clip of the subject's calls is deleted (``purge_after_erasure``).
 
 The handlers import their domain when first called, so that a command that
-never releases a hold or runs the nightly job does not pay for privacy's
+never releases a hold or runs the nightly job does not pay for their
 imports at start-up.
 """
 
