@@ -24,10 +24,11 @@ import logging
 import uuid
 from collections.abc import Collection, Mapping
 
-from sqlalchemy import not_, or_, select
+from sqlalchemy import exists, not_, or_, select, update
 
 from recarchive.access.audit import append_event
 from recarchive.catalogue.database import lock_for_write, transaction, utcnow
+from recarchive.catalogue.models import Recording
 from recarchive.errors import RecArchiveError
 from recarchive.parts import Archive
 from recarchive.privacy.events import SubjectErased, TrainingExcluded
@@ -58,6 +59,7 @@ def purge_clips(
 ) -> int:
     """Delete the clips that may no longer be kept (and those named); return how many."""
     now = now or utcnow()
+    _follow_sources(runtime)
     doomed = not_(servable_condition(now))
     if recording_ids:
         doomed = or_(doomed, Clip.recording_id.in_(list(recording_ids)))
@@ -89,6 +91,22 @@ def purge_clips(
     if deleted:
         logger.info("clips_deleted", extra={"clips": deleted, "cause": cause})
     return deleted
+
+
+def _follow_sources(runtime: Archive) -> None:
+    """A clip's ``retain_until`` follows its call's (a retention change moves both)."""
+    live = select(Recording.retain_until).where(Recording.id == Clip.recording_id)
+    changed = exists().where(
+        Recording.id == Clip.recording_id, Recording.retain_until != Clip.retain_until
+    )
+    with transaction(runtime.sessions) as session:
+        lock_for_write(session)
+        session.execute(
+            update(Clip)
+            .where(changed)
+            .values(retain_until=live.scalar_subquery())
+            .execution_options(synchronize_session=False)
+        )
 
 
 def purge_after_nightly_expiry(event: NightlyExpiryDone) -> Mapping[str, int]:

@@ -49,6 +49,7 @@ EXPECTED_TABLES = {
     "qa_plan_versions",
     "qa_plans",
     "qa_sample_calls",
+    "qa_clips",
     "qa_samples",
     "processing_restrictions",
     "quarantine_entries",

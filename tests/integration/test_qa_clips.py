@@ -314,7 +314,15 @@ def test_a_clip_expires_with_its_call_through_the_nightly_run(runtime: Runtime) 
             .where(Recording.id == recording.id)
             .values(retain_until=utcnow() - dt.timedelta(minutes=1))
         )
+    later = cut(runtime, other := call(runtime))
+    moved = utcnow() + dt.timedelta(days=90)
+    with transaction(runtime.sessions) as session:  # a retention change moves the call's date
+        session.execute(
+            update(Recording).where(Recording.id == other.id).values(retain_until=moved)
+        )
     assert run_nightly_if_due(runtime, now=utcnow() + dt.timedelta(hours=1)) is not None
+    with runtime.sessions() as session:
+        assert session.get_one(Clip, later.id).retain_until == moved
     with runtime.sessions() as session:
         assert session.get(Recording, recording.id) is None  # the call expired
     assert _gone(runtime, mixed, unkept)
