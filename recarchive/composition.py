@@ -14,20 +14,18 @@ changes nothing.
   erasures resume, their count goes into the run's audit entry
   (``resume_after_nightly_expiry``); closed dispute cases past their keep
   period are deleted, their count goes there too
-  (``disputes/keeping.py: purge_after_nightly_expiry``).
-
-The handlers import privacy and disputes when first called, so that a
-command that never releases a hold or runs the nightly job does not pay for
-their imports at start-up.
-
-
-  (``resume_after_nightly_expiry``);
+  (``disputes/keeping.py: purge_after_nightly_expiry``); training clips whose
+  calls expired or went are deleted, their count goes there too
+  (``qa/clip_purge.py: purge_after_nightly_expiry``);
 - a restriction or an objection recorded (``privacy/events.py:
   TRAINING_EXCLUDED``) → the QA samples' picks it covers are withdrawn
-  (``qa/withdrawal.py: withdraw_after_exclusion``).
+  (``qa/withdrawal.py: withdraw_after_exclusion``), and the training clips
+  of the calls it covers are deleted (``qa/clip_purge.py: purge_after_exclusion``);
+- an erasure ran (``privacy/events.py: SUBJECT_ERASED``) → every training
+  clip of the subject's calls is deleted (``purge_after_erasure``).
 
 The handlers import their domain when first called, so that a command that
-never releases a hold or runs the nightly job does not pay for privacy's
+never releases a hold or runs the nightly job does not pay for their
 imports at start-up.
 """
 
@@ -35,7 +33,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from recarchive.privacy.events import TRAINING_EXCLUDED, TrainingExcluded
+from recarchive.privacy.events import (
+    SUBJECT_ERASED,
+    TRAINING_EXCLUDED,
+    SubjectErased,
+    TrainingExcluded,
+)
 from recarchive.retention.events import (
     HOLD_RELEASED,
     NIGHTLY_EXPIRY_DONE,
@@ -52,6 +55,9 @@ def compose() -> None:
     NIGHTLY_EXPIRY_DONE.subscribe(resume_erasures_after_expiry)
     NIGHTLY_EXPIRY_DONE.subscribe(purge_cases_after_expiry)
     TRAINING_EXCLUDED.subscribe(withdraw_from_samples)
+    NIGHTLY_EXPIRY_DONE.subscribe(purge_clips_after_expiry)
+    TRAINING_EXCLUDED.subscribe(purge_clips_after_exclusion)
+    SUBJECT_ERASED.subscribe(purge_clips_after_erasure)
 
 
 def resume_erasures_after_release(event: HoldReleased) -> None:
@@ -76,3 +82,21 @@ def withdraw_from_samples(event: TrainingExcluded) -> None:
     from recarchive.qa.withdrawal import withdraw_after_exclusion
 
     withdraw_after_exclusion(event)
+
+
+def purge_clips_after_expiry(event: NightlyExpiryDone) -> Mapping[str, int]:
+    from recarchive.qa.clip_purge import purge_after_nightly_expiry
+
+    return purge_after_nightly_expiry(event)
+
+
+def purge_clips_after_exclusion(event: TrainingExcluded) -> None:
+    from recarchive.qa.clip_purge import purge_after_exclusion
+
+    purge_after_exclusion(event)
+
+
+def purge_clips_after_erasure(event: SubjectErased) -> None:
+    from recarchive.qa.clip_purge import purge_after_erasure
+
+    purge_after_erasure(event)

@@ -238,8 +238,14 @@ def add_recording(
     source: str = "api-test",
     recording_id: uuid.UUID | None = None,
     linked_call_id: str | None = None,
+    audio: bytes | None = None,
+    split_legs: bool = False,
 ) -> Recording:
     """Store real audio (:func:`wav_bytes`) and catalogue it; return the (detached) row.
+
+    ``audio`` replaces the generated WAV (give ``seconds`` and ``channels`` to
+    match it); ``split_legs`` catalogues it as two merged legs (the caller on
+    the left, the agent on the right), as ingest does.
 
     Numbers may be given in any spelling; they are stored in E.164 form, as
     ingest does. ``retain_until`` defaults to a year from now, whatever
@@ -251,7 +257,7 @@ def add_recording(
     started_at = started_at or utcnow().replace(microsecond=0)
     if started_at.tzinfo is None:
         raise ValueError("started_at must be timezone-aware")
-    data = wav_bytes(seconds, channels)
+    data = audio if audio is not None else wav_bytes(seconds, channels)
     key = f"recordings/{started_at:%Y/%m/%d}/{recording_id}.wav"
     sealing = None
     if runtime.settings.encryption.enabled:  # as ingest stores it (ingest/storing.py)
@@ -292,6 +298,8 @@ def add_recording(
         size_bytes=len(data),
         sha256=sha256,
         retain_until=retain_until or utcnow() + dt.timedelta(days=365),
+        caller_leg_sha256="0" * 64 if split_legs else None,
+        agent_leg_sha256="1" * 64 if split_legs else None,
     )
     recording.reasons = [
         RecordingReason(code=code, assigned_by=ReasonSource.RULE) for code in reasons

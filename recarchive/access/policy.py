@@ -34,6 +34,7 @@ class Action(enum.StrEnum):
     QA_PLAN = "qa.plan"
     QA_SAMPLE = "qa.sample"
     QA_NOTE = "qa.note"
+    QA_LIBRARY = "qa.library"
 
 
 class Purpose(enum.StrEnum):
@@ -73,6 +74,7 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.QA_PLAN: frozenset({_Q}),
     Action.QA_SAMPLE: frozenset({_Q}),
     Action.QA_NOTE: frozenset({_Q}),
+    Action.QA_LIBRARY: frozenset({_Q}),
 }
 
 #: The purposes each role may play or download a recording for.
@@ -128,6 +130,7 @@ _DESCRIPTIONS: Mapping[Action, str] = {
     Action.QA_PLAN: "manage QA sampling plans",
     Action.QA_SAMPLE: "draw or see QA samples",
     Action.QA_NOTE: "write or read notes on calls",
+    Action.QA_LIBRARY: "cut, keep, play or delete training clips",
 }
 
 

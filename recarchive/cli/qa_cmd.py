@@ -1,4 +1,4 @@
-"""``recarchive qa``: sampling plans and samples, for a QA trainer (with their token)."""
+"""``recarchive qa``: sampling plans, samples and the training library, for a QA trainer."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from recarchive.cli.common import AppContext, echo_list_summary, pass_app
+from recarchive.cli.qa_clip_cmd import clip_group
 from recarchive.cli.qa_notes_cmd import note_group
 from recarchive.cli.staff import TOKEN_OPTION, staff_actor
 from recarchive.qa.plans import (
@@ -87,7 +88,8 @@ def _describe(criteria: dict[str, Any]) -> str:
 
 @click.group("qa")
 def qa_group() -> None:
-    """QA: sampling plans (N calls per agent per week or month), samples, notes on calls."""
+    """QA: sampling plans (N calls per agent per week or month), samples, notes on calls,
+    training clips."""
 
 
 qa_group.add_command(note_group)
@@ -261,3 +263,6 @@ def sample_verify(
         f"for all {len(result.agents)} agent(s)",
         after_rows=bool(result.agents),
     )
+
+
+qa_group.add_command(clip_group)

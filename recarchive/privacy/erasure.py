@@ -33,6 +33,7 @@ from recarchive.catalogue.models import Recording, RecordingStatus
 from recarchive.errors import RecArchiveError
 from recarchive.ingest.housekeeping import housekeep_safely
 from recarchive.parts import Catalogue, Sessions
+from recarchive.privacy.events import SUBJECT_ERASED, SubjectErased
 from recarchive.privacy.models import RequestKind, RequestStatus, SubjectRequest
 from recarchive.privacy.shared import NO_DECISIONS, SharedDecisions, shared_recording_ids
 from recarchive.privacy.subjects import (
@@ -224,6 +225,11 @@ def erase_subject(
     _finish(runtime, report, principal.user_name, client_addr)
     if report.erased:  # the erased calls' copies in spool done_dirs go now
         housekeep_safely(runtime)
+    # After the commits: the subject's training clips go at once (qa/clip_purge.py).
+    touched = tuple(dict.fromkeys([*report.erased, *report.waiting, *report.failed]))
+    SUBJECT_ERASED.publish(
+        SubjectErased(runtime, subject.customer_id, touched, principal.user_name)
+    )
     logger.info(
         "subject_erasure",
         extra={
@@ -288,6 +294,9 @@ def resume_pending_erasures(runtime: Runtime) -> list[ErasureReport]:
         if report.erased or not waiting or not report.waiting:
             _finish(runtime, report, "system", None)
             reports.append(report)
+        if report.erased:
+            event = SubjectErased(runtime, request.customer_id, tuple(report.erased), "system")
+            SUBJECT_ERASED.publish(event)
     if any(report.erased for report in reports):  # their copies in spool done_dirs go now
         housekeep_safely(runtime)
     return reports

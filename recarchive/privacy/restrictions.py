@@ -28,7 +28,7 @@ from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import Customer, CustomerMatch, Recording, RecordingStatus
 from recarchive.catalogue.restrictions import ProcessingRestriction, RestrictionKind
 from recarchive.errors import ConflictError, NotFoundError
-from recarchive.parts import Catalogue, Sessions
+from recarchive.parts import Archive, Catalogue, Sessions
 from recarchive.privacy.events import TRAINING_EXCLUDED, TrainingExcluded
 from recarchive.privacy.models import RequestKind, RequestStatus, SubjectRequest
 from recarchive.privacy.subjects import (
@@ -73,7 +73,7 @@ def _targets(
 
 
 def _place(
-    runtime: Catalogue,
+    runtime: Archive,
     principal: Principal,
     kind: RestrictionKind,
     query: SubjectQuery | None,
@@ -147,7 +147,7 @@ def _place(
 
 
 def restrict(
-    runtime: Catalogue,
+    runtime: Archive,
     principal: Principal,
     *,
     query: SubjectQuery | None = None,
@@ -180,7 +180,7 @@ def restrict(
 
 
 def object_to_training(
-    runtime: Catalogue,
+    runtime: Archive,
     principal: Principal,
     *,
     query: SubjectQuery | None = None,

@@ -27,7 +27,18 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from recarchive.catalogue.database import Base, UTCDateTime, utcnow
@@ -167,3 +178,49 @@ class Note(Base):
     visibility: Mapped[NoteVisibility] = enum_column(NoteVisibility)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Clip(Base):
+    """A training clip: a stretch of one call, cut into its own object (:mod:`recarchive.qa.clips`).
+
+    Its source is named without a foreign key: a kept clip outlives its call.
+    ``customer_id`` is the source's customer when the clip was cut, so that a
+    later objection or erasure still finds the clip when the call is gone.
+    An encrypted clip keeps its own wrapped data key here (bound to the clip's
+    id), as a recording keeps its in ``recording_keys``.
+    """
+
+    __tablename__ = "qa_clips"
+
+    id: Mapped[uuid.UUID] = uuid_key()
+    recording_id: Mapped[uuid.UUID] = mapped_column(Uuid(), index=True)
+    customer_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    agent: Mapped[str | None] = mapped_column(String(128))
+    start_ms: Mapped[int] = mapped_column(Integer)
+    end_ms: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(String(1000))
+    #: True: the clip holds the agent's channel alone (the caller's was removed when cut).
+    agent_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The source's channel that held the agent (``right``), for an agent-only clip.
+    agent_channel: Mapped[str | None] = mapped_column(String(8))
+    object_key: Mapped[str] = mapped_column(String(1024), unique=True)
+    format: Mapped[str] = mapped_column(String(16))
+    channels: Mapped[int] = mapped_column(SmallInteger)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    key_provider: Mapped[str | None] = mapped_column(String(32))
+    kek_id: Mapped[str | None] = mapped_column(String(255))
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    header: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: The source's ``retain_until`` when the clip was cut (the clip goes with its source).
+    retain_until: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    #: A decision to keep an agent-only clip beyond its source (None: not kept).
+    kept_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    kept_reason: Mapped[str | None] = mapped_column(String(1000))
+    kept_by: Mapped[str | None] = mapped_column(String(128))
+    kept_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -104,6 +104,8 @@ COMMANDS: list[tuple[tuple[str, ...], Role | None, bool]] = [
     (("subject", "restrictions"), Role.PRIVACY_OFFICER, False),
     (("qa", "plan", "list"), Role.QA_TRAINER, False),
     (("qa", "plan", "list", "--json"), Role.QA_TRAINER, True),
+    (("qa", "clip", "list"), Role.QA_TRAINER, False),
+    (("qa", "clip", "list", "--json"), Role.QA_TRAINER, True),
     (("retention", "apply"), None, False),
 ]
 

@@ -45,6 +45,8 @@ class Endpoint:
 
 #: A sampling plan's criteria, for the QA endpoints that take them.
 CRITERIA = {"calls_per_agent": 1, "period_kind": "week"}
+#: A clip of a recording that does not exist.
+CLIP = {"recording_id": UNKNOWN, "start_ms": 0, "end_ms": 500, "title": "t", "purpose": "p"}
 
 # Destructive endpoints get ids or subjects that do not exist: an allowed role
 # then gets 404/409/422, never 401/403, and nothing is changed.
@@ -138,6 +140,17 @@ ENDPOINTS = [
     ),
     Endpoint("PATCH", "/api/v1/qa/notes/{other}", Action.QA_NOTE, body={"text": "matrix"}),
     Endpoint("DELETE", "/api/v1/qa/notes/{other}", Action.QA_NOTE),
+    Endpoint("GET", "/api/v1/qa/clips", Action.QA_LIBRARY),
+    Endpoint("POST", "/api/v1/qa/clips", Action.QA_LIBRARY, body=CLIP),
+    Endpoint("GET", "/api/v1/qa/clips/{other}", Action.QA_LIBRARY),
+    Endpoint("GET", "/api/v1/qa/clips/{other}/audio", Action.QA_LIBRARY),
+    Endpoint(
+        "POST",
+        "/api/v1/qa/clips/{other}/keep",
+        Action.QA_LIBRARY,
+        body={"until": "2030-01-01T00:00:00+00:00", "reason": "matrix"},
+    ),
+    Endpoint("DELETE", "/api/v1/qa/clips/{other}", Action.QA_LIBRARY),
 ]
 PUBLIC = {("GET", "/healthz"), ("GET", "/metrics")}
 
@@ -246,6 +259,7 @@ def test_every_endpoint_is_in_the_matrix(api: ApiClient) -> None:
             "{sample_id}",
             "{case_id}",
             "{note_id}",
+            "{clip_id}",
         ):
             normalised = normalised.replace(name, "{x}")
         routes.update((method.upper(), normalised) for method in operations)

@@ -50,6 +50,7 @@ EXPECTED_TABLES = {
     "qa_notes",
     "qa_plans",
     "qa_sample_calls",
+    "qa_clips",
     "qa_samples",
     "processing_restrictions",
     "quarantine_entries",

@@ -12,13 +12,16 @@ from recarchive.cli.common import AppContext
 from recarchive.composition import (
     compose,
     purge_cases_after_expiry,
+    purge_clips_after_erasure,
+    purge_clips_after_exclusion,
+    purge_clips_after_expiry,
     resume_erasures_after_expiry,
     resume_erasures_after_release,
     withdraw_from_samples,
 )
 from recarchive.config import load_settings
 from recarchive.events import Topic
-from recarchive.privacy.events import TRAINING_EXCLUDED
+from recarchive.privacy.events import SUBJECT_ERASED, TRAINING_EXCLUDED
 from recarchive.retention.events import HOLD_RELEASED, NIGHTLY_EXPIRY_DONE
 from recarchive.runtime import Runtime
 
@@ -74,7 +77,7 @@ class TestTopic:
 @pytest.fixture
 def uncomposed() -> Iterator[None]:
     """No handler on the domains' topics for the test; the session's are put back after it."""
-    topics = (HOLD_RELEASED, NIGHTLY_EXPIRY_DONE, TRAINING_EXCLUDED)
+    topics = (HOLD_RELEASED, NIGHTLY_EXPIRY_DONE, TRAINING_EXCLUDED, SUBJECT_ERASED)
     saved = {topic: topic.handlers for topic in topics}
     for topic, handlers in saved.items():
         for handler in handlers:
@@ -87,8 +90,13 @@ def uncomposed() -> Iterator[None]:
 
 def assert_composed() -> None:
     assert HOLD_RELEASED.handlers == (resume_erasures_after_release,)
-    assert NIGHTLY_EXPIRY_DONE.handlers == (resume_erasures_after_expiry, purge_cases_after_expiry)
-    assert TRAINING_EXCLUDED.handlers == (withdraw_from_samples,)
+    assert NIGHTLY_EXPIRY_DONE.handlers == (
+        resume_erasures_after_expiry,
+        purge_cases_after_expiry,
+        purge_clips_after_expiry,
+    )
+    assert TRAINING_EXCLUDED.handlers == (withdraw_from_samples, purge_clips_after_exclusion)
+    assert SUBJECT_ERASED.handlers == (purge_clips_after_erasure,)
 
 
 @pytest.mark.usefixtures("uncomposed")
