@@ -14,7 +14,9 @@ changes nothing.
   erasures resume, their count goes into the run's audit entry
   (``resume_after_nightly_expiry``); closed dispute cases past their keep
   period are deleted, their count goes there too
-  (``disputes/keeping.py: purge_after_nightly_expiry``).
+  (``disputes/keeping.py: purge_after_nightly_expiry``); QA evaluations past
+  ``qa.keep_evaluations_years`` are deleted, their count goes there too
+  (``qa/keeping.py: purge_after_nightly_expiry``).
 
 The handlers import privacy and disputes when first called, so that a
 command that never releases a hold or runs the nightly job does not pay for
@@ -51,6 +53,7 @@ def compose() -> None:
     HOLD_RELEASED.subscribe(resume_erasures_after_release)
     NIGHTLY_EXPIRY_DONE.subscribe(resume_erasures_after_expiry)
     NIGHTLY_EXPIRY_DONE.subscribe(purge_cases_after_expiry)
+    NIGHTLY_EXPIRY_DONE.subscribe(purge_evaluations_after_expiry)
     TRAINING_EXCLUDED.subscribe(withdraw_from_samples)
 
 
@@ -68,6 +71,12 @@ def resume_erasures_after_expiry(event: NightlyExpiryDone) -> Mapping[str, int]:
 
 def purge_cases_after_expiry(event: NightlyExpiryDone) -> Mapping[str, int]:
     from recarchive.disputes.keeping import purge_after_nightly_expiry
+
+    return purge_after_nightly_expiry(event)
+
+
+def purge_evaluations_after_expiry(event: NightlyExpiryDone) -> Mapping[str, int]:
+    from recarchive.qa.keeping import purge_after_nightly_expiry
 
     return purge_after_nightly_expiry(event)
 

@@ -33,6 +33,8 @@ class Action(enum.StrEnum):
     CASE_EXPORT = "case.export"
     QA_PLAN = "qa.plan"
     QA_SAMPLE = "qa.sample"
+    QA_FORM = "qa.form"
+    QA_EVALUATE = "qa.evaluate"
 
 
 class Purpose(enum.StrEnum):
@@ -71,6 +73,8 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.CASE_EXPORT: frozenset({_D, _P}),
     Action.QA_PLAN: frozenset({_Q}),
     Action.QA_SAMPLE: frozenset({_Q}),
+    Action.QA_FORM: frozenset({_Q}),
+    Action.QA_EVALUATE: frozenset({_Q}),
 }
 
 #: The purposes each role may play or download a recording for.
@@ -125,6 +129,8 @@ _DESCRIPTIONS: Mapping[Action, str] = {
     Action.CASE_EXPORT: "export evidence packages",
     Action.QA_PLAN: "manage QA sampling plans",
     Action.QA_SAMPLE: "draw or see QA samples",
+    Action.QA_FORM: "manage scorecard forms",
+    Action.QA_EVALUATE: "evaluate calls",
 }
 
 

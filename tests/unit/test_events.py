@@ -12,6 +12,7 @@ from recarchive.cli.common import AppContext
 from recarchive.composition import (
     compose,
     purge_cases_after_expiry,
+    purge_evaluations_after_expiry,
     resume_erasures_after_expiry,
     resume_erasures_after_release,
     withdraw_from_samples,
@@ -87,7 +88,11 @@ def uncomposed() -> Iterator[None]:
 
 def assert_composed() -> None:
     assert HOLD_RELEASED.handlers == (resume_erasures_after_release,)
-    assert NIGHTLY_EXPIRY_DONE.handlers == (resume_erasures_after_expiry, purge_cases_after_expiry)
+    assert NIGHTLY_EXPIRY_DONE.handlers == (
+        resume_erasures_after_expiry,
+        purge_cases_after_expiry,
+        purge_evaluations_after_expiry,
+    )
     assert TRAINING_EXCLUDED.handlers == (withdraw_from_samples,)
 
 
