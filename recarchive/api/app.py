@@ -41,6 +41,7 @@ from recarchive.api.origin import check_origin
 from recarchive.api.player import router as player_router
 from recarchive.api.proxies import ForwardedClient, TrustedProxies
 from recarchive.api.qa import router as qa_router
+from recarchive.api.qa_scores import router as qa_scores_router
 from recarchive.api.recordings import router as recordings_router
 from recarchive.api.refusals import RefusalAuditor, RefusalLimiter
 from recarchive.api.single_sign_on import router as single_sign_on_router
@@ -273,6 +274,7 @@ def create_app(runtime: Runtime, *, pending_check: Callable[[], None] | None = N
     app.include_router(subjects_router)
     app.include_router(cases_router)
     app.include_router(qa_router)
+    app.include_router(qa_scores_router)
     app.include_router(users_router)
     app.include_router(health_router)
     app.include_router(player_router)

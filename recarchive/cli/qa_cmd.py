@@ -86,7 +86,7 @@ def _describe(criteria: dict[str, Any]) -> str:
 
 @click.group("qa")
 def qa_group() -> None:
-    """QA sampling: plans (N calls per agent per week or month) and their fair samples."""
+    """QA: sampling plans and their fair samples, scorecard forms and evaluations."""
 
 
 @qa_group.group("plan")
@@ -257,3 +257,13 @@ def sample_verify(
         f"for all {len(result.agents)} agent(s)",
         after_rows=bool(result.agents),
     )
+
+
+def _add_scorecards() -> None:
+    from recarchive.cli.qa_score_cmd import evaluate, evaluation_group, form_group
+
+    for command in (form_group, evaluate, evaluation_group):
+        qa_group.add_command(command)
+
+
+_add_scorecards()

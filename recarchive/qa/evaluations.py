@@ -177,6 +177,7 @@ def _new_version(
         saved_by=actor.name,
         saved_at=now,
     )
+    session.add(version)
     evaluation.current_version, evaluation.status = number, status
     evaluation.score, evaluation.updated_at = result.total, now
     session.flush()

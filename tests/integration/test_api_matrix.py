@@ -45,6 +45,12 @@ class Endpoint:
 
 #: A sampling plan's criteria, for the QA endpoints that take them.
 CRITERIA = {"calls_per_agent": 1, "period_kind": "week"}
+#: A scorecard form's one version, for the QA endpoints that take one.
+FORM = {
+    "sections": [
+        {"id": "s", "title": "S", "questions": [{"id": "q", "text": "Q?", "kind": "yes_no_na"}]}
+    ]
+}
 
 # Destructive endpoints get ids or subjects that do not exist: an allowed role
 # then gets 404/409/422, never 401/403, and nothing is changed.
@@ -128,6 +134,22 @@ ENDPOINTS = [
     ),
     Endpoint("GET", "/api/v1/qa/samples/{other}", Action.QA_SAMPLE),
     Endpoint("GET", "/api/v1/qa/samples/{other}/verify", Action.QA_SAMPLE),
+    Endpoint("GET", "/api/v1/qa/forms", Action.QA_FORM),
+    Endpoint("POST", "/api/v1/qa/forms", Action.QA_FORM, body={"name": "matrix", **FORM}),
+    Endpoint("GET", "/api/v1/qa/forms/{other}", Action.QA_FORM),
+    Endpoint("POST", "/api/v1/qa/forms/{other}/versions", Action.QA_FORM, body=FORM),
+    Endpoint("GET", "/api/v1/qa/evaluations", Action.QA_EVALUATE),
+    Endpoint(
+        "POST",
+        "/api/v1/qa/evaluations",
+        Action.QA_EVALUATE,
+        body={"recording_id": UNKNOWN, "form_version_id": UNKNOWN, "answers": {"q": "yes"}},
+    ),
+    Endpoint("GET", "/api/v1/qa/evaluations/{other}", Action.QA_EVALUATE),
+    Endpoint(
+        "PUT", "/api/v1/qa/evaluations/{other}", Action.QA_EVALUATE, body={"answers": {"q": "no"}}
+    ),
+    Endpoint("GET", "/api/v1/qa/evaluations/{other}/versions", Action.QA_EVALUATE),
 ]
 PUBLIC = {("GET", "/healthz"), ("GET", "/metrics")}
 
@@ -235,6 +257,8 @@ def test_every_endpoint_is_in_the_matrix(api: ApiClient) -> None:
             "{plan_id}",
             "{sample_id}",
             "{case_id}",
+            "{form_id}",
+            "{evaluation_id}",
         ):
             normalised = normalised.replace(name, "{x}")
         routes.update((method.upper(), normalised) for method in operations)
