@@ -102,6 +102,8 @@ COMMANDS: list[tuple[tuple[str, ...], Role | None, bool]] = [
     (("subject", "restrictions"), Role.PRIVACY_OFFICER, False),
     (("qa", "plan", "list"), Role.QA_TRAINER, False),
     (("qa", "plan", "list", "--json"), Role.QA_TRAINER, True),
+    (("qa", "form", "list"), Role.QA_TRAINER, False),
+    (("qa", "form", "list", "--json"), Role.QA_TRAINER, True),
     (("retention", "apply"), None, False),
 ]
 
