@@ -24,7 +24,6 @@ kept after the call expires (docs/privacy.md), until
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import uuid
 from typing import Any
 
@@ -316,7 +315,6 @@ def list_evaluations(
     recording_id: uuid.UUID | None = None,
     agent: str | None = None,
     actor: Actor,
-    now: dt.datetime | None = None,
 ) -> list[EvaluationView]:
     """Evaluations, newest change first, of one call and/or one agent (audited)."""
     actor.require(Action.QA_EVALUATE)
