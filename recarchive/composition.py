@@ -15,8 +15,10 @@ changes nothing.
   (``resume_after_nightly_expiry``); closed dispute cases past their keep
   period are deleted, their count goes there too
   (``disputes/keeping.py: purge_after_nightly_expiry``); training clips whose
-  calls expired or went are deleted, their count goes there too
-  (``qa/clip_purge.py: purge_after_nightly_expiry``);
+  calls expired or went are deleted (``qa/clip_purge.py:
+  purge_after_nightly_expiry``), and QA evaluations past
+  ``qa.keep_evaluations_years`` (``qa/keeping.py: purge_after_nightly_expiry``),
+  their counts going there too;
 - a restriction or an objection recorded (``privacy/events.py:
   TRAINING_EXCLUDED``) → the QA samples' picks it covers are withdrawn
   (``qa/withdrawal.py: withdraw_after_exclusion``), and the training clips
@@ -54,8 +56,9 @@ def compose() -> None:
     HOLD_RELEASED.subscribe(resume_erasures_after_release)
     NIGHTLY_EXPIRY_DONE.subscribe(resume_erasures_after_expiry)
     NIGHTLY_EXPIRY_DONE.subscribe(purge_cases_after_expiry)
-    TRAINING_EXCLUDED.subscribe(withdraw_from_samples)
     NIGHTLY_EXPIRY_DONE.subscribe(purge_clips_after_expiry)
+    NIGHTLY_EXPIRY_DONE.subscribe(purge_evaluations_after_expiry)
+    TRAINING_EXCLUDED.subscribe(withdraw_from_samples)
     TRAINING_EXCLUDED.subscribe(purge_clips_after_exclusion)
     SUBJECT_ERASED.subscribe(purge_clips_after_erasure)
 
@@ -74,6 +77,12 @@ def resume_erasures_after_expiry(event: NightlyExpiryDone) -> Mapping[str, int]:
 
 def purge_cases_after_expiry(event: NightlyExpiryDone) -> Mapping[str, int]:
     from recarchive.disputes.keeping import purge_after_nightly_expiry
+
+    return purge_after_nightly_expiry(event)
+
+
+def purge_evaluations_after_expiry(event: NightlyExpiryDone) -> Mapping[str, int]:
+    from recarchive.qa.keeping import purge_after_nightly_expiry
 
     return purge_after_nightly_expiry(event)
 

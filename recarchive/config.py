@@ -46,6 +46,7 @@ from recarchive.config_ingest import (
     SpoolSourceSettings,
 )
 from recarchive.config_oidc import OidcSettings
+from recarchive.config_qa import QaSettings
 from recarchive.errors import ConfigError, SecretMissing
 from recarchive.private_files import make_private_dir, open_private
 
@@ -219,6 +220,7 @@ class Settings(BaseModel):
     audit: AuditSettings = AuditSettings()
     oidc: OidcSettings = OidcSettings()
     disputes: DisputesSettings = DisputesSettings()
+    qa: QaSettings = QaSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
 
     #: Environment the secrets are read from (not a setting; kept for lookups).

@@ -35,6 +35,8 @@ class Action(enum.StrEnum):
     QA_SAMPLE = "qa.sample"
     QA_NOTE = "qa.note"
     QA_LIBRARY = "qa.library"
+    QA_FORM = "qa.form"
+    QA_EVALUATE = "qa.evaluate"
 
 
 class Purpose(enum.StrEnum):
@@ -75,6 +77,8 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.QA_SAMPLE: frozenset({_Q}),
     Action.QA_NOTE: frozenset({_Q}),
     Action.QA_LIBRARY: frozenset({_Q}),
+    Action.QA_FORM: frozenset({_Q}),
+    Action.QA_EVALUATE: frozenset({_Q}),
 }
 
 #: The purposes each role may play or download a recording for.
@@ -131,6 +135,8 @@ _DESCRIPTIONS: Mapping[Action, str] = {
     Action.QA_SAMPLE: "draw or see QA samples",
     Action.QA_NOTE: "write or read notes on calls",
     Action.QA_LIBRARY: "cut, keep, play or delete training clips",
+    Action.QA_FORM: "manage scorecard forms",
+    Action.QA_EVALUATE: "evaluate calls",
 }
 
 

@@ -88,8 +88,8 @@ def _describe(criteria: dict[str, Any]) -> str:
 
 @click.group("qa")
 def qa_group() -> None:
-    """QA: sampling plans (N calls per agent per week or month), samples, notes on calls,
-    training clips."""
+    """QA: sampling plans and their fair samples, notes on calls, scorecard forms and
+    evaluations, training clips."""
 
 
 qa_group.add_command(note_group)
@@ -266,3 +266,13 @@ def sample_verify(
 
 
 qa_group.add_command(clip_group)
+
+
+def _add_scorecards() -> None:
+    from recarchive.cli.qa_score_cmd import evaluate, evaluation_group, form_group
+
+    for command in (form_group, evaluate, evaluation_group):
+        qa_group.add_command(command)
+
+
+_add_scorecards()

@@ -18,6 +18,12 @@ A note on a call's timeline (:class:`Note`) is the opposite: personal data
 about the agent, it never outlives its recording. Its foreign key deletes it
 with the recording's row, in the same transaction (expiry, erasure,
 reconciliation alike).
+
+Scorecards: a form is a name and a line of versions (sections and questions,
+:mod:`recarchive.qa.scorecards`), each never changed once written. An
+evaluation scores one call against one form version; every change is a new
+:class:`EvaluationVersion`, the earlier ones kept and marked superseded
+(:mod:`recarchive.qa.evaluations`).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -224,3 +231,107 @@ class Clip(Base):
     kept_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Form(Base):
+    """A scorecard form: a name and its versions (new evaluations use the newest)."""
+
+    __tablename__ = "qa_forms"
+
+    id: Mapped[uuid.UUID] = uuid_key()
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    current_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    versions: Mapped[list[FormVersion]] = relationship(
+        back_populates="form", cascade="all, delete-orphan", order_by="FormVersion.version"
+    )
+
+
+class FormVersion(Base):
+    """One version of a form: its sections and questions (validated JSON), never changed."""
+
+    __tablename__ = "qa_form_versions"
+    __table_args__ = (UniqueConstraint("form_id", "version"),)
+
+    id: Mapped[uuid.UUID] = uuid_key()
+    form_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("qa_forms.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    #: :class:`recarchive.qa.scorecards.FormDefinition` as JSON.
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    form: Mapped[Form] = relationship(back_populates="versions")
+
+
+class EvaluationStatus(enum.StrEnum):
+    """Where an evaluation stands; later states (the agent's answer) are more values."""
+
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+
+
+class Evaluation(Base):
+    """One call scored against one form version: the line of its versions.
+
+    The recording is named without a foreign key: the evaluation (personal
+    data about the agent) outlives the call and is kept for its own period
+    (``qa.keep_evaluations_years``); the call's agent, queue and start are
+    copied for reports.
+    """
+
+    __tablename__ = "qa_evaluations"
+
+    id: Mapped[uuid.UUID] = uuid_key()
+    recording_id: Mapped[uuid.UUID] = mapped_column(Uuid(), index=True)
+    agent: Mapped[str | None] = mapped_column(String(128), index=True)
+    queue: Mapped[str | None] = mapped_column(String(128))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    form_version_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("qa_form_versions.id"), index=True
+    )
+    current_version: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[EvaluationStatus] = enum_column(EvaluationStatus)
+    #: The current version's total (0..100), None when no question applied.
+    score: Mapped[float | None] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    versions: Mapped[list[EvaluationVersion]] = relationship(
+        back_populates="evaluation",
+        cascade="all, delete-orphan",
+        order_by="EvaluationVersion.version",
+    )
+
+
+class EvaluationVersion(Base):
+    """One saved state of an evaluation: answers and the score computed from them.
+
+    Never changed, but for ``superseded_at``/``superseded_by``, set when the
+    next version is saved.
+    """
+
+    __tablename__ = "qa_evaluation_versions"
+
+    evaluation_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("qa_evaluations.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    status: Mapped[EvaluationStatus] = enum_column(EvaluationStatus)
+    #: Question id -> answer ("yes", "no", "na", a number, or text).
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    score: Mapped[float | None] = mapped_column(Float)
+    #: Section id -> score (0..100 or None), and the critical questions failed.
+    sections: Mapped[dict[str, Any]] = mapped_column(JSON)
+    critical_failed: Mapped[list[str]] = mapped_column(JSON, default=list)
+    saved_by: Mapped[str] = mapped_column(String(128))
+    saved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    superseded_by: Mapped[str | None] = mapped_column(String(128))
+    superseded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    evaluation: Mapped[Evaluation] = relationship(back_populates="versions")

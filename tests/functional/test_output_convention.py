@@ -106,6 +106,8 @@ COMMANDS: list[tuple[tuple[str, ...], Role | None, bool]] = [
     (("qa", "plan", "list", "--json"), Role.QA_TRAINER, True),
     (("qa", "clip", "list"), Role.QA_TRAINER, False),
     (("qa", "clip", "list", "--json"), Role.QA_TRAINER, True),
+    (("qa", "form", "list"), Role.QA_TRAINER, False),
+    (("qa", "form", "list", "--json"), Role.QA_TRAINER, True),
     (("retention", "apply"), None, False),
 ]
 

@@ -47,6 +47,12 @@ class Endpoint:
 CRITERIA = {"calls_per_agent": 1, "period_kind": "week"}
 #: A clip of a recording that does not exist.
 CLIP = {"recording_id": UNKNOWN, "start_ms": 0, "end_ms": 500, "title": "t", "purpose": "p"}
+#: A scorecard form's one version, for the QA endpoints that take one.
+FORM = {
+    "sections": [
+        {"id": "s", "title": "S", "questions": [{"id": "q", "text": "Q?", "kind": "yes_no_na"}]}
+    ]
+}
 
 # Destructive endpoints get ids or subjects that do not exist: an allowed role
 # then gets 404/409/422, never 401/403, and nothing is changed.
@@ -151,6 +157,22 @@ ENDPOINTS = [
         body={"until": "2030-01-01T00:00:00+00:00", "reason": "matrix"},
     ),
     Endpoint("DELETE", "/api/v1/qa/clips/{other}", Action.QA_LIBRARY),
+    Endpoint("GET", "/api/v1/qa/forms", Action.QA_FORM),
+    Endpoint("POST", "/api/v1/qa/forms", Action.QA_FORM, body={"name": "matrix", **FORM}),
+    Endpoint("GET", "/api/v1/qa/forms/{other}", Action.QA_FORM),
+    Endpoint("POST", "/api/v1/qa/forms/{other}/versions", Action.QA_FORM, body=FORM),
+    Endpoint("GET", "/api/v1/qa/evaluations", Action.QA_EVALUATE),
+    Endpoint(
+        "POST",
+        "/api/v1/qa/evaluations",
+        Action.QA_EVALUATE,
+        body={"recording_id": UNKNOWN, "form_version_id": UNKNOWN, "answers": {"q": "yes"}},
+    ),
+    Endpoint("GET", "/api/v1/qa/evaluations/{other}", Action.QA_EVALUATE),
+    Endpoint(
+        "PUT", "/api/v1/qa/evaluations/{other}", Action.QA_EVALUATE, body={"answers": {"q": "no"}}
+    ),
+    Endpoint("GET", "/api/v1/qa/evaluations/{other}/versions", Action.QA_EVALUATE),
 ]
 PUBLIC = {("GET", "/healthz"), ("GET", "/metrics")}
 
@@ -260,6 +282,8 @@ def test_every_endpoint_is_in_the_matrix(api: ApiClient) -> None:
             "{case_id}",
             "{note_id}",
             "{clip_id}",
+            "{form_id}",
+            "{evaluation_id}",
         ):
             normalised = normalised.replace(name, "{x}")
         routes.update((method.upper(), normalised) for method in operations)

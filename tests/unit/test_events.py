@@ -15,6 +15,7 @@ from recarchive.composition import (
     purge_clips_after_erasure,
     purge_clips_after_exclusion,
     purge_clips_after_expiry,
+    purge_evaluations_after_expiry,
     resume_erasures_after_expiry,
     resume_erasures_after_release,
     withdraw_from_samples,
@@ -94,6 +95,7 @@ def assert_composed() -> None:
         resume_erasures_after_expiry,
         purge_cases_after_expiry,
         purge_clips_after_expiry,
+        purge_evaluations_after_expiry,
     )
     assert TRAINING_EXCLUDED.handlers == (withdraw_from_samples, purge_clips_after_exclusion)
     assert SUBJECT_ERASED.handlers == (purge_clips_after_erasure,)
