@@ -80,6 +80,7 @@ class ErrorOut(BaseModel):
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "No valid token."},
     403: {"model": ErrorOut, "description": "The role may not do this."},
+    414: {"model": ErrorOut, "description": "The query string is longer than api.max_query_bytes."},
     422: {"model": ErrorOut, "description": "A parameter is not valid; `field` names it."},
 }
 

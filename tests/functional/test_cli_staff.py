@@ -34,13 +34,16 @@ from recarchive.runtime import Runtime
 from tests.actors import ADMIN
 
 ID = str(uuid.UUID(int=1))
-_Q, _D, _A = Role.QA_TRAINER, Role.DISPUTE_HANDLER, Role.AUDITOR
+#: A file a command reads (outside the directory a refused command must leave empty).
+FORM = str(Path(__file__).resolve().parents[2] / "docs" / "examples" / "qa-form.json")
+_Q, _D, _A, _P = Role.QA_TRAINER, Role.DISPUTE_HANDLER, Role.AUDITOR, Role.PRIVACY_OFFICER
 
 #: A person's commands: arguments that parse, and a role that may not run the command.
 STAFF: Mapping[str, tuple[tuple[str, ...], Role]] = {
     "audit export": ((), _Q),
     "case assign": (("D-1", "mia"), _Q),
     "case close": (("D-1", "--reason", "r"), _Q),
+    "case export": (("D-1", "-o", "x.zip"), _Q),
     "case link": (("D-1", ID), _A),
     "case list": ((), _Q),
     "case note": (("D-1", "text"), _A),
@@ -52,6 +55,23 @@ STAFF: Mapping[str, tuple[tuple[str, ...], Role]] = {
     "hold list": ((), _Q),
     "hold release": ((ID, "--reason", "r"), _Q),
     "lookup": (("--customer", "C-1"), _A),
+    "qa clip add": (
+        (ID, "--start", "0:01", "--end", "0:02", "--title", "t", "--purpose", "p"),
+        _D,
+    ),
+    "qa clip delete": ((ID,), _D),
+    "qa clip keep": ((ID, "--until", "2030-01-01", "--reason", "r"), _D),
+    "qa clip list": ((), _D),
+    "qa evaluate": ((ID, "--form", "f", "--answers", FORM), _P),
+    "qa evaluation revise": ((ID, "--answers", FORM), _D),
+    "qa evaluation show": ((ID,), _A),
+    "qa form add": ((FORM,), _D),
+    "qa form list": ((), _P),
+    "qa form revise": (("f", FORM), _D),
+    "qa form show": (("f",), _D),
+    "qa note add": ((ID, "--at", "0:01", "--text", "t"), _D),
+    "qa note delete": ((ID,), _P),
+    "qa note list": ((ID,), _D),
     "qa plan add": (("p", "--calls", "2", "--per", "week"), _D),
     "qa plan list": ((), _D),
     "qa plan revise": (("p", "--calls", "2", "--per", "week"), _D),
@@ -87,6 +107,8 @@ SYSTEM = {
     "config check",
     "config show",
     "directory import",
+    "evidence key",
+    "evidence verify",
     "expire",
     "ingest",
     "init",
