@@ -19,11 +19,11 @@ import datetime as dt
 
 from sqlalchemy import ColumnElement, and_, exists, not_, or_
 
-from recarchive.access.models import Role
-from recarchive.catalogue.models import Recording, RecordingStatus
+from recarchive.catalogue.models import Recording
 from recarchive.catalogue.restrictions import ProcessingRestriction, RestrictionKind
 from recarchive.privacy.models import RequestKind, SubjectRequest
-from recarchive.privacy.visibility import restriction_condition, visible_condition
+from recarchive.privacy.visibility import restriction_condition
+from recarchive.qa.calls import usable_condition
 from recarchive.qa.models import Clip
 from recarchive.retention.models import Tombstone
 
@@ -34,12 +34,7 @@ _BOTH = [RestrictionKind.RESTRICTION, RestrictionKind.OBJECTION]
 
 def source_live_condition(now: dt.datetime) -> ColumnElement[bool]:
     """SQL: the clip's source is active, within its retention, and visible to QA trainers."""
-    return exists().where(
-        Recording.id == Clip.recording_id,
-        Recording.status == RecordingStatus.ACTIVE,
-        Recording.retain_until > now,
-        visible_condition(Role.QA_TRAINER),
-    )
+    return exists().where(Recording.id == Clip.recording_id, usable_condition(now))
 
 
 def servable_condition(now: dt.datetime) -> ColumnElement[bool]:

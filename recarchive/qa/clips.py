@@ -30,13 +30,13 @@ from sqlalchemy.orm import Session
 
 from recarchive.access.actors import Actor
 from recarchive.access.audit import AuditEntry, append_event
-from recarchive.access.models import Role
 from recarchive.access.policy import Action, Purpose
 from recarchive.catalogue.database import lock_for_write, transaction, utcnow
-from recarchive.catalogue.models import Recording, RecordingStatus
+from recarchive.catalogue.models import Recording
 from recarchive.errors import ConflictError, InvalidInputError, NotFoundError
 from recarchive.lookup.views import NotFound
-from recarchive.privacy.visibility import check_restrictions, restrictions_for, visible_condition
+from recarchive.privacy.visibility import check_restrictions, restrictions_for
+from recarchive.qa.calls import usable_call
 from recarchive.qa.clip_audio import StoredClip, cut_and_store, delete_clip_object, open_clip
 from recarchive.qa.clip_rules import servable_condition
 from recarchive.qa.models import Clip
@@ -128,14 +128,7 @@ def _check_span(start_ms: int, end_ms: int, duration_ms: int | None) -> None:
 
 def _source(session: Session, recording_id: uuid.UUID, now: dt.datetime) -> Recording:
     """The call if a QA trainer may use it for training now; unknown otherwise (whatever it is)."""
-    recording = session.scalar(
-        select(Recording).where(
-            Recording.id == recording_id,
-            Recording.status == RecordingStatus.ACTIVE,
-            Recording.retain_until > now,
-            visible_condition(Role.QA_TRAINER),
-        )
-    )
+    recording = usable_call(session, recording_id, now)
     if recording is None:
         raise NotFound(f"no recording {recording_id}")
     check_restrictions(restrictions_for(session, recording), Purpose.TRAINING, None)

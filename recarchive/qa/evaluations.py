@@ -34,11 +34,11 @@ from recarchive.access.actors import Actor
 from recarchive.access.audit import append_event
 from recarchive.access.policy import Action
 from recarchive.catalogue.database import lock_for_write, transaction, utcnow
-from recarchive.catalogue.models import Recording, RecordingStatus
+from recarchive.catalogue.models import Recording
 from recarchive.errors import NotFoundError
 from recarchive.lookup.views import NotFound as RecordingNotFound
 from recarchive.parts import Sessions
-from recarchive.privacy.visibility import visible_condition
+from recarchive.qa.calls import usable_call
 from recarchive.qa.models import (
     Evaluation,
     EvaluationStatus,
@@ -133,15 +133,7 @@ class EvaluationView:
 
 def _visible_call(session: Session, recording_id: uuid.UUID, actor: Actor) -> Recording:
     """The call, if the trainer may know of it and it is still kept; else "no recording"."""
-    assert actor.role is not None  # a staff action (Actor.require ran)
-    recording = session.scalar(
-        select(Recording).where(
-            Recording.id == recording_id,
-            Recording.status == RecordingStatus.ACTIVE,
-            Recording.retain_until > utcnow(),
-            visible_condition(actor.role),
-        )
-    )
+    recording = usable_call(session, recording_id, utcnow())
     if recording is None:
         raise RecordingNotFound(f"no recording {recording_id}")
     return recording

@@ -29,14 +29,13 @@ from sqlalchemy.orm import Session
 
 from recarchive.access.actors import Actor
 from recarchive.access.audit import append_event
-from recarchive.access.models import Role
 from recarchive.access.policy import Action, Forbidden
 from recarchive.catalogue.database import transaction, utcnow
-from recarchive.catalogue.models import Recording, RecordingStatus
+from recarchive.catalogue.models import Recording
 from recarchive.errors import InvalidInputError, NotFoundError
 from recarchive.lookup.views import NotFound
 from recarchive.parts import Sessions
-from recarchive.privacy.visibility import visible_condition
+from recarchive.qa.calls import usable_call
 from recarchive.qa.models import Note, NoteVisibility
 
 __all__ = [
@@ -139,13 +138,7 @@ def _check_offset(offset_ms: int, recording: Recording) -> None:
 
 def _recording(session: Session, recording_id: uuid.UUID) -> Recording:
     """The recording if a QA trainer may know of it; else :class:`NotFound`, as for no call."""
-    statement = select(Recording).where(
-        Recording.id == recording_id,
-        Recording.status == RecordingStatus.ACTIVE,
-        Recording.retain_until > utcnow(),
-        visible_condition(Role.QA_TRAINER),
-    )
-    recording = session.scalar(statement)
+    recording = usable_call(session, recording_id, utcnow())
     if recording is None:
         raise NotFound(f"no recording {recording_id}")
     return recording

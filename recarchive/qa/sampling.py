@@ -30,14 +30,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from recarchive.access.actors import Actor
 from recarchive.access.audit import append_event
-from recarchive.access.models import Role
 from recarchive.access.policy import Action
 from recarchive.catalogue.database import lock_for_write, transaction, utcnow
-from recarchive.catalogue.models import Direction, Recording, RecordingReason, RecordingStatus
+from recarchive.catalogue.models import Direction, Recording, RecordingReason
 from recarchive.errors import NotFoundError
 from recarchive.lookup.views import RecordingView, role_view
 from recarchive.parts import Catalogue, Sessions
-from recarchive.privacy.visibility import visible_condition
+from recarchive.qa.calls import usable_condition
 from recarchive.qa.draw import draw, new_seed
 from recarchive.qa.models import Plan, PlanVersion, Sample, SampleCall
 from recarchive.qa.periods import Period, PeriodError, parse_period
@@ -98,13 +97,11 @@ def _candidates(
 ) -> dict[str, list[uuid.UUID]]:
     """Each agent's candidate calls for the period, by the version's filters."""
     statement = select(Recording.agent, Recording.id).where(
-        Recording.status == RecordingStatus.ACTIVE,
-        Recording.retain_until > now,
+        usable_condition(now),
         Recording.agent.is_not(None),
         Recording.agent != "",
         Recording.started_at >= period.start,
         Recording.started_at < period.end,
-        visible_condition(Role.QA_TRAINER),
     )
     if version.queues:
         statement = statement.where(Recording.queue.in_(list(version.queues)))
@@ -282,9 +279,7 @@ def _view(
                 SampleCall.sample_id == sample.id,
                 SampleCall.picked,
                 SampleCall.withdrawn_at.is_(None),
-                Recording.status == RecordingStatus.ACTIVE,
-                Recording.retain_until > now,
-                visible_condition(actor.role),
+                usable_condition(now),
             )
             .options(selectinload(Recording.reasons))
             .order_by(Recording.agent, Recording.started_at, Recording.id)
