@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 from recarchive.access.actors import Actor
 from recarchive.access.audit import append_event
 from recarchive.access.policy import Action
-from recarchive.catalogue.database import transaction
+from recarchive.catalogue.database import lock_for_write, transaction
 from recarchive.catalogue.models import Direction
 from recarchive.errors import ConflictError, InvalidInputError, NotFoundError
 from recarchive.parts import Sessions
@@ -172,6 +172,7 @@ def revise_plan(runtime: Sessions, plan_id: uuid.UUID, *, criteria: Criteria, ac
     actor.require(Action.QA_PLAN)
     checked = criteria.checked()
     with transaction(runtime.sessions) as session:
+        lock_for_write(session)  # SQLite ignores FOR UPDATE: the next version number is ours
         plan = session.get(Plan, plan_id, with_for_update=True)
         if plan is None:
             raise PlanNotFound(f"no sampling plan {plan_id}")

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 from recarchive.access.actors import Actor
 from recarchive.access.audit import append_event
 from recarchive.access.policy import Action
-from recarchive.catalogue.database import transaction
+from recarchive.catalogue.database import lock_for_write, transaction
 from recarchive.errors import ConflictError, InvalidInputError, NotFoundError
 from recarchive.parts import Sessions
 from recarchive.qa.models import Form, FormVersion
@@ -110,6 +110,7 @@ def revise_form(
     actor.require(Action.QA_FORM)
     stored = _stored(definition)
     with transaction(runtime.sessions) as session:
+        lock_for_write(session)  # SQLite ignores FOR UPDATE: the next version number is ours
         form = session.get(Form, form_id, with_for_update=True)
         if form is None:
             raise FormNotFound(f"no scorecard form {form_id}")

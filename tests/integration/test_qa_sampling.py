@@ -24,7 +24,7 @@ from recarchive.privacy.restrictions import object_to_training
 from recarchive.qa.draw import draw, rank
 from recarchive.qa.models import SampleCall
 from recarchive.qa.periods import PeriodError
-from recarchive.qa.plans import Criteria, CriteriaError, create_plan, revise_plan
+from recarchive.qa.plans import Criteria, CriteriaError, create_plan, get_plan, revise_plan
 from recarchive.qa.sampling import run_sample, show_sample
 from recarchive.qa.verify import verify_sample
 from recarchive.runtime import Runtime
@@ -386,3 +386,22 @@ def test_two_runs_at_once_draw_one_sample(runtime: Runtime) -> None:
         results = list(pool.map(lambda _: run(), range(4)))
     assert len({(sample_id, picks) for sample_id, _, picks in results}) == 1
     assert sorted(drawn for _, drawn, _ in results) == [False, True, True, True]
+
+
+def test_revisions_at_once_each_get_a_version_of_their_own(runtime: Runtime) -> None:
+    plan_id = _plan(runtime, queues=[f"q-{uuid.uuid4().hex[:6]}"])
+    barrier = threading.Barrier(4)
+
+    def revise(calls: int) -> None:
+        barrier.wait()
+        revise_plan(
+            runtime, plan_id, criteria=Criteria(calls_per_agent=calls, period_kind="month"),
+            actor=TRAINER,
+        )  # fmt: skip
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        list(pool.map(revise, range(2, 6)))
+    plan = get_plan(runtime, plan_id, actor=TRAINER)
+    assert sorted(v.version for v in plan.versions) == [1, 2, 3, 4, 5]
+    assert plan.current_version == 5
+    assert sorted(v.calls_per_agent for v in plan.versions if v.version > 1) == [2, 3, 4, 5]

@@ -6,8 +6,10 @@ expiry or the nightly job get a fresh catalogue of their own.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -327,3 +329,21 @@ def test_an_evaluation_outlives_its_call_and_goes_after_its_keep_period(fresh: R
         ("system", str(evaluation_id))
     ]
     assert [d["evaluations_deleted"] for d in nightly] == [1]
+
+
+def test_revisions_at_once_each_get_a_version_of_their_own(runtime: Runtime) -> None:
+    form = new_form(runtime)
+    barrier = threading.Barrier(4)
+
+    def revise(weight: int) -> None:
+        changed = example()
+        changed["sections"][0]["questions"][0]["weight"] = weight
+        barrier.wait()
+        revise_form(runtime, form.id, definition=changed, actor=TRAINER)
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        list(pool.map(revise, range(2, 6)))
+    revised = get_form(runtime, form.id, actor=TRAINER)
+    assert sorted(v.version for v in revised.versions) == [1, 2, 3, 4, 5]
+    later = [v.definition for v in revised.versions if v.version > 1]
+    assert sorted(d["sections"][0]["questions"][0]["weight"] for d in later) == [2, 3, 4, 5]
