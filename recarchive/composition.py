@@ -23,6 +23,8 @@ changes nothing.
   TRAINING_EXCLUDED``) → the QA samples' picks it covers are withdrawn
   (``qa/withdrawal.py: withdraw_after_exclusion``), and the training clips
   of the calls it covers are deleted (``qa/clip_purge.py: purge_after_exclusion``);
+- every table of wrapped data keys, for ``keys rotate`` and ``keys retire``
+  (:func:`wrapped_key_tables`: the recordings' and the training clips');
 - an erasure ran (``privacy/events.py: SUBJECT_ERASED``) → every training
   clip of the subject's calls is deleted (``purge_after_erasure``).
 
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from recarchive.catalogue.data_keys import RECORDING_KEYS, WrappedKeyTable
 from recarchive.privacy.events import (
     SUBJECT_ERASED,
     TRAINING_EXCLUDED,
@@ -48,7 +51,7 @@ from recarchive.retention.events import (
     NightlyExpiryDone,
 )
 
-__all__ = ["compose"]
+__all__ = ["compose", "wrapped_key_tables"]
 
 
 def compose() -> None:
@@ -61,6 +64,13 @@ def compose() -> None:
     TRAINING_EXCLUDED.subscribe(withdraw_from_samples)
     TRAINING_EXCLUDED.subscribe(purge_clips_after_exclusion)
     SUBJECT_ERASED.subscribe(purge_clips_after_erasure)
+
+
+def wrapped_key_tables() -> tuple[WrappedKeyTable, ...]:
+    """Every table that keeps wrapped data keys: none may be left under a retired key."""
+    from recarchive.qa.clip_audio import CLIP_KEYS
+
+    return (RECORDING_KEYS, CLIP_KEYS)
 
 
 def resume_erasures_after_release(event: HoldReleased) -> None:

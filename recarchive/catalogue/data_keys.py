@@ -12,8 +12,10 @@ moved to another row does not unwrap.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,7 +27,9 @@ from recarchive.errors import DataKeyDestroyed
 from recarchive.storage.sealed import ObjectSeal
 
 __all__ = [
+    "RECORDING_KEYS",
     "CatalogueSeals",
+    "WrappedKeyTable",
     "destroy_data_key",
     "keep_data_key",
     "key_context",
@@ -36,6 +40,25 @@ __all__ = [
 def key_context(recording_id: uuid.UUID) -> bytes:
     """What a recording's wrapped data key is bound to: the recording's id."""
     return b"recording:" + str(recording_id).encode()
+
+
+@dataclasses.dataclass(frozen=True)
+class WrappedKeyTable:
+    """Where one kind of object keeps its wrapped data keys (for ``keys rotate`` and ``retire``).
+
+    ``kind`` names the object in reports (``recording``, ``clip``); the
+    columns are the row's id and its :class:`WrappedKey`; ``context`` is
+    what the wrapping binds (the id, so a key moved to another row does not
+    unwrap). Each domain with encrypted objects declares one; the
+    composition root lists them all (``composition.py: wrapped_key_tables``).
+    """
+
+    kind: str
+    id_column: Any
+    provider_column: Any
+    kek_column: Any
+    wrapped_column: Any
+    context: Callable[[uuid.UUID], bytes]
 
 
 def new_data_key_for(provider: KeyProvider, recording_id: uuid.UUID) -> tuple[bytes, WrappedKey]:
@@ -111,3 +134,14 @@ class CatalogueSeals:
         wrapped = WrappedKey(row.provider, row.kek_id, row.wrapped_key)
         data_key = self._provider().unwrap(wrapped, key_context(row.id))
         return ObjectSeal(data_key, row.header, row.size_bytes)
+
+
+#: The recordings' data keys (``recording_keys``).
+RECORDING_KEYS = WrappedKeyTable(
+    kind="recording",
+    id_column=RecordingKey.recording_id,
+    provider_column=RecordingKey.provider,
+    kek_column=RecordingKey.kek_id,
+    wrapped_column=RecordingKey.wrapped_key,
+    context=key_context,
+)

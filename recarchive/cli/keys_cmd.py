@@ -15,7 +15,7 @@ BATCH_HELP = (
 
 @click.group("keys")
 def keys_group() -> None:
-    """Encryption at rest: key-encryption keys and the recordings' data keys (docs/security.md)."""
+    """Encryption at rest: key-encryption keys and the data keys under them (docs/security.md)."""
 
 
 @keys_group.command("rotate")
@@ -43,13 +43,20 @@ def rotate_command(app: AppContext, batch_size: int, new_key: bool, as_json: boo
     an ingest worker started before the rotation, or not unwrappable: run
     again, or see the report).
     """
+    from recarchive.composition import wrapped_key_tables
     from recarchive.retention.key_rotation import RotationReport, rotate_keys
 
     def progress(report: RotationReport) -> None:
         if not app.quiet:
             click.echo(f"re-wrapped {report.rewrapped} data key(s)", err=True)
 
-    report = rotate_keys(app.runtime, batch_size=batch_size, new_key=new_key, on_batch=progress)
+    report = rotate_keys(
+        app.runtime,
+        tables=wrapped_key_tables(),
+        batch_size=batch_size,
+        new_key=new_key,
+        on_batch=progress,
+    )
     if as_json:
         click.echo(json.dumps({**report.__dict__, "complete": report.complete}, sort_keys=True))
     else:
@@ -58,8 +65,8 @@ def rotate_command(app: AppContext, batch_size: int, new_key: bool, as_json: boo
         click.echo(f"data keys re-wrapped: {report.rewrapped}")
         for kek, count in sorted(report.remaining.items()):
             click.echo(f"still under {kek}: {count}")
-    for recording_id, reason in sorted(report.failed.items()):
-        click.echo(f"not re-wrapped: recording {recording_id}: {reason}", err=True)
+    for what, reason in sorted(report.failed.items()):
+        click.echo(f"not re-wrapped: {what}: {reason}", err=True)
     if not report.complete:
         work_remains("data keys remain under an older key-encryption key: run keys rotate again")
 
@@ -78,9 +85,10 @@ def retire_command(app: AppContext, as_json: bool) -> None:
     Exit status: 0 when only the current key remains; 3 when older keys are
     still in use.
     """
+    from recarchive.composition import wrapped_key_tables
     from recarchive.retention.key_rotation import retire_keys
 
-    report = retire_keys(app.runtime)
+    report = retire_keys(app.runtime, tables=wrapped_key_tables())
     if as_json:
         click.echo(json.dumps(report.__dict__, sort_keys=True))
     else:

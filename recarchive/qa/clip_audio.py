@@ -18,6 +18,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from recarchive.catalogue.data_keys import WrappedKeyTable
 from recarchive.catalogue.database import utcnow
 from recarchive.catalogue.models import Recording
 from recarchive.crypto.chunked import new_data_key
@@ -31,7 +32,14 @@ from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import ObjectReader
 from recarchive.storage.sealed import ObjectSeal, SealedObjectStore, put_encrypted
 
-__all__ = ["CLIPS_PREFIX", "StoredClip", "clip_context", "delete_clip_object", "open_clip"]
+__all__ = [
+    "CLIPS_PREFIX",
+    "CLIP_KEYS",
+    "StoredClip",
+    "clip_context",
+    "delete_clip_object",
+    "open_clip",
+]
 
 CLIPS_PREFIX = "clips/"
 CLIP_FORMAT = "opus"
@@ -56,6 +64,18 @@ class StoredClip:
 def clip_context(clip_id: uuid.UUID) -> bytes:
     """What a clip's wrapped data key is bound to: the clip's id (never a recording's)."""
     return b"clip:" + str(clip_id).encode()
+
+
+#: The encrypted clips' data keys, for ``keys rotate`` and ``keys retire`` (plaintext clips
+#: have none).
+CLIP_KEYS = WrappedKeyTable(
+    kind="clip",
+    id_column=Clip.id,
+    provider_column=Clip.key_provider,
+    kek_column=Clip.kek_id,
+    wrapped_column=Clip.wrapped_key,
+    context=clip_context,
+)
 
 
 def clip_key(clip_id: uuid.UUID) -> str:

@@ -6,7 +6,11 @@ label) and re-wraps, batch by batch, every data key still wrapped under an
 older one. Each batch is one transaction: a row is updated only if it still
 holds the wrapped key that was read (a data key destroyed by expiry or
 erasure meanwhile stays destroyed), so every data key is always under the
-old KEK or the new one, never neither. A run that was killed is finished by
+old KEK or the new one, never neither. Every table of wrapped data keys is
+covered (:class:`~recarchive.catalogue.data_keys.WrappedKeyTable`: the
+recordings' and the training clips', listed by ``composition.py:
+wrapped_key_tables``), so a key-encryption key is retired only when no
+object of any kind needs it. A run that was killed is finished by
 the next: while data keys remain under an older KEK, ``rotate_keys`` makes
 no new KEK and resumes.
 
@@ -20,16 +24,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from recarchive.access.actors import Actor
 from recarchive.access.audit import append_event
-from recarchive.catalogue.data_keys import key_context
+from recarchive.catalogue.data_keys import WrappedKeyTable
 from recarchive.catalogue.database import transaction
-from recarchive.catalogue.models import RecordingKey
 from recarchive.crypto.interfaces import KeyProvider, WrappedKey
 from recarchive.crypto.keyfile import key_ids, retire_key_encryption_keys
 from recarchive.crypto.providers import key_file_path, new_key_encryption_key
@@ -54,7 +57,8 @@ class RotationReport:
     #: The new KEK this run made current; None when it resumed an unfinished rotation.
     new_kek: str | None = None
     rewrapped: int = 0
-    #: Data keys that did not unwrap (recording id -> reason): left as they are.
+    #: Data keys that did not unwrap (``kind id``, e.g. ``recording <id>`` -> reason): left as
+    #: they are.
     failed: dict[str, str] = dataclasses.field(default_factory=dict)
     #: Data keys still under an older KEK after the run, by ``provider:id``.
     remaining: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -64,23 +68,29 @@ class RotationReport:
         return not self.remaining
 
 
-def _not_current(provider: KeyProvider, current: str) -> object:
-    return or_(RecordingKey.provider != provider.name, RecordingKey.kek_id != current)
+def _not_current(table: WrappedKeyTable, provider: KeyProvider, current: str) -> object:
+    return or_(table.provider_column != provider.name, table.kek_column != current)
 
 
-def keys_by_kek(session: Session) -> dict[str, int]:
-    """How many data keys each key-encryption key wraps, by ``provider:id``."""
-    rows = session.execute(
-        select(RecordingKey.provider, RecordingKey.kek_id, func.count()).group_by(
-            RecordingKey.provider, RecordingKey.kek_id
+def keys_by_kek(session: Session, tables: Sequence[WrappedKeyTable]) -> dict[str, int]:
+    """How many data keys each key-encryption key wraps, by ``provider:id``, over every table."""
+    counts: dict[str, int] = {}
+    for table in tables:
+        rows = session.execute(
+            select(table.provider_column, table.kek_column, func.count())
+            .where(table.wrapped_column.is_not(None))
+            .group_by(table.provider_column, table.kek_column)
         )
-    )
-    return {f"{provider}:{kek_id}": count for provider, kek_id, count in rows}
+        for provider, kek_id, count in rows:
+            name = f"{provider}:{kek_id}"
+            counts[name] = counts.get(name, 0) + count
+    return counts
 
 
 def rotate_keys(
     runtime: Runtime,
     *,
+    tables: Sequence[WrappedKeyTable],
     batch_size: int = BATCH_SIZE,
     new_key: bool = False,
     on_batch: Callable[[RotationReport], None] | None = None,
@@ -100,7 +110,7 @@ def rotate_keys(
         raise InvalidInputError(f"the batch size must be at least 1, got {batch_size}")
     provider = runtime.key_provider
     with runtime.sessions() as session:
-        before = keys_by_kek(session)
+        before = keys_by_kek(session, tables)
     current = f"{provider.name}:{provider.current_kek_id()}"
     new_kek = None
     # The key file gets a new key unless a rotation is unfinished; a token's current key
@@ -112,21 +122,24 @@ def rotate_keys(
         current = f"{provider.name}:{provider.current_kek_id()}"
     report = RotationReport(current, new_kek)
     logger.info("keys.rotate.start", extra={"kek": current, "new_kek": new_kek})
-    after: uuid.UUID | None = None
-    while True:
-        done, after = _rewrap_batch(runtime, provider, report, after, batch_size)
-        if on_batch is not None and done:
-            on_batch(report)
-        if done < batch_size:
-            break
+    for table in tables:
+        after: uuid.UUID | None = None
+        while True:
+            done, after = _rewrap_batch(runtime, table, provider, report, after, batch_size)
+            if on_batch is not None and done:
+                on_batch(report)
+            if done < batch_size:
+                break
     with transaction(runtime.sessions) as session:
-        report.remaining = {k: n for k, n in keys_by_kek(session).items() if k != current}
+        remaining = keys_by_kek(session, tables).items()
+        report.remaining = {k: n for k, n in remaining if k != current}
         _audit(session, "keys.rotate", {**dataclasses.asdict(report), "before": before})
     return report
 
 
 def _rewrap_batch(
     runtime: Sessions,
+    table: WrappedKeyTable,
     provider: KeyProvider,
     report: RotationReport,
     after: uuid.UUID | None,
@@ -134,44 +147,47 @@ def _rewrap_batch(
 ) -> tuple[int, uuid.UUID | None]:
     """Re-wrap the next batch of data keys after ``after`` in one transaction: (rows, last id)."""
     kek_id = provider.current_kek_id()
+    row_id = table.id_column.label("row_id")
     statement = (
-        select(RecordingKey.recording_id, RecordingKey.provider, RecordingKey.kek_id)
-        .add_columns(RecordingKey.wrapped_key)
-        .where(_not_current(provider, kek_id))  # type: ignore[arg-type]
-        .order_by(RecordingKey.recording_id)
+        select(row_id, table.provider_column, table.kek_column, table.wrapped_column)
+        .where(table.wrapped_column.is_not(None))
+        .where(_not_current(table, provider, kek_id))  # type: ignore[arg-type]
+        .order_by(table.id_column)
         .limit(batch_size)
         .with_for_update(skip_locked=True)
     )
     if after is not None:
-        statement = statement.where(RecordingKey.recording_id > after)
+        statement = statement.where(table.id_column > after)
     with transaction(runtime.sessions) as session:
         rows = session.execute(statement).all()
-        for row in rows:
-            context = key_context(row.recording_id)
+        for row_key, provider_name, old_kek, old_wrapped in rows:
+            context = table.context(row_key)
             try:
-                data_key = provider.unwrap(
-                    WrappedKey(row.provider, row.kek_id, row.wrapped_key), context
-                )
+                data_key = provider.unwrap(WrappedKey(provider_name, old_kek, old_wrapped), context)
             except (KeyEncryptionKeyNotFound, KeyUnwrapFailed) as exc:
-                report.failed[str(row.recording_id)] = str(exc)
+                report.failed[f"{table.kind} {row_key}"] = str(exc)
                 logger.warning(
-                    "keys.rotate.unwrap_failed", extra={"recording_id": row.recording_id}
+                    "keys.rotate.unwrap_failed", extra={"kind": table.kind, "id": row_key}
                 )
                 continue
             wrapped = provider.wrap(data_key, context)
             result = session.execute(
-                update(RecordingKey)
+                update(table.id_column.class_)
                 .where(
-                    RecordingKey.recording_id == row.recording_id,
-                    RecordingKey.kek_id == row.kek_id,
-                    RecordingKey.wrapped_key == row.wrapped_key,
+                    table.id_column == row_key,
+                    table.kek_column == old_kek,
+                    table.wrapped_column == old_wrapped,
                 )
                 .values(
-                    provider=wrapped.provider, kek_id=wrapped.kek_id, wrapped_key=wrapped.wrapped
+                    {
+                        table.provider_column: wrapped.provider,
+                        table.kek_column: wrapped.kek_id,
+                        table.wrapped_column: wrapped.wrapped,
+                    }
                 )
             )
             report.rewrapped += int(bool(getattr(result, "rowcount", 0)))
-    return len(rows), (rows[-1].recording_id if rows else after)
+    return len(rows), (rows[-1][0] if rows else after)
 
 
 @dataclasses.dataclass
@@ -184,7 +200,7 @@ class RetireReport:
     in_use: dict[str, int]
 
 
-def retire_keys(runtime: Runtime) -> RetireReport:
+def retire_keys(runtime: Runtime, *, tables: Sequence[WrappedKeyTable]) -> RetireReport:
     """Remove from the key file every older KEK that wraps no data key. Irreversible.
 
     Only the ``file`` provider keeps its keys where recarchive can remove
@@ -201,7 +217,7 @@ def retire_keys(runtime: Runtime) -> RetireReport:
     path = key_file_path(runtime.settings)
     current = provider.current_kek_id()
     with transaction(runtime.sessions) as session:
-        used = keys_by_kek(session)
+        used = keys_by_kek(session, tables)
         in_use = {
             kek: used[f"file:{kek}"]
             for kek in key_ids(path)

@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from recarchive.catalogue.data_keys import key_context, new_data_key_for
 from recarchive.catalogue.models import Recording, RecordingKey
+from recarchive.composition import wrapped_key_tables
 from recarchive.config import load_settings
 from recarchive.crypto.chunked import new_data_key
 from recarchive.crypto.hsm import Pkcs11KeyProvider, close_sessions, create_kek
@@ -279,7 +280,8 @@ def test_rotation_to_a_new_label_on_the_token_survives_a_kill(
     label_a, label_b = f"rot-a-{uuid.uuid4().hex[:6]}", f"rot-b-{uuid.uuid4().hex[:6]}"
     first = hsm_runtime(catalogue_url, tmp_path, token, label_a)
     try:
-        assert rotate_keys(first).new_kek == label_a  # generated on the token
+        # generated on the token
+        assert rotate_keys(first, tables=wrapped_key_tables()).new_kek == label_a
         added = [add_recording(first).id for _ in range(10)]
         assert every_recording_plays(first).get(label_a) == len(added)
     finally:
@@ -291,7 +293,7 @@ def test_rotation_to_a_new_label_on_the_token_survives_a_kill(
         halfway = every_recording_plays(second)  # under one label or the other, all open
         assert set(halfway) <= {label_a, label_b}
         assert sum(halfway.values()) >= len(added)
-        report = rotate_keys(second, batch_size=3)
+        report = rotate_keys(second, tables=wrapped_key_tables(), batch_size=3)
         assert report.new_kek is None  # the label's key was made by the killed run
         assert report.complete
         by_kek = every_recording_plays(second)

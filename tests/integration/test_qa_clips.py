@@ -22,9 +22,11 @@ from sqlalchemy import select, update
 from recarchive.access.models import AuditEvent, Role
 from recarchive.access.policy import Forbidden
 from recarchive.access.services import Principal
+from recarchive.catalogue.data_keys import RECORDING_KEYS
 from recarchive.catalogue.database import transaction, utcnow
 from recarchive.catalogue.models import Recording
 from recarchive.catalogue.restrictions import RestrictionKind
+from recarchive.composition import wrapped_key_tables
 from recarchive.lookup.views import NotFound
 from recarchive.privacy.erasure import erase_subject
 from recarchive.privacy.restrictions import object_to_training
@@ -40,6 +42,7 @@ from recarchive.qa.clips import (
     open_clip_audio,
 )
 from recarchive.qa.models import Clip
+from recarchive.retention.key_rotation import retire_keys, rotate_keys
 from recarchive.retention.tasks import run_nightly_if_due
 from recarchive.runtime import Runtime
 from tests.actors import staff
@@ -336,3 +339,29 @@ def test_a_clip_expires_with_its_call_through_the_nightly_run(runtime: Runtime) 
         )
     assert run is not None
     assert run.details["clips_deleted"] >= 2
+
+
+def test_key_rotation_rewraps_the_clips_data_keys_and_retire_keeps_what_they_need(
+    runtime: Runtime,
+) -> None:
+    if not runtime.settings.encryption.enabled:
+        pytest.skip("plaintext clips have no data key")
+    clip = cut(runtime, call(runtime))
+    before = served(runtime, clip.id)
+    old_kek = clip.kek_id
+    # Rotation over the recordings' keys alone leaves the clip's under the old key: retire
+    # must then keep that key.
+    rotate_keys(runtime, tables=(RECORDING_KEYS,))
+    retired = retire_keys(runtime, tables=wrapped_key_tables())
+    assert f"file:{old_kek}" in retired.in_use
+    assert old_kek not in retired.retired
+    assert served(runtime, clip.id) == before
+
+    report = rotate_keys(runtime, tables=wrapped_key_tables())
+    assert f"clip {clip.id}" not in report.failed
+    with runtime.sessions() as session:
+        kek_now = session.scalars(select(Clip.kek_id).where(Clip.id == clip.id)).one()
+    assert f"file:{kek_now}" == report.current
+    assert kek_now != old_kek
+    retire_keys(runtime, tables=wrapped_key_tables())
+    assert served(runtime, clip.id) == before  # unwrapped under the new key, old one gone
