@@ -10,6 +10,7 @@ import click
 
 from recarchive.cli.common import AppContext, human_size, pass_app
 from recarchive.cli.progress import progress
+from recarchive.qa.clip_reconcile import ClipReconcileReport, reconcile_clips
 from recarchive.retention.integrity import verify_integrity
 from recarchive.retention.reconcile import reconcile_store
 
@@ -53,8 +54,11 @@ def reconcile_command(
     held). Objects without a catalogue row are reported, and deleted only
     with --delete-orphans. What writes that never finished left in the store
     (temporary files, incomplete multipart uploads) is deleted once older
-    than storage.abandoned_after_hours. Exit status 1 when a recording was lost before its
-    time or while held, a deleted object came back, or a deletion failed.
+    than storage.abandoned_after_hours. The training clips (under clips/) are checked the
+    same way: orphaned clip objects are reported and deleted with --delete-orphans, a clip
+    whose object is gone is reported. Exit status 1 when a recording was lost before its
+    time or while held, a deleted object came back, a clip's object is lost, or a deletion
+    failed.
     """
     with progress("reconcile (objects)", quiet=app.quiet) as report_progress:
         report = reconcile_store(
@@ -64,10 +68,18 @@ def reconcile_command(
             dry_run=dry_run,
             on_progress=report_progress,
         )
+    clips = reconcile_clips(
+        app.runtime,
+        now=report.now,
+        orphan_min_age=dt.timedelta(hours=min_age_hours),
+        delete_orphans=delete_orphans,
+        dry_run=dry_run,
+    )
     if as_json:
         body = dataclasses.asdict(report)
         body["now"] = report.now.isoformat()
-        body["needs_attention"] = report.needs_attention
+        body["needs_attention"] = report.needs_attention or clips.needs_attention
+        body["clips"] = dataclasses.asdict(clips)
         click.echo(json.dumps(body, sort_keys=True))
     else:
         verb = "would tombstone" if dry_run else "tombstoned"
@@ -91,8 +103,23 @@ def reconcile_command(
                 f"deleted: {report.orphans_deleted} orphan(s), "
                 f"{report.resurrected_deleted} returned object(s); failed: {report.delete_failed}"
             )
-    if report.needs_attention:
+        _clip_lines(clips, delete_orphans and not dry_run)
+    if report.needs_attention or clips.needs_attention:
         raise SystemExit(1)
+
+
+def _clip_lines(clips: ClipReconcileReport, deleting: bool) -> None:
+    click.echo(
+        f"training clips: checked {clips.checked_objects} object(s), {clips.checked_rows} row(s)"
+    )
+    _ids("orphaned clip objects", clips.orphans, clips.orphan_keys)
+    click.echo(f"younger orphaned clip objects, left alone: {clips.young_orphans}")
+    _ids("clips whose object is LOST", clips.missing, clips.missing_ids)
+    if deleting:
+        click.echo(
+            f"deleted: {clips.orphans_deleted} orphaned clip object(s); "
+            f"failed: {clips.delete_failed}"
+        )
 
 
 @click.command("verify")

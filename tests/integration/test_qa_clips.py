@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from recarchive.access.models import AuditEvent, Role
 from recarchive.access.policy import Forbidden
@@ -31,6 +31,7 @@ from recarchive.lookup.views import NotFound
 from recarchive.privacy.erasure import erase_subject
 from recarchive.privacy.restrictions import object_to_training
 from recarchive.privacy.subjects import SubjectQuery
+from recarchive.qa.clip_reconcile import reconcile_clips
 from recarchive.qa.clips import (
     ClipError,
     ClipNotFound,
@@ -365,3 +366,36 @@ def test_key_rotation_rewraps_the_clips_data_keys_and_retire_keeps_what_they_nee
     assert kek_now != old_kek
     retire_keys(runtime, tables=wrapped_key_tables())
     assert served(runtime, clip.id) == before  # unwrapped under the new key, old one gone
+
+
+def test_reconcile_finds_orphaned_clip_objects_and_lost_clips(runtime: Runtime) -> None:
+    orphaned, lost, kept = (cut(runtime, call(runtime)) for _ in range(3))
+    with transaction(runtime.sessions) as session:  # a crash between the store and the commit
+        session.execute(delete(Clip).where(Clip.id == orphaned.id))
+    runtime.store.delete(lost.object_key)  # an object lost behind the catalogue's back
+    later = utcnow() + dt.timedelta(days=2)
+
+    young = reconcile_clips(runtime, delete_orphans=True)
+    assert orphaned.object_key not in young.orphan_keys
+    assert young.young_orphans >= 1
+    assert runtime.store.exists(orphaned.object_key)
+
+    dry = reconcile_clips(runtime, now=later, delete_orphans=True, dry_run=True)
+    assert orphaned.object_key in dry.orphan_keys
+    assert str(lost.id) in dry.missing_ids
+    assert dry.needs_attention
+    assert runtime.store.exists(orphaned.object_key)
+
+    done = reconcile_clips(runtime, now=later, delete_orphans=True)
+    assert done.orphans_deleted >= 1
+    assert not runtime.store.exists(orphaned.object_key)
+    assert runtime.store.exists(kept.object_key)
+    assert kept.object_key not in done.orphan_keys
+    assert str(kept.id) not in done.missing_ids
+    with runtime.sessions() as session:
+        entries = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "qa.clip.reconcile_delete")
+        ).all()
+    assert any(orphaned.object_key in entry.details["orphans"] for entry in entries)
+    with transaction(runtime.sessions) as session:
+        session.execute(delete(Clip).where(Clip.id == lost.id))
