@@ -13,3 +13,6 @@ from recarchive.config_base import _Section
 class QaSettings(_Section):
     #: Years an evaluation is kept after its last change; the nightly job deletes it then.
     keep_evaluations_years: int = Field(default=2, ge=1, le=30)
+    #: Years a sample (its candidates' agents and picks) is kept after its period ended; the
+    #: nightly job deletes it then.
+    keep_samples_years: int = Field(default=2, ge=1, le=30)

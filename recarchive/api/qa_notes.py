@@ -1,5 +1,6 @@
 """QA trainers' notes on a call's timeline: ``/api/v1/recordings/{id}/notes`` and
-``/api/v1/qa/notes/{note_id}``.
+``/api/v1/qa/notes/{note_id}``; the notes that belong to an evaluation:
+``/api/v1/qa/evaluations/{id}/notes``.
 
 The routes translate; :mod:`recarchive.qa.notes` decides who may, which
 calls take notes, who reads which note, and audits. The web player's
@@ -19,6 +20,7 @@ from pydantic import BaseModel, Field
 from recarchive.access.actors import Actor
 from recarchive.api.deps import ClientDep, PrincipalDep, RuntimeDep
 from recarchive.api.schemas import COMMON_ERRORS, ErrorOut, RequestBody
+from recarchive.qa.evaluation_notes import MAX_ATTACH, attach_notes, detach_note
 from recarchive.qa.notes import MAX_TEXT_CHARS, add_note, delete_note, edit_note, list_notes
 
 router = APIRouter(tags=["qa"])
@@ -76,6 +78,39 @@ class NoteOut(BaseModel):
 
 class NoteListOut(BaseModel):
     items: list[NoteOut]
+
+
+class EvaluationNoteOut(BaseModel):
+    """A note's copy kept by an evaluation (it outlives the call)."""
+
+    note_id: uuid.UUID
+    offset_ms: int
+    text: str
+    author: str
+    attached_by: str
+    attached_at: dt.datetime
+
+
+class EvaluationNotesOut(BaseModel):
+    evaluation_id: uuid.UUID
+    items: list[EvaluationNoteOut]
+
+
+class AttachIn(RequestBody):
+    note_ids: list[uuid.UUID] = Field(
+        min_length=1, max_length=MAX_ATTACH, description="Notes of the evaluation's call."
+    )
+
+
+_EVALUATION_NOTES: dict[int | str, dict[str, Any]] = {
+    **COMMON_ERRORS,
+    403: {"model": ErrorOut, "description": "Only QA trainers attach notes to evaluations."},
+    404: {
+        "model": ErrorOut,
+        "description": "No such evaluation, or no such note on its call that the caller may "
+        "read, or the call is not one a QA trainer may use.",
+    },
+}
 
 
 @router.get(
@@ -141,3 +176,39 @@ def notes_delete(
     """Delete one's own note, audited."""
     delete_note(runtime, note_id, actor=Actor.staff(principal, client))
     return Response(status_code=204)
+
+
+@router.post(
+    "/api/v1/qa/evaluations/{evaluation_id}/notes",
+    response_model=EvaluationNotesOut,
+    responses=_EVALUATION_NOTES,
+)
+def evaluation_notes_attach(
+    evaluation_id: uuid.UUID,
+    body: AttachIn,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    client: ClientDep,
+) -> dict[str, Any]:
+    """Attach notes of the call to the evaluation: copied, they stay with it after the call."""
+    items = attach_notes(
+        runtime, evaluation_id, body.note_ids, actor=Actor.staff(principal, client)
+    )
+    return {"evaluation_id": str(evaluation_id), "items": items}
+
+
+@router.delete(
+    "/api/v1/qa/evaluations/{evaluation_id}/notes/{note_id}",
+    response_model=EvaluationNotesOut,
+    responses=_EVALUATION_NOTES,
+)
+def evaluation_notes_detach(
+    evaluation_id: uuid.UUID,
+    note_id: uuid.UUID,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    client: ClientDep,
+) -> dict[str, Any]:
+    """Remove a note's copy from the evaluation (the live note stays)."""
+    items = detach_note(runtime, evaluation_id, note_id, actor=Actor.staff(principal, client))
+    return {"evaluation_id": str(evaluation_id), "items": items}

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from recarchive.access.actors import Actor
 from recarchive.api.deps import ClientDep, PrincipalDep, RuntimeDep
+from recarchive.api.qa_notes import EvaluationNoteOut
 from recarchive.api.schemas import COMMON_ERRORS, ErrorOut, RequestBody
 from recarchive.qa.evaluations import (
     create_evaluation,
@@ -116,6 +117,9 @@ class EvaluationOut(BaseModel):
     sections: dict[str, float | None]
     critical_failed: list[str]
     answers: dict[str, Any]
+    notes: list[EvaluationNoteOut] = Field(
+        description="Notes attached to the evaluation (kept with it after the call)."
+    )
     created_by: str
     created_at: dt.datetime
     updated_by: str

@@ -14,6 +14,7 @@ import click
 
 from recarchive.cli.common import AppContext, echo_list_summary, pass_app
 from recarchive.cli.staff import TOKEN_OPTION, staff_actor
+from recarchive.qa.evaluation_notes import attach_notes, detach_note
 from recarchive.qa.evaluations import create_evaluation, get_evaluation, revise_evaluation
 from recarchive.qa.scorecards import create_form, find_form, form_dict, list_forms, revise_form
 
@@ -189,6 +190,54 @@ def evaluation_revise(
     _echo_evaluation(view.as_dict(), view.versions(), as_json)
 
 
+@evaluation_group.command("attach-notes")
+@click.argument("evaluation_id", type=click.UUID)
+@click.argument("note_ids", type=click.UUID, nargs=-1, required=True)
+@JSON_OPTION
+@TOKEN_OPTION
+@pass_app
+def evaluation_attach_notes(
+    app: AppContext,
+    evaluation_id: uuid.UUID,
+    note_ids: tuple[uuid.UUID, ...],
+    as_json: bool,
+    token_file: Path | None,
+) -> None:
+    """Attach NOTE_IDS (notes of the call) to EVALUATION_ID: kept with it after the call."""
+    actor = staff_actor(app, token_file)
+    notes = attach_notes(app.runtime, evaluation_id, list(note_ids), actor=actor)
+    _echo_notes(notes, as_json)
+
+
+@evaluation_group.command("detach-note")
+@click.argument("evaluation_id", type=click.UUID)
+@click.argument("note_id", type=click.UUID)
+@JSON_OPTION
+@TOKEN_OPTION
+@pass_app
+def evaluation_detach_note(
+    app: AppContext,
+    evaluation_id: uuid.UUID,
+    note_id: uuid.UUID,
+    as_json: bool,
+    token_file: Path | None,
+) -> None:
+    """Remove NOTE_ID's copy from EVALUATION_ID (the note on the call, if any, stays)."""
+    actor = staff_actor(app, token_file)
+    notes = detach_note(app.runtime, evaluation_id, note_id, actor=actor)
+    _echo_notes(notes, as_json)
+
+
+def _echo_notes(notes: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"items": notes}, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{len(notes)} note(s) belong to the evaluation")
+    for note in notes:
+        seconds = note["offset_ms"] / 1000
+        click.echo(f"  {int(seconds // 60)}:{seconds % 60:04.1f}  {note['author']}: {note['text']}")
+
+
 def _score(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
@@ -210,6 +259,8 @@ def _echo_evaluation(data: dict[str, Any], versions: list[dict[str, Any]], as_js
         click.echo(f"  {section}: {_score(value)}")
     if data["critical_failed"]:
         click.echo(f"  critical failed: {', '.join(data['critical_failed'])}")
+    if data.get("notes"):
+        click.echo(f"  notes: {len(data['notes'])} (qa evaluation show --json for their text)")
     for v in versions:
         state = f"superseded by {v['superseded_by']}" if v["superseded"] else "current"
         click.echo(

@@ -39,6 +39,7 @@ from recarchive.errors import NotFoundError
 from recarchive.lookup.views import NotFound as RecordingNotFound
 from recarchive.parts import Sessions
 from recarchive.qa.calls import usable_call
+from recarchive.qa.evaluation_notes import notes_of
 from recarchive.qa.models import (
     Evaluation,
     EvaluationStatus,
@@ -78,6 +79,8 @@ class EvaluationView:
     form_id: uuid.UUID
     form_name: str
     form_version: int
+    #: The notes that belong to it (:mod:`recarchive.qa.evaluation_notes`), by offset.
+    notes: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         evaluation = self.evaluation
@@ -100,6 +103,7 @@ class EvaluationView:
             "sections": current.sections,
             "critical_failed": list(current.critical_failed),
             "answers": current.answers,
+            "notes": list(self.notes),
             "created_by": evaluation.created_by,
             "created_at": evaluation.created_at.isoformat(),
             "updated_by": current.saved_by,
@@ -266,7 +270,7 @@ def _view(session: Session, evaluation: Evaluation) -> EvaluationView:
         .join(FormVersion, FormVersion.form_id == Form.id)
         .where(FormVersion.id == evaluation.form_version_id)
     ).one()
-    return EvaluationView(evaluation, row[0], row[1], row[2])
+    return EvaluationView(evaluation, row[0], row[1], row[2], notes_of(session, evaluation.id))
 
 
 def _read(runtime: Sessions, evaluation_id: uuid.UUID) -> EvaluationView:

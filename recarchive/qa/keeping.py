@@ -1,10 +1,16 @@
-"""How long an evaluation is kept: ``qa.keep_evaluations_years`` after its last change.
+"""How long evaluations and samples are kept: ``qa.keep_evaluations_years`` after an
+evaluation's last change, ``qa.keep_samples_years`` after a sample's period ended.
 
 An evaluation is personal data about the agent; it outlives its call (it
 names the recording without a foreign key) and is deleted, every version
 with it, by the nightly job (:func:`purge_after_nightly_expiry`, subscribed
 to ``NIGHTLY_EXPIRY_DONE`` in ``recarchive/composition.py``). Each deletion
 leaves an audit entry ``qa.evaluation.delete`` with ids and counts only.
+
+A sample names every candidate's agent (personal data about the agents,
+kept so that anyone can check the draw was fair); it is deleted with its
+candidates once its period ended ``qa.keep_samples_years`` ago, audited
+``qa.sample.delete`` (the sample's id, plan, period and counts).
 """
 
 from __future__ import annotations
@@ -17,15 +23,22 @@ from sqlalchemy import select
 
 from recarchive.access.audit import append_event
 from recarchive.catalogue.database import lock_for_write, transaction, truncate_journal, utcnow
-from recarchive.qa.models import Evaluation
+from recarchive.qa.models import Evaluation, Sample
 from recarchive.retention.events import NightlyExpiryDone
 from recarchive.runtime import Runtime
 
-__all__ = ["EVALUATION_DELETE_ACTION", "purge_after_nightly_expiry", "purge_evaluations"]
+__all__ = [
+    "EVALUATION_DELETE_ACTION",
+    "SAMPLE_DELETE_ACTION",
+    "purge_after_nightly_expiry",
+    "purge_evaluations",
+    "purge_samples",
+]
 
 logger = logging.getLogger(__name__)
 
 EVALUATION_DELETE_ACTION = "qa.evaluation.delete"
+SAMPLE_DELETE_ACTION = "qa.sample.delete"
 
 
 def years_before(moment: dt.datetime, years: int) -> dt.datetime:
@@ -71,6 +84,45 @@ def purge_evaluations(runtime: Runtime, now: dt.datetime | None = None) -> int:
     return deleted
 
 
+def purge_samples(runtime: Runtime, now: dt.datetime | None = None) -> int:
+    """Delete every sample whose period ended more than the keep period ago; return how many."""
+    cutoff = years_before(now or utcnow(), runtime.settings.qa.keep_samples_years)
+    deleted = 0
+    with transaction(runtime.sessions) as session:
+        lock_for_write(session)
+        due = list(
+            session.scalars(
+                select(Sample)
+                .where(Sample.period_end <= cutoff)
+                .order_by(Sample.period_end, Sample.id)
+                .with_for_update()
+            )
+        )
+        for sample in due:
+            append_event(
+                session,
+                actor="system",
+                action=SAMPLE_DELETE_ACTION,
+                details={
+                    "sample_id": str(sample.id),
+                    "plan_id": str(sample.plan_id),
+                    "plan_version": sample.plan_version,
+                    "period": sample.period,
+                    "candidates": sample.candidates,
+                    "picked": sample.picked,
+                },
+            )
+            session.delete(sample)  # its candidates go with it
+            deleted += 1
+    if deleted:
+        truncate_journal(runtime.engine)
+        logger.info("samples_deleted", extra={"samples": deleted})
+    return deleted
+
+
 def purge_after_nightly_expiry(event: NightlyExpiryDone) -> Mapping[str, int]:
-    """The nightly run deletes the evaluations whose keep period ended by its moment."""
-    return {"evaluations_deleted": purge_evaluations(event.runtime, now=event.scheduled)}
+    """The nightly run deletes the evaluations and samples whose keep period ended by its moment."""
+    return {
+        "evaluations_deleted": purge_evaluations(event.runtime, now=event.scheduled),
+        "samples_deleted": purge_samples(event.runtime, now=event.scheduled),
+    }

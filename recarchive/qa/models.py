@@ -335,3 +335,27 @@ class EvaluationVersion(Base):
     superseded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     evaluation: Mapped[Evaluation] = relationship(back_populates="versions")
+
+
+class EvaluationNote(Base):
+    """A timeline note that belongs to an evaluation (:mod:`recarchive.qa.evaluation_notes`).
+
+    A copy of the note as it was attached: it stays with the evaluation
+    (deleted with it, after ``qa.keep_evaluations_years``) when the call and
+    its live notes are gone. ``note_id`` names the live note without a
+    foreign key (it goes with the call).
+    """
+
+    __tablename__ = "qa_evaluation_notes"
+    __table_args__ = (UniqueConstraint("evaluation_id", "note_id"),)
+
+    id: Mapped[uuid.UUID] = uuid_key()
+    evaluation_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("qa_evaluations.id", ondelete="CASCADE"), index=True
+    )
+    note_id: Mapped[uuid.UUID] = mapped_column(Uuid())
+    author: Mapped[str] = mapped_column(String(128))
+    offset_ms: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(String(2000))
+    attached_by: Mapped[str] = mapped_column(String(128))
+    attached_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

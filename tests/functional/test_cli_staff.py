@@ -63,6 +63,8 @@ STAFF: Mapping[str, tuple[tuple[str, ...], Role]] = {
     "qa clip keep": ((ID, "--until", "2030-01-01", "--reason", "r"), _D),
     "qa clip list": ((), _D),
     "qa evaluate": ((ID, "--form", "f", "--answers", FORM), _P),
+    "qa evaluation attach-notes": ((ID, ID), _D),
+    "qa evaluation detach-note": ((ID, ID), _P),
     "qa evaluation revise": ((ID, "--answers", FORM), _D),
     "qa evaluation show": ((ID,), _A),
     "qa form add": ((FORM,), _D),

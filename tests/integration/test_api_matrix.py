@@ -173,6 +173,13 @@ ENDPOINTS = [
         "PUT", "/api/v1/qa/evaluations/{other}", Action.QA_EVALUATE, body={"answers": {"q": "no"}}
     ),
     Endpoint("GET", "/api/v1/qa/evaluations/{other}/versions", Action.QA_EVALUATE),
+    Endpoint(
+        "POST",
+        "/api/v1/qa/evaluations/{other}/notes",
+        Action.QA_EVALUATE,
+        body={"note_ids": [UNKNOWN]},
+    ),
+    Endpoint("DELETE", "/api/v1/qa/evaluations/{other}/notes/{other}", Action.QA_EVALUATE),
 ]
 PUBLIC = {("GET", "/healthz"), ("GET", "/metrics")}
 

@@ -48,6 +48,7 @@ EXPECTED_TABLES = {
     "pending_sign_ins",
     "qa_evaluation_versions",
     "qa_evaluations",
+    "qa_evaluation_notes",
     "qa_form_versions",
     "qa_forms",
     "qa_plan_versions",
