@@ -97,7 +97,7 @@ def _describe(criteria: dict[str, Any]) -> str:
 @click.group("qa")
 def qa_group() -> None:
     """QA: sampling plans and their fair samples, notes on calls, scorecard forms and
-    evaluations, training clips."""
+    evaluations, reports, training clips."""
 
 
 qa_group.add_command(note_group)
@@ -277,9 +277,10 @@ qa_group.add_command(clip_group)
 
 
 def _add_scorecards() -> None:
+    from recarchive.cli.qa_report_cmd import report
     from recarchive.cli.qa_score_cmd import evaluate, evaluation_group, form_group
 
-    for command in (form_group, evaluate, evaluation_group):
+    for command in (form_group, evaluate, evaluation_group, report):
         qa_group.add_command(command)
 
 

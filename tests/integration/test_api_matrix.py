@@ -173,6 +173,8 @@ ENDPOINTS = [
         "PUT", "/api/v1/qa/evaluations/{other}", Action.QA_EVALUATE, body={"answers": {"q": "no"}}
     ),
     Endpoint("GET", "/api/v1/qa/evaluations/{other}/versions", Action.QA_EVALUATE),
+    Endpoint("GET", "/api/v1/qa/reports", Action.QA_REPORT, query={"period": "week"}),
+    Endpoint("GET", "/api/v1/qa/reports.csv", Action.QA_REPORT, query={"table": "sections"}),
 ]
 PUBLIC = {("GET", "/healthz"), ("GET", "/metrics")}
 
