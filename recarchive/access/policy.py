@@ -37,6 +37,7 @@ class Action(enum.StrEnum):
     QA_LIBRARY = "qa.library"
     QA_FORM = "qa.form"
     QA_EVALUATE = "qa.evaluate"
+    QA_REPORT = "qa.report"
 
 
 class Purpose(enum.StrEnum):
@@ -79,6 +80,7 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.QA_LIBRARY: frozenset({_Q}),
     Action.QA_FORM: frozenset({_Q}),
     Action.QA_EVALUATE: frozenset({_Q}),
+    Action.QA_REPORT: frozenset({_Q}),
 }
 
 #: The purposes each role may play or download a recording for.
@@ -137,6 +139,7 @@ _DESCRIPTIONS: Mapping[Action, str] = {
     Action.QA_LIBRARY: "cut, keep, play or delete training clips",
     Action.QA_FORM: "manage scorecard forms",
     Action.QA_EVALUATE: "evaluate calls",
+    Action.QA_REPORT: "read QA reports",
 }
 
 

@@ -57,6 +57,9 @@ class CriteriaIn(RequestBody):
     direction: Literal["inbound", "outbound", "internal", "unknown"] | None = None
     min_duration_s: int | None = Field(default=None, ge=0, le=MAX_DURATION_S)
     max_duration_s: int | None = Field(default=None, ge=0, le=MAX_DURATION_S)
+    not_evaluated: bool = Field(
+        default=False, description="Only calls without an evaluation (any status, any form)."
+    )
 
     def criteria(self) -> Criteria:
         return Criteria(
@@ -67,6 +70,7 @@ class CriteriaIn(RequestBody):
             direction=self.direction,
             min_duration_s=self.min_duration_s,
             max_duration_s=self.max_duration_s,
+            not_evaluated=self.not_evaluated,
         )
 
 
@@ -88,6 +92,9 @@ class CriteriaOut(BaseModel):
     direction: str | None
     min_duration_s: int | None
     max_duration_s: int | None
+    not_evaluated: bool = Field(
+        default=False, description="Calls already evaluated were not candidates (false before it)."
+    )
 
 
 class PlanVersionOut(BaseModel):

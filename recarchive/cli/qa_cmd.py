@@ -54,6 +54,11 @@ def _criteria_options(command: Any) -> Any:
             ),
             click.option("--min-duration", type=int, help="Only calls at least this long (s)."),
             click.option("--max-duration", type=int, help="Only calls at most this long (s)."),
+            click.option(
+                "--not-evaluated",
+                is_flag=True,
+                help="Only calls without an evaluation yet (any status, any form).",
+            ),
         ]
     ):
         command = option(command)
@@ -69,6 +74,7 @@ def _criteria(options: dict[str, Any]) -> Criteria:
         direction=options["direction"],
         min_duration_s=options["min_duration"],
         max_duration_s=options["max_duration"],
+        not_evaluated=options["not_evaluated"],
     )
 
 
@@ -83,13 +89,15 @@ def _describe(criteria: dict[str, Any]) -> str:
     low, high = criteria["min_duration_s"], criteria["max_duration_s"]
     if low is not None or high is not None:
         parts.append(f"{low if low is not None else 0}-{high if high is not None else ''} s")
+    if criteria.get("not_evaluated"):
+        parts.append("not yet evaluated")
     return "; ".join(parts)
 
 
 @click.group("qa")
 def qa_group() -> None:
     """QA: sampling plans and their fair samples, notes on calls, scorecard forms and
-    evaluations, training clips."""
+    evaluations, reports, training clips."""
 
 
 qa_group.add_command(note_group)
@@ -269,9 +277,10 @@ qa_group.add_command(clip_group)
 
 
 def _add_scorecards() -> None:
+    from recarchive.cli.qa_report_cmd import report
     from recarchive.cli.qa_score_cmd import evaluate, evaluation_group, form_group
 
-    for command in (form_group, evaluate, evaluation_group):
+    for command in (form_group, evaluate, evaluation_group, report):
         qa_group.add_command(command)
 
 

@@ -8,8 +8,9 @@ candidate (recording id and agent) with whether it was picked, so that the
 draw can be recomputed and checked (:func:`recarchive.qa.draw.draw`).
 
 A filter is a column of :class:`PlanVersion` and a key of a sample's
-``criteria``: a later filter (calls not yet evaluated, once evaluations
-exist) is one more of each, false for every version before it.
+``criteria``: a later filter is one more of each, false for every version
+before it (``not_evaluated``: calls without an evaluation; a sample drawn
+before it has no such key, which reads as false).
 
 Links to recordings carry no foreign key, as a case's do: the record of a
 draw outlives a recording deleted after it (withdrawn, reason ``deleted``).
@@ -45,6 +46,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -106,6 +108,8 @@ class PlanVersion(Base):
     direction: Mapped[str | None] = mapped_column(String(16))
     min_duration_s: Mapped[int | None] = mapped_column(Integer)
     max_duration_s: Mapped[int | None] = mapped_column(Integer)
+    #: Only calls without any evaluation (any status, any form) at the draw.
+    not_evaluated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -121,6 +125,7 @@ class PlanVersion(Base):
             "direction": self.direction,
             "min_duration_s": self.min_duration_s,
             "max_duration_s": self.max_duration_s,
+            "not_evaluated": self.not_evaluated,
         }
 
 

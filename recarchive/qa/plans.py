@@ -72,6 +72,8 @@ class Criteria:
     direction: str | None = None
     min_duration_s: int | None = None
     max_duration_s: int | None = None
+    #: Only calls that have no evaluation yet (any status, any form).
+    not_evaluated: bool = False
 
     def checked(self) -> Criteria:
         """The criteria, cleaned (values trimmed, deduplicated); :class:`CriteriaError` if wrong."""
@@ -125,6 +127,7 @@ def _version(plan: Plan, number: int, criteria: Criteria, actor: Actor) -> PlanV
         direction=criteria.direction,
         min_duration_s=criteria.min_duration_s,
         max_duration_s=criteria.max_duration_s,
+        not_evaluated=bool(criteria.not_evaluated),
         created_by=actor.name,
     )
 

@@ -4,11 +4,14 @@ The candidates are the calls started in the period (in the installation's
 time zone) that match the plan version's filters, have an agent, are
 active and within their retention, and that a QA trainer may know of at
 all (:func:`recarchive.privacy.visibility.visible_condition`: never one
-restricted or objected to). A seed drawn once for (plan version, period)
+restricted or objected to); with ``not_evaluated``, only calls that have
+no evaluation at the draw (any status, any form). A seed drawn once for (plan version, period)
 ranks them (:mod:`recarchive.qa.draw`); each agent's first N are picked.
 The seed, the criteria, every candidate and the picks are stored and the
 draw is audited (``qa.sample``), so running the plan for the period again
-returns the same calls and :func:`verify_sample` can repeat the draw.
+returns the same calls and :func:`verify_sample` can repeat the draw: it
+reads the stored candidates, never the catalogue again, so a call evaluated
+(or deleted) after the draw changes nothing it checks.
 
 A sample is shown through :func:`recarchive.lookup.views.role_view` (a QA
 trainer never sees who called), after withdrawing the picks training may
@@ -38,7 +41,7 @@ from recarchive.lookup.views import RecordingView, role_view
 from recarchive.parts import Catalogue, Sessions
 from recarchive.qa.calls import usable_condition
 from recarchive.qa.draw import draw, new_seed
-from recarchive.qa.models import Plan, PlanVersion, Sample, SampleCall
+from recarchive.qa.models import Evaluation, Plan, PlanVersion, Sample, SampleCall
 from recarchive.qa.periods import Period, PeriodError, parse_period
 from recarchive.qa.plans import PlanNotFound
 from recarchive.qa.withdrawal import withdraw_unusable
@@ -118,6 +121,8 @@ def _candidates(
         statement = statement.where(Recording.duration_ms >= version.min_duration_s * 1000)
     if version.max_duration_s is not None:
         statement = statement.where(Recording.duration_ms <= version.max_duration_s * 1000)
+    if version.not_evaluated:
+        statement = statement.where(~exists().where(Evaluation.recording_id == Recording.id))
     found: dict[str, list[uuid.UUID]] = {}
     for agent, recording_id in session.execute(statement):
         if agent:  # never None here (the statement's condition): for the type checker

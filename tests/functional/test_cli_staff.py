@@ -78,6 +78,7 @@ STAFF: Mapping[str, tuple[tuple[str, ...], Role]] = {
     "qa plan list": ((), _D),
     "qa plan revise": (("p", "--calls", "2", "--per", "week"), _D),
     "qa plan show": (("p",), _D),
+    "qa report": (("--period", "week", "--from", "2026-W40", "--to", "2026-W41"), _D),
     "qa sample run": (("p", "2026-W40"), _D),
     "qa sample show": ((ID,), _D),
     "qa sample verify": ((ID,), _D),

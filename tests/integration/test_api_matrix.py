@@ -180,6 +180,8 @@ ENDPOINTS = [
         body={"note_ids": [UNKNOWN]},
     ),
     Endpoint("DELETE", "/api/v1/qa/evaluations/{other}/notes/{other}", Action.QA_EVALUATE),
+    Endpoint("GET", "/api/v1/qa/reports", Action.QA_REPORT, query={"period": "week"}),
+    Endpoint("GET", "/api/v1/qa/reports.csv", Action.QA_REPORT, query={"table": "sections"}),
 ]
 PUBLIC = {("GET", "/healthz"), ("GET", "/metrics")}
 
