@@ -67,7 +67,7 @@ async function load(announce = true) {
   try {
     const { items } = await api("/qa/clips");
     fillTable($("clips"), items.map(clipRow));
-    if (announce || !items.length) {
+    if (announce) {
       $("library-status").textContent = items.length ? t("qa.library.count", { count: items.length }) : t("qa.library.none");
     }
     showError("error", null);
