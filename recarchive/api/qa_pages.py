@@ -63,7 +63,9 @@ def _qa_page(
 def qa_home_page(request: Request) -> Response:
     """Sampling plans and a period's sample; the data comes from the API in the page."""
     zone = request.app.state.runtime.settings.tz
-    return _qa_page(request, Action.QA_SAMPLE, "qa_home.html", last_finished_periods(utcnow(), zone))
+    return _qa_page(
+        request, Action.QA_SAMPLE, "qa_home.html", last_finished_periods(utcnow(), zone)
+    )
 
 
 @router.get("/player/qa/calls/{recording_id}", response_model=None)

@@ -261,7 +261,9 @@ def score_from_the_keyboard(page: Page, fi: dict[str, str]) -> None:
 
 def check_score(page: Page, archive: Archive, recording_id: str) -> None:
     """The page shows the score the archive stored, not one of its own."""
-    answer = page.request.get(f"{archive.base_url}/api/v1/qa/evaluations?recording_id={recording_id}")
+    answer = page.request.get(
+        f"{archive.base_url}/api/v1/qa/evaluations?recording_id={recording_id}"
+    )
     assert answer.ok
     (evaluation,) = answer.json()["items"]
     assert evaluation["status"] == "submitted"

@@ -18,7 +18,9 @@ FIELD = re.compile(r"\{([a-z_]+)\}")
 LITERAL_KEY = re.compile(r"""\bt\(\s*["']([a-z0-9_.]+)["']""")
 #: t(`prefix.${...}`) in a script: a key built from data (a kind, a status, a role).
 BUILT_KEY = re.compile(r"""\b(?:t|hasMessage)\(\s*`([a-z0-9_.]+)\$\{""")
-TEMPLATES = sorted([*(API / "templates").glob("case*.html"), *(API / "templates").glob("qa_*.html")])
+TEMPLATES = sorted(
+    [*(API / "templates").glob("case*.html"), *(API / "templates").glob("qa_*.html")]
+)
 CASE_SCRIPTS = [API / "static" / name for name in ("pages.js", "cases.js", "case.js")]
 #: The QA pages' scripts; player.js and player_notes.js speak English where the page
 #: brings no messages (the search page) and the QA call page's language where it does.
