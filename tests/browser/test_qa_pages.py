@@ -285,9 +285,9 @@ def check_score(page: Page, archive: Archive, recording_id: str) -> None:
 
 def cut_clip(page: Page, fi: dict[str, str], title: str) -> None:
     pause_at(page, 5.0)
-    page.locator("#clip-start-now").click()
+    page.get_by_role("button", name=fi["qa.clip.start_now"]).click()
     pause_at(page, 15.0)
-    page.locator("#clip-end-now").click()
+    page.get_by_role("button", name=fi["qa.clip.end_now"]).click()
     expect(page.get_by_label(fi["qa.clip.start"])).to_have_value("5")
     expect(page.get_by_label(fi["qa.clip.end"])).to_have_value("15")
     page.get_by_label(fi["qa.clip.name"]).fill(title)
