@@ -43,6 +43,7 @@ from recarchive.api.proxies import ForwardedClient, TrustedProxies
 from recarchive.api.qa import router as qa_router
 from recarchive.api.qa_clips import router as qa_clips_router
 from recarchive.api.qa_notes import router as qa_notes_router
+from recarchive.api.qa_pages import router as qa_pages_router
 from recarchive.api.qa_reports import router as qa_reports_router
 from recarchive.api.qa_scores import router as qa_scores_router
 from recarchive.api.recordings import router as recordings_router
@@ -285,6 +286,7 @@ def create_app(runtime: Runtime, *, pending_check: Callable[[], None] | None = N
     app.include_router(health_router)
     app.include_router(player_router)
     app.include_router(case_pages_router)
+    app.include_router(qa_pages_router)
     app.include_router(single_sign_on_router)
     app.include_router(docs_router)
     if pending_check is not None:

@@ -1,5 +1,5 @@
 """Who is calling: a bearer token, or the web player's session cookie (GET and HEAD only,
-and the case and QA note routes the web pages work through).
+and the case and QA routes the web pages work through).
 
 An Argon2 check costs tens of milliseconds, so a verified token is
 remembered for ``api.token_cache_s`` seconds, keyed by a SHA-256 of the
@@ -18,9 +18,10 @@ and a cookie that cannot change anything gives a forged request nothing to
 do. It is HttpOnly, SameSite=Strict, and Origin is checked on every other
 method that carries it (:mod:`recarchive.api.origin`).
 
-Two exceptions: the web player's case pages open, link, annotate, close and
-export dispute cases, and its player writes, edits and deletes a QA
-trainer's notes on a call's timeline, so the routes under
+The exceptions: the web player's case pages open, link, annotate, close and
+export dispute cases; its player writes, edits and deletes a QA trainer's
+notes on a call's timeline; its QA pages create sampling plans, draw
+samples, save and submit evaluations, and cut and delete clips. The routes under
 :data:`COOKIE_WRITES` take the cookie for every method. Such a request
 passes the Origin check first, and the cookie is never sent by another
 site's page (SameSite=Strict).
@@ -44,11 +45,15 @@ from recarchive.runtime import Runtime
 COOKIE_NAME = "recarchive_session"
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
 #: Route templates (each, and the routes under it) that take the cookie for any method:
-#: the case pages' API and the QA notes of the player.
+#: the case pages' API, the QA notes of the player, and what the QA pages change (plans
+#: and their samples, evaluations, clips). Not the scorecard forms: they stay in the CLI.
 COOKIE_WRITES = (
     "/api/v1/cases",
     "/api/v1/recordings/{recording_id}/notes",
     "/api/v1/qa/notes",
+    "/api/v1/qa/plans",
+    "/api/v1/qa/evaluations",
+    "/api/v1/qa/clips",
 )
 #: How long a token's secret, once checked, is not checked again (its state still is,
 #: every ``token_cache_s``).

@@ -8,7 +8,8 @@ scripts (``static/cases.js``, ``static/case.js``) read and change cases
 through ``/api/v1/cases`` with the sign-in session, so the API alone decides
 and audits. A role that may not see cases (:data:`Action.CASE_VIEW`) gets a
 page that says so and nothing else (403, audited as ``access.refused``).
-Their texts come from :mod:`recarchive.api.i18n`.
+Their texts come from :mod:`recarchive.api.i18n`, their frame from
+:mod:`recarchive.api.staff_pages`.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from recarchive.access.policy import Action, Forbidden, allowed
+from recarchive.access.policy import Action, allowed
 from recarchive.access.services import Principal
-from recarchive.api import refusals
-from recarchive.api.i18n import Messages, language_response, messages_for
-from recarchive.api.player import _page, _signed_in
+from recarchive.api.i18n import language_response
+from recarchive.api.player import _signed_in
+from recarchive.api.staff_pages import refused_page, staff_page
 
 router = APIRouter(tags=["player"], include_in_schema=False)
 _STATUSES = ("open", "closed", "all")
@@ -55,28 +56,12 @@ def _case_page(
     status_code: int = 200,
 ) -> Response:
     """A case page in the browser's language, with the messages its script needs."""
-    messages: Messages = messages_for(request)
-    script_messages: dict[str, str] = {}
-    for prefix in _SCRIPT_PREFIXES:
-        script_messages.update(messages.prefixed(prefix))
-    base = {
-        "lang": messages.language,
-        "t": messages.text,
-        "messages": script_messages,
-        "back": request.url.path,
-        "user": principal.user_name,
-        "role_label": messages.text(f"role.{principal.role.value}"),
-        "sees_cases": allowed(principal.role, Action.CASE_VIEW),
-    }
-    return _page(request, name, {**base, **context}, status_code)
+    return staff_page(request, principal, name, context, _SCRIPT_PREFIXES, status_code)
 
 
 def _refused(request: Request, principal: Principal) -> Response:
     """The page of a role that may not see cases; the refusal is on record."""
-    refusal = refusals.forbidden(request.scope, Forbidden(), principal)
-    request.app.state.refusals.refused(refusal)
-    keys = {"title_key": "refused.title", "body_key": "refused.body"}
-    return _case_page(request, principal, "case_refused.html", keys, 403)
+    return refused_page(request, principal, "refused.body", _SCRIPT_PREFIXES)
 
 
 @router.get("/player/cases", response_model=None)

@@ -1,23 +1,30 @@
 // The recarchive web player: search, ask why, then stream with Range requests.
 // Talks only to /api/v1 with the sign-in cookie; the API decides what may be seen
 // and played, and audits every request. No framework, no inline script (CSP).
+// The QA call page (/player/qa/calls/{id}) uses the same player without search: its
+// #player names the recording (data-recording-id), played for training, and the page
+// carries its language's messages (a JSON data block); the search page speaks English.
 "use strict";
 
 (() => {
   const API = "/api/v1";
+  const MESSAGES = JSON.parse(document.getElementById("messages")?.textContent || "{}");
+  // The page's text for `key`, else the English `fallback`; {names} filled from `values`.
+  const t = (key, fallback, values = {}) =>
+    (MESSAGES[key] ?? fallback).replace(/\{([a-z_]+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
   const CASE_PURPOSES = new Set(["dispute", "data_subject_request"]);
   const PURPOSE_LABELS = {
-    training: "Training and quality",
+    training: t("qa.player.training", "Training and quality"),
     dispute: "Billing or contract dispute",
     data_subject_request: "Data-subject request",
   };
   const ERROR_PREFIXES = {
-    403: "Not allowed",
-    404: "Not found",
-    410: "Deleted",
-    416: "Cannot seek there",
-    422: "Check the input",
-    503: "Temporarily unavailable",
+    403: t("error.403", "Not allowed"),
+    404: t("error.404", "Not found"),
+    410: t("error.410", "Deleted"),
+    416: t("qa.player.error_416", "Cannot seek there"),
+    422: t("error.422", "Check the input"),
+    503: t("error.503", "Temporarily unavailable"),
   };
   const SKIP_S = 10;
 
@@ -74,8 +81,9 @@
     return m >= 60 ? `${Math.floor(m / 60)}:${String(m % 60).padStart(2, "0")}:${s}` : `${m}:${s}`;
   }
 
+  const LOCALE = { fi: "fi-FI", en: "en-GB" }[document.documentElement.lang] || undefined;
   const localTime = (iso) =>
-    new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+    new Date(iso).toLocaleString(LOCALE, { dateStyle: "medium", timeStyle: "short" });
 
   function element(tag, text, className) {
     const node = document.createElement(tag);
@@ -231,12 +239,12 @@
     const line = $("player-integrity");
     line.classList.remove("ok", "failed");
     if (!integrity) {
-      line.textContent = "SHA-256 not verified yet";
+      line.textContent = t("qa.player.unverified", "SHA-256 not verified yet");
       return;
     }
-    const how = VIA_LABELS[integrity.via] || integrity.via;
+    const how = t(`qa.player.via.${integrity.via}`, VIA_LABELS[integrity.via] || integrity.via);
     if (integrity.ok) {
-      line.textContent = `SHA-256 verified ${minute(integrity.last_checked_at)} (${how})`;
+      line.textContent = t("qa.player.verified", "SHA-256 verified {at} ({how})", { at: minute(integrity.last_checked_at), how });
       line.classList.add("ok");
     } else {
       const last = integrity.last_ok_at ? `; last verified ${minute(integrity.last_ok_at)}` : "";
@@ -259,7 +267,7 @@
 
   // --- player -------------------------------------------------------------------
 
-  const clockTime = (iso) => new Date(iso).toLocaleTimeString(undefined, { timeStyle: "short" });
+  const clockTime = (iso) => new Date(iso).toLocaleTimeString(LOCALE, { timeStyle: "short" });
 
   // A transferred call's recordings, oldest first: "Part 2 of 3 — 10:42"; the others load
   // that part for the same purpose. Only the parts the API lists (those the role may see).
@@ -269,7 +277,9 @@
     list.hidden = parts.length < 2;
     list.firstElementChild.replaceChildren(
       ...parts.map((part, index) => {
-        const label = `Part ${index + 1} of ${parts.length} — ${clockTime(part.started_at)}`;
+        const label = t("qa.player.part", "Part {number} of {count} — {at}", {
+          number: index + 1, count: parts.length, at: clockTime(part.started_at),
+        });
         const entry = element("li");
         if (part.id === item.id) {
           entry.append(element("strong", label));
@@ -299,17 +309,21 @@
     }
   }
 
-  function openPlayer(item, purpose, caseRef) {
+  function openPlayer(item, purpose, caseRef, focus = true) {
     state.item = item;
     Object.assign(state, { purpose, caseRef });
     const params = new URLSearchParams({ purpose });
     if (caseRef) params.set("case", caseRef);
     audio.src = `${API}/recordings/${encodeURIComponent(item.id)}/audio?${params}`;
     audio.defaultPlaybackRate = audio.playbackRate = Number($("speed").value);
-    $("player-call").textContent =
-      `${localTime(item.started_at)} · ${item.direction} · agent ${item.agent || "–"} · queue ${item.queue || "–"}`;
+    $("player-call").textContent = t("qa.player.call", "{started} · {direction} · agent {agent} · queue {queue}", {
+      started: localTime(item.started_at),
+      direction: t(`qa.direction.${item.direction}`, item.direction),
+      agent: item.agent || "–",
+      queue: item.queue || "–",
+    });
     $("player-purpose").textContent =
-      `Purpose: ${PURPOSE_LABELS[purpose] || purpose}${caseRef ? `, case ${caseRef}` : ""}`;
+      `${t("qa.player.purpose", "Purpose: {purpose}", { purpose: PURPOSE_LABELS[purpose] || purpose })}${caseRef ? `, case ${caseRef}` : ""}`;
     badges(item.reasons, $("player-reasons"));
     if ("integrity" in item) showIntegrity(item.integrity);
     else {
@@ -322,7 +336,7 @@
     updateTime(0, item.duration_s);
     showError(null);
     $("player").hidden = false;
-    $("play").focus();
+    if (focus) $("play").focus();
     // The notes (player_notes.js, for QA trainers) follow the recording being played.
     document.dispatchEvent(new CustomEvent("recarchive:recording", { detail: item }));
   }
@@ -369,7 +383,7 @@
     try {
       await audio.play();
     } catch (error) {
-      if (error.name === "NotAllowedError") showError(new ApiError(0, "blocked", "press Play to start"));
+      if (error.name === "NotAllowedError") showError(new ApiError(0, "blocked", t("qa.player.blocked", "press Play to start")));
       // other failures arrive as the element's "error" event
     }
   }
@@ -393,12 +407,12 @@
     const seek = $("seek");
     seek.max = String(total);
     if (!state.seeking) seek.value = String(current);
-    seek.setAttribute("aria-valuetext", `${clock(current)} of ${clock(total)}`);
+    seek.setAttribute("aria-valuetext", t("qa.player.valuetext", "{at} of {total}", { at: clock(current), total: clock(total) }));
     $("time").textContent = `${clock(current)} / ${clock(total)}`;
   }
 
   function playState() {
-    const label = audio.paused ? "Play" : "Pause";
+    const label = audio.paused ? t("qa.player.play", "Play") : t("qa.player.pause", "Pause");
     $("play").textContent = label;
     $("play").setAttribute("aria-label", label);
   }
@@ -407,7 +421,7 @@
   async function explainAudioError() {
     const url = audio.currentSrc || audio.src;
     if (!url) return;
-    let error = new ApiError(0, "media", "the browser could not play this recording's audio");
+    let error = new ApiError(0, "media", t("qa.player.media", "the browser could not play this recording's audio"));
     try {
       const response = await fetch(url, { headers: { Range: "bytes=0-0" } });
       if (!response.ok) error = await errorOf(response);
@@ -419,7 +433,7 @@
   }
 
   function onKey(event) {
-    if (dialog.open || $("player").hidden || event.altKey || event.ctrlKey || event.metaKey) return;
+    if (dialog?.open || $("player").hidden || event.altKey || event.ctrlKey || event.metaKey) return;
     const target = event.target;
     const tag = target.tagName;
     const typing =
@@ -437,10 +451,12 @@
   // --- wiring -------------------------------------------------------------------
 
   function wire() {
-    $("search").addEventListener("submit", search);
-    $("more").addEventListener("click", loadPage);
-    $("purpose-form").addEventListener("submit", confirmPurpose);
-    $("purpose-cancel").addEventListener("click", () => dialog.close());
+    if ($("search")) {
+      $("search").addEventListener("submit", search);
+      $("more").addEventListener("click", loadPage);
+      $("purpose-form").addEventListener("submit", confirmPurpose);
+      $("purpose-cancel").addEventListener("click", () => dialog.close());
+    }
     $("play").addEventListener("click", togglePlay);
     $("back").addEventListener("click", () => skip(-SKIP_S));
     $("forward").addEventListener("click", () => skip(SKIP_S));
@@ -466,8 +482,22 @@
     document.addEventListener("keydown", onKey);
   }
 
+  // The QA call page: its one recording, ready to play for training (not started).
+  async function openNamed(id) {
+    try {
+      openPlayer(await getJson(`${API}/recordings/${encodeURIComponent(id)}`), "training", "", false);
+    } catch (error) {
+      showError(error);
+    }
+  }
+
   async function start() {
     wire();
+    const named = $("player").dataset.recordingId;
+    if (named) {
+      await openNamed(named);
+      return;
+    }
     try {
       state.me = await getJson(`${API}/me`);
       purposeOptions(state.me.purposes);

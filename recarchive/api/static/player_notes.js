@@ -3,10 +3,16 @@
 // form that adds a note at the current position. Talks to /api/v1 with the sign-in
 // cookie (the note routes take it, from this site only); the API decides which
 // notes may be read and which call may take one. Text is only ever textContent.
+// Its words come from the page's messages (the QA call page's, in Finnish or English),
+// else English (the search page's player).
 "use strict";
 
 (() => {
   const API = "/api/v1";
+  const MESSAGES = JSON.parse(document.getElementById("messages")?.textContent || "{}");
+  // The page's text for `key`, else the English `fallback`; {names} filled from `values`.
+  const t = (key, fallback, values = {}) =>
+    (MESSAGES[key] ?? fallback).replace(/\{([a-z_]+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
   const $ = (id) => document.getElementById(id);
   const audio = $("audio");
   const state = { item: null, notes: [] };
@@ -34,10 +40,10 @@
     const response = await fetch(path, init);
     if (response.status === 401) {
       window.location.assign("/");
-      throw new Error("your sign-in has ended; sign in again");
+      throw new Error(t("error.signed_out", "your sign-in has ended; sign in again"));
     }
     if (!response.ok) {
-      let message = `the server answered ${response.status}`;
+      let message = t("qa.notes.status", "the server answered {status}", { status: response.status });
       try {
         const answer = await response.json();
         if (answer && answer.error) message = answer.error.message;
@@ -63,8 +69,10 @@
   }
 
   function describe(note) {
-    const whose = note.mine ? "you" : note.author;
-    return `${note.visibility === "shared" ? "shared" : "private"}, by ${whose}`;
+    const whose = note.mine ? t("qa.notes.you", "you") : note.author;
+    return note.visibility === "shared"
+      ? t("qa.notes.shared_by", "shared, by {user}", { user: whose })
+      : t("qa.notes.private_by", "private, by {user}", { user: whose });
   }
 
   function marker(note) {
@@ -73,7 +81,7 @@
     button.dataset.noteId = note.id;
     const total = durationMs();
     button.style.left = `${total ? Math.min(100, (100 * note.offset_ms) / total) : 0}%`;
-    const label = `Note at ${clock(note.offset_ms)}: ${note.text}`;
+    const label = t("qa.notes.marker", "Note at {at}: {text}", { at: clock(note.offset_ms), text: note.text });
     button.setAttribute("aria-label", label);
     button.title = label;
     button.addEventListener("click", () => seekTo(note));
@@ -85,13 +93,13 @@
     item.dataset.noteId = note.id;
     const at = element("button", clock(note.offset_ms), "note-at");
     at.type = "button";
-    at.setAttribute("aria-label", `Go to ${clock(note.offset_ms)}`);
+    at.setAttribute("aria-label", t("qa.notes.go_to", "Go to {at}", { at: clock(note.offset_ms) }));
     at.addEventListener("click", () => seekTo(note));
     item.append(at, element("span", note.text, "note-text"), element("span", describe(note), "note-meta"));
     if (note.mine) {
-      const remove = element("button", "Delete");
+      const remove = element("button", t("qa.notes.delete", "Delete"));
       remove.type = "button";
-      remove.setAttribute("aria-label", `Delete the note at ${clock(note.offset_ms)}`);
+      remove.setAttribute("aria-label", t("qa.notes.delete_label", "Delete the note at {at}", { at: clock(note.offset_ms) }));
       remove.addEventListener("click", () => removeNote(note));
       item.append(remove);
     }
@@ -102,9 +110,12 @@
     $("note-markers").replaceChildren(...state.notes.map(marker));
     $("notes-list").replaceChildren(...state.notes.map(entry));
     const count = state.notes.length;
-    $("notes-status").textContent = count
-      ? `${count} note${count === 1 ? "" : "s"} on this call.`
-      : "No notes on this call yet.";
+    $("notes-status").textContent =
+      count === 0
+        ? t("qa.notes.none", "No notes on this call yet.")
+        : count === 1
+          ? t("qa.notes.count_one", "1 note on this call.")
+          : t("qa.notes.count", "{count} notes on this call.", { count });
   }
 
   async function load(item) {
@@ -119,7 +130,7 @@
         render();
       }
     } catch (error) {
-      noteError(`Notes could not be read: ${error.message}`);
+      noteError(t("qa.notes.read_failed", "Notes could not be read: {message}", { message: error.message }));
     }
   }
 
@@ -129,7 +140,7 @@
     const text = $("note-text").value.trim();
     if (!item) return;
     if (!text) {
-      noteError("Write the note first.");
+      noteError(t("qa.notes.empty", "Write the note first."));
       $("note-text").focus();
       return;
     }
@@ -146,7 +157,7 @@
       $("note-shared").checked = false;
       noteError(null);
     } catch (error) {
-      noteError(`The note was not added: ${error.message}`);
+      noteError(t("qa.notes.add_failed", "The note was not added: {message}", { message: error.message }));
     } finally {
       $("note-add").disabled = false;
     }
@@ -159,7 +170,7 @@
       render();
       noteError(null);
     } catch (error) {
-      noteError(`The note was not deleted: ${error.message}`);
+      noteError(t("qa.notes.delete_failed", "The note was not deleted: {message}", { message: error.message }));
     }
   }
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from recarchive.api import case_pages
+from recarchive.api import case_pages, qa_pages, staff_pages
 from recarchive.api.i18n import LANGUAGES, Messages, catalogue
 
 API = Path(case_pages.__file__).resolve().parent
@@ -18,8 +18,18 @@ FIELD = re.compile(r"\{([a-z_]+)\}")
 LITERAL_KEY = re.compile(r"""\bt\(\s*["']([a-z0-9_.]+)["']""")
 #: t(`prefix.${...}`) in a script: a key built from data (a kind, a status, a role).
 BUILT_KEY = re.compile(r"""\b(?:t|hasMessage)\(\s*`([a-z0-9_.]+)\$\{""")
-TEMPLATES = sorted((API / "templates").glob("case*.html"))
-SCRIPTS = [API / "static" / name for name in ("pages.js", "cases.js", "case.js")]
+TEMPLATES = sorted(
+    [*(API / "templates").glob("case*.html"), *(API / "templates").glob("qa_*.html")]
+)
+CASE_SCRIPTS = [API / "static" / name for name in ("pages.js", "cases.js", "case.js")]
+#: The QA pages' scripts; player.js and player_notes.js speak English where the page
+#: brings no messages (the search page) and the QA call page's language where it does.
+QA_SCRIPTS = [
+    *(API / "static").glob("qa_*.js"),
+    API / "static" / "player.js",
+    API / "static" / "player_notes.js",
+]
+SCRIPTS = CASE_SCRIPTS + sorted(QA_SCRIPTS)
 
 
 def raw(language: str) -> dict[str, str]:
@@ -65,12 +75,21 @@ def test_every_text_a_page_asks_for_is_in_the_catalogues(path: Path) -> None:
         assert any(key.startswith(prefix) for key in raw("en")), prefix
 
 
-def test_the_scripts_get_every_text_they_ask_for() -> None:
-    """A script sees only the messages under the page's prefixes (case_pages)."""
-    for path in SCRIPTS:
+@pytest.mark.parametrize(
+    ("scripts", "prefixes"),
+    [(CASE_SCRIPTS, case_pages._SCRIPT_PREFIXES), (QA_SCRIPTS, qa_pages.SCRIPT_PREFIXES)],
+    ids=["cases", "qa"],
+)
+def test_the_scripts_get_every_text_they_ask_for(
+    scripts: list[Path], prefixes: tuple[str, ...]
+) -> None:
+    """A script sees only the messages under its page's prefixes and the shared ones."""
+    assert scripts
+    for path in scripts:
         source = path.read_text("utf-8")
         keys = set(LITERAL_KEY.findall(source)) | set(BUILT_KEY.findall(source))
-        outside = [k for k in keys if not k.startswith(case_pages._SCRIPT_PREFIXES)]
+        shared = (*staff_pages.SHARED_PREFIXES, *prefixes)
+        outside = [k for k in keys if not k.startswith(shared)]
         assert outside == [], path.name
 
 
