@@ -24,7 +24,10 @@ changes nothing.
   (``qa/withdrawal.py: withdraw_after_exclusion``), and the training clips
   of the calls it covers are deleted (``qa/clip_purge.py: purge_after_exclusion``);
 - an erasure ran (``privacy/events.py: SUBJECT_ERASED``) → every training
-  clip of the subject's calls is deleted (``purge_after_erasure``).
+  clip of the subject's calls is deleted (``purge_after_erasure``);
+- an agent asks to play a call for ``self_review`` (``lookup/events.py:
+  SELF_REVIEW_ASKED``) → the QA workspace answers whether it is one of their
+  own evaluated calls (``qa/agent_access.py: may_self_review``).
 
 The handlers import their domain when first called, so that a command that
 never releases a hold or runs the nightly job does not pay for their
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from recarchive.lookup.events import SELF_REVIEW_ASKED, SelfReviewAsked
 from recarchive.privacy.events import (
     SUBJECT_ERASED,
     TRAINING_EXCLUDED,
@@ -61,6 +65,13 @@ def compose() -> None:
     TRAINING_EXCLUDED.subscribe(withdraw_from_samples)
     TRAINING_EXCLUDED.subscribe(purge_clips_after_exclusion)
     SUBJECT_ERASED.subscribe(purge_clips_after_erasure)
+    SELF_REVIEW_ASKED.subscribe(self_review_of_own_call)
+
+
+def self_review_of_own_call(event: SelfReviewAsked) -> bool:
+    from recarchive.qa.agent_access import may_self_review
+
+    return may_self_review(event)
 
 
 def resume_erasures_after_release(event: HoldReleased) -> None:
