@@ -26,7 +26,10 @@ changes nothing.
 - every table of wrapped data keys, for ``keys rotate`` and ``keys retire``
   (:func:`wrapped_key_tables`: the recordings' and the training clips');
 - an erasure ran (``privacy/events.py: SUBJECT_ERASED``) → every training
-  clip of the subject's calls is deleted (``purge_after_erasure``).
+  clip of the subject's calls is deleted (``purge_after_erasure``);
+- an agent asks to play a call for ``self_review`` (``lookup/events.py:
+  SELF_REVIEW_ASKED``) → the QA workspace answers whether it is one of their
+  own evaluated calls (``qa/agent_access.py: may_self_review``).
 
 The handlers import their domain when first called, so that a command that
 never releases a hold or runs the nightly job does not pay for their
@@ -38,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from recarchive.catalogue.data_keys import RECORDING_KEYS, WrappedKeyTable
+from recarchive.lookup.events import SELF_REVIEW_ASKED, SelfReviewAsked
 from recarchive.privacy.events import (
     SUBJECT_ERASED,
     TRAINING_EXCLUDED,
@@ -64,6 +68,13 @@ def compose() -> None:
     TRAINING_EXCLUDED.subscribe(withdraw_from_samples)
     TRAINING_EXCLUDED.subscribe(purge_clips_after_exclusion)
     SUBJECT_ERASED.subscribe(purge_clips_after_erasure)
+    SELF_REVIEW_ASKED.subscribe(self_review_of_own_call)
+
+
+def self_review_of_own_call(event: SelfReviewAsked) -> bool:
+    from recarchive.qa.agent_access import may_self_review
+
+    return may_self_review(event)
 
 
 def wrapped_key_tables() -> tuple[WrappedKeyTable, ...]:

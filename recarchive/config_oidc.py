@@ -17,7 +17,7 @@ from recarchive.config_base import OptionalPath, _Section
 
 #: The roles a claim value may map to: recarchive.access.models.Role's values (a unit
 #: test keeps the two in step; configuration sits below the access domain).
-RoleName = Literal["qa_trainer", "dispute_handler", "privacy_officer", "auditor", "admin"]
+RoleName = Literal["qa_trainer", "dispute_handler", "privacy_officer", "auditor", "admin", "agent"]
 
 #: Signature algorithms an ID token may use. Asymmetric only: an HS256 token is
 #: "signed" with the client secret, which the archive itself holds.

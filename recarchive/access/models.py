@@ -1,5 +1,6 @@
-"""Access tables: staff users, their API tokens and provider identities, web sessions,
-sign-ins in progress, and the hash-chained audit log."""
+"""Access tables: staff users, their API tokens and provider identities, the telephony
+agent identifiers an agent-role user answers for, web sessions, sign-ins in progress,
+and the hash-chained audit log."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ class Role(enum.StrEnum):
     PRIVACY_OFFICER = "privacy_officer"
     AUDITOR = "auditor"
     ADMIN = "admin"
+    #: A telephony agent: sees and hears only the evaluations of their own calls.
+    AGENT = "agent"
 
 
 class User(Base):
@@ -37,6 +40,30 @@ class User(Base):
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
     )
+    agent_ids: Mapped[list[UserAgentId]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", order_by="UserAgentId.agent"
+    )
+
+
+class UserAgentId(Base):
+    """A telephony agent identifier (the ``agent`` of recordings) and the user it is.
+
+    An identifier belongs to at most one user (unique); a user of role
+    ``agent`` may have several (two systems, a renamed login). Linked and
+    unlinked by an admin (:mod:`recarchive.access.agent_ids`).
+    """
+
+    __tablename__ = "user_agent_ids"
+
+    id: Mapped[uuid.UUID] = uuid_key()
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    agent: Mapped[str] = mapped_column(String(128), unique=True)
+    linked_by: Mapped[str] = mapped_column(String(128))
+    linked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="agent_ids")
 
 
 class ApiToken(Base):

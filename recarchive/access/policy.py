@@ -38,6 +38,10 @@ class Action(enum.StrEnum):
     QA_FORM = "qa.form"
     QA_EVALUATE = "qa.evaluate"
     QA_REPORT = "qa.report"
+    #: An agent's own evaluations: list, read, acknowledge, dispute.
+    QA_SELF = "qa.self"
+    #: A QA trainer's answer to an agent's dispute.
+    QA_ANSWER = "qa.answer"
 
 
 class Purpose(enum.StrEnum):
@@ -46,21 +50,25 @@ class Purpose(enum.StrEnum):
     TRAINING = "training"
     DISPUTE = "dispute"
     DATA_SUBJECT_REQUEST = "data_subject_request"
+    #: An agent hears their own evaluated call (:mod:`recarchive.qa.agent_access`).
+    SELF_REVIEW = "self_review"
 
 
-_Q, _D, _P, _A, _ADM = (
+_Q, _D, _P, _A, _ADM, _AG = (
     Role.QA_TRAINER,
     Role.DISPUTE_HANDLER,
     Role.PRIVACY_OFFICER,
     Role.AUDITOR,
     Role.ADMIN,
+    Role.AGENT,
 )
 
 #: The role-by-action matrix: the roles allowed each action.
 PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.SEARCH: frozenset({_Q, _D, _P}),
     Action.VIEW: frozenset({_Q, _D, _P}),
-    Action.PLAY: frozenset({_Q, _D, _P}),
+    # An agent plays only their own evaluated calls (recarchive.qa.agent_access).
+    Action.PLAY: frozenset({_Q, _D, _P, _AG}),
     Action.DOWNLOAD: frozenset({_D, _P}),
     Action.HOLD_LIST: frozenset({_D, _P}),
     Action.HOLD_PLACE: frozenset({_D, _P}),
@@ -81,6 +89,8 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.QA_FORM: frozenset({_Q}),
     Action.QA_EVALUATE: frozenset({_Q}),
     Action.QA_REPORT: frozenset({_Q}),
+    Action.QA_SELF: frozenset({_AG}),
+    Action.QA_ANSWER: frozenset({_Q}),
 }
 
 #: The purposes each role may play or download a recording for.
@@ -90,6 +100,7 @@ PURPOSES: Mapping[Role, frozenset[Purpose]] = {
     _P: frozenset({Purpose.DATA_SUBJECT_REQUEST, Purpose.DISPUTE}),
     _A: frozenset(),
     _ADM: frozenset(),
+    _AG: frozenset({Purpose.SELF_REVIEW}),
 }
 
 #: Purposes that must name a case (a dispute case or a data-subject request).
@@ -98,8 +109,9 @@ CASE_REQUIRED: frozenset[Purpose] = frozenset({Purpose.DISPUTE, Purpose.DATA_SUB
 #: Roles that see who a recording belongs to (customer id, numbers, candidates).
 SEES_IDENTITY: frozenset[Role] = frozenset({_D, _P})
 
-#: Roles whose searches and playback leave out recordings the caller objected to.
-TRAINING_ROLES: frozenset[Role] = frozenset({_Q})
+#: Roles whose searches and playback leave out recordings the caller objected to
+#: (or that are restricted): QA trainers, and agents hearing their own calls.
+TRAINING_ROLES: frozenset[Role] = frozenset({_Q, _AG})
 
 
 class Forbidden(RefusedError):
@@ -140,6 +152,8 @@ _DESCRIPTIONS: Mapping[Action, str] = {
     Action.QA_FORM: "manage scorecard forms",
     Action.QA_EVALUATE: "evaluate calls",
     Action.QA_REPORT: "read QA reports",
+    Action.QA_SELF: "see or answer your own evaluations",
+    Action.QA_ANSWER: "answer an agent's dispute",
 }
 
 

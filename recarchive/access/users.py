@@ -72,6 +72,8 @@ class UserSummary:
     disabled_at: dt.datetime | None
     active_tokens: int
     last_used_at: dt.datetime | None
+    #: The telephony agent identifiers linked to an agent-role user.
+    agent_ids: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,29 +243,60 @@ def disable_user(runtime: AccessContext, name: str, *, actor: Actor) -> int:
     return len(revoked)
 
 
+def _summary(user: User, now: dt.datetime) -> UserSummary:
+    active = [t for t in user.tokens if t.revoked_at is None and t.expires_at > now]
+    used = [t.last_used_at for t in user.tokens if t.last_used_at is not None]
+    count = 0 if user.disabled_at else len(active)
+    agents = tuple(link.agent for link in user.agent_ids)
+    return UserSummary(
+        user.name,
+        user.role,
+        user.created_at,
+        user.disabled_at,
+        count,
+        max(used, default=None),
+        agents,
+    )
+
+
 def list_users(
     runtime: AccessContext, *, actor: Actor, now: dt.datetime | None = None
 ) -> list[UserSummary]:
-    """Every user, by name, with the number of usable tokens and when one was last used.
+    """Every user, by name, with the number of usable tokens, when one was last used,
+    and (for an agent) the linked agent identifiers.
 
     An admin's; the listing is audited (``users.list``).
     """
     actor.require(Action.USERS_ADMIN)
     now = now or utcnow()
     with transaction(runtime.sessions) as session:
-        users = session.scalars(select(User).options(selectinload(User.tokens)).order_by(User.name))
-        summaries = []
-        for user in users:
-            active = [t for t in user.tokens if t.revoked_at is None and t.expires_at > now]
-            used = [t.last_used_at for t in user.tokens if t.last_used_at is not None]
-            count = 0 if user.disabled_at else len(active)
-            last = max(used, default=None)
-            summaries.append(
-                UserSummary(user.name, user.role, user.created_at, user.disabled_at, count, last)
-            )
+        users = session.scalars(
+            select(User)
+            .options(selectinload(User.tokens), selectinload(User.agent_ids))
+            .order_by(User.name)
+        )
+        summaries = [_summary(user, now) for user in users]
         details = {"users": len(summaries)}
         _record(session, actor, "users.list", details)
         return summaries
+
+
+def show_user(
+    runtime: AccessContext, name: str, *, actor: Actor, now: dt.datetime | None = None
+) -> UserSummary:
+    """One user as :func:`list_users` shows them (an admin's; audited ``users.show``)."""
+    actor.require(Action.USERS_ADMIN)
+    now = now or utcnow()
+    with transaction(runtime.sessions) as session:
+        user = session.scalar(
+            select(User)
+            .where(User.name == name)
+            .options(selectinload(User.tokens), selectinload(User.agent_ids))
+        )
+        if user is None:
+            raise UserNotFound(f"no user {name!r}")
+        _record(session, actor, "users.show", {"user": name})
+        return _summary(user, now)
 
 
 def list_tokens(runtime: AccessContext, user_name: str, *, actor: Actor) -> list[TokenSummary]:

@@ -41,6 +41,7 @@ from recarchive.api.origin import check_origin
 from recarchive.api.player import router as player_router
 from recarchive.api.proxies import ForwardedClient, TrustedProxies
 from recarchive.api.qa import router as qa_router
+from recarchive.api.qa_agents import router as qa_agents_router
 from recarchive.api.qa_clips import router as qa_clips_router
 from recarchive.api.qa_notes import router as qa_notes_router
 from recarchive.api.qa_pages import router as qa_pages_router
@@ -282,6 +283,7 @@ def create_app(runtime: Runtime, *, pending_check: Callable[[], None] | None = N
     app.include_router(qa_clips_router)
     app.include_router(qa_scores_router)
     app.include_router(qa_reports_router)
+    app.include_router(qa_agents_router)
     app.include_router(users_router)
     app.include_router(health_router)
     app.include_router(player_router)

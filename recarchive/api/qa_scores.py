@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -24,6 +24,7 @@ from recarchive.qa.evaluations import (
     list_evaluations,
     revise_evaluation,
 )
+from recarchive.qa.models import EvaluationStatus
 from recarchive.qa.scorecards import create_form, form_dict, get_form, list_forms, revise_form
 from recarchive.qa.scoring import MAX_QUESTIONS, MAX_SECTIONS
 
@@ -102,6 +103,14 @@ class FormRefOut(BaseModel):
     version_id: uuid.UUID
 
 
+class ResponseOut(BaseModel):
+    kind: str = Field(description="acknowledge, dispute (the agent's) or answer (a trainer's).")
+    version: int = Field(description="The evaluation version it refers to.")
+    comment: str | None
+    by: str
+    at: dt.datetime
+
+
 class EvaluationOut(BaseModel):
     id: uuid.UUID
     recording_id: uuid.UUID
@@ -109,7 +118,7 @@ class EvaluationOut(BaseModel):
     queue: str | None
     started_at: dt.datetime
     form: FormRefOut
-    status: str = Field(description="draft or submitted.")
+    status: str = Field(description="draft, submitted, acknowledged, disputed or dispute_answered.")
     version: int
     score: float | None = Field(
         description="0..100, computed by the archive; null: nothing applied."
@@ -124,6 +133,9 @@ class EvaluationOut(BaseModel):
     created_at: dt.datetime
     updated_by: str
     updated_at: dt.datetime
+    responses: list[ResponseOut] = Field(
+        description="The agent's acknowledgements and dispute, the trainer's answer; oldest first."
+    )
 
 
 class EvaluationListOut(BaseModel):
@@ -216,10 +228,18 @@ def evaluations_list(
     client: ClientDep,
     recording_id: uuid.UUID | None = None,
     agent: str | None = Query(default=None, min_length=1, max_length=128),
+    status: Annotated[
+        EvaluationStatus | None,
+        Query(description="Only those in this status (disputed: the disputes to answer)."),
+    ] = None,
 ) -> dict[str, Any]:
-    """Evaluations of one call and/or one agent, newest change first."""
+    """Evaluations of one call and/or one agent and/or in one status, newest change first."""
     views = list_evaluations(
-        runtime, recording_id=recording_id, agent=agent, actor=Actor.staff(principal, client)
+        runtime,
+        recording_id=recording_id,
+        agent=agent,
+        status=status,
+        actor=Actor.staff(principal, client),
     )
     return {"items": [view.as_dict() for view in views]}
 

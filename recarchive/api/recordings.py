@@ -290,7 +290,7 @@ def recording_audio(
     client: ClientDep,
     request: Request,
     purpose: Annotated[
-        Literal["training", "dispute", "data_subject_request"] | None,
+        Literal["training", "dispute", "data_subject_request", "self_review"] | None,
         Query(description="Why the recording is played; required."),
     ] = None,
     case: Annotated[

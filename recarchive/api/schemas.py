@@ -283,7 +283,9 @@ class HealthOut(BaseModel):
 
 class UserIn(RequestBody):
     name: str = Field(min_length=2, max_length=64, description="2 to 64 of a-z 0-9 . _ -")
-    role: str = Field(description="qa_trainer, dispute_handler, privacy_officer, auditor, admin")
+    role: str = Field(
+        description="qa_trainer, dispute_handler, privacy_officer, auditor, admin, agent"
+    )
     token_days: int = Field(default=90, ge=1, le=3650, description="Lifetime of the first token.")
     description: str | None = Field(default=None, max_length=256)
 
@@ -309,6 +311,20 @@ class UserOut(BaseModel):
     disabled_at: dt.datetime | None
     active_tokens: int
     last_used_at: dt.datetime | None
+    agent_ids: list[str] = Field(
+        default_factory=list, description="An agent's telephony agent identifiers."
+    )
+
+
+class AgentIdIn(RequestBody):
+    agent_id: str = Field(
+        min_length=1, max_length=128, description="The agent's id in the telephony system."
+    )
+
+
+class AgentIdsOut(BaseModel):
+    user: str
+    agent_ids: list[str]
 
 
 class UserListOut(BaseModel):

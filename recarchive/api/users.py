@@ -1,4 +1,5 @@
-"""Users and their tokens, managed by an admin: create, list, issue, revoke, disable.
+"""Users and their tokens, managed by an admin: create, list, issue, revoke, disable,
+and an agent's telephony agent identifiers (link, unlink).
 
 Thin: the use cases in :mod:`recarchive.access.users` decide who may (only
 ``users.admin``) and audit every call; a token appears in a response once,
@@ -13,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from recarchive.access.actors import Actor
+from recarchive.access.agent_ids import link_agent_id, unlink_agent_id
 from recarchive.access.policy import Action
 from recarchive.access.services import IssuedToken
 from recarchive.access.users import (
@@ -22,10 +24,13 @@ from recarchive.access.users import (
     list_tokens,
     list_users,
     revoke_token,
+    show_user,
 )
 from recarchive.api.deps import CacheDep, ClientDep, PrincipalDep, RuntimeDep
 from recarchive.api.schemas import (
     COMMON_ERRORS,
+    AgentIdIn,
+    AgentIdsOut,
     ErrorOut,
     IssuedTokenOut,
     TokenIn,
@@ -71,6 +76,7 @@ def users_list(runtime: RuntimeDep, principal: PrincipalDep, client: ClientDep) 
                 disabled_at=u.disabled_at,
                 active_tokens=u.active_tokens,
                 last_used_at=u.last_used_at,
+                agent_ids=list(u.agent_ids),
             )
             for u in users
         ]
@@ -177,3 +183,36 @@ def tokens_revoke(
     user = revoke_token(runtime, token_id, actor=Actor.staff(principal, client))
     cache.forget_where(token_id=token_id)
     return TokenRevokedOut(user=user, token_id=token_id)
+
+
+@router.post(
+    "/users/{name}/agent-ids",
+    response_model=AgentIdsOut,
+    status_code=201,
+    responses={**COMMON_ERRORS, **_NOT_FOUND, **_REFUSED},
+)
+def users_agent_link(
+    name: str, body: AgentIdIn, runtime: RuntimeDep, principal: PrincipalDep, client: ClientDep
+) -> AgentIdsOut:
+    """Link a telephony agent identifier to agent-role user NAME (audited).
+
+    An identifier belongs to at most one user (409 when taken).
+    """
+    actor = Actor.staff(principal, client)
+    actor.require(Action.USERS_ADMIN)  # before the body is looked at
+    link_agent_id(runtime, name, body.agent_id, actor=actor)
+    return AgentIdsOut(user=name, agent_ids=list(show_user(runtime, name, actor=actor).agent_ids))
+
+
+@router.delete(
+    "/users/{name}/agent-ids/{agent_id}",
+    response_model=AgentIdsOut,
+    responses={**COMMON_ERRORS, **_NOT_FOUND, **_REFUSED},
+)
+def users_agent_unlink(
+    name: str, agent_id: str, runtime: RuntimeDep, principal: PrincipalDep, client: ClientDep
+) -> AgentIdsOut:
+    """Unlink a telephony agent identifier from user NAME (audited)."""
+    actor = Actor.staff(principal, client)
+    unlink_agent_id(runtime, name, agent_id, actor=actor)
+    return AgentIdsOut(user=name, agent_ids=list(show_user(runtime, name, actor=actor).agent_ids))

@@ -277,10 +277,13 @@ qa_group.add_command(clip_group)
 
 
 def _add_scorecards() -> None:
+    from recarchive.cli.qa_agent_cmd import acknowledge, answer, dispute, my_evaluations
     from recarchive.cli.qa_report_cmd import report
     from recarchive.cli.qa_score_cmd import evaluate, evaluation_group, form_group
 
     for command in (form_group, evaluate, evaluation_group, report):
+        qa_group.add_command(command)
+    for command in (my_evaluations, acknowledge, dispute, answer):
         qa_group.add_command(command)
 
 

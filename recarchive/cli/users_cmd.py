@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from recarchive.access.actors import Actor
+from recarchive.access.agent_ids import link_agent_id, unlink_agent_id
 from recarchive.access.models import Role
 from recarchive.access.services import IssuedToken
 from recarchive.access.users import (
@@ -29,6 +30,7 @@ from recarchive.access.users import (
     list_tokens,
     list_users,
     revoke_token,
+    show_user,
 )
 from recarchive.catalogue.migrate import require_current_schema
 from recarchive.cli.common import AppContext, pass_app
@@ -104,7 +106,9 @@ def users_group() -> None:
 @users_group.command("add")
 @click.argument("name")
 @click.option(
-    "--role", required=True, help="qa_trainer, dispute_handler, privacy_officer, auditor or admin."
+    "--role",
+    required=True,
+    help="qa_trainer, dispute_handler, privacy_officer, auditor, admin or agent.",
 )
 @days_option
 @description_option
@@ -187,14 +191,55 @@ def _minute(value: dt.datetime | None, default: str = "never") -> str:
 @TOKEN_OPTION
 @pass_app
 def list_command(app: AppContext, token_file: Path | None) -> None:
-    """List users: name, role, created, disabled, active tokens, last used."""
+    """List users: name, role, created, disabled, active tokens, last used, agent ids."""
     users = list_users(app.runtime, actor=staff_actor(app, token_file))
-    click.echo(f"{'NAME':<24} {'ROLE':<16} {'CREATED':<10} {'DISABLED':<10} TOKENS LAST USED")
+    click.echo(
+        f"{'NAME':<24} {'ROLE':<16} {'CREATED':<10} {'DISABLED':<10} TOKENS "
+        f"{'LAST USED':<16} AGENT IDS"
+    )
     for user in users:
         click.echo(
             f"{user.name:<24} {user.role.value:<16} {_day(user.created_at):<10} "
-            f"{_day(user.disabled_at):<10} {user.active_tokens:>6} {_minute(user.last_used_at)}"
+            f"{_day(user.disabled_at):<10} {user.active_tokens:>6} "
+            f"{_minute(user.last_used_at):<16} {','.join(user.agent_ids)}".rstrip()
         )
+
+
+@users_group.command("show")
+@click.argument("name")
+@TOKEN_OPTION
+@pass_app
+def show_command(app: AppContext, name: str, token_file: Path | None) -> None:
+    """Show user NAME: role, state, tokens in force, last use, agent identifiers."""
+    user = show_user(app.runtime, name, actor=staff_actor(app, token_file))
+    click.echo(f"user {user.name}  role {user.role.value}")
+    click.echo(f"  created {_day(user.created_at)}  disabled {_day(user.disabled_at)}")
+    click.echo(f"  tokens in force {user.active_tokens}  last used {_minute(user.last_used_at)}")
+    click.echo(f"  agent ids {', '.join(user.agent_ids) or '-'}")
+
+
+@users_group.command("agent-link")
+@click.argument("name")
+@click.argument("agent_id")
+@TOKEN_OPTION
+@pass_app
+def agent_link_command(app: AppContext, name: str, agent_id: str, token_file: Path | None) -> None:
+    """Link the telephony agent identifier AGENT_ID to agent-role user NAME."""
+    link_agent_id(app.runtime, name, agent_id, actor=staff_actor(app, token_file))
+    click.echo(f"agent id {agent_id.strip()} linked to {name}")
+
+
+@users_group.command("agent-unlink")
+@click.argument("name")
+@click.argument("agent_id")
+@TOKEN_OPTION
+@pass_app
+def agent_unlink_command(
+    app: AppContext, name: str, agent_id: str, token_file: Path | None
+) -> None:
+    """Unlink the telephony agent identifier AGENT_ID from user NAME."""
+    unlink_agent_id(app.runtime, name, agent_id, actor=staff_actor(app, token_file))
+    click.echo(f"agent id {agent_id.strip()} unlinked from {name}")
 
 
 @users_group.command("tokens")

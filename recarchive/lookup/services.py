@@ -5,7 +5,9 @@ for and the client address, checks the role against
 :mod:`recarchive.access.policy` before touching the catalogue (so a refusal
 never says whether a recording exists), applies what the role may see
 (QA trainers never see a caller's identity, nor recordings that are
-restricted or that the caller objected to training use of), and has one
+restricted or that the caller objected to training use of; an agent hears
+only the calls the QA workspace says are theirs to review,
+:mod:`recarchive.lookup.events`), and has one
 audit entry committed (:class:`~recarchive.access.audit.AuditWriter`) before
 it returns anything read.
 """
@@ -53,6 +55,7 @@ from recarchive.catalogue.models import (
 )
 from recarchive.catalogue.restrictions import RestrictionKind
 from recarchive.errors import ObjectNotFound, RecArchiveError
+from recarchive.lookup.events import SelfReviewAsked, self_review_allowed
 from recarchive.lookup.filters import Cursor, SearchFilters, check_limit
 from recarchive.lookup.parts import page_statement, parts_by_call, parts_of
 from recarchive.lookup.views import (
@@ -406,6 +409,10 @@ def open_audio(
     parsed = check_purpose(principal.role, purpose, case_ref)
     case = case_ref.strip() if case_ref and case_ref.strip() else None
     with transaction(runtime.sessions) as session:
+        if parsed is Purpose.SELF_REVIEW:
+            asked = SelfReviewAsked(session, principal.user_id, recording_id, utcnow())
+            if not self_review_allowed(asked):  # before _load: not even a tombstone shows
+                raise NotFound(f"no recording {recording_id}")
         recording = _load(session, recording_id, principal.role)
         check_restrictions(restrictions_for(session, recording), parsed, case)
         access = AudioAccess(

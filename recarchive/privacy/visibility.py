@@ -103,7 +103,7 @@ def check_restrictions(
     """Raise :class:`Restricted` unless ``purpose`` (and case) is allowed by every restriction."""
     for restriction in restrictions:
         if restriction.kind is RestrictionKind.OBJECTION:
-            if purpose is Purpose.TRAINING:
+            if purpose in (Purpose.TRAINING, Purpose.SELF_REVIEW):
                 raise Restricted("the caller objected to training use of this recording")
             continue
         allowed_case = restriction.case_ref

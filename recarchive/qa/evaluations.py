@@ -12,7 +12,11 @@
   the one before is kept, marked superseded (by whom, when). The
   evaluation keeps its form version when the form gets a new one.
 - A draft becomes ``submitted`` once (``submit``); later changes stay
-  submitted. Audited: ``qa.evaluation.save`` for every version,
+  submitted, and a change after the agent acknowledged it, or after a
+  trainer answered their dispute, makes it ``submitted`` again: the new
+  version needs a new acknowledgement. A disputed evaluation stays
+  ``disputed`` until a trainer answers (:mod:`recarchive.qa.agent_reviews`).
+  Audited: ``qa.evaluation.save`` for every version,
   ``qa.evaluation.submit`` when submitted, ``qa.evaluation.view`` for reads;
   ids, versions and counts only, never answers or scores.
 
@@ -54,13 +58,17 @@ __all__ = [
     "EvaluationView",
     "FormVersionNotFound",
     "create_evaluation",
+    "evaluation_view",
     "get_evaluation",
     "list_evaluations",
+    "next_status",
     "revise_evaluation",
 ]
 
 #: The most evaluations one listing returns (newest first).
 LIST_LIMIT = 500
+#: What a view of an evaluation reads with it.
+LOAD_VIEW = (selectinload(Evaluation.versions), selectinload(Evaluation.responses))
 
 
 class EvaluationNotFound(NotFoundError):
@@ -108,7 +116,21 @@ class EvaluationView:
             "created_at": evaluation.created_at.isoformat(),
             "updated_by": current.saved_by,
             "updated_at": evaluation.updated_at.isoformat(),
+            "responses": self.responses(),
         }
+
+    def responses(self) -> list[dict[str, Any]]:
+        """The agent's acknowledgements and dispute and the trainer's answer, oldest first."""
+        return [
+            {
+                "kind": r.kind.value,
+                "version": r.version,
+                "comment": r.comment,
+                "by": r.by,
+                "at": r.at.isoformat(),
+            }
+            for r in sorted(self.evaluation.responses, key=lambda r: (r.at, r.kind.value))
+        ]
 
     @property
     def current(self) -> EvaluationVersion:
@@ -143,6 +165,15 @@ def _visible_call(session: Session, recording_id: uuid.UUID, actor: Actor) -> Re
     return recording
 
 
+def next_status(before: EvaluationStatus | None, submit: bool) -> EvaluationStatus:
+    """The status after a trainer saves a version (``submit``: they submit it)."""
+    if before is None or before is EvaluationStatus.DRAFT:
+        return EvaluationStatus.SUBMITTED if submit else EvaluationStatus.DRAFT
+    if before is EvaluationStatus.DISPUTED:
+        return before  # still the trainer's to answer
+    return EvaluationStatus.SUBMITTED
+
+
 def _new_version(
     session: Session,
     evaluation: Evaluation,
@@ -156,7 +187,7 @@ def _new_version(
     result = score(definition, checked)
     now = utcnow()
     before = evaluation.status
-    status = EvaluationStatus.SUBMITTED if submit else before or EvaluationStatus.DRAFT
+    status = next_status(before, submit)
     number = (evaluation.current_version or 0) + 1
     for old in evaluation.versions:
         if old.superseded_at is None:
@@ -164,7 +195,9 @@ def _new_version(
     version = EvaluationVersion(
         evaluation=evaluation,
         version=number,
-        status=status,
+        status=EvaluationStatus.DRAFT
+        if status is EvaluationStatus.DRAFT
+        else EvaluationStatus.SUBMITTED,
         answers=checked,
         score=result.total,
         sections=dict(result.sections),
@@ -252,7 +285,7 @@ def revise_evaluation(
         evaluation = session.scalar(
             select(Evaluation)
             .where(Evaluation.id == evaluation_id)
-            .options(selectinload(Evaluation.versions))
+            .options(selectinload(Evaluation.versions), selectinload(Evaluation.responses))
             .with_for_update()
         )
         if evaluation is None:
@@ -264,7 +297,8 @@ def revise_evaluation(
     return _read(runtime, evaluation_id)
 
 
-def _view(session: Session, evaluation: Evaluation) -> EvaluationView:
+def evaluation_view(session: Session, evaluation: Evaluation) -> EvaluationView:
+    """The view of an evaluation loaded with :data:`LOAD_VIEW`."""
     row = session.execute(
         select(Form.id, Form.name, FormVersion.version)
         .join(FormVersion, FormVersion.form_id == Form.id)
@@ -276,13 +310,11 @@ def _view(session: Session, evaluation: Evaluation) -> EvaluationView:
 def _read(runtime: Sessions, evaluation_id: uuid.UUID) -> EvaluationView:
     with runtime.sessions() as session:
         evaluation = session.scalar(
-            select(Evaluation)
-            .where(Evaluation.id == evaluation_id)
-            .options(selectinload(Evaluation.versions))
+            select(Evaluation).where(Evaluation.id == evaluation_id).options(*LOAD_VIEW)
         )
         if evaluation is None:
             raise EvaluationNotFound(f"no evaluation {evaluation_id}")
-        return _view(session, evaluation)
+        return evaluation_view(session, evaluation)
 
 
 def _audit_read(session: Session, actor: Actor, details: dict[str, Any]) -> None:
@@ -310,18 +342,22 @@ def list_evaluations(
     *,
     recording_id: uuid.UUID | None = None,
     agent: str | None = None,
+    status: EvaluationStatus | None = None,
     actor: Actor,
 ) -> list[EvaluationView]:
-    """Evaluations, newest change first, of one call and/or one agent (audited)."""
+    """Evaluations, newest change first, of one call and/or one agent and/or in one
+    status (``disputed``: the disputes to answer); audited."""
     actor.require(Action.QA_EVALUATE)
-    statement = select(Evaluation).options(selectinload(Evaluation.versions))
+    statement = select(Evaluation).options(*LOAD_VIEW)
+    if status is not None:
+        statement = statement.where(Evaluation.status == status)
     if recording_id is not None:
         statement = statement.where(Evaluation.recording_id == recording_id)
     if agent is not None:
         statement = statement.where(Evaluation.agent == agent.strip()[:128])
     statement = statement.order_by(Evaluation.updated_at.desc(), Evaluation.id).limit(LIST_LIMIT)
     with runtime.sessions() as session:
-        views = [_view(session, e) for e in session.scalars(statement)]
+        views = [evaluation_view(session, e) for e in session.scalars(statement)]
     with transaction(runtime.sessions) as session:
         _audit_read(
             session,
@@ -329,6 +365,7 @@ def list_evaluations(
             {
                 "recording_id": str(recording_id) if recording_id else None,
                 "agent_filter": agent is not None,
+                "status": status.value if status else None,
                 "results": len(views),
             },
         )

@@ -274,10 +274,26 @@ class FormVersion(Base):
 
 
 class EvaluationStatus(enum.StrEnum):
-    """Where an evaluation stands; later states (the agent's answer) are more values."""
+    """Where an evaluation stands (docs/qa.md, "Agents: reviewing your own evaluations").
+
+    ``draft`` -> ``submitted`` -> ``acknowledged`` (the agent) or ``disputed``
+    (the agent, once) -> ``dispute_answered`` (a QA trainer). A new submitted
+    version makes an acknowledged or answered evaluation ``submitted`` again.
+    """
 
     DRAFT = "draft"
     SUBMITTED = "submitted"
+    ACKNOWLEDGED = "acknowledged"
+    DISPUTED = "disputed"
+    DISPUTE_ANSWERED = "dispute_answered"
+
+
+class ResponseKind(enum.StrEnum):
+    """What an :class:`EvaluationResponse` is."""
+
+    ACKNOWLEDGE = "acknowledge"
+    DISPUTE = "dispute"
+    ANSWER = "answer"
 
 
 class Evaluation(Base):
@@ -311,6 +327,11 @@ class Evaluation(Base):
         back_populates="evaluation",
         cascade="all, delete-orphan",
         order_by="EvaluationVersion.version",
+    )
+    responses: Mapped[list[EvaluationResponse]] = relationship(
+        back_populates="evaluation",
+        cascade="all, delete-orphan",
+        order_by="EvaluationResponse.at",
     )
 
 
@@ -364,3 +385,25 @@ class EvaluationNote(Base):
     text: Mapped[str] = mapped_column(String(2000))
     attached_by: Mapped[str] = mapped_column(String(128))
     attached_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EvaluationResponse(Base):
+    """The agent's acknowledgement or dispute of an evaluation, or a trainer's answer.
+
+    Names the version it refers to; the comment (a dispute's, an answer's) is
+    personal data about the agent, kept and deleted with the evaluation.
+    """
+
+    __tablename__ = "qa_evaluation_responses"
+
+    id: Mapped[uuid.UUID] = uuid_key()
+    evaluation_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("qa_evaluations.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[ResponseKind] = enum_column(ResponseKind)
+    version: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(String(2000))
+    by: Mapped[str] = mapped_column(String(128))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    evaluation: Mapped[Evaluation] = relationship(back_populates="responses")

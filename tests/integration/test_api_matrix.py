@@ -182,6 +182,19 @@ ENDPOINTS = [
     Endpoint("DELETE", "/api/v1/qa/evaluations/{other}/notes/{other}", Action.QA_EVALUATE),
     Endpoint("GET", "/api/v1/qa/reports", Action.QA_REPORT, query={"period": "week"}),
     Endpoint("GET", "/api/v1/qa/reports.csv", Action.QA_REPORT, query={"table": "sections"}),
+    Endpoint(
+        "POST", "/api/v1/qa/evaluations/{other}/answer", Action.QA_ANSWER, body={"comment": "m"}
+    ),
+    Endpoint("GET", "/api/v1/qa/my/evaluations", Action.QA_SELF),
+    Endpoint("GET", "/api/v1/qa/my/evaluations/{other}", Action.QA_SELF),
+    Endpoint("POST", "/api/v1/qa/my/evaluations/{other}/acknowledge", Action.QA_SELF),
+    Endpoint(
+        "POST", "/api/v1/qa/my/evaluations/{other}/dispute", Action.QA_SELF, body={"comment": "m"}
+    ),
+    Endpoint(
+        "POST", "/api/v1/users/{other}/agent-ids", Action.USERS_ADMIN, body={"agent_id": "m-1"}
+    ),
+    Endpoint("DELETE", "/api/v1/users/{other}/agent-ids/{other}", Action.USERS_ADMIN),
 ]
 PUBLIC = {("GET", "/healthz"), ("GET", "/metrics")}
 
@@ -293,6 +306,7 @@ def test_every_endpoint_is_in_the_matrix(api: ApiClient) -> None:
             "{clip_id}",
             "{form_id}",
             "{evaluation_id}",
+            "{agent_id}",
         ):
             normalised = normalised.replace(name, "{x}")
         routes.update((method.upper(), normalised) for method in operations)

@@ -46,6 +46,7 @@ EXPECTED_TABLES = {
     "holds",
     "installation",
     "pending_sign_ins",
+    "qa_evaluation_responses",
     "qa_evaluation_versions",
     "qa_evaluations",
     "qa_evaluation_notes",
@@ -68,6 +69,7 @@ EXPECTED_TABLES = {
     "subject_requests",
     "tombstones",
     "users",
+    "user_agent_ids",
     "web_sessions",
     "work_items",
 }
