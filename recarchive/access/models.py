@@ -36,6 +36,8 @@ class User(Base):
     role: Mapped[Role] = enum_column(Role)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: The web pages' language the user chose (``fi``, ``en``; None: the installation's).
+    language: Mapped[str | None] = mapped_column(String(8))
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan"

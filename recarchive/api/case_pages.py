@@ -98,5 +98,8 @@ def choose_language(
     language: Annotated[str, Form(max_length=8)] = "",
     back: Annotated[str, Form(max_length=512)] = "/",
 ) -> Response:
-    """The FI | EN switch: remember the language in the browser, back to the same page."""
-    return language_response(request, language, back)
+    """The FI | EN switch: remember the language in the browser (and with the signed-in user),
+    back to the same page."""
+    principal = _signed_in(request)
+    user_id = principal.user_id if principal is not None else None
+    return language_response(request, language, back, user_id)

@@ -10,7 +10,10 @@ what the templates print, the script sets ``textContent``.
 
 The language is the browser's choice (:data:`LANGUAGE_COOKIE`, set by the
 FI | EN switch on the pages, :func:`language_response`), else the
-installation's ``api.language``.
+installation's ``api.language``. The switch also keeps the choice with the
+signed-in user (``users.language``, :mod:`recarchive.access.preferences`);
+signing in on another browser sets its cookie from it, so the language is
+chosen per user as well as per browser.
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ from __future__ import annotations
 import functools
 import json
 import re
+import uuid
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
 from fastapi import Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
+
+from recarchive.access.preferences import remember_language
+from recarchive.runtime import Runtime
 
 Language = Literal["fi", "en"]
 LANGUAGES: tuple[Language, ...] = ("fi", "en")
@@ -83,18 +90,29 @@ def _local_path(target: str) -> str:
     return target
 
 
-def language_response(request: Request, language: str, back_to: str) -> RedirectResponse:
-    """Remember ``language`` in the browser and go back to the page it was chosen on
-    (a path of this site only: anything else goes to ``/``)."""
-    response = RedirectResponse(_local_path(back_to), status_code=303)
+def remember_in_browser(response: Response, runtime: Runtime, language: str) -> None:
+    """Set the browser's language cookie (only ``fi`` or ``en``)."""
     if language in LANGUAGES:
         response.set_cookie(
             LANGUAGE_COOKIE,
             language,
             max_age=_COOKIE_MAX_AGE_S,
             path="/",
-            secure=request.app.state.runtime.settings.api.secure_cookies,
+            secure=runtime.settings.api.secure_cookies,
             httponly=True,
             samesite="lax",
         )
+
+
+def language_response(
+    request: Request, language: str, back_to: str, user_id: uuid.UUID | None = None
+) -> RedirectResponse:
+    """Remember ``language`` in the browser, and with the user when signed in (``user_id``),
+    and go back to the page it was chosen on (a path of this site only: anything else goes
+    to ``/``)."""
+    runtime: Runtime = request.app.state.runtime
+    response = RedirectResponse(_local_path(back_to), status_code=303)
+    remember_in_browser(response, runtime, language)
+    if user_id is not None:
+        remember_language(runtime, user_id, language)
     return response

@@ -29,11 +29,13 @@ from fastapi.templating import Jinja2Templates
 
 from recarchive import __version__
 from recarchive.access.policy import SEES_IDENTITY, Action, allowed
+from recarchive.access.preferences import user_language
 from recarchive.access.services import Principal
 from recarchive.access.sessions import end_session as close_session
 from recarchive.access.sessions import open_session
 from recarchive.api import refusals
 from recarchive.api.auth import COOKIE_NAME, Unauthenticated, principal_for, session_principal
+from recarchive.api.i18n import remember_in_browser
 from recarchive.runtime import Runtime
 
 _HERE = Path(__file__).resolve().parent
@@ -136,8 +138,13 @@ def signed_in_page(request: Request, principal: Principal) -> HTMLResponse:
     return _page(request, "signed_in.html", {"user": principal.user_name})
 
 
-def set_session_cookie(response: Response, runtime: Runtime, cookie: str) -> None:
-    """Give the browser its session's cookie: HttpOnly, SameSite=Strict, Secure if so set."""
+def set_session_cookie(
+    response: Response, runtime: Runtime, cookie: str, language: str | None = None
+) -> None:
+    """Give the browser its session's cookie: HttpOnly, SameSite=Strict, Secure if so set;
+    and the user's language, when they chose one (it follows them from browser to browser)."""
+    if language is not None:
+        remember_in_browser(response, runtime, language)
     response.set_cookie(
         COOKIE_NAME,
         cookie,
@@ -174,7 +181,7 @@ def start_session(request: Request, token: Annotated[str, Form()] = "") -> Respo
         return signin_page(request, f"Sign-in failed: {exc.message}.", 401)
     opened = open_session(runtime, principal, client_addr=_client(request))
     response = RedirectResponse("/player", status_code=303)
-    set_session_cookie(response, runtime, opened.cookie)
+    set_session_cookie(response, runtime, opened.cookie, user_language(runtime, principal.user_id))
     return response
 
 

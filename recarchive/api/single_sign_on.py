@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 
 from recarchive.access.federation import SignInRefused, sign_in
 from recarchive.access.oidc import OidcClient, ProviderUnavailable
+from recarchive.access.preferences import user_language
 from recarchive.access.services import Principal
 from recarchive.access.sessions import open_session
 from recarchive.access.sign_ins import SignInFailed, begin_sign_in, take_sign_in
@@ -136,8 +137,9 @@ async def finish_sign_on(request: Request) -> Response:
         opened = await run_in_threadpool(
             open_session, runtime, principal, client_addr=_client_addr(request)
         )
+        language = await run_in_threadpool(user_language, runtime, principal.user_id)
         response = signed_in_page(request, principal)
-        set_session_cookie(response, runtime, opened.cookie)
+        set_session_cookie(response, runtime, opened.cookie, language)
     _forget_browser(response, runtime)
     return response
 

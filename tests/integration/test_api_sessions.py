@@ -154,11 +154,12 @@ def test_the_cookie_changes_nothing(world: World, client: TestClient) -> None:
     body = {"recording_ids": [world.recording], "case_ref": "D-9", "reason": "dispute"}
     response = client.post("/api/v1/holds", json=body, headers=SAME_SITE)
     assert response.status_code == 401  # from this site, but the cookie is for reading
-    # A QA trainer's cookie writes notes (below), and nothing else of QA's.
+    # A QA trainer's cookie writes what the QA pages change (notes below; plans, samples,
+    # evaluations, clips: tests/integration/test_qa_pages.py), never the scorecard forms.
     _name, trainer = new_token(world, Role.QA_TRAINER)
     sign_in(client, trainer)
-    plan = {"name": "cookie", "calls_per_agent": 1, "period_kind": "week"}
-    assert client.post("/api/v1/qa/plans", json=plan, headers=SAME_SITE).status_code == 401
+    form = {"name": "cookie", "sections": [{"id": "s", "title": "S", "questions": []}]}
+    assert client.post("/api/v1/qa/forms", json=form, headers=SAME_SITE).status_code == 401
 
 
 def test_the_cookie_works_the_note_routes_from_this_site_only(
@@ -294,7 +295,10 @@ def test_sign_in_sweeps_ended_sessions(world: World, client: TestClient) -> None
     assert left == 0
 
 
-def test_the_audit_chain_holds_after_sessions(world: World) -> None:
+def test_the_audit_chain_holds_after_sessions(world: World, client: TestClient) -> None:
+    _name, token = new_token(world)  # a session of its own: the test may run alone
+    sign_in(client, token)
+    assert client.post("/session/end", headers=SAME_SITE).status_code == 303
     with transaction(world.runtime.sessions) as session:
         assert session.scalar(select(func.count()).select_from(AuditEvent))
     assert verify_chain(world.runtime.sessions).intact
