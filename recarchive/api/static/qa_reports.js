@@ -112,15 +112,16 @@ function agentPart(agent) {
 
 async function show(event) {
   event?.preventDefault();
-  const filters = query();
+  // The downloads carry the filters of the report shown, whatever is typed meanwhile.
+  const [filters, agentsCsv, sectionsCsv] = [query(), query({ table: "agents" }), query({ table: "sections" })];
   showError("report-error", null);
   $("report-status").textContent = t("qa.loading");
   $("report-show").disabled = true;
   try {
     const report = await api(`/qa/reports?${filters}`);
     $("report-agents").replaceChildren(...report.agents.map(agentPart));
-    $("csv-agents").href = `/api/v1/qa/reports.csv?${query({ table: "agents" })}`;
-    $("csv-sections").href = `/api/v1/qa/reports.csv?${query({ table: "sections" })}`;
+    $("csv-agents").href = `/api/v1/qa/reports.csv?${agentsCsv}`;
+    $("csv-sections").href = `/api/v1/qa/reports.csv?${sectionsCsv}`;
     $("report-downloads").hidden = false;
     const range = { from: report.from, to: report.to, count: report.agents.length };
     $("report-status").textContent = report.agents.length ? t("qa.reports.shown", range) : t("qa.reports.none", range);
