@@ -4,8 +4,9 @@
 and a period, its sample (drawn here, or the stored one shown) with a link
 to evaluate each pick. ``/player/qa/calls/{recording_id}`` plays one call
 with the trainer's notes on the seek bar beside the scorecard form, and cuts
-clips. ``/player/qa/library`` is the training library and
-``/player/qa/forms`` the scorecard forms (read only).
+clips, and attaches notes to the evaluation. ``/player/qa/library`` is the
+training library, ``/player/qa/forms`` the scorecard forms (read only) and
+``/player/qa/reports`` the QA reports per agent and period, with their CSVs.
 
 The pages are shells under the player's Content-Security-Policy; their
 scripts (``static/qa_*.js``) work through ``/api/v1/qa`` with the sign-in
@@ -29,6 +30,7 @@ from recarchive.access.services import Principal
 from recarchive.api.player import _signed_in
 from recarchive.api.staff_pages import refused_page, staff_page
 from recarchive.catalogue.database import utcnow
+from recarchive.qa.reports import report_periods
 
 router = APIRouter(tags=["player"], include_in_schema=False)
 #: What the QA pages' scripts say themselves (the rest is in the templates).
@@ -41,6 +43,15 @@ def last_finished_periods(now: dt.datetime, zone: ZoneInfo) -> dict[str, str]:
     week = (today - dt.timedelta(days=7)).isocalendar()
     first = today.replace(day=1) - dt.timedelta(days=1)
     return {"week": f"{week.year}-W{week.week:02d}", "month": f"{first.year}-{first.month:02d}"}
+
+
+def default_report_ranges(now: dt.datetime, zone: ZoneInfo) -> dict[str, str]:
+    """The reports page's default ranges: the last six finished weeks, and months."""
+    ranges: dict[str, str] = {}
+    for kind, last in last_finished_periods(now, zone).items():
+        periods = report_periods(kind, None, last, zone, now)
+        ranges[f"{kind}_from"], ranges[f"{kind}_to"] = periods[0].label, periods[-1].label
+    return ranges
 
 
 def _qa_page(
@@ -90,3 +101,12 @@ def qa_library_page(request: Request) -> Response:
 def qa_forms_page(request: Request) -> Response:
     """The scorecard forms and their versions, read only."""
     return _qa_page(request, Action.QA_FORM, "qa_forms.html")
+
+
+@router.get("/player/qa/reports", response_model=None)
+def qa_reports_page(request: Request) -> Response:
+    """The QA reports: per agent a table of periods, the sections' averages, the CSVs."""
+    zone = request.app.state.runtime.settings.tz
+    return _qa_page(
+        request, Action.QA_REPORT, "qa_reports.html", default_report_ranges(utcnow(), zone)
+    )

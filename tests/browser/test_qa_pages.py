@@ -4,7 +4,8 @@ The trainer opens the QA home in Finnish (the installation's default), creates
 a sampling plan, draws its sample for the last finished week (the picker's
 default), opens a pick, notes a moment (a marker on the seek bar that seeks
 there when clicked), fills the scorecard and submits it from the keyboard
-alone, sees the score the archive computed (checked against the API), cuts a
+alone, sees the score the archive computed (checked against the API, with a
+decimal comma), cuts a
 clip, finds it in the library, plays and deletes it (confirmed), and switches
 to English. Another role gets the refusal page. The server is the real API
 under uvicorn over SQLite and the filesystem store (tests/browser/test_player.py
@@ -157,6 +158,16 @@ def page(browser: Browser) -> Iterator[Page]:
     assert unexpected == [], unexpected
 
 
+def finnish(value: float | None, signed: bool = False) -> str:
+    """A figure as Intl.NumberFormat("fi-FI") writes it with one or two decimals."""
+    if value is None:
+        return "\u2013"  # the dash of a missing figure (facts.none)
+    text = f"{abs(value):.2f}"
+    text = (text[:-1] if text.endswith("0") else text).replace(".", ",")
+    sign = "\u2212" if value < 0 else "+" if signed and value > 0 else ""
+    return sign + text
+
+
 def sign_in(page: Page, archive: Archive, user: str) -> None:
     page.goto(f"{archive.base_url}/")
     page.get_by_label("API token").fill(archive.tokens[user])
@@ -273,13 +284,13 @@ def check_score(page: Page, archive: Archive, recording_id: str) -> None:
         "understood": 1,
         "remarks": "Selkeä ja ystävällinen.",
     }
-    expect(page.locator("#result-score")).to_have_text(f"{evaluation['score']:.1f} %")
+    expect(page.locator("#result-score")).to_have_text(f"{finnish(evaluation['score'])} %")
     expect(page.locator("#result-version")).to_have_text(str(evaluation["version"]))
     sections = page.locator("#result-sections tbody tr")
     expect(sections).to_have_count(len(evaluation["sections"]))
     for section, score in evaluation["sections"].items():
         expect(sections.and_(page.locator(f'[data-section="{section}"]'))).to_contain_text(
-            f"{score:.1f} %"
+            f"{finnish(score)} %"
         )
 
 

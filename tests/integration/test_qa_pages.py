@@ -20,7 +20,8 @@ from recarchive.access.models import AuditEvent, Role
 from recarchive.api.app import create_app
 from recarchive.api.i18n import LANGUAGE_COOKIE
 from recarchive.api.player import CONTENT_SECURITY_POLICY
-from recarchive.api.qa_pages import last_finished_periods
+from recarchive.api.qa_pages import default_report_ranges, last_finished_periods
+from recarchive.catalogue.database import utcnow
 from recarchive.runtime import Runtime
 from tests.api_fixtures import TestClient, build_runtime, close_runtime, tokens
 
@@ -34,6 +35,7 @@ PAGES = (
     (f"/player/qa/calls/{uuid.uuid4()}", "qa_call.js", "Puhelun arviointi", "Evaluate a call"),
     ("/player/qa/library", "qa_library.js", "Koulutuskirjasto", "Training library"),
     ("/player/qa/forms", "qa_forms.js", "Arviointilomakkeet", "Scorecard forms"),
+    ("/player/qa/reports", "qa_reports.js", "Laaturaportit", "QA reports"),
 )
 
 
@@ -84,6 +86,7 @@ def test_a_trainer_gets_every_page_in_finnish_then_english(
         assert f">{finnish}</h1>" in page.text, path
         assert f'src="/static/{script}' in page.text
         assert 'href="/player/qa/library"' in page.text
+        assert 'href="/player/qa/reports"' in page.text
         assert 'href="/player/cases"' not in page.text  # not the trainer's
     client.cookies.set(LANGUAGE_COOKIE, "en")
     for path, _script, _finnish, english in PAGES:
@@ -112,6 +115,34 @@ def test_the_call_page_names_its_call_and_the_home_its_default_periods(
     assert 'data-last-month="' in home
 
 
+def test_the_reports_page_offers_the_last_six_finished_periods_and_the_csvs(
+    world: World, client: TestClient
+) -> None:
+    now, utc = dt.datetime(2026, 1, 3, 12, tzinfo=dt.UTC), ZoneInfo("UTC")
+    assert default_report_ranges(now, utc) == {
+        "week_from": "2025-W47",
+        "week_to": "2025-W52",
+        "month_from": "2025-07",
+        "month_to": "2025-12",
+    }
+    sign_in(client, world.tokens[Role.QA_TRAINER])
+    ranges = default_report_ranges(utcnow(), world.runtime.settings.tz)
+    for language, texts in (
+        ("fi", ("Ensimmäinen jakso", "Näytä raportti")),
+        ("en", ("First period", "Show the report")),
+    ):
+        client.cookies.set(LANGUAGE_COOKIE, language)
+        page = client.get("/player/qa/reports").text
+        assert f'<html lang="{language}">' in page
+        for text in texts:
+            assert text in page
+        assert f'data-week-from="{ranges["week_from"]}"' in page
+        assert f'data-month-to="{ranges["month_to"]}"' in page
+        assert f'id="report-from" name="from" value="{ranges["week_from"]}"' in page
+        assert 'href="/api/v1/qa/reports.csv?table=sections"' in page
+        assert '"qa.reports.trend.up": ' in page  # the script's words come with the page
+
+
 @pytest.mark.parametrize("role", OTHER_ROLES, ids=str)
 def test_other_roles_get_the_refusal_on_record_and_nothing_else(
     world: World, client: TestClient, role: Role
@@ -132,6 +163,7 @@ def test_other_roles_get_the_refusal_on_record_and_nothing_else(
         "/player/qa/calls/{recording_id}",
         "/player/qa/library",
         "/player/qa/forms",
+        "/player/qa/reports",
     ]
 
 

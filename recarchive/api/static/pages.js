@@ -33,6 +33,15 @@ export function button(text, onClick, label) {
   return node;
 }
 
+// Scores and averages in the page's language: "82,5" in Finnish, "82.5" in English.
+const DECIMAL = { minimumFractionDigits: 1, maximumFractionDigits: 2 };
+const NUMBER = new Intl.NumberFormat(LOCALE, DECIMAL);
+const SIGNED = new Intl.NumberFormat(LOCALE, { ...DECIMAL, signDisplay: "exceptZero" });
+
+// `value` with one or two decimals (`signed`: with its + or −); the dash of a missing value.
+export const decimal = (value, signed = false) =>
+  value === null || value === undefined ? t("facts.none") : (signed ? SIGNED : NUMBER).format(value);
+
 export const when = (iso) =>
   iso ? new Date(iso).toLocaleString(LOCALE, { dateStyle: "medium", timeStyle: "short" }) : t("facts.none");
 

@@ -116,6 +116,8 @@
         : count === 1
           ? t("qa.notes.count_one", "1 note on this call.")
           : t("qa.notes.count", "{count} notes on this call.", { count });
+    // The QA call page offers these notes for attaching to the call's evaluation.
+    document.dispatchEvent(new CustomEvent("recarchive:notes", { detail: [...state.notes] }));
   }
 
   async function load(item) {

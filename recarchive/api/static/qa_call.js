@@ -2,12 +2,13 @@
 // its notes are player.js and player_notes.js. The scorecard: choose a form (its current
 // version), answer, save a draft or submit; the archive computes the score and answers
 // with it, shown as it came. An evaluation of this call already made opens for revision
-// (each save is a new version of it).
-import { $, api, element, showError, t } from "./pages.js";
+// (each save is a new version of it). Once it exists, the trainer attaches notes of the
+// call to it (their own or shared ones: the notes the page lists) and removes them.
+import { $, api, clock, decimal, element, showError, t } from "./pages.js";
 
 const recordingId = $("player").dataset.recordingId;
 const audio = $("audio");
-const state = { forms: [], version: null, evaluation: null };
+const state = { forms: [], version: null, evaluation: null, notes: [] };
 
 function versionById(id) {
   for (const form of state.forms) {
@@ -82,7 +83,8 @@ function answersOf(definition) {
   return answers;
 }
 
-const percent = (score) => (score === null || score === undefined ? t("qa.result.not_scored") : `${score.toFixed(1)} %`);
+// Scores as the page's language writes them ("50,0 %" in Finnish, "50.0 %" in English).
+const percent = (score) => (score === null || score === undefined ? t("qa.result.not_scored") : `${decimal(score)} %`);
 
 function showResult(evaluation) {
   const facts = $("result-facts");
@@ -110,6 +112,7 @@ function showResult(evaluation) {
     }),
   );
   $("result").hidden = false;
+  showEvaluationNotes(evaluation.notes);
 }
 
 function chooseForm() {
@@ -180,6 +183,88 @@ async function loadScorecard() {
   }
 }
 
+// --- notes that belong to the evaluation ------------------------------------------------
+
+function evaluationNoteEntry(note) {
+  const item = element("li");
+  item.dataset.noteId = note.note_id;
+  const at = clock(note.offset_ms);
+  const remove = element("button", t("qa.evnotes.remove"));
+  remove.type = "button";
+  remove.setAttribute("aria-label", t("qa.evnotes.remove_label", { at }));
+  remove.addEventListener("click", () => detachNote(note));
+  item.append(
+    element("span", at, "note-at"),
+    " ",
+    element("span", note.text, "note-text"),
+    element("span", t("qa.evnotes.by", { user: note.author }), "note-meta hint"),
+    " ",
+    remove,
+  );
+  return item;
+}
+
+// The evaluation's notes, and a checkbox for each note of the call the trainer may attach.
+function showEvaluationNotes(notes) {
+  state.evaluation.notes = notes;
+  $("evaluation-notes-list").replaceChildren(...notes.map(evaluationNoteEntry));
+  $("evaluation-notes-status").textContent = notes.length
+    ? t("qa.evnotes.count", { count: notes.length })
+    : t("qa.evnotes.none");
+  showAttachable();
+}
+
+function showAttachable() {
+  if (!state.evaluation) return;
+  const attached = new Set(state.evaluation.notes.map((note) => note.note_id));
+  const choices = state.notes.map((note) => {
+    const label = element("label", null, "choice");
+    const box = element("input");
+    Object.assign(box, { type: "checkbox", name: "note", value: note.id });
+    const again = attached.has(note.id) ? ` (${t("qa.evnotes.attached_already")})` : "";
+    label.append(box, ` ${clock(note.offset_ms)} ${note.text}${again}`);
+    return label;
+  });
+  $("attach-choices").replaceChildren(...choices);
+  $("attach-form").hidden = choices.length === 0;
+}
+
+async function changeNotes(request) {
+  showError("evaluation-notes-error", null);
+  try {
+    const { items } = await request();
+    showEvaluationNotes(items);
+    return true;
+  } catch (error) {
+    showError("evaluation-notes-error", error);
+    return false;
+  }
+}
+
+async function attachNotes(event) {
+  event.preventDefault();
+  const noteIds = [...$("attach-choices").querySelectorAll("input:checked")].map((box) => box.value);
+  if (!noteIds.length) {
+    showError("evaluation-notes-error", t("qa.evnotes.choose_first"));
+    return;
+  }
+  const path = `/qa/evaluations/${encodeURIComponent(state.evaluation.id)}/notes`;
+  $("attach-notes").disabled = true;
+  if (await changeNotes(() => api(path, { method: "POST", body: { note_ids: noteIds } }))) {
+    $("evaluation-notes-status").textContent = t("qa.evnotes.attached", { count: noteIds.length });
+  }
+  $("attach-notes").disabled = false;
+}
+
+async function detachNote(note) {
+  const evaluation = encodeURIComponent(state.evaluation.id);
+  const path = `/qa/evaluations/${evaluation}/notes/${encodeURIComponent(note.note_id)}`;
+  if (await changeNotes(() => api(path, { method: "DELETE" }))) {
+    $("evaluation-notes-status").textContent = t("qa.evnotes.removed", { at: clock(note.offset_ms) });
+    $("evaluation-notes-title").focus();
+  }
+}
+
 // --- clips ---------------------------------------------------------------------------
 
 const position = () => Math.round(audio.currentTime * 10) / 10;
@@ -218,4 +303,9 @@ $("clip-form").addEventListener("submit", cutClip);
 $("form-select").addEventListener("change", chooseForm);
 $("form-choice").addEventListener("submit", (event) => event.preventDefault());
 $("score-form").addEventListener("submit", save);
+$("attach-form").addEventListener("submit", attachNotes);
+document.addEventListener("recarchive:notes", (event) => {
+  state.notes = event.detail;
+  showAttachable();
+});
 loadScorecard();
