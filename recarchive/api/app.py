@@ -41,6 +41,7 @@ from recarchive.api.origin import check_origin
 from recarchive.api.player import router as player_router
 from recarchive.api.proxies import ForwardedClient, TrustedProxies
 from recarchive.api.qa import router as qa_router
+from recarchive.api.qa_agent_pages import router as qa_agent_pages_router
 from recarchive.api.qa_agents import router as qa_agents_router
 from recarchive.api.qa_clips import router as qa_clips_router
 from recarchive.api.qa_notes import router as qa_notes_router
@@ -289,6 +290,7 @@ def create_app(runtime: Runtime, *, pending_check: Callable[[], None] | None = N
     app.include_router(player_router)
     app.include_router(case_pages_router)
     app.include_router(qa_pages_router)
+    app.include_router(qa_agent_pages_router)
     app.include_router(single_sign_on_router)
     app.include_router(docs_router)
     if pending_check is not None:

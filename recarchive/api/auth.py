@@ -21,7 +21,9 @@ method that carries it (:mod:`recarchive.api.origin`).
 The exceptions: the web player's case pages open, link, annotate, close and
 export dispute cases; its player writes, edits and deletes a QA trainer's
 notes on a call's timeline; its QA pages create sampling plans, draw
-samples, save and submit evaluations, and cut and delete clips. The routes under
+samples, save and submit evaluations, answer an agent's dispute, and cut and
+delete clips; an agent's pages acknowledge and dispute the agent's own
+evaluations. The routes under
 :data:`COOKIE_WRITES` take the cookie for every method. Such a request
 passes the Origin check first, and the cookie is never sent by another
 site's page (SameSite=Strict).
@@ -46,7 +48,8 @@ COOKIE_NAME = "recarchive_session"
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
 #: Route templates (each, and the routes under it) that take the cookie for any method:
 #: the case pages' API, the QA notes of the player, and what the QA pages change (plans
-#: and their samples, evaluations, clips). Not the scorecard forms: they stay in the CLI.
+#: and their samples, evaluations and answers, clips) and an agent's own evaluations
+#: (acknowledge, dispute). Not the scorecard forms: they stay in the CLI.
 COOKIE_WRITES = (
     "/api/v1/cases",
     "/api/v1/recordings/{recording_id}/notes",
@@ -54,6 +57,7 @@ COOKIE_WRITES = (
     "/api/v1/qa/plans",
     "/api/v1/qa/evaluations",
     "/api/v1/qa/clips",
+    "/api/v1/qa/my",
 )
 #: How long a token's secret, once checked, is not checked again (its state still is,
 #: every ``token_cache_s``).

@@ -156,11 +156,21 @@ def set_session_cookie(
     )
 
 
+def landing_path(principal: Principal) -> str:
+    """Where a signed-in user starts: the search page, or an agent's own evaluations
+    (``qa.self`` without ``search``: an agent may not search)."""
+    role = principal.role
+    if allowed(role, Action.QA_SELF) and not allowed(role, Action.SEARCH):
+        return "/player/my"
+    return "/player"
+
+
 @router.get("/", response_model=None)
 def signin_form(request: Request) -> Response:
     """The sign-in page; straight to the player when the cookie still holds a valid token."""
-    if _signed_in(request) is not None:
-        return RedirectResponse("/player", status_code=303)
+    principal = _signed_in(request)
+    if principal is not None:
+        return RedirectResponse(landing_path(principal), status_code=303)
     return signin_page(request, None)
 
 
@@ -180,7 +190,7 @@ def start_session(request: Request, token: Annotated[str, Form()] = "") -> Respo
         request.app.state.refusals.refused(refusals.unauthenticated(request.scope, exc))
         return signin_page(request, f"Sign-in failed: {exc.message}.", 401)
     opened = open_session(runtime, principal, client_addr=_client(request))
-    response = RedirectResponse("/player", status_code=303)
+    response = RedirectResponse(landing_path(principal), status_code=303)
     set_session_cookie(response, runtime, opened.cookie, user_language(runtime, principal.user_id))
     return response
 
@@ -205,10 +215,13 @@ def end_session(request: Request) -> Response:
 
 @router.get("/player", response_model=None)
 def player_page(request: Request) -> Response:
-    """The player: search form, results, purpose dialog and audio controls."""
+    """The player: search form, results, purpose dialog and audio controls (an agent, who
+    may not search, goes to their own evaluations)."""
     principal = _signed_in(request)
     if principal is None:
         return RedirectResponse("/", status_code=303)
+    if landing_path(principal) != "/player":
+        return RedirectResponse(landing_path(principal), status_code=303)
     context = {
         "user": principal.user_name,
         "role": principal.role.value,

@@ -64,6 +64,10 @@ class OwnEvaluationOut(EvaluationOut):
     dispute_until: dt.datetime | None = Field(
         description="Until when you may dispute it; null: no dispute is possible (any more)."
     )
+    form_definition: dict[str, Any] | None = Field(
+        default=None,
+        description="The form version's sections and questions (one evaluation; null in the list).",
+    )
 
 
 class OwnEvaluationListOut(BaseModel):

@@ -50,6 +50,7 @@ def staff_page(
         "role_label": messages.text(f"role.{principal.role.value}"),
         "sees_cases": allowed(principal.role, Action.CASE_VIEW),
         "sees_qa": allowed(principal.role, Action.QA_SAMPLE),
+        "sees_own": allowed(principal.role, Action.QA_SELF),
     }
     return _page(request, name, {**base, **context}, status_code)
 

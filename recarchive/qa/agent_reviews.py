@@ -45,7 +45,13 @@ from recarchive.qa.evaluations import (
     EvaluationView,
     evaluation_view,
 )
-from recarchive.qa.models import Evaluation, EvaluationResponse, EvaluationStatus, ResponseKind
+from recarchive.qa.models import (
+    Evaluation,
+    EvaluationResponse,
+    EvaluationStatus,
+    FormVersion,
+    ResponseKind,
+)
 
 __all__ = [
     "COMMENT_MAX",
@@ -75,15 +81,32 @@ class BadComment(InvalidInputError):
 
 @dataclasses.dataclass(frozen=True)
 class OwnEvaluation:
-    """An evaluation as its agent sees it, with until when they may dispute it."""
+    """An evaluation as its agent sees it, with until when they may dispute it.
+
+    One evaluation (not the list) also carries its form version's definition,
+    so the agent reads each answer beside its question's text: an agent may
+    not read the scorecard forms themselves (``qa.form``).
+    """
 
     view: EvaluationView
     #: The end of the dispute window; None once no dispute is possible.
     dispute_until: dt.datetime | None
+    #: The sections and questions of the form version it was made with (one evaluation only).
+    form_definition: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         until = self.dispute_until
-        return {**self.view.as_dict(), "dispute_until": until.isoformat() if until else None}
+        return {
+            **self.view.as_dict(),
+            "dispute_until": until.isoformat() if until else None,
+            "form_definition": self.form_definition,
+        }
+
+
+def _definition(session: Session, evaluation: Evaluation) -> dict[str, Any]:
+    """The definition of the form version ``evaluation`` was made with."""
+    definition: dict[str, Any] = session.get_one(FormVersion, evaluation.form_version_id).definition
+    return definition
 
 
 def check_comment(comment: str | None) -> str:
@@ -175,6 +198,7 @@ def get_own_evaluation(
         found = OwnEvaluation(
             evaluation_view(session, evaluation),
             _dispute_until(evaluation, runtime.settings.qa.dispute_window_days, now),
+            _definition(session, evaluation),
         )
         details = {"evaluation_id": str(evaluation_id), "version": evaluation.current_version}
         _audit(session, actor, "qa.evaluation.view", evaluation, details)
@@ -237,7 +261,9 @@ def acknowledge_evaluation(
             actor,
             now,
         )
-        return OwnEvaluation(evaluation_view(session, evaluation), None)
+        return OwnEvaluation(
+            evaluation_view(session, evaluation), None, _definition(session, evaluation)
+        )
 
 
 def dispute_evaluation(
@@ -273,7 +299,9 @@ def dispute_evaluation(
         _respond(
             session, evaluation, ResponseKind.DISPUTE, EvaluationStatus.DISPUTED, text, actor, now
         )
-        return OwnEvaluation(evaluation_view(session, evaluation), None)
+        return OwnEvaluation(
+            evaluation_view(session, evaluation), None, _definition(session, evaluation)
+        )
 
 
 def answer_dispute(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from recarchive.api import case_pages, qa_pages, staff_pages
+from recarchive.api import case_pages, qa_agent_pages, qa_pages, staff_pages
 from recarchive.api.i18n import LANGUAGES, Messages, catalogue
 
 API = Path(case_pages.__file__).resolve().parent
@@ -28,6 +28,11 @@ QA_SCRIPTS = [
     *(API / "static").glob("qa_*.js"),
     API / "static" / "player.js",
     API / "static" / "player_notes.js",
+]
+#: The agent's pages and the disputes page get fewer messages than the trainer's QA pages.
+AGENT_SCRIPTS = [
+    API / "static" / name
+    for name in ("qa_agent.js", "qa_my.js", "qa_my_evaluation.js", "qa_disputes.js")
 ]
 SCRIPTS = CASE_SCRIPTS + sorted(QA_SCRIPTS)
 
@@ -77,8 +82,12 @@ def test_every_text_a_page_asks_for_is_in_the_catalogues(path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("scripts", "prefixes"),
-    [(CASE_SCRIPTS, case_pages._SCRIPT_PREFIXES), (QA_SCRIPTS, qa_pages.SCRIPT_PREFIXES)],
-    ids=["cases", "qa"],
+    [
+        (CASE_SCRIPTS, case_pages._SCRIPT_PREFIXES),
+        (QA_SCRIPTS, qa_pages.SCRIPT_PREFIXES),
+        (AGENT_SCRIPTS, qa_agent_pages.SCRIPT_PREFIXES),
+    ],
+    ids=["cases", "qa", "agent"],
 )
 def test_the_scripts_get_every_text_they_ask_for(
     scripts: list[Path], prefixes: tuple[str, ...]
