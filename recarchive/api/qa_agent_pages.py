@@ -23,12 +23,10 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
-from recarchive.access.policy import Action, allowed
-from recarchive.access.services import Principal
-from recarchive.api.player import _signed_in
-from recarchive.api.staff_pages import refused_page, staff_page
+from recarchive.access.policy import Action
+from recarchive.api.staff_pages import role_page
 
 router = APIRouter(tags=["player"], include_in_schema=False)
 #: What these pages' scripts say themselves (the rest is in the templates).
@@ -50,13 +48,16 @@ def _page(
     context: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> Response:
-    """Page ``name`` for a role ``action`` is allowed to; the refusal page for others."""
-    principal: Principal | None = _signed_in(request)
-    if principal is None:
-        return RedirectResponse("/", status_code=303)
-    if not allowed(principal.role, action):
-        return refused_page(request, principal, refusal_key, SCRIPT_PREFIXES)
-    return staff_page(request, principal, name, context or {}, SCRIPT_PREFIXES, status_code)
+    """An agent's or a trainer's page (:func:`~recarchive.api.staff_pages.role_page`)."""
+    return role_page(
+        request,
+        action,
+        name,
+        refusal_key=refusal_key,
+        prefixes=SCRIPT_PREFIXES,
+        context=context,
+        status_code=status_code,
+    )
 
 
 @router.get("/player/my", response_model=None)

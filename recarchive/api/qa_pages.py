@@ -23,12 +23,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
-from recarchive.access.policy import Action, allowed
-from recarchive.access.services import Principal
-from recarchive.api.player import _signed_in
-from recarchive.api.staff_pages import refused_page, staff_page
+from recarchive.access.policy import Action
+from recarchive.api.staff_pages import role_page
 from recarchive.catalogue.database import utcnow
 from recarchive.qa.reports import report_periods
 
@@ -61,13 +59,16 @@ def _qa_page(
     context: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> Response:
-    """Page ``name`` for a role ``action`` is allowed to; the refusal page for others."""
-    principal: Principal | None = _signed_in(request)
-    if principal is None:
-        return RedirectResponse("/", status_code=303)
-    if not allowed(principal.role, action):
-        return refused_page(request, principal, "qa.refused.body", SCRIPT_PREFIXES)
-    return staff_page(request, principal, name, context or {}, SCRIPT_PREFIXES, status_code)
+    """A QA trainer's page (:func:`~recarchive.api.staff_pages.role_page`)."""
+    return role_page(
+        request,
+        action,
+        name,
+        refusal_key="qa.refused.body",
+        prefixes=SCRIPT_PREFIXES,
+        context=context,
+        status_code=status_code,
+    )
 
 
 @router.get("/player/qa", response_model=None)

@@ -16,13 +16,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from recarchive.access.policy import Action, Forbidden, allowed
 from recarchive.access.services import Principal
 from recarchive.api import refusals
 from recarchive.api.i18n import Messages, messages_for
-from recarchive.api.player import _page
+from recarchive.api.player import _page, _signed_in
 
 #: Messages every page's script may need (pages.js: errors, the dash of a missing value).
 SHARED_PREFIXES: tuple[str, ...] = ("error.", "facts.none", "role.")
@@ -63,3 +63,23 @@ def refused_page(
     request.app.state.refusals.refused(refusal)
     keys = {"title_key": "refused.title", "body_key": body_key}
     return staff_page(request, principal, "case_refused.html", keys, prefixes, 403)
+
+
+def role_page(
+    request: Request,
+    action: Action,
+    name: str,
+    *,
+    refusal_key: str,
+    prefixes: tuple[str, ...],
+    context: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    """Page ``name`` for a role ``action`` is allowed to; the refusal page (under
+    ``refusal_key``) for the others; sign-in for a browser without a session."""
+    principal: Principal | None = _signed_in(request)
+    if principal is None:
+        return RedirectResponse("/", status_code=303)
+    if not allowed(principal.role, action):
+        return refused_page(request, principal, refusal_key, prefixes)
+    return staff_page(request, principal, name, context or {}, prefixes, status_code)

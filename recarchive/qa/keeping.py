@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from recarchive.access.audit import append_event
 from recarchive.catalogue.database import lock_for_write, transaction, truncate_journal, utcnow
@@ -36,6 +38,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+_Row = TypeVar("_Row", Evaluation, Sample)
 
 EVALUATION_DELETE_ACTION = "qa.evaluation.delete"
 SAMPLE_DELETE_ACTION = "qa.sample.delete"
@@ -49,75 +52,68 @@ def years_before(moment: dt.datetime, years: int) -> dt.datetime:
         return moment.replace(year=moment.year - years, day=28)
 
 
-def purge_evaluations(runtime: Runtime, now: dt.datetime | None = None) -> int:
-    """Delete every evaluation last changed more than the keep period ago; return how many."""
-    now = now or utcnow()
-    cutoff = years_before(now, runtime.settings.qa.keep_evaluations_years)
+def _purge(
+    runtime: Runtime,
+    statement: Select[_Row],
+    action: str,
+    audit: Callable[[_Row], tuple[uuid.UUID | None, dict[str, Any]]],
+    event: str,
+) -> int:
+    """Delete the rows ``statement`` selects (children go with them), one audit entry each
+    (``audit``: the entry's recording and details); then no old image of them stays behind."""
     deleted = 0
     with transaction(runtime.sessions) as session:
         lock_for_write(session)
-        due = list(
-            session.scalars(
-                select(Evaluation)
-                .where(Evaluation.updated_at <= cutoff)
-                .order_by(Evaluation.updated_at, Evaluation.id)
-                .with_for_update()
-            )
-        )
-        for evaluation in due:
+        for row in list(session.scalars(statement.with_for_update())):
+            recording_id, details = audit(row)
             append_event(
-                session,
-                actor="system",
-                action=EVALUATION_DELETE_ACTION,
-                recording_id=evaluation.recording_id,
-                details={
-                    "evaluation_id": str(evaluation.id),
-                    "versions": evaluation.current_version,
-                    "last_changed": evaluation.updated_at.isoformat(),
-                },
+                session, actor="system", action=action, recording_id=recording_id, details=details
             )
-            session.delete(evaluation)  # its versions go with it
+            session.delete(row)
             deleted += 1
     if deleted:
-        truncate_journal(runtime.engine)  # no old image of the deleted rows stays behind
-        logger.info("evaluations_deleted", extra={"evaluations": deleted})
+        truncate_journal(runtime.engine)
+        logger.info(event, extra={"deleted": deleted})
     return deleted
+
+
+def purge_evaluations(runtime: Runtime, now: dt.datetime | None = None) -> int:
+    """Delete every evaluation last changed more than the keep period ago; return how many."""
+    cutoff = years_before(now or utcnow(), runtime.settings.qa.keep_evaluations_years)
+    statement = (
+        select(Evaluation)
+        .where(Evaluation.updated_at <= cutoff)
+        .order_by(Evaluation.updated_at, Evaluation.id)
+    )
+
+    def audit(evaluation: Evaluation) -> tuple[uuid.UUID | None, dict[str, Any]]:
+        return evaluation.recording_id, {
+            "evaluation_id": str(evaluation.id),
+            "versions": evaluation.current_version,
+            "last_changed": evaluation.updated_at.isoformat(),
+        }
+
+    return _purge(runtime, statement, EVALUATION_DELETE_ACTION, audit, "evaluations_deleted")
 
 
 def purge_samples(runtime: Runtime, now: dt.datetime | None = None) -> int:
     """Delete every sample whose period ended more than the keep period ago; return how many."""
     cutoff = years_before(now or utcnow(), runtime.settings.qa.keep_samples_years)
-    deleted = 0
-    with transaction(runtime.sessions) as session:
-        lock_for_write(session)
-        due = list(
-            session.scalars(
-                select(Sample)
-                .where(Sample.period_end <= cutoff)
-                .order_by(Sample.period_end, Sample.id)
-                .with_for_update()
-            )
-        )
-        for sample in due:
-            append_event(
-                session,
-                actor="system",
-                action=SAMPLE_DELETE_ACTION,
-                details={
-                    "sample_id": str(sample.id),
-                    "plan_id": str(sample.plan_id),
-                    "plan_version": sample.plan_version,
-                    "period": sample.period,
-                    "candidates": sample.candidates,
-                    "picked": sample.picked,
-                },
-            )
-            session.delete(sample)  # its candidates go with it
-            deleted += 1
-    if deleted:
-        truncate_journal(runtime.engine)
-        logger.info("samples_deleted", extra={"samples": deleted})
-    return deleted
+    statement = (
+        select(Sample).where(Sample.period_end <= cutoff).order_by(Sample.period_end, Sample.id)
+    )
+
+    def audit(sample: Sample) -> tuple[uuid.UUID | None, dict[str, Any]]:
+        return None, {
+            "sample_id": str(sample.id),
+            "plan_id": str(sample.plan_id),
+            "plan_version": sample.plan_version,
+            "period": sample.period,
+            "candidates": sample.candidates,
+            "picked": sample.picked,
+        }
+
+    return _purge(runtime, statement, SAMPLE_DELETE_ACTION, audit, "samples_deleted")
 
 
 def purge_after_nightly_expiry(event: NightlyExpiryDone) -> Mapping[str, int]:
