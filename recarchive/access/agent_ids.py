@@ -79,7 +79,7 @@ def _agent_user(session: Session, name: str) -> User:
     if user is None:
         raise UserNotFound(f"no user {name!r}")
     if user.role is not Role.AGENT:
-        raise AccessError(f"user {name!r} is a {user.role.value}; only agents are linked")
+        raise AccessError(f"user {name!r} has the role {user.role.value}; only agents are linked")
     return user
 
 
