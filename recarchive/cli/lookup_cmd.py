@@ -224,7 +224,7 @@ def lookup_command(
 @click.option(
     "--purpose",
     required=True,
-    type=click.Choice(["training", "dispute", "data_subject_request"]),
+    type=click.Choice(["training", "dispute", "data_subject_request", "self_review"]),
     help="Why you need the recording (recorded in the audit log).",
 )
 @click.option("--case", "case_ref", help="Case reference (required for dispute).")
