@@ -30,9 +30,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
 from sqlalchemy import ColumnElement, and_, delete, func, select
-from sqlalchemy.orm import Session
 
-from recarchive.access.audit import append_event
+from recarchive.access.audit import AuditEntry, append_entries
 from recarchive.catalogue.database import (
     lock_for_write,
     transaction,
@@ -53,7 +52,7 @@ from recarchive.retention.claims import (
     stale_after,
 )
 from recarchive.retention.deletion_record import record_deletions
-from recarchive.retention.rules import Buried, bury, forget_numbers, held_condition
+from recarchive.retention.rules import Buried, bury_many, forget_numbers, held_condition
 from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import ObjectStore
 
@@ -258,12 +257,18 @@ def settle_deletions(
         def ours(keys: Iterable[str]) -> list[Buried]:
             return [by_key[key] for key in keys if by_key[key].recording_id in mine]
 
-        for item in ours(deleted):
-            if bury(session, item, deleted_by=deleted_by, digest_key=digest_key, now=now):
-                settled.gone.append(item)
-                _audit_deletion(session, item, deleted_by, request_id)
-            else:  # buried by another run: not this run's deletion
-                settled.taken += 1
+        buried = bury_many(
+            session,
+            ours(deleted),
+            deleted_by=deleted_by,
+            digest_key=digest_key,
+            now=now,
+        )
+        settled.gone.extend(buried)
+        settled.taken += len(ours(deleted)) - len(buried)  # buried by another run
+        if buried:
+            # One entry per deletion, in order, chained under one lock.
+            append_entries(session, [_deletion_entry(i, deleted_by, request_id) for i in buried])
         if ours(deleted):
             session.execute(
                 delete(Recording).where(Recording.id.in_([i.recording_id for i in ours(deleted)]))
@@ -315,15 +320,13 @@ def _delete_objects(
     return deleted, kept, unknown
 
 
-def _audit_deletion(
-    session: Session, item: Buried, deleted_by: str, request_id: uuid.UUID | None
-) -> None:
+def _deletion_entry(item: Buried, deleted_by: str, request_id: uuid.UUID | None) -> AuditEntry:
     details = {"rule": item.rule}
     request = item.request_id or request_id
     if request is not None:
         details["request_id"] = str(request)
-    append_event(
-        session, actor=deleted_by, action="delete", recording_id=item.recording_id, details=details
+    return AuditEntry(
+        actor=deleted_by, action="delete", recording_id=item.recording_id, details=details
     )
 
 

@@ -38,7 +38,7 @@ from recarchive.catalogue.intake import (
     forgotten_call,
     forgotten_ref,
 )
-from recarchive.catalogue.models import Recording, RecordingCandidate
+from recarchive.catalogue.models import Recording, RecordingCandidate, RecordingKey
 from recarchive.catalogue.restrictions import forget_numbers
 from recarchive.catalogue.services import CLASS_TAG
 from recarchive.config import RetentionSettings
@@ -228,8 +228,12 @@ def bury(
     digest_key: str,
     now: dt.datetime,
     request_id: uuid.UUID | None = None,
+    scrub_intake: bool = True,
 ) -> bool:
     """Record a deletion: the tombstone, the data key destroyed, the intake records scrubbed.
+
+    ``scrub_intake=False``: the caller scrubs the intake records of a whole
+    batch at once (:func:`forget_intake`), in the same transaction.
 
     An encrypted recording's data key is destroyed here, in the transaction
     of its tombstone, which records when (``key_destroyed_at``): no copy of
@@ -245,7 +249,70 @@ def bury(
     when the recording already has a tombstone (nothing is done then): another
     runner buried it, even one whose transaction commits while this one waits.
     """
-    values: dict[str, Any] = {
+    values = _tombstone_values(gone, deleted_by, now, request_id)
+    if not _insert_tombstone(session, values):
+        return False
+    if destroy_data_key(session, gone.recording_id):
+        session.execute(
+            update(Tombstone)
+            .where(Tombstone.recording_id == gone.recording_id)
+            .values(key_destroyed_at=now)
+        )
+    if scrub_intake:
+        forget_intake(session, [gone.recording_id], digest_key=digest_key, now=now)
+    return True
+
+
+def bury_many(
+    session: Session,
+    items: Sequence[Buried],
+    *,
+    deleted_by: str,
+    digest_key: str,
+    now: dt.datetime,
+    request_id: uuid.UUID | None = None,
+) -> list[Buried]:
+    """:func:`bury` for a batch, set-wise: the ones buried now (not by another run), in order.
+
+    One multi-row tombstone insert (ON CONFLICT DO NOTHING RETURNING), one
+    delete of their data keys, one intake scrub: the same records as
+    :func:`bury` one by one, in the caller's transaction, in a few statements
+    for a thousand recordings. Other catalogues than PostgreSQL and SQLite
+    bury one by one.
+    """
+    if not items:
+        return []
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("postgresql", "sqlite"):
+        buried = [
+            item
+            for item in items
+            if bury(
+                session, item, deleted_by=deleted_by, digest_key=digest_key, now=now,
+                request_id=request_id, scrub_intake=False,
+            )
+        ]  # fmt: skip
+    else:
+        rows = [_tombstone_values(item, deleted_by, now, request_id) for item in items]
+        insert_of = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert_of(Tombstone)
+            .on_conflict_do_nothing(index_elements=["recording_id"])
+            .returning(Tombstone.recording_id)
+        )
+        inserted: set[uuid.UUID] = set()
+        for start in range(0, len(rows), 500):
+            inserted.update(session.scalars(statement, rows[start : start + 500]))
+        buried = [item for item in items if item.recording_id in inserted]
+        _destroy_data_keys(session, [item.recording_id for item in buried], now)
+    forget_intake(session, [item.recording_id for item in buried], digest_key=digest_key, now=now)
+    return buried
+
+
+def _tombstone_values(
+    gone: Buried, deleted_by: str, now: dt.datetime, request_id: uuid.UUID | None
+) -> dict[str, Any]:
+    return {
         "recording_id": gone.recording_id,
         "object_key": gone.object_key,
         "sha256": gone.sha256,
@@ -256,16 +323,25 @@ def bury(
         "deleted_by": deleted_by,
         "request_id": request_id or gone.request_id,
     }
-    if not _insert_tombstone(session, values):
-        return False
-    if destroy_data_key(session, gone.recording_id):
-        session.execute(
-            update(Tombstone)
-            .where(Tombstone.recording_id == gone.recording_id)
-            .values(key_destroyed_at=now)
+
+
+def _destroy_data_keys(session: Session, ids: list[uuid.UUID], now: dt.datetime) -> None:
+    """Delete the data keys of ``ids`` and note when in their tombstones (PostgreSQL, SQLite)."""
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        destroyed = list(
+            session.scalars(
+                delete(RecordingKey)
+                .where(RecordingKey.recording_id.in_(part))
+                .returning(RecordingKey.recording_id)
+            )
         )
-    forget_intake(session, [gone.recording_id], digest_key=digest_key, now=now)
-    return True
+        if destroyed:
+            session.execute(
+                update(Tombstone)
+                .where(Tombstone.recording_id.in_(destroyed))
+                .values(key_destroyed_at=now)
+            )
 
 
 def _insert_tombstone(session: Session, values: dict[str, Any]) -> bool:
