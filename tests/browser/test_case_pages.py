@@ -207,9 +207,18 @@ def png_pixels(data: bytes) -> list[list[tuple[int, int, int]]]:
     return [[(r[i], r[i + 1], r[i + 2]) for i in range(0, stride, channels)] for r in rows]
 
 
+PAINTED = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
+
 def check_screenshot(page: Page, path: Path) -> None:
     """A viewport-sized PNG; the header drawn in its colour, the page's background around."""
+    page.evaluate(PAINTED)
     shot = page.screenshot(path=str(path))
+    for _ in range(20):  # a loaded machine can hand back a frame before the page is painted
+        if len(shot) > 10_000:
+            break
+        page.wait_for_timeout(250)
+        shot = page.screenshot(path=str(path))
     assert path.stat().st_size == len(shot) > 10_000  # a page, not an empty image
     width, height, _depth, _colour = png_header(shot)
     assert (width, height) == (VIEWPORT["width"], VIEWPORT["height"])
