@@ -22,6 +22,7 @@ it. Each run reports only what it deleted itself.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import datetime as dt
 import logging
@@ -147,25 +148,34 @@ def expire_recordings(
         )
     run_id = new_run_id()
     done_with: set[uuid.UUID] = set()  # failed or unsettled: not tried again in this run
-    while True:
-        batch = _claim_batch(runtime, cutoff, done_with, run_id, batch_size or BATCH)
-        if not batch:
-            break
-        settled = settle_deletions(runtime, batch, deleted_by="system")
-        for item in settled.gone:
-            report.deleted += 1
-            report.bytes_deleted += item.size_bytes
-            report.by_rule[item.rule.removeprefix(RETENTION_PREFIX)] += 1
-        report.failed += len(settled.failed)
-        report.unsettled += len(settled.unsettled)
-        for outcome in (settled.failed, settled.unsettled):
-            done_with.update(outcome)
-            report.failures.update({str(rid): reason for rid, reason in outcome.items()})
-        if on_progress is not None:
-            handled = report.deleted + report.failed + report.unsettled
-            on_progress(handled, max(total, handled))  # others may expire some meanwhile
-        if (settled.failed or settled.unsettled) and not settled.gone:
-            break  # the store refuses or fails everything: stop, the rest waits for the next run
+    size = batch_size or BATCH
+    batch = _claim_batch(runtime, cutoff, done_with, run_id, size)
+    removed = remove_objects(runtime, batch) if batch else None
+    stop = False
+    # One thread sends the next batch's DeleteObjects while this one settles in the catalogue.
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="recarchive-expiry") as ahead:
+        while batch and removed is not None:
+            stop = stop or removed.refused_all
+            # Claimed before this batch settles: its own claims keep it out of the next one.
+            upcoming = [] if stop else _claim_batch(runtime, cutoff, done_with, run_id, size)
+            removing = ahead.submit(remove_objects, runtime, upcoming) if upcoming else None
+            settled = settle_deletions(runtime, batch, deleted_by="system", removed=removed)
+            for item in settled.gone:
+                report.deleted += 1
+                report.bytes_deleted += item.size_bytes
+                report.by_rule[item.rule.removeprefix(RETENTION_PREFIX)] += 1
+            report.failed += len(settled.failed)
+            report.unsettled += len(settled.unsettled)
+            for outcome in (settled.failed, settled.unsettled):
+                done_with.update(outcome)
+                report.failures.update({str(rid): reason for rid, reason in outcome.items()})
+            if on_progress is not None:
+                handled = report.deleted + report.failed + report.unsettled
+                on_progress(handled, max(total, handled))  # others may expire some meanwhile
+            # The store refuses or fails everything: stop (a batch already sent is settled
+            # first), the rest waits for the next run.
+            stop = stop or bool((settled.failed or settled.unsettled) and not settled.gone)
+            batch, removed = upcoming, removing.result() if removing is not None else None
     logger.info(
         "expiry_done",
         extra={
@@ -227,8 +237,12 @@ def settle_deletions(
     *,
     deleted_by: str,
     request_id: uuid.UUID | None = None,
+    removed: Removed | None = None,
 ) -> Settled:
     """Delete the claimed recordings' objects, then settle each claim by what the store said.
+
+    ``removed``: what :func:`remove_objects` already did with ``batch``
+    (expiry sends a batch's deletes while the one before settles).
 
     Gone (deleted, or absent when asked after a per-key failure): recorded
     outside the catalogue (``retention/deletion_record.py``; when that fails,
@@ -240,12 +254,9 @@ def settle_deletions(
     counts as deleted). Only claims this run still holds are settled.
     """
     by_key = {item.object_key: item for item in batch}
-    deleted, kept, unknown = _delete_objects(runtime.store, list(by_key))
-    try:  # outside the catalogue first, so that a restored backup cannot forget them
-        record_deletions(runtime, [by_key[key] for key in deleted])
-    except StoreError as exc:
-        unknown.update(dict.fromkeys(deleted, f"deletion not recorded: {exc.message}"))
-        deleted = []
+    if removed is None:
+        removed = remove_objects(runtime, batch)
+    deleted, kept, unknown = removed.deleted, removed.kept, removed.unknown
     now = utcnow()
     digest_key = runtime.settings.secret("identity_hash_key") or ""
     settled = Settled()
@@ -285,6 +296,39 @@ def settle_deletions(
             "deletion_unsettled", extra={"recording_id": str(recording_id), "error": reason}
         )
     return settled
+
+
+@dataclasses.dataclass
+class Removed:
+    """What the store said about a batch's objects, by key."""
+
+    #: Gone, and recorded outside the catalogue.
+    deleted: list[str]
+    #: Still there, with why.
+    kept: dict[str, str]
+    #: Unknown whether gone (or gone but not recorded), with why.
+    unknown: dict[str, str]
+
+    @property
+    def refused_all(self) -> bool:
+        return not self.deleted and bool(self.kept or self.unknown)
+
+
+def remove_objects(runtime: Runtime, batch: Sequence[Buried]) -> Removed:
+    """Delete the claimed recordings' objects; record outside the catalogue those gone.
+
+    Recorded first, so that a restored backup of the catalogue cannot forget
+    them (``retention/deletion_record.py``); when the record cannot be
+    written, they are unknown.
+    """
+    by_key = {item.object_key: item for item in batch}
+    deleted, kept, unknown = _delete_objects(runtime.store, list(by_key))
+    try:
+        record_deletions(runtime, [by_key[key] for key in deleted])
+    except StoreError as exc:
+        unknown.update(dict.fromkeys(deleted, f"deletion not recorded: {exc.message}"))
+        deleted = []
+    return Removed(deleted, kept, unknown)
 
 
 def _delete_objects(

@@ -238,6 +238,98 @@ def test_per_key_failures_are_settled_by_what_the_store_holds(runtime: Runtime) 
     assert state(runtime) == (set(), {plain.id, deleted.id, kept.id, unknown.id}, set())
 
 
+class DiesAfter(WrappedStore):
+    """Deletes whole batches ``good`` times, then fails every delete like a server gone."""
+
+    def __init__(self, store: Any, good: int) -> None:
+        super().__init__(store)
+        self._good = good
+        self.sent: list[list[str]] = []
+
+    def delete_many(self, keys: Iterable[str]) -> DeleteResult:
+        wanted = list(keys)
+        self.sent.append(wanted)
+        if len(self.sent) > self._good:
+            raise StoreUnavailable("the S3 server went away during DeleteObjects")
+        result: DeleteResult = self._store.delete_many(wanted)
+        return result
+
+
+@pytest.mark.parametrize("good", [0, 1, 2])
+def test_batches_sent_ahead_stop_with_the_store_and_leave_no_row_wrong(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, good: int
+) -> None:
+    """The next batch's deletes go out while this one settles; a dead store stops the run
+    after the batch already sent is settled, and nothing further is claimed."""
+    monkeypatch.setattr(expiry, "BATCH", 3)
+    ids = {add_recording(runtime, retain_until=T0).id for _ in range(11)}
+    real = runtime.store
+    store = DiesAfter(real, good)
+    use_store(runtime, store)
+    report = expire_recordings(runtime, now=T0)
+    use_store(runtime, real)
+    sent = good + 1  # the batches that worked, and the first that failed: no more
+    assert len(store.sent) == sent
+    assert (report.deleted, report.failed, report.unsettled) == (3 * good, 0, 3)
+    assert len(tombstones(runtime)) == 3 * good
+    by_status = statuses(runtime)
+    failed_keys = set(store.sent[-1])
+    assert sum(s == RecordingStatus.DELETING for s in by_status.values()) == 3
+    assert sum(s == RecordingStatus.ACTIVE for s in by_status.values()) == 11 - 3 * sent
+    with runtime.sessions() as session:
+        deleting = set(
+            session.scalars(
+                select(Recording.object_key).where(Recording.status == RecordingStatus.DELETING)
+            )
+        )
+    assert deleting == failed_keys  # only the batch the dead store was asked about
+    no_active_row_lacks_its_object(runtime)
+    assert audit_actions(runtime).count("delete") == 3 * good
+
+    again = expire_recordings(runtime, now=T0)  # the store is back: everything settles
+    assert (again.deleted, again.failed, again.unsettled) == (11 - 3 * good, 0, 0)
+    assert state(runtime) == (set(), ids, set())
+    assert audit_actions(runtime).count("delete") == 11
+
+
+class Counting(WrappedStore):
+    def __init__(self, store: Any) -> None:
+        super().__init__(store)
+        self.calls = 0
+        self.second_sent = threading.Event()
+
+    def delete_many(self, keys: Iterable[str]) -> DeleteResult:
+        self.calls += 1
+        if self.calls == 2:
+            self.second_sent.set()
+        result: DeleteResult = self._store.delete_many(keys)
+        return result
+
+
+def test_the_next_batch_is_deleted_while_this_one_settles(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(expiry, "BATCH", 4)
+    ids = {add_recording(runtime, retain_until=T0).id for _ in range(10)}
+    store = Counting(runtime.store)
+    use_store(runtime, store)
+    overlapped: list[bool] = []
+    bury_many = expiry.bury_many
+
+    def bury_when_the_next_is_out(*args: Any, **kwargs: Any) -> Any:
+        if not overlapped:  # the first batch settles while the second's delete is out
+            overlapped.append(store.second_sent.wait(timeout=20))
+        return bury_many(*args, **kwargs)
+
+    monkeypatch.setattr(expiry, "bury_many", bury_when_the_next_is_out)
+    report = expire_recordings(runtime, now=T0)
+    assert overlapped == [True]
+    assert (report.deleted, report.failed, report.unsettled) == (10, 0, 0)
+    assert store.calls == 3
+    assert state(runtime) == (set(), ids, set())
+    assert audit_actions(runtime).count("delete") == 10
+
+
 # --- a run that died --------------------------------------------------------------
 
 
