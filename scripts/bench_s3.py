@@ -92,6 +92,8 @@ def client() -> S3Client:
 
 def remove_buckets() -> None:
     """Empty and delete every bucket in :data:`CREATED` (those that were made)."""
+    if not CREATED:
+        return
     s3 = client()
     for bucket in CREATED:
         try:

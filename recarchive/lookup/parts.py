@@ -13,17 +13,18 @@ restricted nor objected to): a hidden part is left out, not even counted.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.util import ClauseAdapter
 
 from recarchive.access.models import Role
 from recarchive.catalogue.models import Recording, RecordingStatus
-from recarchive.lookup.filters import Cursor, SearchFilters
+from recarchive.lookup.filters import SearchFilters
 from recarchive.lookup.views import PartView
 from recarchive.privacy.visibility import visible_condition
 
@@ -59,23 +60,26 @@ def _no_earlier_matching_part(matching: Select[Any]) -> ColumnElement[bool]:
 
 
 def page_statement(
-    matching: Select[Any], filters: SearchFilters, after: Cursor | None, page_size: int
+    matching: Select[Any], filters: SearchFilters, paged: bool, page_size: int
 ) -> Select[Any]:
-    """One page (and one row more) of ``matching``, each call once unless every part is asked."""
+    """One page (and one row more) of ``matching``, each call once unless every part is asked.
+
+    ``paged``: the page starts after a cursor, bound as ``after_started_at`` and ``after_id``.
+    """
     statement = matching
     if not filters.every_part:
         statement = statement.where(_no_earlier_matching_part(matching))
     started_at, recording_id = Recording.started_at, Recording.id
-    if after is not None:
+    if paged:
+        after_started_at: BindParameter[dt.datetime] = bindparam("after_started_at")
+        after_id: BindParameter[uuid.UUID] = bindparam("after_id")
         later = filters.oldest_first
         statement = statement.where(
             or_(
-                started_at > after.started_at if later else started_at < after.started_at,
+                started_at > after_started_at if later else started_at < after_started_at,
                 and_(
-                    started_at == after.started_at,
-                    recording_id > after.recording_id
-                    if later
-                    else recording_id < after.recording_id,
+                    started_at == after_started_at,
+                    recording_id > after_id if later else recording_id < after_id,
                 ),
             )
         )

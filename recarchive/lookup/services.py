@@ -26,8 +26,6 @@ from sqlalchemy import (
     BindParameter,
     Select,
     bindparam,
-    exists,
-    or_,
     select,
 )
 from sqlalchemy.orm import Session, selectinload
@@ -46,7 +44,6 @@ from recarchive.access.policy import (
 from recarchive.access.services import Principal
 from recarchive.catalogue.database import UTCDateTime, transaction, utcnow
 from recarchive.catalogue.models import (
-    Customer,
     CustomerMatch,
     Recording,
     RecordingCandidate,
@@ -57,7 +54,8 @@ from recarchive.catalogue.restrictions import RestrictionKind
 from recarchive.errors import ObjectNotFound, RecArchiveError
 from recarchive.lookup.events import SelfReviewAsked, self_review_allowed
 from recarchive.lookup.filters import Cursor, SearchFilters, check_limit
-from recarchive.lookup.parts import page_statement, parts_by_call, parts_of
+from recarchive.lookup.parts import parts_by_call, parts_of
+from recarchive.lookup.search_sql import search_statement
 from recarchive.lookup.views import (
     AudioMissing,
     Gone,
@@ -83,76 +81,6 @@ from recarchive.runtime import Runtime
 from recarchive.storage.interfaces import ByteRange, ObjectReader
 
 # --- search -------------------------------------------------------------------
-
-
-#: What a search reads of each recording: plain columns, no ORM objects to build.
-_COLUMNS = (
-    Recording.id,
-    Recording.started_at,
-    Recording.duration_ms,
-    Recording.direction,
-    Recording.agent,
-    Recording.queue,
-    Recording.format,
-    Recording.codec,
-    Recording.channels,
-    Recording.sample_rate,
-    Recording.size_bytes,
-    Recording.sha256,
-    Recording.retention_class,
-    Recording.retention_rule,
-    Recording.retain_until,
-    Recording.customer_id,
-    Recording.customer_match,
-    Recording.caller_number,
-    Recording.called_number,
-    Recording.linked_call_id,
-)
-
-
-def _filtered(filters: SearchFilters, now: dt.datetime) -> Select[Any]:
-    statement: Select[Any] = select(*_COLUMNS).where(  # type: ignore[assignment]
-        Recording.status == RecordingStatus.ACTIVE
-    )
-    if filters.customer_id is not None:
-        statement = statement.where(Recording.customer_id == filters.customer_id)
-    if filters.number is not None:
-        statement = statement.where(
-            or_(
-                Recording.caller_number == filters.number, Recording.called_number == filters.number
-            )
-        )
-    if filters.identity_hash is not None:
-        customers = select(Customer.customer_id).where(
-            Customer.identity_hash == filters.identity_hash
-        )
-        statement = statement.where(Recording.customer_id.in_(customers.scalar_subquery()))
-    if filters.started_from is not None:
-        statement = statement.where(Recording.started_at >= filters.started_from)
-    if filters.started_to is not None:
-        statement = statement.where(Recording.started_at < filters.started_to)
-    if filters.reasons:
-        statement = statement.where(
-            exists().where(
-                RecordingReason.recording_id == Recording.id,
-                RecordingReason.code.in_(filters.reasons),
-            )
-        )
-    if filters.agent is not None:
-        statement = statement.where(Recording.agent == filters.agent)
-    if filters.queue is not None:
-        statement = statement.where(Recording.queue == filters.queue)
-    if filters.direction is not None:
-        statement = statement.where(Recording.direction == filters.direction)
-    if filters.min_duration_s is not None:
-        statement = statement.where(Recording.duration_ms >= round(filters.min_duration_s * 1000))
-    if filters.max_duration_s is not None:
-        statement = statement.where(Recording.duration_ms <= round(filters.max_duration_s * 1000))
-    if filters.held is True:
-        statement = statement.where(held_condition(now))
-    elif filters.held is False:
-        statement = statement.where(~held_condition(now))
-    return statement
 
 
 # The page's details are read by statements built once, with the page's ids in an
@@ -235,10 +163,9 @@ def search(
     page_size = check_limit(limit)
     after = Cursor.decode(cursor) if cursor else None
     now = now or utcnow()
-    matching = _filtered(filters, now).where(visible_condition(principal.role))
-    statement = page_statement(matching, filters, after, page_size)
+    statement, values = search_statement(filters, now, principal.role, after, page_size)
     with transaction(runtime.sessions) as session:
-        rows = list(session.execute(statement))
+        rows = list(session.execute(statement, values))
         more = len(rows) > page_size
         rows = rows[:page_size]
         ambiguous = any(r.customer_match is CustomerMatch.AMBIGUOUS for r in rows)
