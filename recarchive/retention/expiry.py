@@ -201,7 +201,10 @@ def _claim_batch(
             session.scalars(
                 select(Recording.id)
                 .where(_due(cutoff, now, stale), ~held_condition(cutoff), Recording.id.not_in(skip))
-                .order_by(Recording.retain_until, Recording.id)
+                # In the order of the (retain_until, status) index, which the scan stops
+                # in at the limit: a tie-break on id made SQLite sort every row due at
+                # the same instant for each batch (0.7 s a batch with 600,000 left).
+                .order_by(Recording.retain_until)
                 .limit(size)
                 .with_for_update(skip_locked=True)
             )
