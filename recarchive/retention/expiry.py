@@ -18,6 +18,11 @@ still has goes back to ``active`` and is tried again on the next run; one
 whose fate is unknown (the store failed part-way through a batch) stays
 ``deleting``, never ``active`` without its audio, and the next run settles
 it. Each run reports only what it deleted itself.
+
+The next batch is claimed, and its objects deleted by a second thread, while
+the catalogue settles the batch before it, so the store is kept busy; a run
+that is killed leaves up to two claimed batches, which the next run takes
+over once their claims are stale.
 """
 
 from __future__ import annotations
