@@ -134,6 +134,7 @@ def expire_command(
             "deleted": report.deleted, "bytes": report.bytes_deleted,
             "held_skipped": report.held_skipped, "failed": report.failed,
             "unsettled": report.unsettled, "by_rule": dict(report.by_rule),
+            "seconds": round(report.seconds, 3),
         }, sort_keys=True))  # fmt: skip
     else:
         verb = "would delete" if dry_run else "deleted"

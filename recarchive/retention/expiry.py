@@ -31,6 +31,7 @@ import concurrent.futures
 import dataclasses
 import datetime as dt
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -86,6 +87,8 @@ class ExpiryReport:
     unsettled: int = 0
     by_rule: Counter[str] = dataclasses.field(default_factory=Counter)
     failures: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: How long the run took.
+    seconds: float = 0.0
 
 
 def check_clock(runtime: Sessions, now: dt.datetime, *, force: bool = False) -> None:
@@ -128,6 +131,7 @@ def expire_recordings(
     ``batch_size`` (default :data:`BATCH`) recordings are claimed and deleted at a time;
     ``on_progress(handled, total due)`` is called after each batch.
     """
+    started = time.monotonic()
     cutoff = now or utcnow()
     stale = stale_after(runtime.settings.retention)
     report = ExpiryReport(cutoff=cutoff, dry_run=dry_run)
@@ -146,6 +150,7 @@ def expire_recordings(
                 report.deleted += 1
                 report.bytes_deleted += size
                 report.by_rule[rule] += 1
+            report.seconds = time.monotonic() - started
             return report
         total = int(
             session.scalar(select(func.count(Recording.id)).where(due, ~held_condition(cutoff)))
@@ -181,10 +186,12 @@ def expire_recordings(
             # first), the rest waits for the next run.
             stop = stop or bool((settled.failed or settled.unsettled) and not settled.gone)
             batch, removed = upcoming, removing.result() if removing is not None else None
+    report.seconds = time.monotonic() - started
     logger.info(
         "expiry_done",
         extra={
             "run_id": run_id,
+            "seconds": round(report.seconds, 3),
             "deleted": report.deleted,
             "failed": report.failed,
             "unsettled": report.unsettled,
@@ -264,7 +271,12 @@ def settle_deletions(
     by_key = {item.object_key: item for item in batch}
     if removed is None:
         removed = remove_objects(runtime, batch)
-    deleted, kept, unknown = removed.deleted, removed.kept, removed.unknown
+    deleted, kept, unknown = removed.deleted, removed.kept, dict(removed.unknown)
+    try:  # outside the catalogue first, so that a restored backup cannot forget them
+        record_deletions(runtime, [by_key[key] for key in deleted])
+    except StoreError as exc:
+        unknown.update(dict.fromkeys(deleted, f"deletion not recorded: {exc.message}"))
+        deleted = []
     now = utcnow()
     digest_key = runtime.settings.secret("identity_hash_key") or ""
     settled = Settled()
@@ -310,11 +322,11 @@ def settle_deletions(
 class Removed:
     """What the store said about a batch's objects, by key."""
 
-    #: Gone, and recorded outside the catalogue.
+    #: Gone.
     deleted: list[str]
     #: Still there, with why.
     kept: dict[str, str]
-    #: Unknown whether gone (or gone but not recorded), with why.
+    #: Unknown whether gone, with why.
     unknown: dict[str, str]
 
     @property
@@ -323,19 +335,12 @@ class Removed:
 
 
 def remove_objects(runtime: Runtime, batch: Sequence[Buried]) -> Removed:
-    """Delete the claimed recordings' objects; record outside the catalogue those gone.
+    """Delete the claimed recordings' objects: what the store said of each.
 
-    Recorded first, so that a restored backup of the catalogue cannot forget
-    them (``retention/deletion_record.py``); when the record cannot be
-    written, they are unknown.
+    :func:`settle_deletions` records those gone outside the catalogue before
+    their tombstones are written.
     """
-    by_key = {item.object_key: item for item in batch}
-    deleted, kept, unknown = _delete_objects(runtime.store, list(by_key))
-    try:
-        record_deletions(runtime, [by_key[key] for key in deleted])
-    except StoreError as exc:
-        unknown.update(dict.fromkeys(deleted, f"deletion not recorded: {exc.message}"))
-        deleted = []
+    deleted, kept, unknown = _delete_objects(runtime.store, [item.object_key for item in batch])
     return Removed(deleted, kept, unknown)
 
 

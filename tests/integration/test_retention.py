@@ -105,6 +105,8 @@ def test_expiry_deletes_what_is_due_and_leaves_tombstones(runtime: Runtime) -> N
 
     report = expire_recordings(runtime, now=T0)
     assert report.deleted == 1
+    assert 0 < dry.seconds < 60
+    assert 0 < report.seconds < 60
     rows, tombstones, objects = state(runtime)
     assert rows == {later.id}
     assert tombstones == {due.id}
