@@ -170,15 +170,7 @@ def expire_recordings(
             upcoming = [] if stop else _claim_batch(runtime, cutoff, done_with, run_id, size)
             removing = ahead.submit(remove_objects, runtime, upcoming) if upcoming else None
             settled = settle_deletions(runtime, batch, deleted_by="system", removed=removed)
-            for item in settled.gone:
-                report.deleted += 1
-                report.bytes_deleted += item.size_bytes
-                report.by_rule[item.rule.removeprefix(RETENTION_PREFIX)] += 1
-            report.failed += len(settled.failed)
-            report.unsettled += len(settled.unsettled)
-            for outcome in (settled.failed, settled.unsettled):
-                done_with.update(outcome)
-                report.failures.update({str(rid): reason for rid, reason in outcome.items()})
+            _count(report, settled, done_with)
             if on_progress is not None:
                 handled = report.deleted + report.failed + report.unsettled
                 on_progress(handled, max(total, handled))  # others may expire some meanwhile
@@ -199,6 +191,19 @@ def expire_recordings(
         },
     )
     return report
+
+
+def _count(report: ExpiryReport, settled: Settled, done_with: set[uuid.UUID]) -> None:
+    """Add a settled batch to the report; its failed and unsettled are not tried again."""
+    for item in settled.gone:
+        report.deleted += 1
+        report.bytes_deleted += item.size_bytes
+        report.by_rule[item.rule.removeprefix(RETENTION_PREFIX)] += 1
+    report.failed += len(settled.failed)
+    report.unsettled += len(settled.unsettled)
+    for outcome in (settled.failed, settled.unsettled):
+        done_with.update(outcome)
+        report.failures.update({str(rid): reason for rid, reason in outcome.items()})
 
 
 def _claim_batch(
