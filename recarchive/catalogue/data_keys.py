@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -31,6 +31,7 @@ __all__ = [
     "CatalogueSeals",
     "WrappedKeyTable",
     "destroy_data_key",
+    "destroy_data_keys",
     "keep_data_key",
     "key_context",
     "new_data_key_for",
@@ -92,6 +93,22 @@ def destroy_data_key(session: Session, recording_id: uuid.UUID) -> bool:
     """
     result = session.execute(delete(RecordingKey).where(RecordingKey.recording_id == recording_id))
     return bool(getattr(result, "rowcount", 0))
+
+
+def destroy_data_keys(session: Session, recording_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """:func:`destroy_data_key` for a batch (PostgreSQL, SQLite: DELETE … RETURNING):
+    the recordings that had one."""
+    destroyed: list[uuid.UUID] = []
+    for start in range(0, len(recording_ids), 500):
+        part = list(recording_ids[start : start + 500])
+        destroyed.extend(
+            session.scalars(
+                delete(RecordingKey)
+                .where(RecordingKey.recording_id.in_(part))
+                .returning(RecordingKey.recording_id)
+            )
+        )
+    return destroyed
 
 
 class CatalogueSeals:

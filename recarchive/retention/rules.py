@@ -30,7 +30,7 @@ from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from recarchive.catalogue.data_keys import destroy_data_key
+from recarchive.catalogue.data_keys import destroy_data_key, destroy_data_keys
 from recarchive.catalogue.intake import (
     FORGOTTEN_PREFIX,
     QuarantineEntry,
@@ -38,7 +38,7 @@ from recarchive.catalogue.intake import (
     forgotten_call,
     forgotten_ref,
 )
-from recarchive.catalogue.models import Recording, RecordingCandidate, RecordingKey
+from recarchive.catalogue.models import Recording, RecordingCandidate
 from recarchive.catalogue.restrictions import forget_numbers
 from recarchive.catalogue.services import CLASS_TAG
 from recarchive.config import RetentionSettings
@@ -326,22 +326,14 @@ def _tombstone_values(
 
 
 def _destroy_data_keys(session: Session, ids: list[uuid.UUID], now: dt.datetime) -> None:
-    """Delete the data keys of ``ids`` and note when in their tombstones (PostgreSQL, SQLite)."""
-    for start in range(0, len(ids), 500):
-        part = ids[start : start + 500]
-        destroyed = list(
-            session.scalars(
-                delete(RecordingKey)
-                .where(RecordingKey.recording_id.in_(part))
-                .returning(RecordingKey.recording_id)
-            )
+    """Destroy the data keys of ``ids`` and note when in their tombstones (PostgreSQL, SQLite)."""
+    destroyed = destroy_data_keys(session, ids)
+    for start in range(0, len(destroyed), 500):
+        session.execute(
+            update(Tombstone)
+            .where(Tombstone.recording_id.in_(destroyed[start : start + 500]))
+            .values(key_destroyed_at=now)
         )
-        if destroyed:
-            session.execute(
-                update(Tombstone)
-                .where(Tombstone.recording_id.in_(destroyed))
-                .values(key_destroyed_at=now)
-            )
 
 
 def _insert_tombstone(session: Session, values: dict[str, Any]) -> bool:
