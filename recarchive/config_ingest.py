@@ -30,6 +30,8 @@ class IngestSettings(_Section):
     default_region: str = Field(default="FI", pattern=r"^[A-Z]{2}$")
     work_dir: OptionalPath = None
     lease_s: int = Field(default=60, ge=30)
+    #: Stored recordings catalogued in one transaction (group commit; 1: each on its own).
+    group_commit: int = Field(default=16, ge=1, le=500)
     max_attempts: int = Field(default=5, ge=1, le=100)
     settle_s: float = Field(default=10.0, ge=0)
     max_size_mb: int = Field(default=2048, ge=1)

@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import threading
 import uuid
+from collections.abc import Collection
 from types import TracebackType
 
 from sqlalchemy import update
@@ -32,6 +33,10 @@ logger = logging.getLogger(__name__)
 class LeaseKeeper:
     """Extends one claim's lease every ``lease_s / 3`` seconds until the block ends.
 
+    ``waiting`` names claims of recordings stored before this one whose group
+    is not committed yet: their leases are extended too, so a long recording
+    in hand never lets them run out.
+
     A renewal that fails is logged (once) and tried again at the next tick;
     the lease then runs out by itself if the catalogue stays away. A renewal
     never shortens a lease (a simulated clock may have set a later one).
@@ -45,9 +50,12 @@ class LeaseKeeper:
         lease_s: float,
         *,
         interval_s: float | None = None,
+        waiting: Collection[uuid.UUID] = (),
     ) -> None:
         self._sessions = sessions
         self._item_id = item_id
+        #: Claims of stored recordings waiting for their group's commit, renewed alongside.
+        self._ids = [item_id, *waiting]
         self._worker = worker
         self._lease = dt.timedelta(seconds=lease_s)
         self._interval = interval_s if interval_s is not None else max(1.0, lease_s / 3)
@@ -92,7 +100,7 @@ class LeaseKeeper:
             result = session.execute(
                 update(WorkItem)
                 .where(
-                    WorkItem.id == self._item_id,
+                    WorkItem.id.in_(self._ids),
                     WorkItem.claimed_by == self._worker,
                     WorkItem.state == WorkState.CLAIMED,
                     WorkItem.lease_until < until,

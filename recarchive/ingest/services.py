@@ -26,7 +26,6 @@ import dataclasses
 import datetime as dt
 import functools
 import logging
-import socket
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -40,27 +39,24 @@ from recarchive.catalogue.models import Recording
 from recarchive.errors import CatalogueError, CatalogueReplaced, RecArchiveError
 from recarchive.ingest import queue
 from recarchive.ingest.cataloguing import Plan, Stored, catalogue_recording, plan_recording
-from recarchive.ingest.discovery import SourceStates, collect, count_found
-from recarchive.ingest.enrichment import enrich_late
+from recarchive.ingest.discoverer import Discoverer
 from recarchive.ingest.files import (
     CONTENT_TYPES,
     object_key,
-    process_alive,
     release,
     sha256_file,
     source_digest,
     stored_extension,
     worker_name,
 )
+from recarchive.ingest.grouping import CommitGroup, StoredRecording
 from recarchive.ingest.interfaces import (
     INFRASTRUCTURE_FAILURES,
     Discovery,
     Fetched,
     InputRejected,
-    Problem,
     Source,
     SourceError,
-    SourceUnavailable,
 )
 from recarchive.ingest.leases import LeaseKeeper, OwedReleases
 from recarchive.ingest.storing import store_audio
@@ -105,124 +101,43 @@ class Pipeline:
         make_private_dir(self.work_dir)
         #: The clock of the item in hand (tests and operators may simulate it).
         self._now = utcnow()
-        self.source_states = SourceStates(runtime.sessions)
+        self.discoverer = Discoverer(
+            runtime, self.sources, self.work_dir, lambda: self._forget_key, self._acknowledge
+        )
 
     # --- discovery ---------------------------------------------------------
 
     def discover(self, now: dt.datetime | None = None) -> IngestSummary:
         """Queue what every source holds now and record the problems found there."""
-        now = now or utcnow()
-        summary = IngestSummary()
-        with transaction(self.runtime.sessions) as session:
-            released = queue.release_dead_claims(session, socket.gethostname(), process_alive)
-        if released:
-            logger.warning("dead_claims_released", extra={"count": released})
-        for name, source in self.sources.items():
-            outage = self.source_states.outage(name)
-            try:
-                self._discover_source(name, source, now, summary)
-            except SourceUnavailable as exc:
-                # Its discovery pauses (what is queued goes on); logged once, and its end.
-                summary.unreadable_sources[name] = exc.message
-                outage.failed(exc.message)
-            except SourceError as exc:
-                summary.unreadable_sources[name] = exc.message
-                logger.error("source_unreadable", extra={"source": name, "error": exc.message})
-            else:
-                outage.succeeded()
-        return summary
-
-    def _discover_source(
-        self, name: str, source: Source, now: dt.datetime, summary: IngestSummary
-    ) -> None:
-        self.source_states.restore(name, source)
-        found = collect(source, now, lambda refs: self._known(name, refs))
-        discoveries, problems = found.discoveries, found.problems
-        count_found(name, found, summary)
-        with transaction(self.runtime.sessions) as session:
-            for reason in queue.record_problems(session, name, problems, self._forget_key):
-                summary.quarantined[reason] += 1
-                logger.warning("quarantined", extra={"source": name, "reason": reason})
-            outcomes = queue.enqueue(session, name, discoveries, forget_key=self._forget_key)
-            if found.bookmark is not None:  # committed with the work it read, or not at all
-                queue.save_bookmark(session, name, found.bookmark.value)
-        summary.enriched += enrich_late(self.runtime, name, found.late_cdrs)
-        committed = getattr(source, "committed", None)
-        if committed is not None:  # the source may now forget (or delete) what it handed over
-            committed()
-        again = [o.discovery for o in outcomes if o.outcome is queue.Enqueued.ARCHIVED]
-        seen: set[str] = set()
-        for outcome in outcomes:
-            ref = outcome.discovery.source_ref
-            if outcome.outcome is queue.Enqueued.NEW and ref not in seen:
-                seen.add(ref)
-                continue
-            if outcome.outcome in (queue.Enqueued.NEW, queue.Enqueued.QUEUED) and ref in seen:
-                summary.duplicates += 1
-                with transaction(self.runtime.sessions) as session:
-                    queue.count_duplicate(session, name, ref)
-        for discovery in again:
-            self._acknowledge_redelivery(name, source, discovery, summary)
-
-    def _known(self, source: str, refs: Collection[str]) -> dict[str, str]:
-        return queue.known_states(self.runtime.sessions, source, refs, forget_key=self._forget_key)
+        return self.discoverer.discover(now or utcnow())
 
     @functools.cached_property
     def _forget_key(self) -> str:
         """The identity-hash key: directory phone hashes and forgotten work items."""
         return self.settings.secret("identity_hash_key") or ""
 
-    def _acknowledge_redelivery(
-        self, name: str, source: Source, discovery: Discovery, summary: IngestSummary
-    ) -> None:
-        """A recording the archive already holds is at the source again.
-
-        Either the acknowledgement after archiving never happened (a crash),
-        or the source delivered it twice. When its bytes are the ones that
-        were archived, it is acknowledged now and counted as a duplicate;
-        otherwise it is quarantined and left in place.
-        """
-        with self.runtime.sessions() as session:
-            item = queue.find_item(session, name, discovery.source_ref, self._forget_key)
-            archived_sha = (item.payload or {}).get("source_sha256")
-        try:
-            fetched = source.fetch(discovery, self.work_dir)
-        except SourceError:
-            return
-        try:
-            same = archived_sha is not None and source_digest(fetched) == archived_sha
-        finally:
-            release(fetched)
-        if same:
-            self._acknowledge(source, discovery, item.id)
-            summary.duplicates += 1
-            with transaction(self.runtime.sessions) as session:
-                queue.count_duplicate(session, name, item.source_ref)
-            logger.info("duplicate_acknowledged", extra={"work_item_id": str(item.id)})
-            return
-        with transaction(self.runtime.sessions) as session:
-            added = queue.record_problem(
-                session,
-                name,
-                Problem(
-                    discovery.source_ref,
-                    "conflicting_redelivery",
-                    f"already archived as recording {item.recording_id}, but the source now "
-                    "holds different bytes under the same reference",
-                ),
-            )
-        if added:
-            summary.quarantined["conflicting_redelivery"] += 1
-
     # --- work items --------------------------------------------------------
 
     def process_next(self, now: dt.datetime | None = None) -> tuple[str, WorkItem] | None:
-        """Claim and process one work item; None when nothing is due.
+        """Claim and process one work item, committed on its own; None when nothing is due.
 
         Returns the outcome (``archived``, ``duplicate``, ``deferred``,
         ``retry`` or ``quarantined:<reason>``) and the item. Raises
         one of :data:`~recarchive.ingest.interfaces.INFRASTRUCTURE_FAILURES` when the infrastructure
         fails; the item is then released for a later attempt.
+        """
+        taken = self._take_next(now)
+        if isinstance(taken, StoredRecording):
+            return self._commit([taken])[0]
+        return taken
+
+    def _take_next(
+        self, now: dt.datetime | None = None, waiting: Collection[uuid.UUID] = ()
+    ) -> tuple[str, WorkItem] | StoredRecording | None:
+        """Claim and process one work item: its outcome, or its stored recording to commit.
+
+        ``waiting``: the claims of recordings stored before, awaiting their group's commit
+        (their leases are renewed while this one is worked on).
         """
         now = now or utcnow()
         self._now = now
@@ -238,14 +153,61 @@ class Pipeline:
             return None
         lease_s = self.settings.ingest.lease_s
         try:
-            with LeaseKeeper(self.runtime.sessions, item.id, self.worker, lease_s):
+            with LeaseKeeper(self.runtime.sessions, item.id, self.worker, lease_s, waiting=waiting):
                 outcome = self._process(item)
         except CatalogueReplaced:
             raise  # nothing more is written to a catalogue that is not the one opened
         except INFRASTRUCTURE_FAILURES as exc:
             self._release_after(item, exc, now)
             raise
-        return outcome, item
+        return outcome if isinstance(outcome, StoredRecording) else (outcome, item)
+
+    def _commit(self, group: list[StoredRecording]) -> list[tuple[str, WorkItem]]:
+        """Catalogue the stored recordings in one transaction, then acknowledge each to its source.
+
+        A commit that fails on the infrastructure releases every item of the
+        group (their objects are stored again on the next attempt) and raises.
+        """
+        try:
+            # One flush at the commit: the group's rows go as batched inserts.
+            with transaction(self.runtime.sessions) as session, session.no_autoflush:
+                committed = [
+                    catalogue_recording(
+                        session,
+                        waiting.item,
+                        self.worker,
+                        waiting.discovery.facts,
+                        waiting.plan,
+                        waiting.decoded,
+                        waiting.stored,
+                        hash_key=self._forget_key,
+                    )
+                    for waiting in group
+                ]
+        except CatalogueReplaced:
+            raise
+        except INFRASTRUCTURE_FAILURES as exc:
+            for waiting in group:
+                self._release_after(waiting.item, exc, waiting.now)
+            raise
+        return [self._archived(waiting, ok) for waiting, ok in zip(group, committed, strict=True)]
+
+    def _archived(self, waiting: StoredRecording, committed: bool) -> tuple[str, WorkItem]:
+        item, key = waiting.item, waiting.stored.key
+        if not committed:
+            logger.warning("lease_lost", extra={"work_item_id": str(item.id)})
+            return "retry", item
+        self._acknowledge(waiting.source, waiting.discovery, item.id)
+        logger.info(
+            "archived",
+            extra={"work_item_id": str(item.id), "recording_id": str(item.id), "object_key": key},
+        )
+        item.payload = {
+            **item.payload,
+            "bytes_in": waiting.bytes_in,
+            "bytes_out": waiting.stored.size,
+        }
+        return "archived", item
 
     def _release_after(self, item: WorkItem, exc: RecArchiveError, now: dt.datetime) -> None:
         """Put ``item`` back after an infrastructure failure, or owe it until the catalogue is back.
@@ -268,7 +230,7 @@ class Pipeline:
         """Put back the claims this worker could not release during an outage."""
         return self.owed.pay(self.runtime.sessions)
 
-    def _process(self, item: WorkItem) -> str:
+    def _process(self, item: WorkItem) -> StoredRecording | str:
         label = f"work item {item.id}"
         source = self.sources[item.source]
         discovery = Discovery.from_payload(item.source_ref, item.payload)
@@ -330,7 +292,7 @@ class Pipeline:
 
     def _archive(
         self, item: WorkItem, source: Source, discovery: Discovery, fetched: Fetched, label: str
-    ) -> str:
+    ) -> StoredRecording | str:
         kept_at = None if fetched.temporary else str(fetched.path)
         admitted = self._admit(item, source, discovery, fetched, label, kept_at)
         if isinstance(admitted, str):
@@ -378,27 +340,9 @@ class Pipeline:
                 key, extension, kept.size, kept.sha256, source_sha, stored_info, kept.sealing
             )
             stored_as = dataclasses.replace(stored_as, legs=fetched.legs)
-            with transaction(self.runtime.sessions) as session:
-                committed = catalogue_recording(
-                    session,
-                    item,
-                    self.worker,
-                    discovery.facts,
-                    plan,
-                    info,
-                    stored_as,
-                    hash_key=self._forget_key,
-                )
-        if not committed:
-            logger.warning("lease_lost", extra={"work_item_id": str(item.id)})
-            return "retry"
-        self._acknowledge(source, discovery, item.id)
-        logger.info(
-            "archived",
-            extra={"work_item_id": str(item.id), "recording_id": str(item.id), "object_key": key},
+        return StoredRecording(
+            item, source, discovery, plan, info, stored_as, fetched.size, self._now
         )
-        item.payload = {**item.payload, "bytes_in": fetched.size, "bytes_out": kept.size}
-        return "archived"
 
     def _plan(self, item: WorkItem, discovery: Discovery) -> Plan:
         with self.runtime.sessions() as session:
@@ -484,12 +428,33 @@ class Pipeline:
         when an infrastructure error ends the drain early.
         """
         summary = summary if summary is not None else IngestSummary()
-        while not should_stop():
-            result = self.process_next()
-            if result is None:
-                break
-            outcome, item = result
-            count_outcome(summary, outcome, item)
-            if on_item is not None:
-                on_item(outcome)
+        group = CommitGroup(self.settings.ingest.group_commit)
+
+        def count(outcomes: list[tuple[str, WorkItem]]) -> None:
+            for outcome, item in outcomes:
+                count_outcome(summary, outcome, item)
+                if on_item is not None:
+                    on_item(outcome)
+
+        try:
+            while not should_stop():
+                taken = self._take_next(waiting=group.item_ids())
+                if taken is None:
+                    break
+                if isinstance(taken, StoredRecording):
+                    group.add(taken)
+                else:
+                    count([taken])
+                if group.due():
+                    count(self._commit(group.take()))
+        except CatalogueReplaced:
+            raise  # nothing more is written to a catalogue that is not the one opened
+        except BaseException:
+            # What is stored is committed before the failure ends the drain; a commit
+            # that fails too releases its items and raises in its place.
+            if len(group):
+                count(self._commit(group.take()))
+            raise
+        if len(group):
+            count(self._commit(group.take()))
         return summary

@@ -16,6 +16,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select, text, update
@@ -223,11 +224,39 @@ def test_running_ingest_stops_with_an_error_when_its_catalogue_vanishes(
             archived.append(outcome)
             vanish(path)
 
+    # Each recording committed on its own, so the first is reported before the next is stored.
+    ingest = runtime.settings.ingest.model_copy(update={"group_commit": 1})
+    settings = runtime.settings.model_copy(update={"ingest": ingest})
     with pytest.raises(IngestIncomplete, match=r"^ingest stopped: catalogue sqlite:///") as caught:
-        run_ingest(runtime.settings, once=False, on_item=after_item)  # would poll forever
+        run_ingest(settings, once=False, on_item=after_item)  # would poll forever
     assert "nothing was acknowledged" in caught.value.message
     assert caught.value.summary.archived >= 1
     assert len(waiting(spool)) == len(ARCHIVABLE) - 1
+
+
+@pytest.mark.parametrize("vanish", [delete_sqlite, replace_sqlite], ids=["deleted", "replaced"])
+def test_a_group_committed_before_its_catalogue_vanished_is_acknowledged_no_further(
+    sqlite_runtime: tuple[Runtime, Path],
+    spool: Path,
+    vanish: Callable[[Path], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The group is committed, then the catalogue vanishes during its first acknowledgement."""
+    runtime, path = sqlite_runtime
+    [(name, source)] = build_sources(runtime.settings).items()
+    acknowledge = source.acknowledge
+
+    def vanish_then_acknowledge(discovery: Any) -> None:
+        if path.exists() and len(waiting(spool)) == len(ARCHIVABLE):
+            vanish(path)
+        acknowledge(discovery)
+
+    monkeypatch.setattr(source, "acknowledge", vanish_then_acknowledge)
+    pipeline = Pipeline(runtime, {name: source})
+    pipeline.discover()
+    with pytest.raises(CatalogueReplaced, match=re.escape(str(path))):
+        pipeline.drain()
+    assert len(waiting(spool)) == len(ARCHIVABLE) - 1  # the rest of the group stays at the source
 
 
 # --- API and audit ------------------------------------------------------------------------------

@@ -183,6 +183,22 @@ def test_a_lease_is_renewed_while_the_worker_works(
     assert renewed > first + dt.timedelta(seconds=3000)
 
 
+def test_claims_waiting_for_their_group_commit_are_renewed_with_the_one_in_hand(
+    sessions: sessionmaker[Session], claimed: WorkItem
+) -> None:
+    first = _lease(sessions, claimed.id)
+    assert first is not None
+    in_hand = uuid.uuid4()  # its row does not matter here: the waiting claim does
+    keeper = LeaseKeeper(sessions, in_hand, "host-a:1", lease_s=3600, waiting=[claimed.id])
+    assert keeper.renew()
+    renewed = _lease(sessions, claimed.id)
+    assert renewed is not None
+    assert renewed > first + dt.timedelta(seconds=3000)
+    other = LeaseKeeper(sessions, in_hand, "host-b:9", lease_s=7200, waiting=[claimed.id])
+    assert not other.renew()
+    assert _lease(sessions, claimed.id) == renewed
+
+
 def test_a_renewal_never_shortens_a_lease_nor_touches_another_workers_claim(
     sessions: sessionmaker[Session], claimed: WorkItem
 ) -> None:
