@@ -43,3 +43,13 @@ def test_quick_run_compares_both_formats_and_reports_cpu(tmp_path: Path) -> None
         assert results[key] > 0
     assert 0 < results["ratio_original"] < 10
     assert 0 < results["ratio_opus"] < 10
+    # Target 2 is judged on CPU: both sides per recording, the runs' fixed start-up apart.
+    for key in ("original_baseline_cpu_ms", "original_cpu_ms", "original_start_up_cpu_ms"):
+        assert results[key] > 0
+    assert results["original_cpu_ms_without_start_up"] < results["original_cpu_ms"]
+    assert results["original_cpu_ratio"] == pytest.approx(
+        results["original_cpu_ms"] / results["original_baseline_cpu_ms"], rel=1e-3
+    )  # the JSON line rounds to three decimals
+    assert results["original_cpu_target_met"] in (0, 1)
+    assert results["opus_target_met"] == float(results["ratio_opus"] >= 0.95)
+    assert any(line.startswith("CPU per recording: baseline") for line in lines)
