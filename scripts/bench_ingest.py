@@ -215,14 +215,22 @@ def alternate(
 
 
 def ingest_side(
-    work: Path, workers: int, store_format: str, *, store: str = "s3", encrypted: bool = False
+    work: Path,
+    workers: int,
+    store_format: str,
+    *,
+    store: str = "s3",
+    encrypted: bool = False,
+    group_commit: int | None = None,
 ) -> Side:
     """``recarchive ingest --once`` of a round's files into a fresh installation."""
     label = f"{store_format}-encrypted" if encrypted else store_format
 
     def prepare(number: int, part: list[Path]) -> Callable[[], None]:
         base = work / f"{label}-{number}"
-        config = prepare_installation(base, part, store_format, store=store, encrypted=encrypted)
+        config = prepare_installation(
+            base, part, store_format, store=store, encrypted=encrypted, group_commit=group_commit
+        )
         return functools.partial(ingest, config, workers, len(part))
 
     return prepare
@@ -257,7 +265,13 @@ def plain_transcode(files: list[Path], workers: int, out: Path, bitrate: int) ->
 
 
 def prepare_installation(
-    base: Path, files: list[Path], store_format: str, *, store: str = "s3", encrypted: bool = False
+    base: Path,
+    files: list[Path],
+    store_format: str,
+    *,
+    store: str = "s3",
+    encrypted: bool = False,
+    group_commit: int | None = None,
 ) -> Path:
     """A fresh catalogue, store and spool (hard links to ``files``) for one ingest run.
 
@@ -278,6 +292,7 @@ def prepare_installation(
     (spool / "cdr").mkdir(parents=True)
     shutil.copy(corpus / "cdr" / "Master.csv", spool / "cdr" / "Master.csv")
     config = base / "recarchive.toml"
+    grouping = "" if group_commit is None else f"group_commit = {group_commit}\n"
     storage = f'[storage]\nbackend = "{store}"\n'
     if store == "s3":
         bucket = f"bench-{store_format}-{uuid.uuid4().hex[:8]}"
@@ -294,6 +309,7 @@ def prepare_installation(
         f"[encryption]\nenabled = {'true' if encrypted else 'false'}\n"
         f'[audio]\nstore_format = "{store_format}"\n'
         "[ingest]\nsettle_s = 0\n"
+        f"{grouping}"
         f'[[sources]]\nkind = "spool"\nname = "pbx"\npath = "{spool / "monitor"}"\n'
         f'cdr_path = "{spool / "cdr" / "Master.csv"}"\n'
         "expect_recording_for_answered = false\n",
@@ -428,6 +444,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--work", type=Path, default=None, help="work directory (kept)")
     parser.add_argument("--skip-opus", action="store_true", help="skip the Opus comparison")
     parser.add_argument("--skip-memory", action="store_true", help="skip the memory cases")
+    parser.add_argument(
+        "--group-commit", type=int, default=None, help="ingest.group_commit (default: its own)"
+    )
     return parser.parse_args()
 
 
@@ -446,7 +465,8 @@ def run(options: argparse.Namespace) -> None:
         return lambda _number, part: functools.partial(function, part, options.workers)
 
     def ingesting(store_format: str) -> tuple[str, Side]:
-        return f"ingest ({store_format})", ingest_side(work, options.workers, store_format)
+        side = ingest_side(work, options.workers, store_format, group_commit=options.group_commit)
+        return f"ingest ({store_format})", side
 
     original = alternate(parts, ("plain upload", baseline(plain_upload)), ingesting("original"))
     results.update(
