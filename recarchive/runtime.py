@@ -9,13 +9,13 @@ catalogue the process opened, and every later one refuses another.
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from recarchive.access.anchoring import APPENDED_INFO, KEYS_INFO, AnchorPublisher, LazyKeys
 from recarchive.access.audit import AuditWriter
-from recarchive.access.oidc import OidcClient
 from recarchive.catalogue.data_keys import CatalogueSeals
 from recarchive.catalogue.database import create_catalogue_engine, session_factory
 from recarchive.catalogue.guard import CatalogueGuard, CatalogueIdentity, read_identity
@@ -26,6 +26,9 @@ from recarchive.storage.anchors import AnchorSink
 from recarchive.storage.interfaces import RECORDINGS_PREFIX, ObjectStore
 from recarchive.storage.sealed import SealedObjectStore
 from recarchive.storage.services import open_anchor_sink, open_deletion_sink, open_store
+
+if TYPE_CHECKING:
+    from recarchive.access.oidc import OidcClient
 
 
 class Runtime:
@@ -96,6 +99,8 @@ class Runtime:
         oidc = self.settings.oidc
         if not oidc.enabled:
             return None
+        from recarchive.access.oidc import OidcClient  # only where single sign-on is set up
+
         public = oidc.token_endpoint_auth_method == "none"  # noqa: S105 - a method's name
         return OidcClient(oidc, self.settings.secret("oidc_client_secret", required=not public))
 

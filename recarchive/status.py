@@ -21,8 +21,8 @@ from recarchive.access.anchoring import AnchorInvalid, newest_anchor
 from recarchive.access.models import AuditEvent
 from recarchive.catalogue.database import describe_url, utcnow
 from recarchive.catalogue.intake import WorkItem, WorkState
-from recarchive.catalogue.migrate import require_current_schema
 from recarchive.catalogue.models import Recording
+from recarchive.catalogue.revision import require_current_schema
 from recarchive.catalogue.services import summarise
 from recarchive.errors import RecArchiveError
 from recarchive.ingest.quarantine import counts_by_reason

@@ -71,7 +71,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from recarchive.catalogue.database import create_catalogue_engine  # noqa: E402
-from recarchive.catalogue.migrate import head_revision, upgrade_schema  # noqa: E402
+from recarchive.catalogue.migrate import upgrade_schema  # noqa: E402
+from recarchive.catalogue.revision import shipped_head  # noqa: E402
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -477,7 +478,7 @@ def cache_for(options: argparse.Namespace) -> Path:
     """Where the SQLite catalogue and the audio of these options are kept between runs."""
     stem = f"lookup-{options.recordings}-s{options.seed}-p{options.playable}"
     cache_dir: Path = options.cache_dir
-    return cache_dir / f"{stem}-d{DATA_REVISION}-m{head_revision()}"
+    return cache_dir / f"{stem}-d{DATA_REVISION}-m{shipped_head()}"
 
 
 def anchor_for(options: argparse.Namespace) -> dt.date:

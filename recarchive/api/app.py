@@ -53,7 +53,7 @@ from recarchive.api.refusals import RefusalAuditor, RefusalLimiter
 from recarchive.api.single_sign_on import router as single_sign_on_router
 from recarchive.api.subjects import router as subjects_router
 from recarchive.api.users import router as users_router
-from recarchive.catalogue.migrate import require_current_schema
+from recarchive.catalogue.revision import require_current_schema
 from recarchive.composition import compose
 from recarchive.errors import RecArchiveError
 from recarchive.runtime import Runtime

@@ -32,8 +32,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from recarchive.catalogue.database import describe_url, utcnow
 from recarchive.catalogue.failures import reason_of
-from recarchive.catalogue.migrate import connection_revision, head_revision
 from recarchive.catalogue.models import Installation
+from recarchive.catalogue.revision import database_revision, shipped_head
 from recarchive.errors import (
     CatalogueError,
     CatalogueMisconfigured,
@@ -119,17 +119,17 @@ def read_identity(engine: Engine) -> CatalogueIdentity:
     try:
         with engine.connect() as connection:
             installation_id, oid = _read_installation(connection, url)
-            revision = connection_revision(connection)
+            revision = database_revision(connection)
     except (CatalogueReplaced, CatalogueUnavailable):
         raise  # a catalogue that cannot be reached now may be reachable later
     except (SQLAlchemyError, CatalogueError) as exc:
         message = _unavailable(url, exc).message
         hint = " (run `recarchive init`?)"
         raise CatalogueMisconfigured(message if message.endswith(hint) else message + hint) from exc
-    if revision != head_revision():
+    if revision != shipped_head():
         raise CatalogueMisconfigured(
             f"catalogue {url} is at schema {revision or 'empty'}, this recarchive needs "
-            f"{head_revision()}: run `recarchive init`"
+            f"{shipped_head()}: run `recarchive init`"
         )
     path = sqlite_path(engine)
     file_id = _file_id(path, url) if path is not None else None

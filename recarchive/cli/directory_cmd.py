@@ -10,7 +10,7 @@ import click
 from recarchive.catalogue.database import check_connection
 from recarchive.catalogue.directory import DirectoryImportReport, import_directory
 from recarchive.catalogue.identity import check_region
-from recarchive.catalogue.migrate import require_current_schema
+from recarchive.catalogue.revision import require_current_schema
 from recarchive.cli.common import EXIT_WORK_REMAINS, AppContext, pass_app
 from recarchive.errors import SecretMissing
 

@@ -17,7 +17,7 @@ import click
 from recarchive.access.actors import Actor
 from recarchive.access.policy import Action, require
 from recarchive.access.services import InvalidToken, Principal, authenticate
-from recarchive.catalogue.migrate import require_current_schema
+from recarchive.catalogue.revision import require_current_schema
 from recarchive.cli.common import AppContext
 
 TOKEN_ENV = "RECARCHIVE_USER_TOKEN"  # noqa: S105 - the variable's name, not a token

@@ -32,7 +32,7 @@ from recarchive.access.users import (
     revoke_token,
     show_user,
 )
-from recarchive.catalogue.migrate import require_current_schema
+from recarchive.catalogue.revision import require_current_schema
 from recarchive.cli.common import AppContext, pass_app
 from recarchive.cli.staff import TOKEN_ENV, TOKEN_OPTION, staff_actor
 

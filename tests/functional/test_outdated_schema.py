@@ -16,7 +16,8 @@ from pathlib import Path
 from alembic import command
 
 from recarchive.catalogue.database import create_catalogue_engine
-from recarchive.catalogue.migrate import MIGRATIONS_DIR, alembic_config, head_revision
+from recarchive.catalogue.migrate import MIGRATIONS_DIR, alembic_config
+from recarchive.catalogue.revision import shipped_head
 from tests.functional.conftest import CommandRunner
 from tests.functional.embedded import configure, generate, invoke
 
@@ -55,7 +56,7 @@ def test_ingest_refuses_an_outdated_schema_until_init(
     ingest = run_cli("ingest", "--once", env=env)
     assert ingest.returncode == 1
     expected = (
-        f"is at schema {OLDER}, this recarchive needs {head_revision()}: run `recarchive init`"
+        f"is at schema {OLDER}, this recarchive needs {shipped_head()}: run `recarchive init`"
     )
     assert expected in ingest.stderr
     with sqlite3.connect(data / "recarchive.db") as db:
