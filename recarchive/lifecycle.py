@@ -24,9 +24,16 @@ class StopFlag:
 
     def __init__(self) -> None:
         self.event = threading.Event()
+        self._asked = False
 
     def install(self) -> None:
         def handler(signum: int, _frame: FrameType | None) -> None:
+            # A second signal (a parent and a service manager both asking, or a
+            # signal arriving inside this handler) changes nothing: it returns at
+            # once instead of entering the event's lock again from the same thread.
+            if self._asked:
+                return
+            self._asked = True
             logger.info("stop_requested", extra={"signal": signal.Signals(signum).name})
             self.event.set()
 

@@ -314,11 +314,13 @@ def _drain_in_children(
         child.start()
     counts: dict[int, dict[str, Any]] = {}
     done: set[int] = set()
+    asked: set[int] = set()  # children told to stop: each is told once
     result = PassResult()
     while len(done) < len(children):
         if stop():
             for child in children:
-                if child.is_alive() and child.pid is not None:
+                if child.is_alive() and child.pid is not None and child.pid not in asked:
+                    asked.add(child.pid)
                     _signal_child(child.pid)
         try:
             kind, index, values, child_error, child_fatal = results.get(timeout=0.5)

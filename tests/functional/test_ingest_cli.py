@@ -302,16 +302,18 @@ def test_two_processes_with_two_workers_each_archive_every_call_once(
         runtime.close()
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_sigterm_finishes_the_recording_in_hand_and_exits(
-    tmp_path: Path, empty_catalogue_url: str, run_cli: Runner
+    tmp_path: Path, empty_catalogue_url: str, run_cli: Runner, workers: str
 ) -> None:
+    """One worker, or two worker processes each finishing what it stored (its group)."""
     spool = tmp_path / "pbx"
     generate(spool, count=40, seed=16, bad="")
     env = configure(tmp_path, spool, empty_catalogue_url)
     assert run_cli("init", env=env).returncode == 0
     clean = {k: v for k, v in os.environ.items() if not k.startswith("RECARCHIVE_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "recarchive", "ingest", "--json"],
+        [sys.executable, "-m", "recarchive", "ingest", "--json", "--workers", workers],
         cwd=tmp_path, env={**clean, **env}, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
