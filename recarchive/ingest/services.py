@@ -74,7 +74,7 @@ from recarchive.media.probe import probe_recording
 from recarchive.media.transcode import transcode_to_opus
 from recarchive.private_files import make_private_dir
 from recarchive.retention.policy import RetentionPolicy
-from recarchive.retention.rules import CLASS_TAG
+from recarchive.retention.rules import CLASS_TAG, retag_held_since_planned
 from recarchive.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -190,6 +190,14 @@ class Pipeline:
             for waiting in group:
                 self._release_after(waiting.item, exc, waiting.now)
             raise
+        retention = self.settings.retention
+        untagged = [
+            waiting.item.id
+            for waiting, ok in zip(group, committed, strict=True)
+            if ok and waiting.plan.tag_class != retention.held_class
+        ]
+        store, sessions = self.runtime.store, self.runtime.sessions
+        retag_held_since_planned(sessions, store, retention, untagged, utcnow())
         return [self._archived(waiting, ok) for waiting, ok in zip(group, committed, strict=True)]
 
     def _archived(self, waiting: StoredRecording, committed: bool) -> tuple[str, WorkItem]:

@@ -179,6 +179,34 @@ def retag(
     return failures
 
 
+def retag_held_since_planned(
+    sessions: sessionmaker[Session],
+    store: ObjectStore,
+    retention: RetentionSettings,
+    recording_ids: Collection[uuid.UUID],
+    now: dt.datetime,
+) -> dict[uuid.UUID, str]:
+    """Recordings just catalogued untagged as held that a hold covers now: tag them held.
+
+    Ingest decides an object's tag before it stores it (:func:`customers_held`).
+    A hold on the caller placed between that decision and the commit of the
+    recording's row tags the catalogued recordings it covers, which this one
+    was not yet among; ingest calls this after each commit with the
+    recordings it did not tag held, so the backstop never matches a held
+    object. Returns the failures, as :func:`retag` does.
+    """
+    if not recording_ids:
+        return {}
+    with sessions() as session:
+        held = held_recording_ids(session, recording_ids, now)
+        recordings = (
+            list(session.scalars(select(Recording).where(Recording.id.in_(list(held)))))
+            if held
+            else []
+        )
+    return retag(sessions, store, retention, recordings, now)
+
+
 # --- deletion -------------------------------------------------------------------
 
 

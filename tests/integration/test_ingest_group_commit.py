@@ -17,12 +17,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from recarchive.access.models import Role
 from recarchive.catalogue.intake import WorkItem, WorkState
 from recarchive.errors import CatalogueUnavailable, StoreUnavailable
 from recarchive.ingest import services
 from recarchive.ingest.services import Pipeline
 from recarchive.ingest.sources import build_sources
+from recarchive.retention.holds import place_hold
+from recarchive.retention.rules import CLASS_TAG
 from recarchive.runtime import Runtime
+from tests.actors import staff
 from tests.integration.test_ingest_spool import (  # the spool world of those tests
     DAY,
     GOOD_IN,
@@ -147,3 +151,33 @@ def test_what_was_stored_before_the_store_failed_is_committed_and_acknowledged(
         pass
     assert set(recordings(runtime)) == set(ARCHIVABLE)
     assert at_source(spool) == set()
+
+
+@pytest.mark.parametrize("size", [16, 1])
+def test_a_hold_placed_while_a_call_is_stored_tags_its_object_held(
+    runtime: Runtime, spool: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """The caller's customer is held after ingest decided the tag, before the row is committed."""
+    pipeline = with_group(runtime, size)
+    pipeline.discover()
+    store_audio = services.store_audio
+
+    def hold_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        kept = store_audio(*args, **kwargs)
+        if Path(args[3]).name == GOOD_IN:  # from +358401234567, customer C-1
+            place_hold(
+                runtime, case_ref="D-7", reason="billing dispute", customer_id="C-1",
+                actor=staff("handler", Role.DISPUTE_HANDLER),
+            )  # fmt: skip
+        return kept
+
+    monkeypatch.setattr(services, "store_audio", hold_meanwhile)
+    pipeline.drain()
+    archived = recordings(runtime)
+    held_class = runtime.settings.retention.held_class
+    tags = {
+        name: runtime.store.get_tags(row.object_key)[CLASS_TAG] for name, row in archived.items()
+    }
+    assert tags[GOOD_IN] == held_class
+    assert archived[GOOD_IN].customer_id == "C-1"
+    assert tags[NO_CDR] != held_class  # not the held customer's call
