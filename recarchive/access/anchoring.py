@@ -185,6 +185,9 @@ class AnchorPublisher:
         self._flushing = threading.Event()
         self._closed = False
         self._lock = threading.Lock()
+        #: One publish at a time in this process: the head is read and its anchor appended
+        #: before another publish reads the head, so a sink's anchors follow the chain.
+        self._publishing = threading.Lock()
         self._thread: threading.Thread | None = None
         self._last_published = 0.0
         self.last_seq: int | None = None
@@ -254,11 +257,20 @@ class AnchorPublisher:
         return True
 
     def publish(self) -> Anchor | None:
-        """Sign and publish the current head; None when it is already anchored."""
+        """Sign and publish the current head; None when it is already anchored.
+
+        The thread's publish and a caller's (an evidence export anchors the head
+        it is about to export) never interleave: an anchor of an older head
+        appended after a newer one would become the newest a file sink holds.
+        """
+        with self._publishing:
+            return self._publish()
+
+    def _publish(self) -> Anchor | None:
         keys = self._keys()
         with self._sessions() as session:
             current = head(session)
-            if current is None or current[0] == self.last_seq:
+            if current is None or (self.last_seq is not None and current[0] <= self.last_seq):
                 return None
             forged = _unsealed(session, keys, self.last_seq, current[0])
         if forged is not None:

@@ -13,6 +13,7 @@ import base64
 import dataclasses
 import datetime as dt
 import json
+import threading
 import uuid
 from pathlib import Path
 
@@ -353,3 +354,36 @@ def test_a_busy_process_anchors_once_per_interval_and_once_more_at_the_end(
     report = verify_chain(runtime.sessions, keys=runtime.audit_keys.get(), anchors=anchors)
     assert report.intact, report.problem
     assert report.unanchored == 0
+
+
+def test_publishes_at_once_from_threads_leave_the_newest_anchor_naming_the_head(
+    empty_catalogue_url: str, tmp_path: Path
+) -> None:
+    """The publisher's thread and callers publish while entries keep arriving."""
+    runtime = Runtime(load_settings(env=_env(empty_catalogue_url, tmp_path / "var")))
+    upgrade_schema(runtime.engine)
+    runtime.check_catalogue()
+    try:
+        stop = threading.Event()
+
+        def publish_until_stopped() -> None:
+            while not stop.is_set():
+                runtime.anchors.publish()
+
+        publishers = [threading.Thread(target=publish_until_stopped) for _ in range(3)]
+        for thread in publishers:
+            thread.start()
+        for number in range(60):
+            with transaction(runtime.sessions) as session:
+                append_event(session, actor="u1", action="case.open", case_ref=f"D-{number}")
+        stop.set()
+        for thread in publishers:
+            thread.join()
+        runtime.anchors.publish()
+        anchors = [Anchor.parse(line) for line in runtime.anchors.sink.read_all()]
+        seqs = [anchor.seq for anchor in anchors]
+        assert seqs == sorted(set(seqs)), seqs  # in the chain's order, none twice
+        with runtime.sessions() as session:
+            assert seqs[-1] == session.scalar(select(func.max(AuditEvent.seq)))
+    finally:
+        runtime.close()
