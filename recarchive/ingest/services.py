@@ -101,6 +101,8 @@ class Pipeline:
         make_private_dir(self.work_dir)
         #: The clock of the item in hand (tests and operators may simulate it).
         self._now = utcnow()
+        #: False once an acknowledgement found the catalogue gone: the rest of the group waits.
+        self._acknowledging = True
         self.discoverer = Discoverer(
             runtime, self.sources, self.work_dir, lambda: self._forget_key, self._acknowledge
         )
@@ -196,8 +198,16 @@ class Pipeline:
             for waiting, ok in zip(group, committed, strict=True)
             if ok and waiting.plan.tag_class != retention.held_class
         ]
-        store, sessions = self.runtime.store, self.runtime.sessions
-        retag_held_since_planned(sessions, store, retention, untagged, utcnow())
+        # The group is archived from here on: a catalogue failing now costs the
+        # acknowledgements (the next pass makes them), never the outcomes.
+        try:
+            store, sessions = self.runtime.store, self.runtime.sessions
+            retag_held_since_planned(sessions, store, retention, untagged, utcnow())
+        except CatalogueReplaced:
+            raise
+        except (CatalogueError, SQLAlchemyError) as exc:
+            logger.warning("held_tags_not_checked", extra={"error": type(exc).__name__})
+        self._acknowledging = True
         return [self._archived(waiting, ok) for waiting, ok in zip(group, committed, strict=True)]
 
     def _archived(self, waiting: StoredRecording, committed: bool) -> tuple[str, WorkItem]:
@@ -205,7 +215,17 @@ class Pipeline:
         if not committed:
             logger.warning("lease_lost", extra={"work_item_id": str(item.id)})
             return "retry", item
-        self._acknowledge(waiting.source, waiting.discovery, item.id)
+        if self._acknowledging:
+            try:
+                self._acknowledge(waiting.source, waiting.discovery, item.id)
+            except CatalogueReplaced:
+                raise
+            except CatalogueError as exc:
+                # Archived, not acknowledged: the next discovery finds it at the source and
+                # acknowledges it then. The rest of the group waits for that too.
+                self._acknowledging = False
+                extra = {"work_item_id": str(item.id), "error": exc.message}
+                logger.warning("acknowledge_deferred", extra=extra)
         logger.info(
             "archived",
             extra={"work_item_id": str(item.id), "recording_id": str(item.id), "object_key": key},
